@@ -1,0 +1,33 @@
+# Every target installs what it needs into .venv; a fresh machine needs only Python 3.10+ and pip.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test test-fast lint bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test,lint]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python -m clinical_rules_provider.testing.demo
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check provider tests
+	$(BIN)/ruff format --check provider tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .airflow .coverage build dist

@@ -1,0 +1,103 @@
+"""Provider metadata and connection-form definitions (one source for the UI in every Airflow 3.x)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinical_rules_provider import __version__
+
+_STRING = {"type": ["string", "null"]}
+_SECRET = {"type": ["string", "null"], "format": "password"}
+
+CLINICAL_ONE_FIELDS: dict[str, dict[str, Any]] = {
+    "token_url": {"label": "OAuth2 token URL", "schema": _STRING, "description": "IAMS token endpoint; leave empty for Basic or static bearer auth"},
+    "client_id": {"label": "OAuth2 client ID", "schema": _STRING},
+    "client_secret": {"label": "OAuth2 client secret", "schema": _SECRET},
+    "scope": {"label": "OAuth2 scope", "schema": _STRING, "description": "e.g. <tenant>.ec-designer-svc.all"},
+    "token": {"label": "Static bearer token", "schema": _SECRET, "description": "Used instead of OAuth2/Basic when set"},
+    "study_id": {"label": "Default study ID", "schema": _STRING},
+    "study_mode": {"label": "Default study mode", "schema": {"type": ["string", "null"], "enum": [None, "design", "test", "training", "production", "active"]}},
+    "service_timezone": {"label": "Service timezone", "schema": {"type": ["string", "null"], "default": "UTC"}, "description": "Zone of jobStartDate values"},
+    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
+    "verify_ssl": {"label": "Verify TLS certificates", "schema": {"type": ["boolean", "null"], "default": True}},
+}
+
+VAULT_FIELDS: dict[str, dict[str, Any]] = {
+    "api_version": {"label": "API version", "schema": {"type": ["string", "null"], "default": "v26.1"}},
+    "client_id": {"label": "Client ID (X-VaultAPI-ClientID)", "schema": _STRING},
+    "session_id": {"label": "Session ID (skips login)", "schema": _SECRET},
+    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
+    "verify_ssl": {"label": "Verify TLS certificates", "schema": {"type": ["boolean", "null"], "default": True}},
+}
+
+CLINICAL_ONE_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema"],
+    "relabeling": {"host": "Clinical One base URL", "login": "Username (Basic or password grant)", "password": "Password"},
+    "placeholders": {"host": "https://<tenant>.clinicalone.oraclecloud.com", "extra": '{"study_id": "...", "study_mode": "test"}'},
+}
+
+VAULT_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema"],
+    "relabeling": {"host": "Vault DNS", "login": "Username", "password": "Password"},
+    "placeholders": {"host": "myvault.veevavault.com"},
+}
+
+PROVIDER_INFO: dict[str, Any] = {
+    "package-name": "airflow-provider-clinical-rules",
+    "name": "Clinical Rules (Oracle Clinical One and Veeva Vault)",
+    "description": "Run Oracle Clinical One rule operations and Veeva Vault job operations from Airflow.",
+    "versions": [__version__],
+    "integrations": [
+        {"integration-name": "Oracle Clinical One", "external-doc-url": "https://docs.oracle.com/en/industries/life-sciences/clinical-one/"},
+        {"integration-name": "Veeva Vault", "external-doc-url": "https://developer.veevavault.com/api/"},
+    ],
+    "hooks": [
+        {"integration-name": "Oracle Clinical One", "python-modules": ["clinical_rules_provider.hooks.clinical_one"]},
+        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.hooks.vault"]},
+    ],
+    "connection-types": [
+        {
+            "connection-type": "clinical_one",
+            "hook-class-name": "clinical_rules_provider.hooks.clinical_one.ClinicalOneHook",
+            "hook-name": "Oracle Clinical One",
+            "conn-fields": CLINICAL_ONE_FIELDS,
+            "ui-field-behaviour": CLINICAL_ONE_BEHAVIOUR,
+        },
+        {
+            "connection-type": "veeva_vault",
+            "hook-class-name": "clinical_rules_provider.hooks.vault.VaultHook",
+            "hook-name": "Veeva Vault",
+            "conn-fields": VAULT_FIELDS,
+            "ui-field-behaviour": VAULT_BEHAVIOUR,
+        },
+    ],
+}
+
+
+def python_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
+    """The ``get_ui_field_behaviour()`` spelling (snake_case keys) of a provider-info behaviour."""
+    return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``get_connection_form_widgets()`` for Airflow 3.0/3.1, built from the same field table.
+
+    Airflow 3.2+ reads ``conn-fields`` instead and never calls this; without the FAB/wtforms
+    packages (not installed with plain Airflow 3) there is nothing to build, so it returns ``{}``.
+    """
+    try:
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, StringField
+    except ImportError:
+        return {}
+    widgets: dict[str, Any] = {}
+    for name, spec in fields.items():
+        label = lazy_gettext(spec["label"])
+        if "boolean" in spec["schema"]["type"]:
+            widgets[name] = BooleanField(label, default=spec["schema"].get("default", False))
+        elif spec["schema"].get("format") == "password":
+            widgets[name] = StringField(label, widget=BS3PasswordFieldWidget())
+        else:
+            widgets[name] = StringField(label, widget=BS3TextFieldWidget())
+    return widgets

@@ -1,0 +1,1 @@
+"""Transport-agnostic endpoint descriptions: build requests, parse responses. No Airflow imports."""

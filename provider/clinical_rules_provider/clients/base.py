@@ -1,0 +1,93 @@
+"""Transport-agnostic request descriptions and the exchange protocol shared by sync and async hooks.
+
+An *exchange* is a generator that yields what it needs sent (a batch of
+:class:`ApiRequest`, or a :class:`Delay`) and receives the matching responses. The
+sync hook drives it with ``httpx.Client``, the async hook with ``httpx.AsyncClient``;
+request building, chunking and parsing therefore exist exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from clinical_rules_provider.exceptions import TransientServiceError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request, described without a transport; ``path`` is relative to the base URL."""
+
+    endpoint: str
+    method: str
+    path: str
+    params: Mapping[str, str | int] | None = None
+    json: Any = None
+    data: Mapping[str, str] | None = field(default=None, repr=False)
+    headers: Mapping[str, str] | None = None
+    # Rule ids, job ids, ...: what the request is about, for error messages and logs.
+    subject: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Ask the driver to wait before the next step (Vault's per-job status-read limit)."""
+
+    seconds: float
+
+
+Step = list[ApiRequest] | Delay
+Exchange = Generator[Step, list[httpx.Response] | None, T]
+
+
+def send_one(request: ApiRequest) -> Generator[Step, list[httpx.Response] | None, httpx.Response]:
+    """Yield a single request and return its response (``yield from send_one(req)``)."""
+    responses = yield [request]
+    assert responses is not None and len(responses) == 1
+    return responses[0]
+
+
+def send_all(requests: list[ApiRequest]) -> Generator[Step, list[httpx.Response] | None, list[httpx.Response]]:
+    """Yield a batch of independent requests (sent concurrently by the async driver)."""
+    responses = yield requests
+    assert responses is not None and len(responses) == len(requests)
+    return responses
+
+
+_JSON_KEY = "clinical_rules.json"
+
+
+def decode_json(response: httpx.Response, endpoint: str) -> Any:
+    """Return the JSON body (``None`` for an empty or non-JSON error response).
+
+    An unparsable *2xx* body is a transient fault (a truncated answer or a proxy page)
+    and raises :class:`TransientServiceError`. The result is memoised on the response,
+    so the transport's check and the parser decode each body once.
+    """
+    if _JSON_KEY in response.extensions:
+        return response.extensions[_JSON_KEY]
+    try:
+        data = response.json() if response.content or response.is_success else None
+    except ValueError as exc:
+        if not response.is_success:
+            data = None
+        else:
+            raise TransientServiceError(
+                f"{endpoint}: the service returned a body that is not valid JSON "
+                f"(HTTP {response.status_code}, {len(response.content)} bytes)",
+                status_code=response.status_code,
+            ) from exc
+    response.extensions[_JSON_KEY] = data
+    return data
+
+
+def after_delay(seconds: float, exchange: Exchange[T]) -> Exchange[T]:
+    """Run ``exchange`` after waiting ``seconds`` (nothing is yielded when there is no wait)."""
+    if seconds > 0:
+        yield Delay(seconds)
+    return (yield from exchange)

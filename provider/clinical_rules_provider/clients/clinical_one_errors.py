@@ -1,0 +1,92 @@
+"""Turn Clinical One error envelopes into typed exceptions.
+
+The endpoints use three envelope shapes (DESIGN.md, "Wire rules"): the rule-designer
+``BulkRuleMgmtErrorDoc`` (``errorMessage``/``errorCode``, sometimes wrapped in a list of
+per-rule items), the rerun-history ``status`` (``VALIDATION_ERROR``/``NOT_FOUND``/
+``SERVER_ERROR``) with ``statusDetail``, and the job-status ``status`` sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from clinical_rules_provider.exceptions import (
+    AuthenticationError,
+    ClinicalOneAPIError,
+    ClinicalOneNotFoundError,
+    ClinicalOneServerError,
+    ClinicalOneValidationError,
+    ClinicalRulesError,
+)
+
+_STATUS_CLASSES: dict[str, type[ClinicalOneAPIError]] = {
+    "VALIDATION_ERROR": ClinicalOneValidationError,
+    "NOT_FOUND": ClinicalOneNotFoundError,
+    "SERVER_ERROR": ClinicalOneServerError,
+}
+
+
+def error_class_for(status_code: int) -> type[ClinicalOneAPIError]:
+    """Pick the exception class for an HTTP status."""
+    if status_code == 404:
+        return ClinicalOneNotFoundError
+    if status_code >= 500:
+        return ClinicalOneServerError
+    if 400 <= status_code < 500:
+        return ClinicalOneValidationError
+    return ClinicalOneAPIError
+
+
+def envelope_error(body: Any, status_code: int, endpoint: str) -> ClinicalOneAPIError | None:
+    """Return the typed error an envelope describes, or ``None`` if ``body`` is not an error."""
+    if isinstance(body, list):
+        if body and all(isinstance(i, dict) and not i.get("ruleId") and i.get("error") for i in body):
+            return envelope_error(body[0]["error"], status_code, endpoint)
+        return None
+    if not isinstance(body, dict):
+        return None
+    status = body.get("status")
+    if isinstance(status, str) and status.upper() in _STATUS_CLASSES:
+        detail = body.get("statusDetail") or status
+        return _STATUS_CLASSES[status.upper()](
+            f"{endpoint}: {detail}", code=status.upper(), status_code=status_code, details=body.get("statusDetail")
+        )
+    if body.get("errorMessage") or body.get("errorCode") or status == "failed":
+        cls = error_class_for(status_code) if status_code >= 400 else ClinicalOneAPIError
+        return cls(
+            f"{endpoint}: {body.get('errorMessage') or body.get('details') or 'request failed'}",
+            code=body.get("errorCode"),
+            status_code=status_code,
+            details=body.get("details"),
+        )
+    if status_code >= 400 and isinstance(status, str) and status and status.lower() != "success":
+        return error_class_for(status_code)(f"{endpoint}: {status}", status_code=status_code)
+    return None
+
+
+def raise_for_error(response: httpx.Response, body: Any, endpoint: str) -> None:
+    """Raise the typed error for an error envelope or a non-2xx status; return quietly otherwise."""
+    error = envelope_error(body, response.status_code, endpoint)
+    if error is not None:
+        raise error
+    if response.status_code in (401, 403):
+        raise AuthenticationError(
+            f"{endpoint}: the service refused the credentials (HTTP {response.status_code})",
+            status_code=response.status_code,
+        )
+    if response.status_code >= 400:
+        raise error_class_for(response.status_code)(
+            f"{endpoint}: HTTP {response.status_code} without a recognised error envelope",
+            status_code=response.status_code,
+            details=_snippet(response),
+        )
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+__all__ = ["ClinicalRulesError", "envelope_error", "error_class_for", "raise_for_error"]

@@ -1,0 +1,248 @@
+"""The Vault job endpoints: auth, job status, job monitors and cancel, each described once.
+
+Vault reports most errors with HTTP 200 and ``responseStatus`` ``FAILURE``/``EXCEPTION``;
+:func:`raise_for_vault_error` turns those into typed errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from clinical_rules_provider.clients.base import ApiRequest, Exchange, decode_json, send_all, send_one
+from clinical_rules_provider.exceptions import RateLimitedError, VaultAPIError, VaultSessionError
+from clinical_rules_provider.models.enums import VaultJobStatus, parse_choices
+from clinical_rules_provider.models.ids import chunked, normalize_list, vault_job_id
+from clinical_rules_provider.models.vault import VaultEnvelope, VaultError, VaultJob, VaultJobCancelResult
+
+DEFAULT_API_VERSION = "v26.1"
+MONITOR_PAGE_LIMIT = 200
+SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
+RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
+
+
+def api_path(api_version: str, suffix: str) -> str:
+    """``/api/{version}/...``; the version is validated when the connection is read."""
+    return f"/api/{api_version}/{suffix}"
+
+
+def error_types(body: Any) -> set[str]:
+    """The ``errors[].type`` values of a Vault envelope (``errors`` may be an object or a list)."""
+    if not isinstance(body, dict) or body.get("responseStatus") not in ("FAILURE", "EXCEPTION"):
+        return set()
+    errors = body.get("errors")
+    items = [errors] if isinstance(errors, dict) else errors if isinstance(errors, list) else []
+    return {str(e.get("type")) for e in items if isinstance(e, dict) and e.get("type")}
+
+
+def raise_for_vault_error(response: httpx.Response, body: Any, endpoint: str) -> None:
+    """Raise for ``FAILURE``/``EXCEPTION`` envelopes (any HTTP status) and for non-2xx answers."""
+    if isinstance(body, dict) and body.get("responseStatus") in ("FAILURE", "EXCEPTION"):
+        envelope = VaultEnvelope.model_validate(body)
+        first = envelope.errors[0] if envelope.errors else VaultError()
+        message = "; ".join(f"{e.type}: {e.message}" for e in envelope.errors) or str(body.get("responseStatus"))
+        types = {e.type for e in envelope.errors}
+        if types & RATE_LIMIT_ERRORS:
+            raise RateLimitedError(f"{endpoint}: {message}", status_code=response.status_code)
+        cls = VaultSessionError if types & SESSION_ERRORS else VaultAPIError
+        raise cls(f"{endpoint}: {message}", code=first.type, status_code=response.status_code)
+    if response.status_code >= 400:
+        raise VaultAPIError(f"{endpoint}: HTTP {response.status_code}", status_code=response.status_code)
+
+
+def _checked_json(response: httpx.Response, endpoint: str) -> Any:
+    body = decode_json(response, endpoint)
+    raise_for_vault_error(response, body, endpoint)
+    return body
+
+
+def job_id_list(job_ids: object) -> list[int]:
+    """Validate and de-duplicate Vault job ids (positive ints or numeric strings)."""
+    return normalize_list(job_ids, "job_ids", vault_job_id)
+
+
+# --- cancel -------------------------------------------------------------------------------
+
+
+def cancel_jobs(job_ids: object, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[list[VaultJobCancelResult]]:
+    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job."""
+    chunks = list(chunked(job_id_list(job_ids)))
+    path = api_path(api_version, "services/jobs/actions/cancel")
+    requests = [
+        ApiRequest(
+            "cancel_jobs",
+            "POST",
+            path,
+            json=[{"job_id": job_id} for job_id in chunk],
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            subject=tuple(str(i) for i in chunk),
+        )
+        for chunk in chunks
+    ]
+    return _cancel_exchange(requests, chunks)
+
+
+def _cancel_exchange(requests: list[ApiRequest], chunks: list[list[int]]) -> Exchange[list[VaultJobCancelResult]]:
+    responses = yield from send_all(requests)
+    results: list[VaultJobCancelResult] = []
+    for chunk, response in zip(chunks, responses):
+        results.extend(parse_cancel(response, chunk))
+    return results
+
+
+def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
+    """Map per-item results to job ids; Vault returns them in request order.
+
+    A ``SUCCESS`` item names its id; a ``FAILURE`` item does not, so position decides. If
+    the service returns fewer items than requested, the rest are reported as failures.
+    """
+    body = _checked_json(response, "cancel_jobs")
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise VaultAPIError("cancel_jobs: response has no per-job data list", status_code=response.status_code)
+    results = []
+    for position, job_id in enumerate(requested):
+        if position >= len(items) or not isinstance(items[position], dict):
+            results.append(
+                VaultJobCancelResult(
+                    job_id=job_id,
+                    response_status="MISSING",
+                    errors=[VaultError(type="MISSING_RESULT", message="Vault returned no result for this job")],
+                )
+            )
+            continue
+        item = items[position]
+        reported = (item.get("data") or {}).get("id") if isinstance(item.get("data"), dict) else None
+        results.append(
+            VaultJobCancelResult(
+                job_id=int(reported) if reported is not None else job_id,
+                response_status=str(item.get("responseStatus") or "UNKNOWN"),
+                errors=item.get("errors"),
+            )
+        )
+    return results
+
+
+# --- job status and monitors --------------------------------------------------------------
+
+
+def job_status_request(job_id: object, *, api_version: str = DEFAULT_API_VERSION) -> ApiRequest:
+    """Build ``GET /api/{v}/services/jobs/{job_id}`` (validated)."""
+    number = vault_job_id(job_id, "job_id")
+    return ApiRequest("get_job_status", "GET", api_path(api_version, f"services/jobs/{number}"), subject=(str(number),))
+
+
+def get_job_status(job_id: object, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
+    """Read one job instance."""
+    return _job_status_exchange(job_status_request(job_id, api_version=api_version))
+
+
+def _job_status_exchange(request: ApiRequest) -> Exchange[VaultJob]:
+    response = yield from send_one(request)
+    return parse_job_status(response)
+
+
+def parse_job_status(response: httpx.Response) -> VaultJob:
+    """Parse the ``data`` object of a job-status response."""
+    body = _checked_json(response, "get_job_status")
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise VaultAPIError("get_job_status: response has no data object", status_code=response.status_code)
+    return VaultJob.model_validate(data)
+
+
+@dataclass
+class JobMonitorPager:
+    """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
+
+    Stops on a short or empty page, on ``responseDetails.total``, or on a repeated page.
+    """
+
+    api_version: str
+    params: Mapping[str, str]
+    limit: int = MONITOR_PAGE_LIMIT
+    offset: int = 0
+    done: bool = False
+    _previous_first: int | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        statuses: object = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        page_size: object = MONITOR_PAGE_LIMIT,
+    ) -> JobMonitorPager:
+        """Validate filters up front."""
+        params: dict[str, str] = {}
+        if statuses is not None:
+            params["status"] = ",".join(s.value for s in parse_choices(statuses, VaultJobStatus, "statuses"))
+        for name, value in (("start_date", start_date), ("end_date", end_date)):
+            if value is not None:
+                if not isinstance(value, datetime) or value.tzinfo is None:
+                    raise ValueError(f"{name}: expected an aware datetime, got {value!r}")
+                params[name] = value.strftime("%Y-%m-%dT%H:%M:%S.000Z") if value.utcoffset() == 0 else value.isoformat()
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MONITOR_PAGE_LIMIT:
+            raise ValueError(f"page_size: expected an integer from 1 to {MONITOR_PAGE_LIMIT}, got {page_size!r}")
+        return cls(api_version, params, page_size)
+
+    def next_request(self) -> ApiRequest | None:
+        """The next page's request, or ``None``."""
+        if self.done:
+            return None
+        params: dict[str, str | int] = {**self.params, "limit": self.limit, "offset": self.offset}
+        return ApiRequest("list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params)
+
+    def feed(self, response: httpx.Response) -> list[VaultJob]:
+        """Parse one page and advance."""
+        body = _checked_json(response, "list_job_monitors")
+        rows = body.get("data") if isinstance(body, dict) else None
+        jobs = [VaultJob.model_validate(r) for r in rows or []]
+        first = jobs[0].job_id if jobs else None
+        if not jobs or first == self._previous_first:
+            self.done = True
+            return []
+        self._previous_first = first
+        self.offset += len(jobs)
+        details = body.get("responseDetails") or {}
+        total = details.get("total") if isinstance(details, dict) else None
+        if len(jobs) < self.limit or (isinstance(total, int) and self.offset >= total):
+            self.done = True
+        return jobs
+
+
+def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
+    """``POST /api/{v}/auth`` with form-encoded credentials (never logged: ``data`` has no repr)."""
+    return ApiRequest(
+        "auth",
+        "POST",
+        api_path(api_version, "auth"),
+        data={"username": username, "password": password},
+        headers={"Accept": "application/json"},
+    )
+
+
+def response_headers(response: httpx.Response) -> Mapping[str, str]:
+    """Burst-limit headers, read case-insensitively (httpx headers already are)."""
+    return {k: response.headers[k] for k in ("X-VaultAPI-BurstLimitRemaining", "X-VaultAPI-ResponseDelay") if k in response.headers}
+
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "JobMonitorPager",
+    "auth_request",
+    "cancel_jobs",
+    "error_types",
+    "get_job_status",
+    "job_id_list",
+    "job_status_request",
+    "parse_cancel",
+    "parse_job_status",
+    "raise_for_vault_error",
+]

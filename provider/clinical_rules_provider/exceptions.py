@@ -1,0 +1,77 @@
+"""Exceptions raised by the provider.
+
+Every error that comes from a service (or from talking to it) derives from
+:class:`ClinicalRulesError`. ``ValueError`` is reserved for input rejected
+*before* anything was sent, so callers can tell "my DAG is wrong" from "the
+service said no" without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class ClinicalRulesError(Exception):
+    """Base class for every service-side or transport error raised by the provider."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+        self.details = details
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.status_code is not None:
+            parts.append(f"http={self.status_code}")
+        if self.details and self.details != self.message:
+            parts.append(f"details={self.details}")
+        return " | ".join(parts)
+
+
+class TransientServiceError(ClinicalRulesError):
+    """A fault worth retrying: throttling, a gateway error, a dropped connection, bad JSON."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(TransientServiceError):
+    """HTTP 429 or Vault ``API_LIMIT_EXCEEDED``; ``retry_after`` holds the server's hint in seconds."""
+
+
+class AuthenticationError(ClinicalRulesError):
+    """Credentials were refused, a token could not be obtained, or a session could not be renewed."""
+
+
+class ClinicalOneAPIError(ClinicalRulesError):
+    """Clinical One returned an error envelope (``errorMessage``/``errorCode`` or ``status``)."""
+
+
+class ClinicalOneValidationError(ClinicalOneAPIError):
+    """Clinical One rejected the request (HTTP 400 or ``VALIDATION_ERROR``)."""
+
+
+class ClinicalOneNotFoundError(ClinicalOneAPIError):
+    """Clinical One found no such study, rule or history (HTTP 404 or ``NOT_FOUND``)."""
+
+
+class ClinicalOneServerError(ClinicalOneAPIError):
+    """Clinical One failed on its side (HTTP 5xx or ``SERVER_ERROR``)."""
+
+
+class VaultAPIError(ClinicalRulesError):
+    """Vault answered ``responseStatus`` ``FAILURE``/``EXCEPTION``; ``code`` is ``errors[0].type``."""
+
+
+class VaultSessionError(VaultAPIError, AuthenticationError):
+    """The Vault session was refused even after one fresh login."""

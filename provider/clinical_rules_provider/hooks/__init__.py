@@ -1,0 +1,1 @@
+"""Hooks: connection -> auth -> httpx (sync and async)."""

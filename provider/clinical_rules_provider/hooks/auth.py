@@ -1,0 +1,241 @@
+"""httpx auth flows for both services.
+
+Each is a generator-based :class:`httpx.Auth`, so one implementation serves the sync
+and the async client. Tokens and sessions are cached per process (keyed by endpoint
+and identity, never logged), which keeps many triggers in one triggerer from logging
+in once each.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from clinical_rules_provider.clients.base import decode_json
+from clinical_rules_provider.clients.vault import SESSION_ERRORS, auth_request, error_types
+from clinical_rules_provider.exceptions import AuthenticationError, TransientServiceError
+from clinical_rules_provider.hooks._transport import TRANSIENT_STATUS, retry_after_seconds
+
+# Refresh this long before the token's announced expiry (IAMS tokens live ~10 minutes).
+TOKEN_EXPIRY_MARGIN = 60.0
+
+
+@dataclass
+class _Cached:
+    value: str
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return "_Cached(<secret>)"
+
+
+class _SecretCache:
+    """A tiny thread-safe process-wide cache for tokens and session ids."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, ...], _Cached] = {}
+
+    def get(self, key: tuple[str, ...]) -> str | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item.expires_at <= time.monotonic():
+                return None
+            return item.value
+
+    def put(self, key: tuple[str, ...], value: str, ttl: float) -> None:
+        with self._lock:
+            self._items[key] = _Cached(value, time.monotonic() + ttl)
+
+    def drop(self, key: tuple[str, ...], value: str | None = None) -> None:
+        """Forget ``key`` (only if it still holds ``value``, so a fresh token is not dropped)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None and (value is None or item.value == value):
+                del self._items[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+TOKEN_CACHE = _SecretCache()
+SESSION_CACHE = _SecretCache()
+
+
+class BearerTokenAuth(httpx.Auth):
+    """A static bearer token from the connection extra."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __repr__(self) -> str:
+        return "BearerTokenAuth(<secret>)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+class OAuth2Auth(httpx.Auth):
+    """OAuth2 bearer from the Oracle Life Sciences IAMS token URL.
+
+    Client-credentials grant, or password grant when ``username``/``password`` are set.
+    The token is cached until shortly before expiry and fetched again once on a 401.
+    """
+
+    requires_response_body = True
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        client_auth: str = "basic",
+        cache: _SecretCache = TOKEN_CACHE,
+    ) -> None:
+        if client_auth not in ("basic", "post"):
+            raise ValueError(f"token_auth_method: expected 'basic' or 'post', got {client_auth!r}")
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._scope = scope
+        self._username = username
+        self._password = password
+        self._client_auth = client_auth
+        self._cache = cache
+        self._key = (token_url, client_id, scope or "", username or "")
+
+    def __repr__(self) -> str:
+        return f"OAuth2Auth(token_url={self._token_url!r}, client_id={self._client_id!r})"
+
+    def _token_request(self) -> httpx.Request:
+        form = {"grant_type": "password" if self._username else "client_credentials"}
+        if self._scope:
+            form["scope"] = self._scope
+        if self._username:
+            form["username"] = self._username
+            form["password"] = self._password or ""
+        headers = {"Accept": "application/json"}
+        if self._client_auth == "post":
+            form.update(client_id=self._client_id, client_secret=self._client_secret)
+        else:
+            pair = f"{self._client_id}:{self._client_secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        return httpx.Request("POST", self._token_url, data=form, headers=headers)
+
+    def _store(self, response: httpx.Response) -> str:
+        if response.status_code in TRANSIENT_STATUS or response.status_code >= 500:
+            raise TransientServiceError(
+                f"token endpoint answered HTTP {response.status_code}",
+                status_code=response.status_code,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
+        body: Any = decode_json(response, "oauth2_token") if response.content else {}
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
+            raise AuthenticationError(
+                f"the token endpoint refused client {self._client_id!r}: {reason or 'no access_token returned'}",
+                status_code=response.status_code,
+            )
+        expires_in = body.get("expires_in")
+        ttl = float(expires_in) if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit() else 600.0
+        self._cache.put(self._key, token, max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
+        return token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self._cache.get(self._key)
+        if token is None:
+            token = self._store((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            self._cache.drop(self._key, token)
+            token = self._store((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {token}"
+            yield request
+
+
+class VaultSessionAuth(httpx.Auth):
+    """Vault session: ``POST /api/{v}/auth`` once, send the id as ``Authorization``.
+
+    On ``INVALID_SESSION_ID`` the session is renewed once (when credentials are known)
+    and the request repeated.
+    """
+
+    requires_response_body = True
+    SESSION_TTL = 15 * 60.0
+
+    def __init__(
+        self,
+        base_url: str,
+        api_version: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        session_id: str | None = None,
+        cache: _SecretCache = SESSION_CACHE,
+    ) -> None:
+        if not session_id and not (username and password):
+            raise ValueError("veeva_vault connection: set login and password, or a session_id in the extra")
+        self._base_url = base_url.rstrip("/")
+        self._api_version = api_version
+        self._username = username
+        self._password = password
+        self._static_session = session_id
+        self._cache = cache
+        self._key = (self._base_url, username or "", "session")
+        self.logins = 0
+
+    def __repr__(self) -> str:
+        return f"VaultSessionAuth(base_url={self._base_url!r}, username={self._username!r})"
+
+    def _login_request(self) -> httpx.Request:
+        spec = auth_request(self._api_version, self._username or "", self._password or "")
+        return httpx.Request(spec.method, self._base_url + spec.path, data=dict(spec.data or {}), headers=dict(spec.headers or {}))
+
+    def _store(self, response: httpx.Response) -> str:
+        self.logins += 1
+        if response.status_code in TRANSIENT_STATUS or response.status_code >= 500:
+            raise TransientServiceError(f"Vault auth answered HTTP {response.status_code}", status_code=response.status_code)
+        body = decode_json(response, "vault_auth")
+        session = body.get("sessionId") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or body.get("responseStatus") != "SUCCESS" or not isinstance(session, str) or not session:
+            types = ", ".join(sorted(error_types(body))) or "no sessionId returned"
+            raise AuthenticationError(f"Vault refused the login for {self._username!r}: {types}", status_code=response.status_code)
+        self._cache.put(self._key, session, self.SESSION_TTL)
+        return session
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        session = self._static_session or self._cache.get(self._key)
+        if session is None:
+            session = self._store((yield self._login_request()))
+        request.headers["Authorization"] = session
+        response = yield request
+        if not (self._username and self._password) or not _session_rejected(response):
+            return
+        self._static_session = None
+        self._cache.drop(self._key, session)
+        request.headers["Authorization"] = self._store((yield self._login_request()))
+        yield request
+
+
+def _session_rejected(response: httpx.Response) -> bool:
+    if response.status_code == 401:
+        return True
+    try:
+        body = decode_json(response, "vault")
+    except TransientServiceError:
+        return False
+    return bool(error_types(body) & SESSION_ERRORS)

@@ -1,0 +1,117 @@
+"""What both service hooks share: connection loading, one HTTP session, sync/async drivers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Generic, TypeVar
+
+from airflow.sdk import BaseHook
+
+from clinical_rules_provider.clients.base import Exchange
+from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
+from clinical_rules_provider.hooks.connection import ConnectionLike
+
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+class ServiceHook(BaseHook, Generic[C]):  # type: ignore[misc]
+    """Base for :class:`ClinicalOneHook` and :class:`VaultHook`.
+
+    The connection is read once per hook (sync via ``get_connection``, async via
+    ``aget_connection`` so triggers never block the event loop); the HTTP clients are
+    created lazily and reused across calls. Use the hook as a context manager, or call
+    :meth:`close`/:meth:`aclose`, to release connections early.
+    """
+
+    conn_id_attr: str = ""
+
+    def __init__(self, conn_id: str, *, max_concurrency: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._conn_id = conn_id
+        self._max_concurrency = max_concurrency
+        self._config: C | None = None
+        self._http: HttpSession | None = None
+        if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1):
+            raise ValueError(f"max_concurrency: expected a positive integer, got {max_concurrency!r}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._conn_id!r})"
+
+    # --- subclasses supply these ----------------------------------------------------------
+
+    def _parse_config(self, conn: ConnectionLike) -> C:
+        raise NotImplementedError
+
+    def _transport(self, config: C) -> TransportSettings:
+        raise NotImplementedError
+
+    # --- connection and session -----------------------------------------------------------
+
+    @property
+    def config(self) -> C:
+        """The parsed connection (read on first use)."""
+        if self._config is None:
+            self._config = self._parse_config(self.get_connection(self._conn_id))
+        return self._config
+
+    async def aconfig(self) -> C:
+        """The parsed connection, read without blocking the event loop."""
+        if self._config is None:
+            getter = getattr(BaseHook, "aget_connection", None)
+            if getter is not None:
+                conn = await getter(self._conn_id)
+            else:  # Airflow < 3.1 has no async connection getter
+                conn = await asyncio.to_thread(self.get_connection, self._conn_id)
+            self._config = self._parse_config(conn)
+        return self._config
+
+    def _session_for(self, config: C) -> HttpSession:
+        if self._http is None:
+            settings = self._transport(config)
+            if self._max_concurrency is not None:
+                settings = TransportSettings(**{**settings.__dict__, "max_concurrency": self._max_concurrency})
+            self._http = HttpSession(settings)
+        return self._http
+
+    @property
+    def http(self) -> HttpSession:
+        """The HTTP session (sync use)."""
+        return self._session_for(self.config)
+
+    async def ahttp(self) -> HttpSession:
+        """The HTTP session (async use)."""
+        return self._session_for(await self.aconfig())
+
+    def _run(self, exchange: Exchange[T]) -> T:
+        return self.http.run(exchange)
+
+    async def _arun(self, exchange: Exchange[T]) -> T:
+        return await (await self.ahttp()).arun(exchange)
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far, retries included (for logs and benchmarks)."""
+        return self._http.requests_sent if self._http is not None else 0
+
+    def close(self) -> None:
+        """Release the sync client's connections."""
+        if self._http is not None:
+            self._http.close()
+
+    async def aclose(self) -> None:
+        """Release both clients' connections."""
+        if self._http is not None:
+            await self._http.aclose()
+
+    def __enter__(self: Any) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self: Any) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

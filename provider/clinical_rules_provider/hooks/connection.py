@@ -1,0 +1,174 @@
+"""Read an Airflow connection into transport settings. No Airflow import: any object with
+``host``/``port``/``login``/``password``/``extra_dejson`` works (tests pass plain objects)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+
+from clinical_rules_provider.clients.clinical_one import DEFAULT_FILTER_FIELD_NAMES
+from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
+from clinical_rules_provider.hooks._transport import RetryPolicy, TransportSettings
+from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
+
+_API_VERSION = re.compile(r"v\d+(\.\d+)?")
+
+
+class ConnectionLike(Protocol):
+    """The parts of ``airflow.sdk.Connection`` the hooks read."""
+
+    conn_id: str
+    host: str | None
+    port: int | None
+    login: str | None
+    password: str | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+def extra_value(conn: ConnectionLike, conn_type: str, key: str, default: Any = None) -> Any:
+    """An extra field, under its plain name or the ``extra__<type>__<name>`` form older UIs save."""
+    extra = conn.extra_dejson or {}
+    for name in (key, f"extra__{conn_type}__{key}"):
+        value = extra.get(name)
+        if value not in (None, ""):
+            return value
+    return default
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "false", "0", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    raise ValueError(f"connection extra {name}: expected true or false, got {value!r}")
+
+
+def _as_number(value: Any, name: str, low: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"connection extra {name}: expected a number, got {value!r}") from None
+    if number < low:
+        raise ValueError(f"connection extra {name}: expected a number >= {low}, got {value!r}")
+    return number
+
+
+def base_url(conn: ConnectionLike) -> str:
+    """``host`` as a base URL: scheme optional (default https), ``port`` honoured, path kept."""
+    host = (conn.host or "").strip()
+    if not host:
+        raise ValueError(f"connection {conn.conn_id!r}: host is empty; set it to the service's base URL")
+    url = httpx.URL(host if "://" in host else f"https://{host}")
+    if url.scheme not in ("http", "https"):
+        raise ValueError(f"connection {conn.conn_id!r}: host scheme must be http or https, got {url.scheme!r}")
+    if conn.port:
+        url = url.copy_with(port=int(conn.port))
+    return str(url).rstrip("/")
+
+
+def _retry_policy(conn: ConnectionLike, conn_type: str) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=int(_as_number(extra_value(conn, conn_type, "max_retries", 4), "max_retries", 0)) + 1,
+        backoff=_as_number(extra_value(conn, conn_type, "retry_backoff", 0.5), "retry_backoff", 0),
+        max_backoff=_as_number(extra_value(conn, conn_type, "retry_max_backoff", 30), "retry_max_backoff", 0),
+    )
+
+
+def _common(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
+    return {
+        "timeout": _as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
+        "verify": _as_bool(extra_value(conn, conn_type, "verify_ssl", True), "verify_ssl"),
+        "retry": _retry_policy(conn, conn_type),
+        "max_concurrency": int(_as_number(extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1)),
+    }
+
+
+@dataclass(frozen=True, repr=False)
+class ClinicalOneConfig:
+    """A ``clinical_one`` connection, parsed; ``transport.auth`` holds the secrets."""
+
+    transport: TransportSettings
+    auth_kind: str
+    service_timezone: str = "UTC"
+    study_id: str | None = None
+    study_mode: str | None = None
+    filter_field_names: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FILTER_FIELD_NAMES)
+
+    def __repr__(self) -> str:
+        return f"ClinicalOneConfig(base_url={self.transport.base_url!r}, auth={self.auth_kind})"
+
+
+def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
+    """Parse a ``clinical_one`` connection (auth order: OAuth2, static bearer, Basic)."""
+    ext = lambda key, default=None: extra_value(conn, "clinical_one", key, default)  # noqa: E731
+    auth: httpx.Auth | None
+    if ext("token_url"):
+        if not ext("client_id") or not ext("client_secret"):
+            raise ValueError(f"connection {conn.conn_id!r}: token_url needs client_id and client_secret in the extra")
+        auth, kind = (
+            OAuth2Auth(
+                ext("token_url"),
+                ext("client_id"),
+                ext("client_secret"),
+                scope=ext("scope"),
+                username=conn.login or None,
+                password=conn.password or None,
+                client_auth=ext("token_auth_method", "basic"),
+            ),
+            "oauth2",
+        )
+    elif ext("token"):
+        auth, kind = BearerTokenAuth(ext("token")), "bearer"
+    elif conn.login:
+        auth, kind = httpx.BasicAuth(conn.login, conn.password or ""), "basic"
+    else:
+        raise ValueError(
+            f"connection {conn.conn_id!r}: no credentials; set token_url+client_id+client_secret, "
+            "a token in the extra, or login/password"
+        )
+    timezone = str(ext("service_timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"connection extra service_timezone: {timezone!r} is not an IANA time zone") from None
+    names = ext("filter_field_names", {}) or {}
+    if not isinstance(names, dict) or set(names) - set(DEFAULT_FILTER_FIELD_NAMES):
+        raise ValueError(f"connection extra filter_field_names: keys must be among {sorted(DEFAULT_FILTER_FIELD_NAMES)}")
+    return ClinicalOneConfig(
+        transport=TransportSettings(base_url=base_url(conn), auth=auth, headers={"Accept": "application/json"}, **_common(conn, "clinical_one")),
+        auth_kind=kind,
+        service_timezone=timezone,
+        study_id=ext("study_id"),
+        study_mode=ext("study_mode"),
+        filter_field_names={**DEFAULT_FILTER_FIELD_NAMES, **names},
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class VaultConfig:
+    """A ``veeva_vault`` connection, parsed."""
+
+    transport: TransportSettings
+    api_version: str = DEFAULT_API_VERSION
+    burst_limit_floor: int = 10
+
+    def __repr__(self) -> str:
+        return f"VaultConfig(base_url={self.transport.base_url!r}, api_version={self.api_version!r})"
+
+
+def vault_api_version(conn: ConnectionLike) -> str:
+    """Validate the ``api_version`` extra (it becomes a URL segment)."""
+    version = str(extra_value(conn, "veeva_vault", "api_version", DEFAULT_API_VERSION))
+    if not _API_VERSION.fullmatch(version):
+        raise ValueError(f"connection extra api_version: expected a form like 'v26.1', got {version!r}")
+    return version
+
+
+__all__ = ["ClinicalOneConfig", "ConnectionLike", "VaultConfig", "base_url", "clinical_one_config", "extra_value", "vault_api_version"]

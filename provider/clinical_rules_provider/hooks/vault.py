@@ -1,0 +1,214 @@
+"""Hook for the Veeva Vault job endpoints (cancel, job status, job monitors)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from clinical_rules_provider._provider_info import VAULT_BEHAVIOUR, VAULT_FIELDS, form_widgets, python_behaviour
+from clinical_rules_provider.clients import vault as api
+from clinical_rules_provider.clients.base import after_delay, decode_json
+from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
+from clinical_rules_provider.hooks._transport import TransportSettings
+from clinical_rules_provider.hooks.auth import VaultSessionAuth
+from clinical_rules_provider.hooks.base import ServiceHook
+from clinical_rules_provider.hooks.connection import (
+    ConnectionLike,
+    VaultConfig,
+    _common,
+    base_url,
+    extra_value,
+    vault_api_version,
+)
+from clinical_rules_provider.models.ids import vault_job_id
+from clinical_rules_provider.models.vault import VaultJob, VaultJobCancelResult
+
+# Vault allows reading one job's status at most once per 10 s.
+JOB_STATUS_MIN_INTERVAL = 10.0
+
+
+def _inspect(response: httpx.Response, endpoint: str) -> None:
+    """Vault throttling arrives as HTTP 200 + ``API_LIMIT_EXCEEDED``: make it retryable."""
+    if response.status_code == 200 and response.content:
+        try:
+            body = decode_json(response, endpoint)
+        except TransientServiceError:
+            raise
+        if api.error_types(body) & api.RATE_LIMIT_ERRORS:
+            raise RateLimitedError(f"{endpoint}: Vault API_LIMIT_EXCEEDED", status_code=200, retry_after=_delay_seconds(response) or 1.0)
+
+
+def _delay_seconds(response: httpx.Response) -> float:
+    raw = response.headers.get("X-VaultAPI-ResponseDelay", "").strip().lower().removesuffix("ms")
+    try:
+        return max(float(raw) / 1000.0, 0.0)
+    except ValueError:
+        return 0.0
+
+
+def burst_throttle(floor: int) -> Any:
+    """Pause before the next request when ``X-VaultAPI-BurstLimitRemaining`` falls to ``floor``."""
+
+    def throttle(response: httpx.Response) -> float:
+        remaining = response.headers.get("X-VaultAPI-BurstLimitRemaining")
+        if remaining is None or not remaining.strip().isdigit() or int(remaining) > floor:
+            return 0.0
+        return max(_delay_seconds(response), 1.0)
+
+    return throttle
+
+
+def vault_config(conn: ConnectionLike) -> VaultConfig:
+    """Parse a ``veeva_vault`` connection: login/password session, or a static ``session_id``."""
+    url = base_url(conn)
+    version = vault_api_version(conn)
+    floor = int(extra_value(conn, "veeva_vault", "burst_limit_floor", 10))
+    auth = VaultSessionAuth(
+        url,
+        version,
+        username=conn.login or None,
+        password=conn.password or None,
+        session_id=extra_value(conn, "veeva_vault", "session_id"),
+    )
+    headers = {"Accept": "application/json"}
+    if client_id := extra_value(conn, "veeva_vault", "client_id"):
+        headers["X-VaultAPI-ClientID"] = str(client_id)
+    transport = TransportSettings(
+        base_url=url, auth=auth, headers=headers, inspect=_inspect, throttle=burst_throttle(floor), **_common(conn, "veeva_vault")
+    )
+    return VaultConfig(transport=transport, api_version=version, burst_limit_floor=floor)
+
+
+class VaultHook(ServiceHook[VaultConfig]):
+    """Talks to one Veeva Vault's job services.
+
+    Logs in with ``POST /api/{v}/auth`` (or uses the extra's ``session_id``), sends the
+    session id as ``Authorization`` and logs in again once on ``INVALID_SESSION_ID``.
+    ``FAILURE``/``EXCEPTION`` envelopes raise :class:`~clinical_rules_provider.exceptions.VaultAPIError`
+    except in bulk cancels, where each job's outcome is reported on its own.
+
+    :param vault_conn_id: Airflow connection of type ``veeva_vault``.
+    :param max_concurrency: cap on concurrent requests of the async methods.
+    """
+
+    conn_name_attr = "vault_conn_id"
+    default_conn_name = "veeva_vault_default"
+    conn_type = "veeva_vault"
+    hook_name = "Veeva Vault"
+
+    # Last status read per (vault, job), shared by hooks in this process.
+    _last_read: dict[tuple[str, int], float] = {}
+    _last_read_lock = threading.Lock()
+
+    def __init__(self, vault_conn_id: str = default_conn_name, *, max_concurrency: int | None = None, **kwargs: Any) -> None:
+        super().__init__(vault_conn_id, max_concurrency=max_concurrency, **kwargs)
+        self.vault_conn_id = vault_conn_id
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra connection-form fields for Airflow 3.0/3.1 (3.2+ reads the provider info)."""
+        return form_widgets(VAULT_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide the standard connection-form fields."""
+        return python_behaviour(VAULT_BEHAVIOUR)
+
+    def _parse_config(self, conn: ConnectionLike) -> VaultConfig:
+        return vault_config(conn)
+
+    def _transport(self, config: VaultConfig) -> TransportSettings:
+        return config.transport
+
+    # --- cancel ---------------------------------------------------------------------------
+
+    def cancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
+        """Cancel job instances (500 per request); one result per job, in input order."""
+        return self._run(api.cancel_jobs(job_ids, api_version=self.config.api_version))
+
+    async def acancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
+        """Async :meth:`cancel_jobs`; chunks are sent concurrently."""
+        api.job_id_list(job_ids)  # validate before reading the connection
+        config = await self.aconfig()
+        return await self._arun(api.cancel_jobs(job_ids, api_version=config.api_version))
+
+    # --- job status -----------------------------------------------------------------------
+
+    def _status_wait(self, base: str, job_id: int) -> float:
+        """Seconds to wait so this job's status is read at most once per 10 s, then book the read."""
+        with self._last_read_lock:
+            now = time.monotonic()
+            last = self._last_read.get((base, job_id))
+            wait = 0.0 if last is None else max(last + JOB_STATUS_MIN_INTERVAL - now, 0.0)
+            self._last_read[(base, job_id)] = now + wait
+            return wait
+
+    def get_job_status(self, job_id: Any) -> VaultJob:
+        """Read one job instance; waits if the same job was read less than 10 s ago."""
+        number = vault_job_id(job_id, "job_id")
+        config = self.config
+        exchange = api.get_job_status(number, api_version=config.api_version)
+        return self._run(after_delay(self._status_wait(config.transport.base_url, number), exchange))
+
+    async def aget_job_status(self, job_id: Any) -> VaultJob:
+        """Async :meth:`get_job_status`."""
+        number = vault_job_id(job_id, "job_id")
+        config = await self.aconfig()
+        exchange = api.get_job_status(number, api_version=config.api_version)
+        return await self._arun(after_delay(self._status_wait(config.transport.base_url, number), exchange))
+
+    # --- job monitors ---------------------------------------------------------------------
+
+    def list_job_monitors(
+        self,
+        *,
+        statuses: Any = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        page_size: int = api.MONITOR_PAGE_LIMIT,
+    ) -> Iterator[VaultJob]:
+        """Stream unfinished jobs from ``GET /api/{v}/services/jobs/monitors`` (paged by ``limit`` ≤ 200)."""
+        pager = api.JobMonitorPager.create(statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size)
+        return self._iter_monitors(pager)
+
+    def _iter_monitors(self, pager: api.JobMonitorPager) -> Iterator[VaultJob]:
+        pager.api_version = self.config.api_version
+        while (request := pager.next_request()) is not None:
+            yield from pager.feed(self.http.send(request))
+
+    def alist_job_monitors(
+        self,
+        *,
+        statuses: Any = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        page_size: int = api.MONITOR_PAGE_LIMIT,
+    ) -> AsyncIterator[VaultJob]:
+        """Async :meth:`list_job_monitors`."""
+        pager = api.JobMonitorPager.create(statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size)
+        return self._aiter_monitors(pager)
+
+    async def _aiter_monitors(self, pager: api.JobMonitorPager) -> AsyncIterator[VaultJob]:
+        http = await self.ahttp()
+        pager.api_version = (await self.aconfig()).api_version
+        while (request := pager.next_request()) is not None:
+            for job in pager.feed(await http.asend(request)):
+                yield job
+
+    # --- connection test ------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Log in (unless a session id is configured) and list one unfinished job."""
+        try:
+            first = next(iter(self.list_job_monitors(page_size=1)), None)
+            found = "unfinished jobs are listed" if first is not None else "no unfinished jobs"
+            return True, f"Connected to Vault API {self.config.api_version}; {found}"
+        except Exception as exc:  # a connection test reports, it never raises
+            return False, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.close()

@@ -1,0 +1,99 @@
+"""Shared pydantic building blocks: camelCase wire names and lenient scalar parsing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, TypeVar
+
+import pendulum
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic.alias_generators import to_camel
+
+JOB_START_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"
+
+
+class CamelModel(BaseModel):
+    """A response/request model with snake_case attributes and the API's camelCase on the wire.
+
+    Unknown fields are kept (``extra="allow"``) so nothing the service sends is lost.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="allow",
+        use_enum_values=False,
+    )
+
+
+class SnakeModel(BaseModel):
+    """A Vault model: the Vault API already uses snake_case for most fields."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+
+
+def _lenient_bool(value: Any) -> Any:
+    """Accept the services' many spellings of a flag: ``"true"``, ``"1"``, ``1``, ``True``."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"true", "1", "y", "yes"}:
+            return True
+        if lowered in {"false", "0", "n", "no"}:
+            return False
+        if lowered == "":
+            return None
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+LenientBool = Annotated[bool | None, BeforeValidator(_lenient_bool)]
+
+
+def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
+    """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` (the service's local time) into an aware datetime.
+
+    ISO-8601 strings with an offset are accepted too; a string that is neither is
+    returned unchanged so pydantic reports it against the field.
+    """
+    if value is None or value == "" or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return pendulum.instance(value, tz=timezone)
+        return value or None
+    if not isinstance(value, str):
+        return value  # type: ignore[no-any-return]
+    try:
+        return pendulum.from_format(value, JOB_START_FORMAT, tz=timezone)
+    except ValueError:
+        pass
+    try:
+        parsed = pendulum.parse(value, tz=timezone, strict=False)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        return value  # type: ignore[return-value]
+    return parsed if isinstance(parsed, datetime) else value  # type: ignore[return-value]
+
+
+def _service_time(value: Any, info: ValidationInfo) -> Any:
+    context = info.context if isinstance(info.context, dict) else {}
+    return parse_service_time(value, context.get("service_timezone", "UTC"))
+
+
+ServiceTime = Annotated[datetime | None, BeforeValidator(_service_time)]
+"""A timestamp in the service timezone, taken from the validation context (default UTC)."""
+
+
+def _utc_time(value: Any) -> Any:
+    return parse_service_time(value, "UTC")
+
+
+UtcTime = Annotated[datetime | None, BeforeValidator(_utc_time)]
+"""An ISO-8601 timestamp; naive values are read as UTC."""
+
+
+E = TypeVar("E", bound=Enum)
+
+OpenEnum = Annotated[E | str | None, Field(union_mode="left_to_right")]
+"""An enum field that keeps unknown values as plain strings instead of failing validation."""

@@ -1,0 +1,217 @@
+"""Requests and responses of the Clinical One rule endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pydantic import AliasChoices, Field
+
+from clinical_rules_provider.models._base import CamelModel, OpenEnum, LenientBool, ServiceTime, UtcTime
+from clinical_rules_provider.models.enums import (
+    PublishJobStatus,
+    PublishRun,
+    RuleJobStatus,
+    RuleState,
+    SortOrder,
+    rule_job_phase,
+    status_value,
+)
+
+
+class ErrorDetail(CamelModel):
+    """``BulkRuleMgmtErrorDoc``: the error envelope of the rule-designer endpoints."""
+
+    status: str | None = None
+    result: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    details: str | None = None
+
+
+class PublishRunOutcome(CamelModel):
+    """``BulkRulePublishRunResultDoc``: what a successful publish-run update changed."""
+
+    status: str | None = None
+    result: str | None = None
+
+
+class PublishRunResult(CamelModel):
+    """One rule's outcome of ``update_publish_run`` (``BulkRulePublishRunResponseItemDoc``)."""
+
+    rule_id: str | None = None
+    rule_name: str | None = None
+    job_status: OpenEnum[PublishJobStatus] = None
+    rule_validation_message: str | None = None
+    rule_validation_status: LenientBool = None
+    http_error_code: int | None = None
+    http_error_message: str | None = None
+    result: PublishRunOutcome | None = None
+    error: ErrorDetail | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the publish run was updated and the rule stayed valid."""
+        return (
+            status_value(self.job_status) == PublishJobStatus.SUCCESS.value
+            and self.error is None
+            and self.rule_validation_status is not False
+        )
+
+    @property
+    def failure_reason(self) -> str | None:
+        """A one-line reason when the update did not succeed, else ``None``."""
+        if self.succeeded:
+            return None
+        parts = [f"jobStatus={status_value(self.job_status)}"]
+        if self.error is not None:
+            parts.extend(p for p in (self.error.error_code, self.error.error_message, self.error.details) if p)
+        elif self.rule_validation_message:
+            parts.append(self.rule_validation_message)
+        return ": ".join([parts[0], " - ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+
+
+class RuleFilter(CamelModel):
+    """Body of the ``filteredlist`` endpoint; field names follow DESIGN.md (the reference hides them).
+
+    Build it through :func:`clinical_rules_provider.clients.clinical_one.build_rule_filter`,
+    which validates and normalises every value before a request exists.
+    """
+
+    form_id: str | None = None
+    item_id: list[str] | None = None
+    publish_run: PublishRun | None = None
+    rule_enabled: str | None = None
+    rule_state: list[RuleState] | None = None
+    rule_training_enabled: str | None = None
+    sort_column: str | None = None
+    sort_order: SortOrder | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+
+
+class RuleSummary(CamelModel):
+    """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``.
+
+    Only ``ruleId``, ``ruleName``, ``ruleState`` and ``ruleValidationStatus`` are named by the
+    reference; the rest are read leniently and unknown fields are kept as extras.
+    """
+
+    rule_id: str
+    rule_name: str | None = None
+    rule_state: OpenEnum[RuleState] = None
+    rule_validation_status: LenientBool = None
+    rule_validation_message: str | None = None
+    rule_enabled: LenientBool = None
+    training: LenientBool = Field(
+        default=None, validation_alias=AliasChoices("ruleTrainingEnabled", "training", "training_enabled")
+    )
+    publish_run: OpenEnum[PublishRun] = None
+    rule_ref_name: str | None = None
+    rule_description: str | None = None
+    form_id: str | None = None
+    form_name: str | None = None
+    form_ref_name: str | None = None
+    item_id: str | list[str] | None = None
+    question_name: str | None = None
+    question_ref_name: str | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    last_modified: UtcTime = Field(default=None, validation_alias=AliasChoices("lastModified", "lastModifiedDate"))
+
+
+class RuleListPage(CamelModel):
+    """``BulkRuleMgmtFilterResponseDoc``: one page of ``filteredlist``."""
+
+    result_data: list[RuleSummary] = Field(default_factory=list)
+    total_count: int | None = Field(default=None, validation_alias=AliasChoices("totalCount", "total"))
+    has_more: LenientBool = None
+
+
+class RuleJob(CamelModel):
+    """A rule job as reported by rerun history, cancel and job-status (``JobStatusEntry``/``RuleHistoryEntry``).
+
+    ``job_start_date`` is aware: it is parsed in the connection's ``service_timezone``.
+    """
+
+    rule_id: str | None = None
+    job_id: str | None = None
+    job_status: OpenEnum[RuleJobStatus] = None
+    rule_name: str | None = None
+    job_start_date: ServiceTime = None
+    group_job_id: str | None = None
+    user_id: str | None = None
+    count_passed_subjects: int | None = None
+    count_failed_subjects: int | None = None
+
+    @property
+    def status(self) -> str | None:
+        """The status as its wire string, whether or not it is a known value."""
+        return status_value(self.job_status)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for success and failure statuses; unknown statuses count as still running."""
+        return rule_job_phase(self.job_status) in ("success", "failure")
+
+
+class CancelRuleJobsResult(CamelModel):
+    """``JobStatusResponse`` of ``cancelRuleJob``, merged across 500-id chunks.
+
+    ``missing_rule_ids`` lists requested rules the service returned no entry for, so
+    nothing is silently dropped.
+    """
+
+    status: str | None = None
+    job_status: list[RuleJob] = Field(default_factory=list)
+    missing_rule_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def cancelled(self) -> list[RuleJob]:
+        """Entries whose job is now ``Cancelled``."""
+        return [j for j in self.job_status if j.status == RuleJobStatus.CANCELLED.value]
+
+    @property
+    def not_cancelled(self) -> list[RuleJob]:
+        """Entries whose job is not ``Cancelled`` (including ``Failed to cancel job``)."""
+        return [j for j in self.job_status if j.status != RuleJobStatus.CANCELLED.value]
+
+
+class JobStatusResult(CancelRuleJobsResult):
+    """``JobStatusResponse`` of the bulk ``jobStatus`` endpoint (same shape as cancel)."""
+
+
+class RerunHistory(CamelModel):
+    """``RuleHistoryResponse``: a rule's rerun history."""
+
+    status: str
+    status_detail: str | None = None
+    rule_history: list[RuleJob] = Field(default_factory=list)
+
+    @property
+    def latest(self) -> RuleJob | None:
+        """The most recently started job (history order is not guaranteed by the reference)."""
+        return latest_job(self.rule_history)
+
+    def jobs_since(self, threshold: datetime) -> list[RuleJob]:
+        """Jobs that started at or after ``threshold`` (an aware datetime)."""
+        return [j for j in self.rule_history if j.job_start_date is not None and j.job_start_date >= threshold]
+
+
+def latest_job(jobs: Iterable[RuleJob]) -> RuleJob | None:
+    """Return the job with the greatest start date; jobs without a date rank lowest."""
+    best: RuleJob | None = None
+    for job in jobs:
+        if best is None or _start_key(job) > _start_key(best):
+            best = job
+    return best
+
+
+def _start_key(job: RuleJob) -> float:
+    return job.job_start_date.timestamp() if job.job_start_date is not None else float("-inf")
+
+
+def dump_json(models: Iterable[Any]) -> list[dict[str, Any]]:
+    """Turn models into plain JSON data for XCom (Airflow refuses to deserialise pydantic models)."""
+    return [m.model_dump(mode="json") for m in models]

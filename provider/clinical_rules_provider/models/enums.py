@@ -1,0 +1,181 @@
+"""Enumerations of the services' vocabularies and the status semantics built on them.
+
+Response fields typed with these enums also accept unknown strings (``Enum | str``),
+because a vendor adding a status must never crash a DAG that only reads a rule list.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from typing import Literal, TypeVar
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+class StudyMode(str, enum.Enum):
+    """Study mode, the ``{mode}`` URL segment (sent lowercase)."""
+
+    DESIGN = "design"
+    TEST = "test"
+    TRAINING = "training"
+    PRODUCTION = "production"
+    ACTIVE = "active"
+
+
+class PublishRun(str, enum.Enum):
+    """Publish scope: ``AllData`` republishes existing and future data, ``FutureData`` new data only."""
+
+    ALL_DATA = "AllData"
+    FUTURE_DATA = "FutureData"
+
+
+class RuleState(str, enum.Enum):
+    """Lifecycle state of a rule."""
+
+    DRAFT = "draft"
+    UAT = "uat"
+    APPROVED = "approved"
+    PUBLISH = "publish"
+
+
+class SortOrder(str, enum.Enum):
+    """Sort order accepted by the filter endpoint."""
+
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class PublishJobStatus(str, enum.Enum):
+    """Per-rule outcome of a publish-run update."""
+
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    ERROR = "Error"
+    IN_PROGRESS = "InProgress"
+    QUEUED = "Queued"
+
+
+class RuleJobStatus(str, enum.Enum):
+    """Status of a Clinical One rule job (rerun history, cancel and job-status responses)."""
+
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    COMPLETED_WITH_ERRORS = "Completed with errors"
+    PENDING = "Pending"
+    NOT_IN_PUBLISH_STATE = "Rule is not in publish state"
+    INVALID = "Rule is invalid"
+    DISABLED = "Rule is disabled"
+    DOES_NOT_EXIST = "Rule doesn't exist"
+    FAILED_TO_CANCEL = "Failed to cancel job"
+    SKIPPED_SUBJECT_LOCKED = "Skipped because subject is locked"
+
+
+class VaultJobStatus(str, enum.Enum):
+    """Status of a Vault job instance."""
+
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    QUEUEING = "QUEUEING"
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    SUCCESS = "SUCCESS"
+    ERRORS_ENCOUNTERED = "ERRORS_ENCOUNTERED"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+    COMPLETED_DUE_TO_INACTIVITY = "COMPLETED_DUE_TO_INACTIVITY"
+    MISSED_SCHEDULE = "MISSED_SCHEDULE"
+
+
+JobPhase = Literal["success", "failure", "active", "unknown"]
+
+RULE_JOB_SUCCESS_STATUSES = frozenset({RuleJobStatus.SUCCESS.value})
+RULE_JOB_FAILURE_STATUSES = frozenset(
+    s.value
+    for s in (
+        RuleJobStatus.FAILED,
+        RuleJobStatus.CANCELLED,
+        RuleJobStatus.COMPLETED_WITH_ERRORS,
+        RuleJobStatus.NOT_IN_PUBLISH_STATE,
+        RuleJobStatus.INVALID,
+        RuleJobStatus.DISABLED,
+        RuleJobStatus.DOES_NOT_EXIST,
+        RuleJobStatus.SKIPPED_SUBJECT_LOCKED,
+    )
+)
+# "Failed to cancel job" means the cancel failed and the job is still running.
+RULE_JOB_ACTIVE_STATUSES = frozenset(
+    s.value for s in (RuleJobStatus.RUNNING, RuleJobStatus.PENDING, RuleJobStatus.FAILED_TO_CANCEL)
+)
+
+VAULT_JOB_ACTIVE_STATUSES = frozenset(
+    s.value
+    for s in (
+        VaultJobStatus.SCHEDULED,
+        VaultJobStatus.QUEUED,
+        VaultJobStatus.QUEUEING,
+        VaultJobStatus.RUNNING,
+        VaultJobStatus.CANCELLING,
+    )
+)
+VAULT_JOB_CANCELLABLE_STATUSES = frozenset(
+    s.value for s in (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.QUEUEING)
+)
+VAULT_JOB_SUCCESS_STATUSES = frozenset({VaultJobStatus.SUCCESS.value})
+VAULT_JOB_FAILURE_STATUSES = frozenset(
+    s.value for s in VaultJobStatus if s.value not in VAULT_JOB_ACTIVE_STATUSES | {"SUCCESS"}
+)
+
+
+def status_value(status: str | enum.Enum | None) -> str | None:
+    """Return the wire string of a status whether it parsed into an enum or stayed a string."""
+    if isinstance(status, enum.Enum):
+        return str(status.value)
+    return status
+
+
+def rule_job_phase(status: str | enum.Enum | None) -> JobPhase:
+    """Classify a rule job status; unknown values are ``"unknown"`` (callers treat them as active)."""
+    value = status_value(status)
+    if value in RULE_JOB_SUCCESS_STATUSES:
+        return "success"
+    if value in RULE_JOB_FAILURE_STATUSES:
+        return "failure"
+    if value in RULE_JOB_ACTIVE_STATUSES:
+        return "active"
+    return "unknown"
+
+
+def vault_job_phase(status: str | enum.Enum | None) -> JobPhase:
+    """Classify a Vault job status the same way as :func:`rule_job_phase`."""
+    value = status_value(status)
+    if value in VAULT_JOB_SUCCESS_STATUSES:
+        return "success"
+    if value in VAULT_JOB_FAILURE_STATUSES:
+        return "failure"
+    if value in VAULT_JOB_ACTIVE_STATUSES:
+        return "active"
+    return "unknown"
+
+
+def parse_choice(value: object, enum_type: type[E], field: str, *, case_insensitive: bool = True) -> E:
+    """Return the member of ``enum_type`` that ``value`` names, or raise ``ValueError`` naming ``field``."""
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str):
+        for member in enum_type:
+            wire = str(member.value)
+            if value == wire or (case_insensitive and value.lower() == wire.lower()):
+                return member
+    accepted = ", ".join(str(m.value) for m in enum_type)
+    raise ValueError(f"{field}: {value!r} is not accepted; expected one of: {accepted}")
+
+
+def parse_choices(values: Iterable[object] | None, enum_type: type[E], field: str) -> list[E]:
+    """Validate an iterable of choices (not a bare string), dropping duplicates."""
+    if values is None or isinstance(values, (str, bytes)):
+        raise ValueError(f"{field}: expected a list of values, got {type(values).__name__}")
+    members = [parse_choice(v, enum_type, f"{field}[{i}]") for i, v in enumerate(values)]
+    return list(dict.fromkeys(members))

@@ -1,0 +1,81 @@
+"""Identifier validation and normalisation, applied before any request is built.
+
+The services accept ids in two spellings but some endpoints demand one of them
+(``ruleIds`` in the publish-run body must be uppercase compact, ``formId`` in the
+filter body must be 36 characters). Users should not have to know which, so every
+id is accepted in either form and rewritten into the form its field needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+MAX_IDS_PER_REQUEST = 500
+
+_COMPACT = re.compile(r"[0-9A-Fa-f]{32}")
+_HYPHENATED = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_ID_FORMS = "32 hex digits or a hyphenated 36-character UUID"
+
+T = TypeVar("T")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _hex32(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected an id string ({_ID_FORMS}), got {type(value).__name__}")
+    if _COMPACT.fullmatch(value):
+        return value.upper()
+    if _HYPHENATED.fullmatch(value):
+        return value.replace("-", "").upper()
+    raise ValueError(f"{field}: {_show(value)} is not a valid id; expected {_ID_FORMS}")
+
+
+def compact_id(value: object, field: str) -> str:
+    """Return ``value`` as uppercase compact 32-hex (``studyId``, ``ruleId``, ``userId``)."""
+    return _hex32(value, field)
+
+
+def hyphenated_id(value: object, field: str) -> str:
+    """Return ``value`` as uppercase hyphenated 36 characters (``formId``, ``itemId``)."""
+    h = _hex32(value, field)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def vault_job_id(value: object, field: str) -> int:
+    """Return a Vault job id as a positive int; numeric strings (templated values) are accepted."""
+    if isinstance(value, bool):
+        raise ValueError(f"{field}: expected a positive integer job id, got a bool")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        raise ValueError(f"{field}: {_show(value)} is not a Vault job id; expected a positive integer")
+    if number <= 0:
+        raise ValueError(f"{field}: {number} is not a Vault job id; expected a positive integer")
+    return number
+
+
+def normalize_list(values: Any, field: str, normalize: Callable[[object, str], T]) -> list[T]:
+    """Validate every item of a non-empty iterable, then drop duplicates keeping first-seen order.
+
+    A bare string is refused: iterating it would silently turn one id into 32 bad ones.
+    """
+    if values is None or isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{field}: expected a non-empty list, got {type(values).__name__}")
+    items = [normalize(value, f"{field}[{index}]") for index, value in enumerate(values)]
+    if not items:
+        raise ValueError(f"{field}: expected a non-empty list, got an empty one")
+    return list(dict.fromkeys(items))
+
+
+def chunked(items: list[T], size: int = MAX_IDS_PER_REQUEST) -> Iterator[list[T]]:
+    """Split ``items`` into request-sized chunks, preserving order."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

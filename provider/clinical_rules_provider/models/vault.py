@@ -1,0 +1,93 @@
+"""Requests and responses of the Vault job endpoints (auth, job status, job monitors, cancel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+
+from clinical_rules_provider.models._base import OpenEnum, SnakeModel, UtcTime
+from clinical_rules_provider.models.enums import VaultJobStatus, status_value, vault_job_phase
+
+
+class VaultError(SnakeModel):
+    """One entry of a Vault ``errors`` array."""
+
+    type: str | None = None
+    message: str | None = None
+
+
+def as_error_list(value: Any) -> Any:
+    """Vault sends ``errors`` as one object or as a list; always expose a list."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    return value
+
+
+class VaultEnvelope(SnakeModel):
+    """The ``responseStatus``/``errors`` envelope every Vault response carries."""
+
+    response_status: str = Field(validation_alias=AliasChoices("responseStatus", "response_status"))
+    response_message: str | None = Field(
+        default=None, validation_alias=AliasChoices("responseMessage", "response_message")
+    )
+    errors: list[VaultError] = Field(default_factory=list)
+
+    _errors = field_validator("errors", mode="before")(as_error_list)
+
+
+class VaultAuthResponse(VaultEnvelope):
+    """``POST /api/{v}/auth``; the session id is a secret and never appears in reprs."""
+
+    session_id: SecretStr | None = Field(default=None, validation_alias=AliasChoices("sessionId", "session_id"))
+    user_id: int | str | None = Field(default=None, validation_alias=AliasChoices("userId", "user_id"))
+    vault_id: int | str | None = Field(default=None, validation_alias=AliasChoices("vaultId", "vault_id"))
+
+
+class VaultJob(SnakeModel):
+    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row)."""
+
+    job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
+    status: OpenEnum[VaultJobStatus] = None
+    title: str | None = None
+    job_name: str | None = None
+    method: str | None = None
+    created_by: int | str | None = None
+    created_date: UtcTime = None
+    run_start_date: UtcTime = None
+    run_end_date: UtcTime = None
+
+    @property
+    def status_text(self) -> str | None:
+        """The status as its wire string."""
+        return status_value(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job reached a final status."""
+        return vault_job_phase(self.status) in ("success", "failure")
+
+
+class VaultJobCancelResult(SnakeModel):
+    """One job's outcome of ``cancel_jobs``, reported item by item."""
+
+    job_id: int
+    response_status: str
+    errors: list[VaultError] = Field(default_factory=list)
+
+    _errors = field_validator("errors", mode="before")(as_error_list)
+
+    @property
+    def cancelled(self) -> bool:
+        """True when Vault accepted the cancel (the job moves to ``CANCELLING``)."""
+        return self.response_status == "SUCCESS"
+
+    @property
+    def reason(self) -> str | None:
+        """The service's reason when the cancel was refused."""
+        if self.cancelled:
+            return None
+        text = "; ".join(f"{e.type}: {e.message}" for e in self.errors if e.type or e.message)
+        return text or self.response_status

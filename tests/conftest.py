@@ -1,0 +1,63 @@
+"""Shared fixtures: Airflow connections from environment variables, clean auth caches."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+# Keep Airflow's metadata and logs out of the user's home; tests use env-var connections only.
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".airflow-test"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+STUDY = "36753A48BBA048CB98A5F3278146118D"
+RULE_A = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
+RULE_B = "938D23FA6B7241CCA41BD627E5DB60DA"
+RULE_C = "699EF3745FC545589F186D2198F3C65E"
+
+
+@pytest.fixture(autouse=True)
+def _clean_caches() -> Iterator[None]:
+    from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
+    from clinical_rules_provider.hooks.vault import VaultHook
+
+    TOKEN_CACHE.clear()
+    SESSION_CACHE.clear()
+    VaultHook._last_read.clear()
+    yield
+    TOKEN_CACHE.clear()
+    SESSION_CACHE.clear()
+    VaultHook._last_read.clear()
+
+
+ConnFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_conn(monkeypatch: pytest.MonkeyPatch) -> ConnFactory:
+    """Define an Airflow connection through ``AIRFLOW_CONN_<ID>`` and return its id."""
+
+    def make(conn_id: str, conn_type: str, host: str, *, extra: dict[str, Any] | None = None, **fields: Any) -> str:
+        extra = {"retry_backoff": 0.001, "retry_max_backoff": 0.01, **(extra or {})}
+        value = {"conn_type": conn_type, "host": host, "extra": extra, **fields}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+        return conn_id
+
+    return make
+
+
+@pytest.fixture
+def c1_conn(make_conn: ConnFactory) -> str:
+    """A Basic-auth ``clinical_one`` connection to https://c1.test."""
+    return make_conn("c1_test", "clinical_one", "c1.test", login="c1-user", password="c1-secret-password")
+
+
+@pytest.fixture
+def vault_conn(make_conn: ConnFactory) -> str:
+    """A ``veeva_vault`` connection to https://vault.test."""
+    return make_conn(
+        "vault_test", "veeva_vault", "vault.test", login="vault-user", password="vault-secret-password", extra={"client_id": "acme-airflow"}
+    )
