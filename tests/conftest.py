@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 # Keep Airflow's metadata and logs out of the user's home; tests use env-var connections only.
-os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".airflow-test"))
+os.environ.setdefault(
+    "AIRFLOW_HOME", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".airflow-test")
+)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 STUDY = "36753A48BBA048CB98A5F3278146118D"
@@ -40,7 +42,9 @@ ConnFactory = Callable[..., str]
 def make_conn(monkeypatch: pytest.MonkeyPatch) -> ConnFactory:
     """Define an Airflow connection through ``AIRFLOW_CONN_<ID>`` and return its id."""
 
-    def make(conn_id: str, conn_type: str, host: str, *, extra: dict[str, Any] | None = None, **fields: Any) -> str:
+    def make(
+        conn_id: str, conn_type: str, host: str, *, extra: dict[str, Any] | None = None, **fields: Any
+    ) -> str:
         extra = {"retry_backoff": 0.001, "retry_max_backoff": 0.01, **(extra or {})}
         value = {"conn_type": conn_type, "host": host, "extra": extra, **fields}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
@@ -59,5 +63,10 @@ def c1_conn(make_conn: ConnFactory) -> str:
 def vault_conn(make_conn: ConnFactory) -> str:
     """A ``veeva_vault`` connection to https://vault.test."""
     return make_conn(
-        "vault_test", "veeva_vault", "vault.test", login="vault-user", password="vault-secret-password", extra={"client_id": "acme-airflow"}
+        "vault_test",
+        "veeva_vault",
+        "vault.test",
+        login="vault-user",
+        password="vault-secret-password",
+        extra={"client_id": "acme-airflow"},
     )

@@ -10,16 +10,37 @@ _STRING = {"type": ["string", "null"]}
 _SECRET = {"type": ["string", "null"], "format": "password"}
 
 CLINICAL_ONE_FIELDS: dict[str, dict[str, Any]] = {
-    "token_url": {"label": "OAuth2 token URL", "schema": _STRING, "description": "IAMS token endpoint; leave empty for Basic or static bearer auth"},
+    "token_url": {
+        "label": "OAuth2 token URL",
+        "schema": _STRING,
+        "description": "IAMS token endpoint; leave empty for Basic or static bearer auth",
+    },
     "client_id": {"label": "OAuth2 client ID", "schema": _STRING},
     "client_secret": {"label": "OAuth2 client secret", "schema": _SECRET},
     "scope": {"label": "OAuth2 scope", "schema": _STRING, "description": "e.g. <tenant>.ec-designer-svc.all"},
-    "token": {"label": "Static bearer token", "schema": _SECRET, "description": "Used instead of OAuth2/Basic when set"},
+    "token": {
+        "label": "Static bearer token",
+        "schema": _SECRET,
+        "description": "Used instead of OAuth2/Basic when set",
+    },
     "study_id": {"label": "Default study ID", "schema": _STRING},
-    "study_mode": {"label": "Default study mode", "schema": {"type": ["string", "null"], "enum": [None, "design", "test", "training", "production", "active"]}},
-    "service_timezone": {"label": "Service timezone", "schema": {"type": ["string", "null"], "default": "UTC"}, "description": "Zone of jobStartDate values"},
+    "study_mode": {
+        "label": "Default study mode",
+        "schema": {
+            "type": ["string", "null"],
+            "enum": [None, "design", "test", "training", "production", "active"],
+        },
+    },
+    "service_timezone": {
+        "label": "Service timezone",
+        "schema": {"type": ["string", "null"], "default": "UTC"},
+        "description": "Zone of jobStartDate values",
+    },
     "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
-    "verify_ssl": {"label": "Verify TLS certificates", "schema": {"type": ["boolean", "null"], "default": True}},
+    "verify_ssl": {
+        "label": "Verify TLS certificates",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
 }
 
 VAULT_FIELDS: dict[str, dict[str, Any]] = {
@@ -27,13 +48,23 @@ VAULT_FIELDS: dict[str, dict[str, Any]] = {
     "client_id": {"label": "Client ID (X-VaultAPI-ClientID)", "schema": _STRING},
     "session_id": {"label": "Session ID (skips login)", "schema": _SECRET},
     "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
-    "verify_ssl": {"label": "Verify TLS certificates", "schema": {"type": ["boolean", "null"], "default": True}},
+    "verify_ssl": {
+        "label": "Verify TLS certificates",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
 }
 
 CLINICAL_ONE_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema"],
-    "relabeling": {"host": "Clinical One base URL", "login": "Username (Basic or password grant)", "password": "Password"},
-    "placeholders": {"host": "https://<tenant>.clinicalone.oraclecloud.com", "extra": '{"study_id": "...", "study_mode": "test"}'},
+    "relabeling": {
+        "host": "Clinical One base URL",
+        "login": "Username (Basic or password grant)",
+        "password": "Password",
+    },
+    "placeholders": {
+        "host": "https://<tenant>.clinicalone.oraclecloud.com",
+        "extra": '{"study_id": "...", "study_mode": "test"}',
+    },
 }
 
 VAULT_BEHAVIOUR: dict[str, Any] = {
@@ -48,11 +79,17 @@ PROVIDER_INFO: dict[str, Any] = {
     "description": "Run Oracle Clinical One rule operations and Veeva Vault job operations from Airflow.",
     "versions": [__version__],
     "integrations": [
-        {"integration-name": "Oracle Clinical One", "external-doc-url": "https://docs.oracle.com/en/industries/life-sciences/clinical-one/"},
+        {
+            "integration-name": "Oracle Clinical One",
+            "external-doc-url": "https://docs.oracle.com/en/industries/life-sciences/clinical-one/",
+        },
         {"integration-name": "Veeva Vault", "external-doc-url": "https://developer.veevavault.com/api/"},
     ],
     "hooks": [
-        {"integration-name": "Oracle Clinical One", "python-modules": ["clinical_rules_provider.hooks.clinical_one"]},
+        {
+            "integration-name": "Oracle Clinical One",
+            "python-modules": ["clinical_rules_provider.hooks.clinical_one"],
+        },
         {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.hooks.vault"]},
     ],
     "connection-types": [

@@ -40,7 +40,9 @@ class ClinicalRulesError(Exception):
 class TransientServiceError(ClinicalRulesError):
     """A fault worth retrying: throttling, a gateway error, a dropped connection, bad JSON."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
 

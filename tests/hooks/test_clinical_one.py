@@ -10,17 +10,16 @@ import time
 import httpx
 import pytest
 import respx
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
 
 from clinical_rules_provider.exceptions import (
     AuthenticationError,
     ClinicalOneNotFoundError,
-    ClinicalOneValidationError,
     ClinicalRulesError,
     RateLimitedError,
     TransientServiceError,
 )
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
 
 BASE = "https://c1.test"
 PUBLISH = f"{BASE}/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{STUDY}/test/AllData"
@@ -32,7 +31,9 @@ TOKEN_URL = "https://idcs.test/oauth2/v1/token"
 
 def _ok_items(request: httpx.Request) -> httpx.Response:
     ids = json.loads(request.content)["ruleIds"]
-    return httpx.Response(200, json=[{"ruleId": r, "jobStatus": "Success", "ruleValidationStatus": True} for r in ids])
+    return httpx.Response(
+        200, json=[{"ruleId": r, "jobStatus": "Success", "ruleValidationStatus": True} for r in ids]
+    )
 
 
 def _history(status: str = "Running") -> dict[str, object]:
@@ -40,8 +41,18 @@ def _history(status: str = "Running") -> dict[str, object]:
         "status": "SUCCESS",
         "statusDetail": None,
         "ruleHistory": [
-            {"ruleId": RULE_A, "jobId": "0E2428167F66445BAB544C7CDD884E87", "jobStatus": "Success", "jobStartDate": "2025-09-07 19:08:07.437"},
-            {"ruleId": RULE_A, "jobId": "1E2428167F66445BAB544C7CDD884E87", "jobStatus": status, "jobStartDate": "2025-09-08 10:00:00.000"},
+            {
+                "ruleId": RULE_A,
+                "jobId": "0E2428167F66445BAB544C7CDD884E87",
+                "jobStatus": "Success",
+                "jobStartDate": "2025-09-07 19:08:07.437",
+            },
+            {
+                "ruleId": RULE_A,
+                "jobId": "1E2428167F66445BAB544C7CDD884E87",
+                "jobStatus": status,
+                "jobStartDate": "2025-09-08 10:00:00.000",
+            },
         ],
     }
 
@@ -66,14 +77,21 @@ def test_static_bearer_token_is_sent(make_conn: ConnFactory) -> None:
 
 
 def _oauth_conn(make_conn: ConnFactory, **fields: object) -> str:
-    extra = {"token_url": TOKEN_URL, "client_id": "cid", "client_secret": "client-secret-xyz", "scope": "t1.ec-designer-svc.all"}
+    extra = {
+        "token_url": TOKEN_URL,
+        "client_id": "cid",
+        "client_secret": "client-secret-xyz",
+        "scope": "t1.ec-designer-svc.all",
+    }
     return make_conn("c1_oauth", "clinical_one", "c1.test", extra=extra, **fields)
 
 
 @respx.mock
 def test_oauth2_client_credentials_token_is_cached_across_calls_and_hooks(make_conn: ConnFactory) -> None:
     conn = _oauth_conn(make_conn)
-    token = respx.post(TOKEN_URL).mock(return_value=httpx.Response(200, json={"access_token": "tok-1", "expires_in": 600}))
+    token = respx.post(TOKEN_URL).mock(
+        return_value=httpx.Response(200, json={"access_token": "tok-1", "expires_in": 600})
+    )
     api = respx.get(HISTORY).mock(return_value=httpx.Response(200, json=_history()))
     ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
     ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
@@ -88,7 +106,10 @@ def test_oauth2_client_credentials_token_is_cached_across_calls_and_hooks(make_c
 def test_oauth2_refreshes_the_token_once_on_401(make_conn: ConnFactory) -> None:
     conn = _oauth_conn(make_conn)
     token = respx.post(TOKEN_URL).mock(
-        side_effect=[httpx.Response(200, json={"access_token": "old", "expires_in": 600}), httpx.Response(200, json={"access_token": "new", "expires_in": 600})]
+        side_effect=[
+            httpx.Response(200, json={"access_token": "old", "expires_in": 600}),
+            httpx.Response(200, json={"access_token": "new", "expires_in": 600}),
+        ]
     )
     api = respx.get(HISTORY).mock(side_effect=[httpx.Response(401), httpx.Response(200, json=_history())])
     ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
@@ -99,7 +120,9 @@ def test_oauth2_refreshes_the_token_once_on_401(make_conn: ConnFactory) -> None:
 @respx.mock
 def test_oauth2_password_grant_used_when_login_is_set(make_conn: ConnFactory) -> None:
     conn = _oauth_conn(make_conn, login="jsmith", password="user-password-1")
-    token = respx.post(TOKEN_URL).mock(return_value=httpx.Response(200, json={"access_token": "t", "expires_in": 600}))
+    token = respx.post(TOKEN_URL).mock(
+        return_value=httpx.Response(200, json={"access_token": "t", "expires_in": 600})
+    )
     respx.get(HISTORY).mock(return_value=httpx.Response(200, json=_history()))
     ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
     form = dict(httpx.QueryParams(token.calls.last.request.content.decode()))
@@ -118,7 +141,9 @@ def test_refused_token_raises_authentication_error_without_secret(make_conn: Con
 
 @respx.mock
 def test_transient_503_is_retried_then_succeeds(c1_conn: str) -> None:
-    route = respx.get(HISTORY).mock(side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json=_history())])
+    route = respx.get(HISTORY).mock(
+        side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json=_history())]
+    )
     history = ClinicalOneHook(c1_conn).get_rerun_history(STUDY, "test", RULE_A)
     assert route.call_count == 3
     assert history.latest is not None and history.latest.status == "Running"
@@ -126,7 +151,12 @@ def test_transient_503_is_retried_then_succeeds(c1_conn: str) -> None:
 
 @respx.mock
 def test_retry_after_header_sets_the_wait(c1_conn: str) -> None:
-    route = respx.get(HISTORY).mock(side_effect=[httpx.Response(429, headers={"Retry-After": "0.3"}), httpx.Response(200, json=_history())])
+    route = respx.get(HISTORY).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0.3"}),
+            httpx.Response(200, json=_history()),
+        ]
+    )
     started = time.monotonic()
     ClinicalOneHook(c1_conn).get_rerun_history(STUDY, "test", RULE_A)
     assert route.call_count == 2
@@ -153,7 +183,13 @@ def test_connect_errors_are_retried_and_end_as_transient_service_error(c1_conn: 
 @respx.mock
 @pytest.mark.parametrize("status", [400, 404, 409])
 def test_client_errors_other_than_429_are_not_retried(c1_conn: str, status: int) -> None:
-    body = {"status": "failed", "result": None, "errorCode": "JSON-004", "errorMessage": "Invalid UUID list.", "details": "x"}
+    body = {
+        "status": "failed",
+        "result": None,
+        "errorCode": "JSON-004",
+        "errorMessage": "Invalid UUID list.",
+        "details": "x",
+    }
     route = respx.put(PUBLISH).mock(return_value=httpx.Response(status, json=body))
     with pytest.raises(ClinicalRulesError) as info:
         ClinicalOneHook(c1_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
@@ -164,7 +200,11 @@ def test_client_errors_other_than_429_are_not_retried(c1_conn: str, status: int)
 
 @respx.mock
 def test_not_found_history_raises_typed_error_with_detail(c1_conn: str) -> None:
-    body = {"status": "NOT_FOUND", "statusDetail": "Rule execution job not found for the supplied identifier.", "ruleHistory": []}
+    body = {
+        "status": "NOT_FOUND",
+        "statusDetail": "Rule execution job not found for the supplied identifier.",
+        "ruleHistory": [],
+    }
     respx.get(HISTORY).mock(return_value=httpx.Response(404, json=body))
     with pytest.raises(ClinicalOneNotFoundError, match="Rule execution job not found"):
         ClinicalOneHook(c1_conn).get_rerun_history(STUDY, "test", RULE_A)
@@ -195,8 +235,18 @@ def test_cancel_reports_each_rule_and_missing_ones(c1_conn: str) -> None:
     body = {
         "status": "Success",
         "jobStatus": [
-            {"ruleId": RULE_B, "jobId": "91F4E249F44C4C14A372EE30CEA6B7A8", "jobStatus": "Failed to cancel job", "jobStartDate": "2025-09-07 19:12:08.747"},
-            {"ruleId": RULE_A, "jobId": "81F4E249F44C4C14A372EE30CEA6B7A8", "jobStatus": "Cancelled", "jobStartDate": "2025-09-07 19:12:08.747"},
+            {
+                "ruleId": RULE_B,
+                "jobId": "91F4E249F44C4C14A372EE30CEA6B7A8",
+                "jobStatus": "Failed to cancel job",
+                "jobStartDate": "2025-09-07 19:12:08.747",
+            },
+            {
+                "ruleId": RULE_A,
+                "jobId": "81F4E249F44C4C14A372EE30CEA6B7A8",
+                "jobStatus": "Cancelled",
+                "jobStartDate": "2025-09-07 19:12:08.747",
+            },
         ],
     }
     respx.put(CANCEL).mock(return_value=httpx.Response(200, json=body))
@@ -213,7 +263,9 @@ def test_list_rules_pages_lazily_until_a_short_page(c1_conn: str) -> None:
 
     def page(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        return httpx.Response(200, json={"resultData": rules[body["offset"] : body["offset"] + body["limit"]]})
+        return httpx.Response(
+            200, json={"resultData": rules[body["offset"] : body["offset"] + body["limit"]]}
+        )
 
     route = respx.post(FILTER).mock(side_effect=page)
     iterator = ClinicalOneHook(c1_conn).list_rules(STUDY, "test", page_size=2, enabled=True)
@@ -250,28 +302,44 @@ async def test_alist_rules_stops_when_the_server_ignores_paging(c1_conn: str) ->
         (lambda h: h.list_rules(STUDY, "test", colour="red"), "colour"),
     ],
 )
-def test_bad_input_raises_value_error_naming_the_field_before_any_request(c1_conn: str, call: object, field: str) -> None:
+def test_bad_input_raises_value_error_naming_the_field_before_any_request(
+    c1_conn: str, call: object, field: str
+) -> None:
     with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
         call(ClinicalOneHook(c1_conn))  # type: ignore[operator]
     assert respx.calls.call_count == 0
 
 
 @respx.mock
-def test_secrets_never_reach_logs_reprs_or_errors(make_conn: ConnFactory, caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_reach_logs_reprs_or_errors(
+    make_conn: ConnFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     conn = _oauth_conn(make_conn, login="jsmith", password="user-password-1")
-    respx.post(TOKEN_URL).mock(return_value=httpx.Response(200, json={"access_token": "the-access-token", "expires_in": 600}))
+    respx.post(TOKEN_URL).mock(
+        return_value=httpx.Response(200, json={"access_token": "the-access-token", "expires_in": 600})
+    )
     respx.get(HISTORY).mock(side_effect=[httpx.Response(503), httpx.Response(500, text="boom")])
     hook = ClinicalOneHook(conn)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ClinicalRulesError) as info:
         hook.get_rerun_history(STUDY, "test", RULE_A)
-    texts = [caplog.text, str(info.value), repr(info.value), repr(hook), repr(hook.config), repr(hook.http), repr(hook.config.transport.auth)]
+    texts = [
+        caplog.text,
+        str(info.value),
+        repr(info.value),
+        repr(hook),
+        repr(hook.config),
+        repr(hook.http),
+        repr(hook.config.transport.auth),
+    ]
     for secret in ("user-password-1", "client-secret-xyz", "the-access-token"):
         assert all(secret not in text for text in texts), secret
 
 
 def test_connection_host_scheme_port_and_tls_default(make_conn: ConnFactory) -> None:
-    conn = make_conn("c1_port", "clinical_one", "http://127.0.0.1/gateway", port=8765, login="u", password="p")
+    conn = make_conn(
+        "c1_port", "clinical_one", "http://127.0.0.1/gateway", port=8765, login="u", password="p"
+    )
     config = ClinicalOneHook(conn).config
     assert config.transport.base_url == "http://127.0.0.1:8765/gateway"
     assert config.transport.verify is True
@@ -286,8 +354,17 @@ def test_connection_without_credentials_is_rejected_clearly(make_conn: ConnFacto
 
 @respx.mock
 def test_test_connection_lists_one_rule_of_the_default_study(make_conn: ConnFactory) -> None:
-    conn = make_conn("c1_tc", "clinical_one", "c1.test", login="u", password="p", extra={"study_id": STUDY, "study_mode": "test"})
-    route = respx.post(FILTER).mock(return_value=httpx.Response(200, json={"resultData": [{"ruleId": RULE_A}]}))
+    conn = make_conn(
+        "c1_tc",
+        "clinical_one",
+        "c1.test",
+        login="u",
+        password="p",
+        extra={"study_id": STUDY, "study_mode": "test"},
+    )
+    route = respx.post(FILTER).mock(
+        return_value=httpx.Response(200, json={"resultData": [{"ruleId": RULE_A}]})
+    )
     ok, message = ClinicalOneHook(conn).test_connection()
     assert ok, message
     assert json.loads(route.calls.last.request.content)["limit"] == 1
@@ -295,7 +372,9 @@ def test_test_connection_lists_one_rule_of_the_default_study(make_conn: ConnFact
 
 @respx.mock
 def test_test_connection_reports_failure_without_raising(make_conn: ConnFactory) -> None:
-    conn = make_conn("c1_tc2", "clinical_one", "c1.test", login="u", password="pw-secret-77", extra={"study_id": STUDY})
+    conn = make_conn(
+        "c1_tc2", "clinical_one", "c1.test", login="u", password="pw-secret-77", extra={"study_id": STUDY}
+    )
     respx.post(FILTER).mock(return_value=httpx.Response(401))
     ok, message = ClinicalOneHook(conn).test_connection()
     assert not ok and "AuthenticationError" in message and "pw-secret-77" not in message

@@ -47,15 +47,16 @@ Exchange = Generator[Step, list[httpx.Response] | None, T]
 
 def send_one(request: ApiRequest) -> Generator[Step, list[httpx.Response] | None, httpx.Response]:
     """Yield a single request and return its response (``yield from send_one(req)``)."""
-    responses = yield [request]
-    assert responses is not None and len(responses) == 1
-    return responses[0]
+    return (yield from send_all([request]))[0]
 
 
-def send_all(requests: list[ApiRequest]) -> Generator[Step, list[httpx.Response] | None, list[httpx.Response]]:
+def send_all(
+    requests: list[ApiRequest],
+) -> Generator[Step, list[httpx.Response] | None, list[httpx.Response]]:
     """Yield a batch of independent requests (sent concurrently by the async driver)."""
     responses = yield requests
-    assert responses is not None and len(responses) == len(requests)
+    if responses is None or len(responses) != len(requests):
+        raise RuntimeError("exchange driver answered a batch with the wrong number of responses")
     return responses
 
 

@@ -81,13 +81,17 @@ def rule_id_list(rule_ids: object) -> list[str]:
 
 
 def _rule_ids_request(endpoint: str, method: str, path: str, chunk: list[str], **params: str) -> ApiRequest:
-    return ApiRequest(endpoint, method, path, params=params or None, json={"ruleIds": chunk}, subject=tuple(chunk))
+    return ApiRequest(
+        endpoint, method, path, params=params or None, json={"ruleIds": chunk}, subject=tuple(chunk)
+    )
 
 
 # --- update publish run ------------------------------------------------------------------
 
 
-def update_publish_run(study_id: object, mode: object, publish_run: object, rule_ids: object) -> Exchange[list[PublishRunResult]]:
+def update_publish_run(
+    study_id: object, mode: object, publish_run: object, rule_ids: object
+) -> Exchange[list[PublishRunResult]]:
     """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order."""
     args = study_path_args(study_id, mode)
     run = parse_choice(publish_run, PublishRun, "publish_run").value
@@ -99,7 +103,7 @@ def update_publish_run(study_id: object, mode: object, publish_run: object, rule
 def _publish_exchange(path: str, chunks: list[list[str]]) -> Exchange[list[PublishRunResult]]:
     responses = yield from send_all([_rule_ids_request("update_publish_run", "PUT", path, c) for c in chunks])
     results: list[PublishRunResult] = []
-    for chunk, response in zip(chunks, responses):
+    for chunk, response in zip(chunks, responses, strict=True):
         results.extend(parse_publish_run(response, chunk))
     return results
 
@@ -113,7 +117,9 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     if not _is_item_list(body):
         raise_for_error(response, body, "update_publish_run")
         if not isinstance(body, list):
-            raise ClinicalOneAPIError("update_publish_run: unexpected response shape", status_code=response.status_code)
+            raise ClinicalOneAPIError(
+                "update_publish_run: unexpected response shape", status_code=response.status_code
+            )
     by_id: dict[str, PublishRunResult] = {}
     extras: list[PublishRunResult] = []
     for raw in body:
@@ -152,11 +158,16 @@ def _normal(rule_id: str | None) -> str | None:
 # --- cancel rule jobs and bulk job status -------------------------------------------------
 
 
-def cancel_rule_jobs(study_id: object, mode: object, rule_ids: object, *, service_timezone: str = "UTC") -> Exchange[CancelRuleJobsResult]:
+def cancel_rule_jobs(
+    study_id: object, mode: object, rule_ids: object, *, service_timezone: str = "UTC"
+) -> Exchange[CancelRuleJobsResult]:
     """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order."""
     args = study_path_args(study_id, mode)
     ids = rule_id_list(rule_ids)
-    requests = [_rule_ids_request("cancel_rule_jobs", "PUT", CANCEL_RULE_JOB_PATH.format(**args), c) for c in chunked(ids)]
+    requests = [
+        _rule_ids_request("cancel_rule_jobs", "PUT", CANCEL_RULE_JOB_PATH.format(**args), c)
+        for c in chunked(ids)
+    ]
     return _job_status_exchange(CancelRuleJobsResult, requests, ids, service_timezone)
 
 
@@ -172,7 +183,9 @@ def get_job_status(
     return _job_status_exchange(JobStatusResult, requests, ids, service_timezone)
 
 
-def _job_status_exchange(model: type[R], requests: list[ApiRequest], ids: list[str], service_timezone: str) -> Exchange[R]:
+def _job_status_exchange(
+    model: type[R], requests: list[ApiRequest], ids: list[str], service_timezone: str
+) -> Exchange[R]:
     responses = yield from send_all(requests)
     return merge_job_status(model, requests[0].endpoint, ids, responses, service_timezone)
 
@@ -192,7 +205,9 @@ def merge_job_status(
         body = decode_json(response, endpoint)
         raise_for_error(response, body, endpoint)
         if not isinstance(body, dict) or not isinstance(body.get("jobStatus", []), list):
-            raise ClinicalOneAPIError(f"{endpoint}: unexpected response shape", status_code=response.status_code)
+            raise ClinicalOneAPIError(
+                f"{endpoint}: unexpected response shape", status_code=response.status_code
+            )
         statuses.append(str(body.get("status") or ""))
         entries.extend(RuleJob.model_validate(e, context=context) for e in body.get("jobStatus") or [])
     order = {rule_id: i for i, rule_id in enumerate(requested)}
@@ -200,14 +215,20 @@ def merge_job_status(
         entry.rule_id = _normal(entry.rule_id)
     entries.sort(key=lambda e: order.get(e.rule_id or "", len(order)))
     reported = {e.rule_id for e in entries}
-    overall = "Success" if all(s.lower() == "success" for s in statuses) else "; ".join(dict.fromkeys(statuses))
-    return model(status=overall, job_status=entries, missing_rule_ids=[r for r in requested if r not in reported])
+    overall = (
+        "Success" if all(s.lower() == "success" for s in statuses) else "; ".join(dict.fromkeys(statuses))
+    )
+    return model(
+        status=overall, job_status=entries, missing_rule_ids=[r for r in requested if r not in reported]
+    )
 
 
 # --- rerun history ------------------------------------------------------------------------
 
 
-def get_rerun_history(study_id: object, mode: object, rule_id: object, *, service_timezone: str = "UTC") -> Exchange[RerunHistory]:
+def get_rerun_history(
+    study_id: object, mode: object, rule_id: object, *, service_timezone: str = "UTC"
+) -> Exchange[RerunHistory]:
     """``GET .../studies/{studyId}/{mode}/rerunhistory/{ruleId}``."""
     return _history_exchange(rerun_history_request(study_id, mode, rule_id), service_timezone)
 
@@ -221,7 +242,9 @@ def rerun_history_request(study_id: object, mode: object, rule_id: object) -> Ap
     """Build the rerun-history request (validated)."""
     args = study_path_args(study_id, mode)
     rid = compact_id(rule_id, "rule_id")
-    return ApiRequest("get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rid, **args), subject=(rid,))
+    return ApiRequest(
+        "get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rid, **args), subject=(rid,)
+    )
 
 
 def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC") -> RerunHistory:
@@ -242,13 +265,21 @@ def build_rule_filter(**filters: Any) -> RuleFilter:
     values = {k: v for k, v in filters.items() if v is not None}
     return RuleFilter(
         form_id=hyphenated_id(values["form_id"], "form_id") if "form_id" in values else None,
-        item_id=normalize_list(values["item_ids"], "item_ids", hyphenated_id) if "item_ids" in values else None,
-        publish_run=parse_choice(values["publish_run"], PublishRun, "publish_run") if "publish_run" in values else None,
+        item_id=normalize_list(values["item_ids"], "item_ids", hyphenated_id)
+        if "item_ids" in values
+        else None,
+        publish_run=parse_choice(values["publish_run"], PublishRun, "publish_run")
+        if "publish_run" in values
+        else None,
         rule_enabled=_flag(values, "enabled", "1", "0"),
-        rule_state=parse_choices(values["rule_states"], RuleState, "rule_states") if "rule_states" in values else None,
+        rule_state=parse_choices(values["rule_states"], RuleState, "rule_states")
+        if "rule_states" in values
+        else None,
         rule_training_enabled=_flag(values, "training", "true", "false"),
         sort_column=_text(values, "sort_column", 4, 64),
-        sort_order=parse_choice(values["sort_order"], SortOrder, "sort_order") if "sort_order" in values else None,
+        sort_order=parse_choice(values["sort_order"], SortOrder, "sort_order")
+        if "sort_order" in values
+        else None,
         user_id=compact_id(values["user_id"], "user_id") if "user_id" in values else None,
         user_name=_text(values, "user_name", 1, 64),
     )
@@ -303,7 +334,11 @@ class RulePager:
     ) -> RulePager:
         """Validate everything up front and return a pager at offset 0."""
         args = study_path_args(study_id, mode)
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= MAX_PAGE_SIZE
+        ):
             raise ValueError(f"page_size: expected an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
         names = {**DEFAULT_FILTER_FIELD_NAMES, **(field_names or {})}
         return cls(args["study_id"], args["mode"], build_rule_filter(**filters), page_size, names)
@@ -320,7 +355,12 @@ class RulePager:
 
     def _filter_body(self) -> dict[str, Any]:
         dumped = self.rule_filter.model_dump(mode="json", exclude_none=True, by_alias=False)
-        renames = {"item_id": "item_ids", "rule_enabled": "enabled", "rule_state": "rule_states", "rule_training_enabled": "training"}
+        renames = {
+            "item_id": "item_ids",
+            "rule_enabled": "enabled",
+            "rule_state": "rule_states",
+            "rule_training_enabled": "training",
+        }
         return {renames.get(k, k): v for k, v in dumped.items()}
 
     def feed(self, response: httpx.Response) -> list[RuleSummary]:

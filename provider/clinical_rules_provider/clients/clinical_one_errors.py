@@ -51,7 +51,10 @@ def envelope_error(body: Any, status_code: int, endpoint: str) -> ClinicalOneAPI
     if isinstance(status, str) and status.upper() in _STATUS_CLASSES:
         detail = body.get("statusDetail") or status
         return _STATUS_CLASSES[status.upper()](
-            f"{endpoint}: {detail}", code=status.upper(), status_code=status_code, details=body.get("statusDetail")
+            f"{endpoint}: {detail}",
+            code=status.upper(),
+            status_code=status_code,
+            details=body.get("statusDetail"),
         )
     if body.get("errorMessage") or body.get("errorCode") or status == "failed":
         cls = error_class_for(status_code) if status_code >= 400 else ClinicalOneAPIError

@@ -44,7 +44,9 @@ def raise_for_vault_error(response: httpx.Response, body: Any, endpoint: str) ->
     if isinstance(body, dict) and body.get("responseStatus") in ("FAILURE", "EXCEPTION"):
         envelope = VaultEnvelope.model_validate(body)
         first = envelope.errors[0] if envelope.errors else VaultError()
-        message = "; ".join(f"{e.type}: {e.message}" for e in envelope.errors) or str(body.get("responseStatus"))
+        message = "; ".join(f"{e.type}: {e.message}" for e in envelope.errors) or str(
+            body.get("responseStatus")
+        )
         types = {e.type for e in envelope.errors}
         if types & RATE_LIMIT_ERRORS:
             raise RateLimitedError(f"{endpoint}: {message}", status_code=response.status_code)
@@ -68,7 +70,9 @@ def job_id_list(job_ids: object) -> list[int]:
 # --- cancel -------------------------------------------------------------------------------
 
 
-def cancel_jobs(job_ids: object, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[list[VaultJobCancelResult]]:
+def cancel_jobs(
+    job_ids: object, *, api_version: str = DEFAULT_API_VERSION
+) -> Exchange[list[VaultJobCancelResult]]:
     """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job."""
     chunks = list(chunked(job_id_list(job_ids)))
     path = api_path(api_version, "services/jobs/actions/cancel")
@@ -86,10 +90,12 @@ def cancel_jobs(job_ids: object, *, api_version: str = DEFAULT_API_VERSION) -> E
     return _cancel_exchange(requests, chunks)
 
 
-def _cancel_exchange(requests: list[ApiRequest], chunks: list[list[int]]) -> Exchange[list[VaultJobCancelResult]]:
+def _cancel_exchange(
+    requests: list[ApiRequest], chunks: list[list[int]]
+) -> Exchange[list[VaultJobCancelResult]]:
     responses = yield from send_all(requests)
     results: list[VaultJobCancelResult] = []
-    for chunk, response in zip(chunks, responses):
+    for chunk, response in zip(chunks, responses, strict=True):
         results.extend(parse_cancel(response, chunk))
     return results
 
@@ -103,7 +109,9 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
     body = _checked_json(response, "cancel_jobs")
     items = body.get("data") if isinstance(body, dict) else None
     if not isinstance(items, list):
-        raise VaultAPIError("cancel_jobs: response has no per-job data list", status_code=response.status_code)
+        raise VaultAPIError(
+            "cancel_jobs: response has no per-job data list", status_code=response.status_code
+        )
     results = []
     for position, job_id in enumerate(requested):
         if position >= len(items) or not isinstance(items[position], dict):
@@ -111,7 +119,9 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
                 VaultJobCancelResult(
                     job_id=job_id,
                     response_status="MISSING",
-                    errors=[VaultError(type="MISSING_RESULT", message="Vault returned no result for this job")],
+                    errors=[
+                        VaultError(type="MISSING_RESULT", message="Vault returned no result for this job")
+                    ],
                 )
             )
             continue
@@ -133,7 +143,9 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
 def job_status_request(job_id: object, *, api_version: str = DEFAULT_API_VERSION) -> ApiRequest:
     """Build ``GET /api/{v}/services/jobs/{job_id}`` (validated)."""
     number = vault_job_id(job_id, "job_id")
-    return ApiRequest("get_job_status", "GET", api_path(api_version, f"services/jobs/{number}"), subject=(str(number),))
+    return ApiRequest(
+        "get_job_status", "GET", api_path(api_version, f"services/jobs/{number}"), subject=(str(number),)
+    )
 
 
 def get_job_status(job_id: object, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
@@ -182,14 +194,23 @@ class JobMonitorPager:
         """Validate filters up front."""
         params: dict[str, str] = {}
         if statuses is not None:
-            params["status"] = ",".join(s.value for s in parse_choices(statuses, VaultJobStatus, "statuses"))
+            chosen = parse_choices(statuses, VaultJobStatus, "statuses")  # type: ignore[arg-type]
+            params["status"] = ",".join(s.value for s in chosen)
         for name, value in (("start_date", start_date), ("end_date", end_date)):
             if value is not None:
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     raise ValueError(f"{name}: expected an aware datetime, got {value!r}")
-                params[name] = value.strftime("%Y-%m-%dT%H:%M:%S.000Z") if value.utcoffset() == 0 else value.isoformat()
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MONITOR_PAGE_LIMIT:
-            raise ValueError(f"page_size: expected an integer from 1 to {MONITOR_PAGE_LIMIT}, got {page_size!r}")
+                params[name] = (
+                    value.strftime("%Y-%m-%dT%H:%M:%S.000Z") if value.utcoffset() == 0 else value.isoformat()
+                )
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= MONITOR_PAGE_LIMIT
+        ):
+            raise ValueError(
+                f"page_size: expected an integer from 1 to {MONITOR_PAGE_LIMIT}, got {page_size!r}"
+            )
         return cls(api_version, params, page_size)
 
     def next_request(self) -> ApiRequest | None:
@@ -197,7 +218,9 @@ class JobMonitorPager:
         if self.done:
             return None
         params: dict[str, str | int] = {**self.params, "limit": self.limit, "offset": self.offset}
-        return ApiRequest("list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params)
+        return ApiRequest(
+            "list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params
+        )
 
     def feed(self, response: httpx.Response) -> list[VaultJob]:
         """Parse one page and advance."""
@@ -230,7 +253,11 @@ def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
 
 def response_headers(response: httpx.Response) -> Mapping[str, str]:
     """Burst-limit headers, read case-insensitively (httpx headers already are)."""
-    return {k: response.headers[k] for k in ("X-VaultAPI-BurstLimitRemaining", "X-VaultAPI-ResponseDelay") if k in response.headers}
+    return {
+        k: response.headers[k]
+        for k in ("X-VaultAPI-BurstLimitRemaining", "X-VaultAPI-ResponseDelay")
+        if k in response.headers
+    }
 
 
 __all__ = [

@@ -75,7 +75,9 @@ class _WaitRetryAfter(wait_base):
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.warning("Transient fault (attempt %d), retrying in %.2f s: %s", retry_state.attempt_number, delay, exc)
+    log.warning(
+        "Transient fault (attempt %d), retrying in %.2f s: %s", retry_state.attempt_number, delay, exc
+    )
 
 
 def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
@@ -121,7 +123,9 @@ def check_response(response: httpx.Response, endpoint: str) -> None:
 
 
 def _network_error(request: ApiRequest, exc: Exception) -> TransientServiceError:
-    return TransientServiceError(f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}")
+    return TransientServiceError(
+        f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}"
+    )
 
 
 class HttpSession:
@@ -139,8 +143,17 @@ class HttpSession:
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
-        limits = httpx.Limits(max_connections=max(s.max_concurrency, 1) * 2, max_keepalive_connections=s.max_concurrency)
-        return {"base_url": s.base_url, "auth": s.auth, "timeout": s.timeout, "verify": s.verify, "headers": s.headers, "limits": limits}
+        limits = httpx.Limits(
+            max_connections=max(s.max_concurrency, 1) * 2, max_keepalive_connections=s.max_concurrency
+        )
+        return {
+            "base_url": s.base_url,
+            "auth": s.auth,
+            "timeout": s.timeout,
+            "verify": s.verify,
+            "headers": s.headers,
+            "limits": limits,
+        }
 
     # --- sync ---------------------------------------------------------------------------
 

@@ -150,7 +150,11 @@ class OAuth2Auth(httpx.Auth):
                 status_code=response.status_code,
             )
         expires_in = body.get("expires_in")
-        ttl = float(expires_in) if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit() else 600.0
+        ttl = (
+            float(expires_in)
+            if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit()
+            else 600.0
+        )
         self._cache.put(self._key, token, max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
         return token
 
@@ -203,17 +207,31 @@ class VaultSessionAuth(httpx.Auth):
 
     def _login_request(self) -> httpx.Request:
         spec = auth_request(self._api_version, self._username or "", self._password or "")
-        return httpx.Request(spec.method, self._base_url + spec.path, data=dict(spec.data or {}), headers=dict(spec.headers or {}))
+        return httpx.Request(
+            spec.method,
+            self._base_url + spec.path,
+            data=dict(spec.data or {}),
+            headers=dict(spec.headers or {}),
+        )
 
     def _store(self, response: httpx.Response) -> str:
         self.logins += 1
         if response.status_code in TRANSIENT_STATUS or response.status_code >= 500:
-            raise TransientServiceError(f"Vault auth answered HTTP {response.status_code}", status_code=response.status_code)
+            raise TransientServiceError(
+                f"Vault auth answered HTTP {response.status_code}", status_code=response.status_code
+            )
         body = decode_json(response, "vault_auth")
         session = body.get("sessionId") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or body.get("responseStatus") != "SUCCESS" or not isinstance(session, str) or not session:
+        if (
+            not isinstance(body, dict)
+            or body.get("responseStatus") != "SUCCESS"
+            or not isinstance(session, str)
+            or not session
+        ):
             types = ", ".join(sorted(error_types(body))) or "no sessionId returned"
-            raise AuthenticationError(f"Vault refused the login for {self._username!r}: {types}", status_code=response.status_code)
+            raise AuthenticationError(
+                f"Vault refused the login for {self._username!r}: {types}", status_code=response.status_code
+            )
         self._cache.put(self._key, session, self.SESSION_TTL)
         return session
 

@@ -15,7 +15,7 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 
-class ServiceHook(BaseHook, Generic[C]):  # type: ignore[misc]
+class ServiceHook(BaseHook, Generic[C]):
     """Base for :class:`ClinicalOneHook` and :class:`VaultHook`.
 
     The connection is read once per hook (sync via ``get_connection``, async via
@@ -32,7 +32,9 @@ class ServiceHook(BaseHook, Generic[C]):  # type: ignore[misc]
         self._max_concurrency = max_concurrency
         self._config: C | None = None
         self._http: HttpSession | None = None
-        if max_concurrency is not None and (isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1):
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
             raise ValueError(f"max_concurrency: expected a positive integer, got {max_concurrency!r}")
 
     def __repr__(self) -> str:
@@ -70,7 +72,9 @@ class ServiceHook(BaseHook, Generic[C]):  # type: ignore[misc]
         if self._http is None:
             settings = self._transport(config)
             if self._max_concurrency is not None:
-                settings = TransportSettings(**{**settings.__dict__, "max_concurrency": self._max_concurrency})
+                settings = TransportSettings(
+                    **{**settings.__dict__, "max_concurrency": self._max_concurrency}
+                )
             self._http = HttpSession(settings)
         return self._http
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from clinical_rules_provider._provider_info import CLINICAL_ONE_BEHAVIOUR, CLINICAL_ONE_FIELDS, form_widgets, python_behaviour
+from clinical_rules_provider._provider_info import (
+    CLINICAL_ONE_BEHAVIOUR,
+    CLINICAL_ONE_FIELDS,
+    form_widgets,
+    python_behaviour,
+)
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.base import ServiceHook
@@ -38,7 +43,13 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     conn_type = "clinical_one"
     hook_name = "Oracle Clinical One"
 
-    def __init__(self, clinical_one_conn_id: str = default_conn_name, *, max_concurrency: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        clinical_one_conn_id: str = default_conn_name,
+        *,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(clinical_one_conn_id, max_concurrency=max_concurrency, **kwargs)
         self.clinical_one_conn_id = clinical_one_conn_id
 
@@ -65,14 +76,18 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
 
     # --- update publish run ---------------------------------------------------------------
 
-    def update_publish_run(self, study_id: str, mode: str, publish_run: str, rule_ids: Any) -> list[PublishRunResult]:
+    def update_publish_run(
+        self, study_id: str, mode: str, publish_run: str, rule_ids: Any
+    ) -> list[PublishRunResult]:
         """Switch rules to ``AllData`` or ``FutureData``; one result per rule, in input order.
 
         Per-rule failures are results (check ``succeeded``/``failure_reason``), never dropped.
         """
         return self._run(api.update_publish_run(study_id, mode, publish_run, rule_ids))
 
-    async def aupdate_publish_run(self, study_id: str, mode: str, publish_run: str, rule_ids: Any) -> list[PublishRunResult]:
+    async def aupdate_publish_run(
+        self, study_id: str, mode: str, publish_run: str, rule_ids: Any
+    ) -> list[PublishRunResult]:
         """Async :meth:`update_publish_run`; chunks are sent concurrently."""
         return await self._arun(api.update_publish_run(study_id, mode, publish_run, rule_ids))
 
@@ -114,25 +129,39 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         The result lists each rule's entry (``Cancelled``, ``Failed to cancel job``, ...)
         and ``missing_rule_ids`` for rules the service did not report on.
         """
-        return self._run(api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=self.service_timezone))
+        return self._run(
+            api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=self.service_timezone)
+        )
 
     async def acancel_rule_jobs(self, study_id: str, mode: str, rule_ids: Any) -> CancelRuleJobsResult:
         """Async :meth:`cancel_rule_jobs`."""
         config = await self.aconfig()
-        return await self._arun(api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=config.service_timezone))
+        return await self._arun(
+            api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=config.service_timezone)
+        )
 
-    def get_job_status(self, study_id: str, mode: str, rule_ids: Any, *, history: bool = False) -> JobStatusResult:
+    def get_job_status(
+        self, study_id: str, mode: str, rule_ids: Any, *, history: bool = False
+    ) -> JobStatusResult:
         """Latest job of each rule via the bulk ``v2.0 jobStatus`` endpoint (500 rules per call).
 
         Not in the API references (see DESIGN.md, "Beyond the references").
         """
-        return self._run(api.get_job_status(study_id, mode, rule_ids, history=history, service_timezone=self.service_timezone))
+        return self._run(
+            api.get_job_status(
+                study_id, mode, rule_ids, history=history, service_timezone=self.service_timezone
+            )
+        )
 
-    async def aget_job_status(self, study_id: str, mode: str, rule_ids: Any, *, history: bool = False) -> JobStatusResult:
+    async def aget_job_status(
+        self, study_id: str, mode: str, rule_ids: Any, *, history: bool = False
+    ) -> JobStatusResult:
         """Async :meth:`get_job_status`."""
         config = await self.aconfig()
         return await self._arun(
-            api.get_job_status(study_id, mode, rule_ids, history=history, service_timezone=config.service_timezone)
+            api.get_job_status(
+                study_id, mode, rule_ids, history=history, service_timezone=config.service_timezone
+            )
         )
 
     # --- rerun history --------------------------------------------------------------------
@@ -143,12 +172,16 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         Raises :class:`~clinical_rules_provider.exceptions.ClinicalOneNotFoundError` when
         the service answers ``NOT_FOUND``.
         """
-        return self._run(api.get_rerun_history(study_id, mode, rule_id, service_timezone=self.service_timezone))
+        return self._run(
+            api.get_rerun_history(study_id, mode, rule_id, service_timezone=self.service_timezone)
+        )
 
     async def aget_rerun_history(self, study_id: str, mode: str, rule_id: str) -> RerunHistory:
         """Async :meth:`get_rerun_history`."""
         config = await self.aconfig()
-        return await self._arun(api.get_rerun_history(study_id, mode, rule_id, service_timezone=config.service_timezone))
+        return await self._arun(
+            api.get_rerun_history(study_id, mode, rule_id, service_timezone=config.service_timezone)
+        )
 
     # --- connection test ------------------------------------------------------------------
 
@@ -167,7 +200,10 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
             mode = config.study_mode or "test"
             rule = next(iter(self.list_rules(config.study_id, mode, page_size=1)), None)
             found = "at least one rule" if rule is not None else "no rules"
-            return True, f"Connected with {config.auth_kind} auth; study {config.study_id} ({mode}) has {found}"
+            return (
+                True,
+                f"Connected with {config.auth_kind} auth; study {config.study_id} ({mode}) has {found}",
+            )
         except Exception as exc:  # a connection test reports, it never raises
             return False, f"{type(exc).__name__}: {exc}"
         finally:

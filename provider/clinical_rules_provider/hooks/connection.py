@@ -67,7 +67,9 @@ def base_url(conn: ConnectionLike) -> str:
         raise ValueError(f"connection {conn.conn_id!r}: host is empty; set it to the service's base URL")
     url = httpx.URL(host if "://" in host else f"https://{host}")
     if url.scheme not in ("http", "https"):
-        raise ValueError(f"connection {conn.conn_id!r}: host scheme must be http or https, got {url.scheme!r}")
+        raise ValueError(
+            f"connection {conn.conn_id!r}: host scheme must be http or https, got {url.scheme!r}"
+        )
     if conn.port:
         url = url.copy_with(port=int(conn.port))
     return str(url).rstrip("/")
@@ -86,7 +88,9 @@ def _common(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
         "timeout": _as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
         "verify": _as_bool(extra_value(conn, conn_type, "verify_ssl", True), "verify_ssl"),
         "retry": _retry_policy(conn, conn_type),
-        "max_concurrency": int(_as_number(extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1)),
+        "max_concurrency": int(
+            _as_number(extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1)
+        ),
     }
 
 
@@ -107,11 +111,16 @@ class ClinicalOneConfig:
 
 def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
     """Parse a ``clinical_one`` connection (auth order: OAuth2, static bearer, Basic)."""
-    ext = lambda key, default=None: extra_value(conn, "clinical_one", key, default)  # noqa: E731
+
+    def ext(key: str, default: Any = None) -> Any:
+        return extra_value(conn, "clinical_one", key, default)
+
     auth: httpx.Auth | None
     if ext("token_url"):
         if not ext("client_id") or not ext("client_secret"):
-            raise ValueError(f"connection {conn.conn_id!r}: token_url needs client_id and client_secret in the extra")
+            raise ValueError(
+                f"connection {conn.conn_id!r}: token_url needs client_id and client_secret in the extra"
+            )
         auth, kind = (
             OAuth2Auth(
                 ext("token_url"),
@@ -137,12 +146,21 @@ def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"connection extra service_timezone: {timezone!r} is not an IANA time zone") from None
+        raise ValueError(
+            f"connection extra service_timezone: {timezone!r} is not an IANA time zone"
+        ) from None
     names = ext("filter_field_names", {}) or {}
     if not isinstance(names, dict) or set(names) - set(DEFAULT_FILTER_FIELD_NAMES):
-        raise ValueError(f"connection extra filter_field_names: keys must be among {sorted(DEFAULT_FILTER_FIELD_NAMES)}")
+        raise ValueError(
+            f"connection extra filter_field_names: keys must be among {sorted(DEFAULT_FILTER_FIELD_NAMES)}"
+        )
     return ClinicalOneConfig(
-        transport=TransportSettings(base_url=base_url(conn), auth=auth, headers={"Accept": "application/json"}, **_common(conn, "clinical_one")),
+        transport=TransportSettings(
+            base_url=base_url(conn),
+            auth=auth,
+            headers={"Accept": "application/json"},
+            **_common(conn, "clinical_one"),
+        ),
         auth_kind=kind,
         service_timezone=timezone,
         study_id=ext("study_id"),
@@ -171,4 +189,12 @@ def vault_api_version(conn: ConnectionLike) -> str:
     return version
 
 
-__all__ = ["ClinicalOneConfig", "ConnectionLike", "VaultConfig", "base_url", "clinical_one_config", "extra_value", "vault_api_version"]
+__all__ = [
+    "ClinicalOneConfig",
+    "ConnectionLike",
+    "VaultConfig",
+    "base_url",
+    "clinical_one_config",
+    "extra_value",
+    "vault_api_version",
+]

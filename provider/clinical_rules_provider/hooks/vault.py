@@ -10,7 +10,12 @@ from typing import Any
 
 import httpx
 
-from clinical_rules_provider._provider_info import VAULT_BEHAVIOUR, VAULT_FIELDS, form_widgets, python_behaviour
+from clinical_rules_provider._provider_info import (
+    VAULT_BEHAVIOUR,
+    VAULT_FIELDS,
+    form_widgets,
+    python_behaviour,
+)
 from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import after_delay, decode_json
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
@@ -40,7 +45,11 @@ def _inspect(response: httpx.Response, endpoint: str) -> None:
         except TransientServiceError:
             raise
         if api.error_types(body) & api.RATE_LIMIT_ERRORS:
-            raise RateLimitedError(f"{endpoint}: Vault API_LIMIT_EXCEEDED", status_code=200, retry_after=_delay_seconds(response) or 1.0)
+            raise RateLimitedError(
+                f"{endpoint}: Vault API_LIMIT_EXCEEDED",
+                status_code=200,
+                retry_after=_delay_seconds(response) or 1.0,
+            )
 
 
 def _delay_seconds(response: httpx.Response) -> float:
@@ -79,7 +88,12 @@ def vault_config(conn: ConnectionLike) -> VaultConfig:
     if client_id := extra_value(conn, "veeva_vault", "client_id"):
         headers["X-VaultAPI-ClientID"] = str(client_id)
     transport = TransportSettings(
-        base_url=url, auth=auth, headers=headers, inspect=_inspect, throttle=burst_throttle(floor), **_common(conn, "veeva_vault")
+        base_url=url,
+        auth=auth,
+        headers=headers,
+        inspect=_inspect,
+        throttle=burst_throttle(floor),
+        **_common(conn, "veeva_vault"),
     )
     return VaultConfig(transport=transport, api_version=version, burst_limit_floor=floor)
 
@@ -105,7 +119,9 @@ class VaultHook(ServiceHook[VaultConfig]):
     _last_read: dict[tuple[str, int], float] = {}
     _last_read_lock = threading.Lock()
 
-    def __init__(self, vault_conn_id: str = default_conn_name, *, max_concurrency: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, vault_conn_id: str = default_conn_name, *, max_concurrency: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(vault_conn_id, max_concurrency=max_concurrency, **kwargs)
         self.vault_conn_id = vault_conn_id
 
@@ -173,7 +189,9 @@ class VaultHook(ServiceHook[VaultConfig]):
         page_size: int = api.MONITOR_PAGE_LIMIT,
     ) -> Iterator[VaultJob]:
         """Stream unfinished jobs from ``GET /api/{v}/services/jobs/monitors`` (paged by ``limit`` ≤ 200)."""
-        pager = api.JobMonitorPager.create(statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size)
+        pager = api.JobMonitorPager.create(
+            statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size
+        )
         return self._iter_monitors(pager)
 
     def _iter_monitors(self, pager: api.JobMonitorPager) -> Iterator[VaultJob]:
@@ -190,7 +208,9 @@ class VaultHook(ServiceHook[VaultConfig]):
         page_size: int = api.MONITOR_PAGE_LIMIT,
     ) -> AsyncIterator[VaultJob]:
         """Async :meth:`list_job_monitors`."""
-        pager = api.JobMonitorPager.create(statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size)
+        pager = api.JobMonitorPager.create(
+            statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size
+        )
         return self._aiter_monitors(pager)
 
     async def _aiter_monitors(self, pager: api.JobMonitorPager) -> AsyncIterator[VaultJob]:

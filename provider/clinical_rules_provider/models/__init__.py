@@ -42,4 +42,5 @@ __all__ = [
     "VaultError",
     "VaultJob",
     "VaultJobCancelResult",
+    "VaultJobStatus",
 ]

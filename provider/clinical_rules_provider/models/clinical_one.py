@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field
 
-from clinical_rules_provider.models._base import CamelModel, OpenEnum, LenientBool, ServiceTime, UtcTime
+from clinical_rules_provider.models._base import CamelModel, LenientBool, OpenEnum, ServiceTime, UtcTime
 from clinical_rules_provider.models.enums import (
     PublishJobStatus,
     PublishRun,
@@ -66,7 +66,9 @@ class PublishRunResult(CamelModel):
             return None
         parts = [f"jobStatus={status_value(self.job_status)}"]
         if self.error is not None:
-            parts.extend(p for p in (self.error.error_code, self.error.error_message, self.error.details) if p)
+            parts.extend(
+                p for p in (self.error.error_code, self.error.error_message, self.error.details) if p
+            )
         elif self.rule_validation_message:
             parts.append(self.rule_validation_message)
         return ": ".join([parts[0], " - ".join(parts[1:])]) if len(parts) > 1 else parts[0]
@@ -118,7 +120,9 @@ class RuleSummary(CamelModel):
     question_ref_name: str | None = None
     user_id: str | None = None
     user_name: str | None = None
-    last_modified: UtcTime = Field(default=None, validation_alias=AliasChoices("lastModified", "lastModifiedDate"))
+    last_modified: UtcTime = Field(
+        default=None, validation_alias=AliasChoices("lastModified", "lastModifiedDate")
+    )
 
 
 class RuleListPage(CamelModel):
@@ -196,7 +200,9 @@ class RerunHistory(CamelModel):
 
     def jobs_since(self, threshold: datetime) -> list[RuleJob]:
         """Jobs that started at or after ``threshold`` (an aware datetime)."""
-        return [j for j in self.rule_history if j.job_start_date is not None and j.job_start_date >= threshold]
+        return [
+            j for j in self.rule_history if j.job_start_date is not None and j.job_start_date >= threshold
+        ]
 
 
 def latest_job(jobs: Iterable[RuleJob]) -> RuleJob | None:

@@ -41,7 +41,9 @@ class VaultEnvelope(SnakeModel):
 class VaultAuthResponse(VaultEnvelope):
     """``POST /api/{v}/auth``; the session id is a secret and never appears in reprs."""
 
-    session_id: SecretStr | None = Field(default=None, validation_alias=AliasChoices("sessionId", "session_id"))
+    session_id: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("sessionId", "session_id")
+    )
     user_id: int | str | None = Field(default=None, validation_alias=AliasChoices("userId", "user_id"))
     vault_id: int | str | None = Field(default=None, validation_alias=AliasChoices("vaultId", "vault_id"))
 
