@@ -222,7 +222,7 @@ def test_monitors_page_with_limit_and_offset_and_status_filter(vault_conn: str) 
     route = respx.get(MONITORS).mock(side_effect=page)
     jobs = list(VaultHook(vault_conn).list_job_monitors(statuses=["queued", "SCHEDULED"], page_size=2))
     assert [j.job_id for j in jobs] == [1, 2, 3]
-    assert route.calls[0].request.url.params["status"] == "QUEUED,SCHEDULED"
+    assert route.calls[0].request.url.params["status"] == "queued,scheduled"
     assert route.call_count == 2
 
 

@@ -14,9 +14,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from clinical_rules_provider.exceptions import TransientServiceError
+from pydantic import BaseModel, ValidationError
+
+from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,23 @@ def after_delay(seconds: float, exchange: Exchange[T]) -> Exchange[T]:
     if seconds > 0:
         yield Delay(seconds)
     return (yield from exchange)
+
+
+def parse_model(
+    model: type[M],
+    data: Any,
+    endpoint: str,
+    *,
+    error: type[ClinicalRulesError] = ClinicalRulesError,
+    context: dict[str, Any] | None = None,
+) -> M:
+    """Validate a response body; a shape the model rejects is a service error, not a ``ValueError``.
+
+    (pydantic's ``ValidationError`` subclasses ``ValueError``, which this provider reserves
+    for input rejected before sending.)
+    """
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+        raise error(f"{endpoint}: unexpected response shape ({problems})") from None

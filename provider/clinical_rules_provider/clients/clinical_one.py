@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 
 import httpx
 
-from clinical_rules_provider.clients.base import ApiRequest, Exchange, decode_json, send_all, send_one
+from clinical_rules_provider.clients.base import (
+    ApiRequest,
+    Exchange,
+    decode_json,
+    parse_model,
+    send_all,
+    send_one,
+)
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
 from clinical_rules_provider.models.clinical_one import (
@@ -105,7 +112,9 @@ def _publish_exchange(path: str, chunks: list[list[str]]) -> Exchange[list[Publi
     results: list[PublishRunResult] = []
     for chunk, response in zip(chunks, responses, strict=True):
         results.extend(parse_publish_run(response, chunk))
-    return results
+    # Chunks keep input order; items the service added unasked go after all requested ones.
+    order = {rule_id: i for i, rule_id in enumerate(r for chunk in chunks for r in chunk)}
+    return sorted(results, key=lambda r: order.get(r.rule_id or "", len(order)))
 
 
 def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[PublishRunResult]:
@@ -123,7 +132,7 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     by_id: dict[str, PublishRunResult] = {}
     extras: list[PublishRunResult] = []
     for raw in body:
-        item = PublishRunResult.model_validate(raw)
+        item = parse_model(PublishRunResult, raw, "update_publish_run", error=ClinicalOneAPIError)
         key = _normal(item.rule_id)
         if key in requested and key not in by_id:
             item.rule_id = key
@@ -209,7 +218,10 @@ def merge_job_status(
                 f"{endpoint}: unexpected response shape", status_code=response.status_code
             )
         statuses.append(str(body.get("status") or ""))
-        entries.extend(RuleJob.model_validate(e, context=context) for e in body.get("jobStatus") or [])
+        entries.extend(
+            parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
+            for e in body.get("jobStatus") or []
+        )
     order = {rule_id: i for i, rule_id in enumerate(requested)}
     for entry in entries:
         entry.rule_id = _normal(entry.rule_id)
@@ -251,7 +263,9 @@ def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC")
     """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors."""
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")
-    return RerunHistory.model_validate(body, context={"service_timezone": service_timezone})
+    return parse_model(
+        RerunHistory, body, "get_rerun_history", error=ClinicalOneAPIError, context={"service_timezone": service_timezone}
+    )
 
 
 # --- filtered rule list -------------------------------------------------------------------
@@ -369,7 +383,7 @@ class RulePager:
         raise_for_error(response, body, "list_rules")
         if isinstance(body, dict) and self.field_names["result"] != "resultData":
             body = {**body, "resultData": body.get(self.field_names["result"], [])}
-        page = RuleListPage.model_validate(body)
+        page = parse_model(RuleListPage, body, "list_rules", error=ClinicalOneAPIError)
         rules = page.result_data
         self.pages += 1
         first = rules[0].rule_id if rules else None

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
-from clinical_rules_provider.clients.base import ApiRequest, Exchange, decode_json, send_all, send_one
+from clinical_rules_provider.clients.base import (
+    ApiRequest,
+    Exchange,
+    decode_json,
+    parse_model,
+    send_all,
+    send_one,
+)
 from clinical_rules_provider.exceptions import RateLimitedError, VaultAPIError, VaultSessionError
 from clinical_rules_provider.models.enums import VaultJobStatus, parse_choices
 from clinical_rules_provider.models.ids import chunked, normalize_list, vault_job_id
@@ -21,6 +28,8 @@ from clinical_rules_provider.models.vault import VaultEnvelope, VaultError, Vaul
 
 DEFAULT_API_VERSION = "v26.1"
 MONITOR_PAGE_LIMIT = 200
+# The job-monitor ``status`` filter takes only these (sent lowercase, comma-separated).
+MONITOR_STATUS_FILTERS = (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.RUNNING)
 SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
 RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
 
@@ -42,7 +51,7 @@ def error_types(body: Any) -> set[str]:
 def raise_for_vault_error(response: httpx.Response, body: Any, endpoint: str) -> None:
     """Raise for ``FAILURE``/``EXCEPTION`` envelopes (any HTTP status) and for non-2xx answers."""
     if isinstance(body, dict) and body.get("responseStatus") in ("FAILURE", "EXCEPTION"):
-        envelope = VaultEnvelope.model_validate(body)
+        envelope = parse_model(VaultEnvelope, body, endpoint, error=VaultAPIError)
         first = envelope.errors[0] if envelope.errors else VaultError()
         message = "; ".join(f"{e.type}: {e.message}" for e in envelope.errors) or str(
             body.get("responseStatus")
@@ -126,10 +135,9 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
             )
             continue
         item = items[position]
-        reported = (item.get("data") or {}).get("id") if isinstance(item.get("data"), dict) else None
         results.append(
             VaultJobCancelResult(
-                job_id=int(reported) if reported is not None else job_id,
+                job_id=job_id,
                 response_status=str(item.get("responseStatus") or "UNKNOWN"),
                 errors=item.get("errors"),
             )
@@ -164,7 +172,7 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict):
         raise VaultAPIError("get_job_status: response has no data object", status_code=response.status_code)
-    return VaultJob.model_validate(data)
+    return parse_model(VaultJob, data, "get_job_status", error=VaultAPIError)
 
 
 @dataclass
@@ -195,14 +203,16 @@ class JobMonitorPager:
         params: dict[str, str] = {}
         if statuses is not None:
             chosen = parse_choices(statuses, VaultJobStatus, "statuses")  # type: ignore[arg-type]
-            params["status"] = ",".join(s.value for s in chosen)
+            unsupported = [s.value for s in chosen if s not in MONITOR_STATUS_FILTERS]
+            if unsupported:
+                allowed = ", ".join(s.value for s in MONITOR_STATUS_FILTERS)
+                raise ValueError(f"statuses: {unsupported} cannot filter job monitors; expected some of: {allowed}")
+            params["status"] = ",".join(s.value.lower() for s in chosen)
         for name, value in (("start_date", start_date), ("end_date", end_date)):
             if value is not None:
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     raise ValueError(f"{name}: expected an aware datetime, got {value!r}")
-                params[name] = (
-                    value.strftime("%Y-%m-%dT%H:%M:%S.000Z") if value.utcoffset() == 0 else value.isoformat()
-                )
+                params[name] = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if (
             isinstance(page_size, bool)
             or not isinstance(page_size, int)
@@ -225,8 +235,9 @@ class JobMonitorPager:
     def feed(self, response: httpx.Response) -> list[VaultJob]:
         """Parse one page and advance."""
         body = _checked_json(response, "list_job_monitors")
-        rows = body.get("data") if isinstance(body, dict) else None
-        jobs = [VaultJob.model_validate(r) for r in rows or []]
+        # Vault's "Retrieve Job Monitors" lists rows under ``jobs``; ``data`` is accepted too.
+        rows = (body.get("jobs") or body.get("data")) if isinstance(body, dict) else None
+        jobs = [parse_model(VaultJob, r, "list_job_monitors", error=VaultAPIError) for r in rows or []]
         first = jobs[0].job_id if jobs else None
         if not jobs or first == self._previous_first:
             self.done = True

@@ -251,8 +251,7 @@ class HttpSession:
             return stop.value  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        """Close both clients."""
-        self.close()
+        """Close the async client of the running loop (the sync one stays usable)."""
         if self._aclient is not None:
             await self._aclient.aclose()
             self._aclient = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
 from airflow.sdk import BaseHook
@@ -106,7 +107,23 @@ class ServiceHook(BaseHook, Generic[C]):
     async def aclose(self) -> None:
         """Release both clients' connections."""
         if self._http is not None:
+            self._http.close()
             await self._http.aclose()
+
+    def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run an async method from sync code (a worker), closing its async client afterwards.
+
+        Lets sync callers get the async methods' concurrency without a second implementation.
+        """
+
+        async def runner() -> T:
+            try:
+                return await coro
+            finally:
+                if self._http is not None:
+                    await self._http.aclose()
+
+        return asyncio.run(runner())
 
     def __enter__(self: Any) -> Any:
         return self

@@ -12,7 +12,8 @@ from clinical_rules_provider._provider_info import (
     python_behaviour,
 )
 from clinical_rules_provider.clients import clinical_one as api
-from clinical_rules_provider.hooks._transport import TransportSettings
+from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
+from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import ClinicalOneConfig, ConnectionLike, clinical_one_config
 from clinical_rules_provider.models.clinical_one import (
@@ -20,6 +21,7 @@ from clinical_rules_provider.models.clinical_one import (
     JobStatusResult,
     PublishRunResult,
     RerunHistory,
+    RuleJob,
     RuleSummary,
 )
 
@@ -181,6 +183,60 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         config = await self.aconfig()
         return await self._arun(
             api.get_rerun_history(study_id, mode, rule_id, service_timezone=config.service_timezone)
+        )
+
+    # --- latest jobs of many rules (sensor, trigger, stale-job detection) ----------------
+
+    async def alatest_jobs(
+        self,
+        study_id: str,
+        mode: str,
+        rule_ids: Any,
+        *,
+        poll_endpoint: str = "rerun_history",
+        history: bool = False,
+    ) -> dict[str, list[RuleJob]]:
+        """Recent jobs of each rule, keyed by uppercase compact rule id, fetched concurrently.
+
+        ``poll_endpoint="rerun_history"`` (default, the references' endpoint) sends one
+        request per rule, at most ``max_concurrency`` at a time; a rule with ``NOT_FOUND``
+        history maps to ``[]``. ``"job_status"`` uses the bulk endpoint: ceil(N/500)
+        requests, the latest job per rule unless ``history=True``.
+        """
+        ids = api.rule_id_list(rule_ids)
+        if poll_endpoint == "job_status":
+            result = await self.aget_job_status(study_id, mode, ids, history=history)
+            grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
+            for job in result.job_status:
+                grouped.setdefault(job.rule_id or "", []).append(job)
+            return grouped
+        if poll_endpoint != "rerun_history":
+            raise ValueError(
+                f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
+            )
+        api.study_path_args(study_id, mode)
+
+        async def one(rule_id: str) -> list[RuleJob]:
+            try:
+                return (await self.aget_rerun_history(study_id, mode, rule_id)).rule_history
+            except ClinicalOneNotFoundError:
+                return []
+
+        histories = await gather_all(one(rule_id) for rule_id in ids)
+        return dict(zip(ids, histories, strict=True))
+
+    def latest_jobs(
+        self,
+        study_id: str,
+        mode: str,
+        rule_ids: Any,
+        *,
+        poll_endpoint: str = "rerun_history",
+        history: bool = False,
+    ) -> dict[str, list[RuleJob]]:
+        """Sync :meth:`alatest_jobs` (runs the concurrent version on a private event loop)."""
+        return self.run_async(
+            self.alatest_jobs(study_id, mode, rule_ids, poll_endpoint=poll_endpoint, history=history)
         )
 
     # --- connection test ------------------------------------------------------------------

@@ -13,7 +13,17 @@ from typing import Literal, TypeVar
 E = TypeVar("E", bound=enum.Enum)
 
 
-class StudyMode(str, enum.Enum):
+class WireEnum(str, enum.Enum):
+    """A ``str`` enum whose ``str()`` and f-string form is the wire value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class StudyMode(WireEnum):
     """Study mode, the ``{mode}`` URL segment (sent lowercase)."""
 
     DESIGN = "design"
@@ -23,14 +33,14 @@ class StudyMode(str, enum.Enum):
     ACTIVE = "active"
 
 
-class PublishRun(str, enum.Enum):
+class PublishRun(WireEnum):
     """Publish scope: ``AllData`` republishes existing and future data, ``FutureData`` new data only."""
 
     ALL_DATA = "AllData"
     FUTURE_DATA = "FutureData"
 
 
-class RuleState(str, enum.Enum):
+class RuleState(WireEnum):
     """Lifecycle state of a rule."""
 
     DRAFT = "draft"
@@ -39,14 +49,14 @@ class RuleState(str, enum.Enum):
     PUBLISH = "publish"
 
 
-class SortOrder(str, enum.Enum):
+class SortOrder(WireEnum):
     """Sort order accepted by the filter endpoint."""
 
     ASC = "ASC"
     DESC = "DESC"
 
 
-class PublishJobStatus(str, enum.Enum):
+class PublishJobStatus(WireEnum):
     """Per-rule outcome of a publish-run update."""
 
     SUCCESS = "Success"
@@ -56,7 +66,7 @@ class PublishJobStatus(str, enum.Enum):
     QUEUED = "Queued"
 
 
-class RuleJobStatus(str, enum.Enum):
+class RuleJobStatus(WireEnum):
     """Status of a Clinical One rule job (rerun history, cancel and job-status responses)."""
 
     RUNNING = "Running"
@@ -73,7 +83,7 @@ class RuleJobStatus(str, enum.Enum):
     SKIPPED_SUBJECT_LOCKED = "Skipped because subject is locked"
 
 
-class VaultJobStatus(str, enum.Enum):
+class VaultJobStatus(WireEnum):
     """Status of a Vault job instance."""
 
     SCHEDULED = "SCHEDULED"

@@ -1,0 +1,1 @@
+"""Operators for Clinical One rules and Vault jobs."""

@@ -1,0 +1,66 @@
+"""Helpers the operators and sensors share: defaults from the connection, XCom-safe data, time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+if TYPE_CHECKING:
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+
+def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> tuple[str, str]:
+    """``study_id``/``study_mode`` from the task, else from the connection extra; validated."""
+    from clinical_rules_provider.clients.clinical_one import study_path_args
+
+    config = hook.config
+    study = study_id or config.study_id
+    mode = study_mode or config.study_mode
+    if not study:
+        raise ValueError("study_id: not given, and the connection extra has no study_id")
+    if not mode:
+        raise ValueError("study_mode: not given, and the connection extra has no study_mode")
+    args = study_path_args(study, mode)
+    return args["study_id"], args["mode"]
+
+
+def as_aware_datetime(value: Any, field: str) -> datetime | None:
+    """Accept an aware datetime or an ISO-8601 string (templated values arrive as strings)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{field}: expected an aware datetime (with a time zone), got a naive one")
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = pendulum.parse(value)
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            raise ValueError(f"{field}: {value!r} is not an ISO-8601 timestamp") from None
+        if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+            return parsed
+    raise ValueError(f"{field}: expected an aware datetime or ISO-8601 string with an offset, got {value!r}")
+
+
+def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
+    """A ``timedelta`` or a number of seconds, at least ``minimum``."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < minimum:
+        raise ValueError(f"{field}: expected a timedelta or seconds >= {minimum}, got {value!r}")
+    return float(seconds)
+
+
+def as_bool(value: Any, field: str) -> bool:
+    """A bool, or its templated string form (``"True"``/``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{field}: expected True or False, got {value!r}")
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return pendulum.now("UTC")

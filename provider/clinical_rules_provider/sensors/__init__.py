@@ -1,0 +1,1 @@
+"""Sensors that wait on Clinical One rule jobs and Vault jobs."""

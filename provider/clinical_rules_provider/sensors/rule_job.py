@@ -1,0 +1,184 @@
+"""Wait until the rule jobs a pipeline started reach a terminal status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator
+
+from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
+from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    from clinical_rules_provider.job_watch import RuleJobWatch
+
+
+class ClinicalOneRuleJobSensor(BaseSensorOperator):
+    """Succeeds when every rule's relevant job succeeded; fails naming each rule whose job failed.
+
+    A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without ``job_ids``, when it
+    started at/after ``started_after``. ``started_after`` defaults to the ``started_after``
+    XCom of an upstream :class:`ClinicalOneUpdatePublishRunOperator`, else the data interval
+    start, so jobs older than this run never satisfy the sensor. A rule without a relevant
+    job yet keeps the sensor waiting until ``timeout``.
+
+    ``mode="poke"``, ``"reschedule"`` and ``deferrable=True`` give the same results; the
+    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`.
+
+    :param rule_ids: rules to watch (ids in either UUID form; an XComArg works).
+    :param study_id: study; default: the connection extra ``study_id``.
+    :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``;
+        default: the connection extra ``study_mode``.
+    :param job_ids: only these jobs count (``started_after`` is then ignored).
+    :param started_after: aware datetime or ISO string.
+    :param failure_statuses: terminal statuses that fail the sensor (default: all failure
+        statuses, ``Cancelled`` included).
+    :param poll_interval: seconds between polls (also Airflow's ``poke_interval``).
+    :param poll_endpoint: ``rerun_history`` (one request per rule, concurrently) or
+        ``job_status`` (bulk endpoint, one request per 500 rules).
+    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param cancel_on_kill: cancel the rules' jobs if the task is killed while deferred.
+    :param max_concurrency: cap on concurrent requests per poll.
+    """
+
+    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "job_ids", "started_after")
+    ui_color = "#f4e3c1"
+
+    def __init__(
+        self,
+        *,
+        rule_ids: Any,
+        study_id: str | None = None,
+        study_mode: str | None = None,
+        job_ids: Any = None,
+        started_after: datetime | str | None = None,
+        failure_statuses: Sequence[str] | None = None,
+        poll_interval: float | timedelta = 30.0,
+        poll_endpoint: str = "rerun_history",
+        deferrable: bool = False,
+        cancel_on_kill: bool = False,
+        max_concurrency: int | None = None,
+        clinical_one_conn_id: str = "clinical_one_default",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
+        super().__init__(**kwargs)
+        if poll_endpoint not in ("rerun_history", "job_status"):
+            raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}")
+        self.rule_ids = rule_ids
+        self.study_id = study_id
+        self.study_mode = study_mode
+        self.job_ids = job_ids
+        self.started_after = started_after
+        self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.poll_endpoint = poll_endpoint
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.max_concurrency = max_concurrency
+        self.clinical_one_conn_id = clinical_one_conn_id
+        from clinical_rules_provider.job_watch import failure_status_set
+
+        failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
+
+    # --- shared by every mode -------------------------------------------------------------
+
+    def _hook(self) -> ClinicalOneHook:
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+
+    def _threshold(self, context: Context) -> datetime | None:
+        explicit = as_aware_datetime(self.started_after, "started_after")
+        if explicit is not None or self.job_ids is not None:
+            return explicit
+        upstream = sorted(self.upstream_task_ids)
+        if upstream:
+            pushed = context["ti"].xcom_pull(task_ids=upstream, key="started_after")
+            values = [pushed] if isinstance(pushed, str) else [v for v in pushed or [] if v]
+            if values:
+                return max(as_aware_datetime(v, "started_after") for v in values)  # type: ignore[type-var]
+        start = context.get("data_interval_start") or context.get("logical_date")
+        return as_aware_datetime(start, "data_interval_start")
+
+    def _resolve(self, context: Context) -> tuple[str, str, RuleJobWatch]:
+        from clinical_rules_provider.job_watch import RuleJobWatch
+
+        study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        watch = RuleJobWatch.create(
+            self.rule_ids,
+            started_after=self._threshold(context),
+            job_ids=self.job_ids,
+            failure_statuses=self.failure_statuses,
+        )
+        return study, mode, watch
+
+    # --- poke / reschedule ----------------------------------------------------------------
+
+    def poke(self, context: Context) -> bool:
+        """One poll: ``True`` when done, ``False`` to wait; raises naming failed rules."""
+        from clinical_rules_provider.exceptions import TransientServiceError
+
+        study, mode, watch = self._resolve(context)
+        hook = self._hook()
+        try:
+            jobs = hook.latest_jobs(
+                study, mode, list(watch.rule_ids), poll_endpoint=self.poll_endpoint, history=watch.job_ids is not None
+            )
+        except TransientServiceError as exc:
+            self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
+            return False
+        finally:
+            hook.close()
+        outcome = watch.evaluate(jobs)
+        if outcome.failed:
+            raise AirflowException(outcome.failure_message())
+        for rule, why in sorted(outcome.waiting.items()):
+            self.log.info("Rule %s: %s", rule, why)
+        return outcome.done
+
+    # --- deferrable -----------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
+        if not self.deferrable or self.mode == "reschedule":
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+
+        study, mode, watch = self._resolve(context)
+        timeout = self.timeout if self.timeout is not None else 7 * 24 * 3600
+        self.defer(
+            trigger=ClinicalOneRuleJobTrigger(
+                study_id=study,
+                study_mode=mode,
+                rule_ids=list(watch.rule_ids),
+                end_time=time.time() + float(timeout),
+                started_after=watch.started_after.isoformat() if watch.started_after else None,
+                job_ids=sorted(watch.job_ids) if watch.job_ids is not None else None,
+                failure_statuses=self.failure_statuses,
+                poll_interval=self.poll_interval,
+                poll_endpoint=self.poll_endpoint,
+                clinical_one_conn_id=self.clinical_one_conn_id,
+                max_concurrency=self.max_concurrency,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Resume after the trigger fired: succeed, or raise with the service's details."""
+        status = event.get("status")
+        if status == "success":
+            self.log.info(event.get("message"))
+            return event.get("outcome")
+        if status == "timeout":
+            raise AirflowSensorTimeout(event.get("message"))
+        raise AirflowException(event.get("message") or f"rule job wait ended with {status!r}")

@@ -1,0 +1,99 @@
+"""Contract-faithful simulator of the Clinical One and Veeva Vault APIs, for tests and demos.
+
+Names are resolved lazily so importing this package stays cheap (no Starlette or uvicorn
+until a name that needs them is used)::
+
+    from clinical_rules_provider.testing import LiveSimulator, SimulatorState, create_app
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clinical_rules_provider.testing._seed import (
+        EXAMPLE_RULE_IDS,
+        EXAMPLE_STUDY_ID,
+        FAILING_RULE_ID,
+        MODES,
+        SECOND_STUDY_ID,
+        STALE_RULE_ID,
+        UNCANCELLABLE_RULE_ID,
+    )
+    from clinical_rules_provider.testing.app import create_app
+    from clinical_rules_provider.testing.faults import (
+        FAULT_KINDS,
+        FaultConfig,
+        InjectedDrop,
+        InjectedReadTimeout,
+        RequestRecord,
+    )
+    from clinical_rules_provider.testing.server import LiveSimulator
+    from clinical_rules_provider.testing.state import (
+        ManualClock,
+        Rule,
+        RuleJob,
+        Settings,
+        SimulatorState,
+        VaultJob,
+    )
+
+_EXPORTS = {
+    "EXAMPLE_RULE_IDS": "_seed",
+    "EXAMPLE_STUDY_ID": "_seed",
+    "FAILING_RULE_ID": "_seed",
+    "MODES": "_seed",
+    "SECOND_STUDY_ID": "_seed",
+    "STALE_RULE_ID": "_seed",
+    "UNCANCELLABLE_RULE_ID": "_seed",
+    "create_app": "app",
+    "FAULT_KINDS": "faults",
+    "FaultConfig": "faults",
+    "InjectedDrop": "faults",
+    "InjectedReadTimeout": "faults",
+    "RequestRecord": "faults",
+    "LiveSimulator": "server",
+    "ManualClock": "state",
+    "Rule": "state",
+    "RuleJob": "state",
+    "Settings": "state",
+    "SimulatorState": "state",
+    "VaultJob": "state",
+}
+
+__all__ = [
+    "EXAMPLE_RULE_IDS",
+    "EXAMPLE_STUDY_ID",
+    "FAILING_RULE_ID",
+    "FAULT_KINDS",
+    "MODES",
+    "SECOND_STUDY_ID",
+    "STALE_RULE_ID",
+    "UNCANCELLABLE_RULE_ID",
+    "FaultConfig",
+    "InjectedDrop",
+    "InjectedReadTimeout",
+    "LiveSimulator",
+    "ManualClock",
+    "RequestRecord",
+    "Rule",
+    "RuleJob",
+    "Settings",
+    "SimulatorState",
+    "VaultJob",
+    "create_app",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,71 @@
+"""`python -m clinical_rules_provider.testing`: serve the simulator until Ctrl-C.
+
+For the demo and manual exploration; tests use `LiveSimulator` or the pytest fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from clinical_rules_provider.testing.faults import DEFAULT_FAULT_KINDS, FAULT_KINDS, FaultConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m clinical_rules_provider.testing",
+        description="Serve the Clinical One + Veeva Vault simulator on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seed", type=int, default=0, help="seed for data and random faults")
+    parser.add_argument("--rule-count", type=int, default=12)
+    parser.add_argument("--vault-job-count", type=int, default=8)
+    parser.add_argument("--timezone", default="UTC", help="service timezone of jobStartDate")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1")
+    parser.add_argument(
+        "--fault-kinds",
+        default=",".join(sorted(DEFAULT_FAULT_KINDS)),
+        help=f"comma-separated, from: {', '.join(sorted(FAULT_KINDS))}",
+    )
+    parser.add_argument("--log-level", default="info")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    # Heavy imports only once we know we will serve.
+    import uvicorn
+
+    from clinical_rules_provider.testing.app import create_app
+    from clinical_rules_provider.testing.server import live_app, quiet_injected_faults
+    from clinical_rules_provider.testing.state import SimulatorState
+
+    kinds = [k.strip() for k in args.fault_kinds.split(",") if k.strip()]
+    faults = FaultConfig(
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        fault_kinds=frozenset(kinds),
+        seed=args.seed,
+    )
+    state = SimulatorState(
+        faults=faults,  # also what POST /_sim/reset returns to
+        seed=args.seed,
+        rule_count=args.rule_count,
+        vault_job_count=args.vault_job_count,
+        service_timezone=args.timezone,
+    )
+    quiet_injected_faults()
+    print(f"Clinical rules simulator on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    uvicorn.run(
+        live_app(create_app(state)),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="off",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,426 @@
+"""In-memory data of both simulated services, their job state machines and seeding.
+
+Job statuses are derived lazily from `state.clock`, so tests can swap in a
+`ManualClock` and step time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clinical_rules_provider.testing import _seed
+from clinical_rules_provider.testing.faults import FaultConfig, RequestRecord
+
+Clock = Callable[[], datetime]
+ACTIVE_RULE_JOB_STATUSES = frozenset({"Pending", "Running"})
+_UTC = timezone.utc
+
+
+def _compact(uuid: str) -> str:
+    """Ids are stored uppercase compact; helpers accept either form, any case."""
+    return uuid.replace("-", "").upper()
+
+
+def utc_now() -> datetime:
+    """Default clock: real time, aware UTC."""
+    return datetime.now(_UTC)
+
+
+class ManualClock:
+    """A clock that only moves when told to, for deterministic state-machine tests."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = (start or utc_now()).astimezone(_UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move forward (never backward) and return the new time."""
+        if seconds < 0:
+            raise ValueError("a ManualClock cannot go backwards")
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = when.astimezone(_UTC)
+
+
+@dataclass
+class RuleJob:
+    """One rule execution; `running_seconds=None` models a job stuck in Running."""
+
+    job_id: str
+    group_job_id: str
+    rule_id: str
+    started: datetime
+    outcome: str = "Success"
+    user_id: str = _seed.API_USER_ID
+    pending_seconds: float = 0.5
+    running_seconds: float | None = 1.5
+    fixed_status: str | None = None
+    cancelled_at: datetime | None = None
+    passed_subjects: int = 10
+    failed_subjects: int = 0
+
+    def status(self, now: datetime) -> str:
+        """Pending -> Running -> outcome, unless pinned (history) or cancelled."""
+        if self.fixed_status is not None:
+            return self.fixed_status
+        if self.cancelled_at is not None:
+            return "Cancelled"
+        elapsed = (now - self.started).total_seconds()
+        if elapsed < self.pending_seconds:
+            return "Pending"
+        if self.running_seconds is None or elapsed < self.pending_seconds + self.running_seconds:
+            return "Running"
+        return self.outcome
+
+    def subject_counts(self, now: datetime) -> tuple[int, int]:
+        """(passed, failed) subjects; zero until the job has finished."""
+        if self.status(now) in ACTIVE_RULE_JOB_STATUSES | {"Cancelled"}:
+            return 0, 0
+        return self.passed_subjects, self.failed_subjects
+
+
+@dataclass
+class Rule:
+    """A rule in one (study, mode); `invalid` makes publishing it fail validation."""
+
+    rule_id: str
+    name: str
+    study_id: str
+    mode: str
+    rule_state: str = "publish"
+    enabled: bool = True
+    training: bool = False
+    publish_run: str = "FutureData"
+    form_id: str = _seed.FORMS[0][0]
+    form_name: str = _seed.FORMS[0][1]
+    form_ref_name: str = _seed.FORMS[0][2]
+    item_id: str = _seed.FORMS[0][3][0][0]
+    question_name: str = _seed.FORMS[0][3][0][1]
+    question_ref_name: str = _seed.FORMS[0][3][0][2]
+    ref_name: str = "SIM_RULE"
+    description: str = "Simulated rule."
+    user_id: str = _seed.USERS[0][0]
+    user_name: str = _seed.USERS[0][1]
+    last_modified: datetime = _seed.BASE_MODIFIED
+    display_order: int = 10
+    validation_status: bool = True
+    validation_message: str = "Rule evaluated successfully."
+    outcome: str = "Success"
+    uncancellable: bool = False
+    invalid: bool = False
+    jobs: list[RuleJob] = field(default_factory=list)
+
+    @property
+    def latest_job(self) -> RuleJob | None:
+        return self.jobs[-1] if self.jobs else None
+
+
+@dataclass
+class VaultJob:
+    """A Vault job instance; only CANCELLING advances on its own (to CANCELLED)."""
+
+    job_id: int
+    status: str
+    created: datetime
+    title: str = "Simulated job"
+    job_name: str = "sim_job__c"
+    created_by: int = _seed.VAULT_USER_ID
+    run_start: datetime | None = None
+    run_end: datetime | None = None
+    cancel_requested: datetime | None = None
+    last_status_read: datetime | None = None
+
+    def current_status(self, now: datetime, cancelling_seconds: float) -> str:
+        if self.status == "CANCELLING" and self.cancel_requested is not None:
+            done_at = self.cancel_requested + timedelta(seconds=cancelling_seconds)
+            if now >= done_at:
+                self.status, self.run_end = "CANCELLED", done_at
+        return self.status
+
+
+@dataclass
+class Settings:
+    """Switches a test may flip (also as attributes of the state); reset() restores them."""
+
+    pending_seconds: float = 0.5
+    running_seconds: float = 1.5
+    cancelling_seconds: float = 1.0
+    ignore_paging: bool = False
+    report_total_count: bool = True
+    vault_item_errors_as_list: bool = False
+    enforce_job_status_rate_limit: bool = False
+    vault_username: str = "integration@sim.example"
+    vault_password: str = "sim-password"
+    burst_limit: int = 2000
+    burst_window_seconds: float = 300.0
+    burst_exhausted_delay_ms: int = 500
+    session_ttl_seconds: float = 1200.0
+    job_status_min_interval_seconds: float = 10.0
+
+
+SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+
+
+class SimulatorState:
+    """All simulator data behind one re-entrant lock (uvicorn thread + test thread)."""
+
+    settings: Settings
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        rule_count: int = 12,
+        vault_job_count: int = 8,
+        service_timezone: str = "UTC",
+        clock: Clock | None = None,
+        faults: FaultConfig | None = None,
+        **settings: Any,
+    ) -> None:
+        unknown = sorted(set(settings) - SETTING_NAMES)
+        if unknown:
+            raise TypeError(f"unknown simulator setting(s): {unknown}")
+        self.lock = threading.RLock()
+        self.seed, self.rule_count, self.vault_job_count = seed, rule_count, vault_job_count
+        self._initial = (service_timezone, clock or utc_now, Settings(**settings))
+        self.faults = faults if faults is not None else FaultConfig()
+        self._initial_faults = self.faults.snapshot()
+        self.reset()
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get("settings")
+        if name in SETTING_NAMES and settings is not None:
+            return getattr(settings, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in SETTING_NAMES:
+            setattr(self.settings, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def reset(self) -> None:
+        """Re-seed all data, restore settings and clock, clear sessions, logs and faults."""
+        with self.lock:
+            self.service_timezone, self.clock, initial = self._initial
+            self.settings = replace(initial)
+            self.faults.clear()
+            self.faults.configure(**self._initial_faults)
+            self.request_log: list[RequestRecord] = []
+            self.vault_client_ids: Counter[str] = Counter()
+            self.sessions: dict[str, datetime] = {}
+            self._burst: tuple[datetime, int] | None = None
+            self._rng = random.Random(f"{self.seed}:runtime")
+            self._rules: dict[tuple[str, str], dict[str, Rule]] = {}
+            self._vault_jobs: dict[int, VaultJob] = {}
+            for study in (_seed.EXAMPLE_STUDY_ID, _seed.SECOND_STUDY_ID):
+                for mode in _seed.MODES:
+                    _seed.seed_rules(self, study, mode)
+            _seed.seed_vault(self)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def format_job_start(self, when: datetime) -> str:
+        """`yyyy-MM-dd HH:mm:ss.SSS` in the service timezone."""
+        zone = _UTC if self.service_timezone == "UTC" else ZoneInfo(self.service_timezone)
+        local = when.astimezone(zone)
+        return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+    def new_hex_id(self) -> str:
+        return f"{self._rng.getrandbits(128):032X}"
+
+    # ----- Clinical One -------------------------------------------------------
+    def has_study(self, study_id: str, mode: str) -> bool:
+        return (_compact(study_id), mode) in self._rules
+
+    def studies(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return sorted(self._rules)
+
+    def rules(self, study_id: str, mode: str) -> list[Rule]:
+        """Rules of one (study, mode) in insertion order ([] for an unknown study)."""
+        with self.lock:
+            return list(self._rules.get((_compact(study_id), mode), {}).values())
+
+    def rule(self, study_id: str, mode: str, rule_id: str) -> Rule | None:
+        with self.lock:
+            return self._rules.get((_compact(study_id), mode), {}).get(_compact(rule_id))
+
+    def add_rule(
+        self,
+        study_id: str,
+        mode: str = "test",
+        *,
+        rule_id: str | None = None,
+        name: str | None = None,
+        **attrs: Any,
+    ) -> Rule:
+        """Create (or replace) a rule; the (study, mode) is created on demand."""
+        with self.lock:
+            rid = _compact(rule_id or self.new_hex_id())
+            rule = Rule(
+                rule_id=rid,
+                name=name or f"Simulated rule {rid[:6]}",
+                study_id=_compact(study_id),
+                mode=mode,
+                **attrs,
+            )
+            self._rules.setdefault((rule.study_id, mode), {})[rid] = rule
+            return rule
+
+    def start_job(
+        self,
+        rule: Rule,
+        *,
+        group_job_id: str | None = None,
+        started: datetime | None = None,
+        stuck: bool = False,
+        fixed_status: str | None = None,
+    ) -> RuleJob:
+        """Append a job: a fresh run by default, a never-ending one (`stuck`) or pinned history."""
+        with self.lock:
+            job = RuleJob(
+                job_id=self.new_hex_id(),
+                group_job_id=group_job_id or self.new_hex_id(),
+                rule_id=rule.rule_id,
+                started=started or self.now(),
+                outcome=rule.outcome,
+                pending_seconds=0.0 if stuck else self.settings.pending_seconds,
+                running_seconds=None if stuck else self.settings.running_seconds,
+                fixed_status=fixed_status,
+                failed_subjects=0 if rule.outcome == "Success" else 3,
+            )
+            rule.jobs.append(job)
+            return job
+
+    def latest_job(self, study_id: str, mode: str, rule_id: str) -> RuleJob | None:
+        rule = self.rule(study_id, mode, rule_id)
+        return rule.latest_job if rule else None
+
+    def job_status(self, job: RuleJob) -> str:
+        return job.status(self.now())
+
+    def cancel_rule(self, rule: Rule) -> tuple[RuleJob | None, str | None]:
+        """Cancel the latest active job; returns (latest job, status to report)."""
+        with self.lock:
+            job, now = rule.latest_job, self.now()
+            status = job.status(now) if job else None
+            if job is None or status not in ACTIVE_RULE_JOB_STATUSES:
+                return job, status
+            if rule.uncancellable:
+                return job, "Failed to cancel job"
+            job.cancelled_at = now
+            return job, "Cancelled"
+
+    # ----- Vault --------------------------------------------------------------
+    def add_vault_job(
+        self,
+        *,
+        status: str = "QUEUED",
+        created: datetime | None = None,
+        job_id: int | None = None,
+        title: str | None = None,
+        **attrs: Any,
+    ) -> VaultJob:
+        """Create a Vault job; RUNNING/terminal jobs get run dates unless given."""
+        if status not in _seed.VAULT_STATUSES:
+            raise ValueError(f"unknown Vault job status {status!r}")
+        with self.lock:
+            jid = job_id if job_id is not None else max(self._vault_jobs, default=1070000) + 1
+            when = created or self.now()
+            job = VaultJob(jid, status, when, title=title or f"Simulated job {jid}", **attrs)
+            if job.run_start is None and status not in _seed.VAULT_CANCELLABLE:
+                job.run_start = when + timedelta(seconds=5)
+            if job.run_end is None and status in _seed.VAULT_TERMINAL:
+                job.run_end = when + timedelta(minutes=7)
+            self._vault_jobs[jid] = job
+            return job
+
+    def vault_job(self, job_id: int) -> VaultJob | None:
+        with self.lock:
+            job = self._vault_jobs.get(job_id)
+            if job is not None:
+                job.current_status(self.now(), self.settings.cancelling_seconds)
+            return job
+
+    def vault_jobs(self) -> list[VaultJob]:
+        """All Vault jobs, oldest first, with CANCELLING ones advanced."""
+        with self.lock:
+            now = self.now()
+            for job in self._vault_jobs.values():
+                job.current_status(now, self.settings.cancelling_seconds)
+            return sorted(self._vault_jobs.values(), key=lambda j: (j.created, j.job_id))
+
+    def cancel_vault_job(self, job_id: int) -> bool:
+        """SCHEDULED/QUEUED/QUEUEING -> CANCELLING; False when not cancellable or unknown."""
+        with self.lock:
+            job = self.vault_job(job_id)
+            if job is None or job.status not in _seed.VAULT_CANCELLABLE:
+                return False
+            job.status, job.cancel_requested = "CANCELLING", self.now()
+            return True
+
+    def create_session(self) -> str:
+        with self.lock:
+            session_id = secrets.token_hex(32).upper()
+            self.sessions[session_id] = self.now()
+            return session_id
+
+    def touch_session(self, session_id: str) -> bool:
+        """True (and refreshed) when the session exists and has not idled out."""
+        with self.lock:
+            last, now = self.sessions.get(session_id), self.now()
+            if last is None or (now - last).total_seconds() > self.settings.session_ttl_seconds:
+                self.sessions.pop(session_id, None)
+                return False
+            self.sessions[session_id] = now
+            return True
+
+    def expire_sessions(self) -> None:
+        with self.lock:
+            self.sessions.clear()
+
+    def consume_burst(self) -> tuple[int, int]:
+        """Count one Vault call in the burst window: (limit, remaining), negative once over."""
+        with self.lock:
+            now, window = self.now(), self.settings.burst_window_seconds
+            start, used = self._burst or (now, 0)
+            if (now - start).total_seconds() >= window:
+                start, used = now, 0
+            self._burst = (start, used + 1)
+            return self.settings.burst_limit, self.settings.burst_limit - used - 1
+
+    # ----- request log --------------------------------------------------------
+    def log_request(
+        self, *, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> RequestRecord:
+        record = RequestRecord(method, path, query, headers, body, self.now())
+        with self.lock:
+            self.request_log.append(record)
+        return record
+
+    @property
+    def request_count(self) -> int:
+        return len(self.request_log)
+
+    def requests_to(self, fragment: str) -> list[RequestRecord]:
+        """Logged requests whose path contains `fragment`."""
+        with self.lock:
+            return [r for r in self.request_log if fragment in r.path]

@@ -1,0 +1,1 @@
+"""Async triggers behind the deferrable sensors and operators."""

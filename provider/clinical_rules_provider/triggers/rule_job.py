@@ -1,0 +1,137 @@
+"""Deferrable wait for Clinical One rule jobs (used by the sensor and the publish operator)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.job_watch import RuleJobWatch
+from clinical_rules_provider.operators._common import as_aware_datetime
+
+
+class ClinicalOneRuleJobTrigger(BaseTrigger):
+    """Polls the rules' latest jobs until every relevant job is terminal or ``end_time`` passes.
+
+    Fires one event: ``status`` is ``success``, ``failure`` (a job reached a status in
+    ``failure_statuses``), ``timeout`` or ``error`` (a non-transient service error), with a
+    ``message`` and the per-rule ``outcome``. Transient poll errors are logged and the
+    poll repeats. ``end_time`` is an absolute epoch timestamp, so a triggerer restart does
+    not extend the deadline.
+    """
+
+    def __init__(
+        self,
+        *,
+        study_id: str,
+        study_mode: str,
+        rule_ids: list[str],
+        end_time: float,
+        started_after: str | None = None,
+        job_ids: list[str] | None = None,
+        failure_statuses: list[str] | None = None,
+        poll_interval: float = 30.0,
+        poll_endpoint: str = "rerun_history",
+        clinical_one_conn_id: str = ClinicalOneHook.default_conn_name,
+        max_concurrency: int | None = None,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        super().__init__()
+        self.study_id = study_id
+        self.study_mode = study_mode
+        self.rule_ids = list(rule_ids)
+        self.end_time = float(end_time)
+        self.started_after = started_after
+        self.job_ids = list(job_ids) if job_ids is not None else None
+        self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        self.poll_interval = float(poll_interval)
+        self.poll_endpoint = poll_endpoint
+        self.clinical_one_conn_id = clinical_one_conn_id
+        self.max_concurrency = max_concurrency
+        self.cancel_on_kill = cancel_on_kill
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Classpath and kwargs; every constructor argument round-trips."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "study_id": self.study_id,
+                "study_mode": self.study_mode,
+                "rule_ids": self.rule_ids,
+                "end_time": self.end_time,
+                "started_after": self.started_after,
+                "job_ids": self.job_ids,
+                "failure_statuses": self.failure_statuses,
+                "poll_interval": self.poll_interval,
+                "poll_endpoint": self.poll_endpoint,
+                "clinical_one_conn_id": self.clinical_one_conn_id,
+                "max_concurrency": self.max_concurrency,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _watch(self) -> RuleJobWatch:
+        return RuleJobWatch.create(
+            self.rule_ids,
+            started_after=as_aware_datetime(self.started_after, "started_after"),
+            job_ids=self.job_ids,
+            failure_statuses=self.failure_statuses,
+        )
+
+    def _hook(self) -> ClinicalOneHook:
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done; never blocks the event loop."""
+        watch = self._watch()
+        hook = self._hook()
+        polls = 0
+        waiting: dict[str, str] = dict.fromkeys(self.rule_ids, "not polled yet")
+        try:
+            while True:
+                polls += 1
+                try:
+                    jobs = await hook.alatest_jobs(
+                        self.study_id, self.study_mode, self.rule_ids, poll_endpoint=self.poll_endpoint,
+                        history=self.job_ids is not None,
+                    )
+                    outcome = watch.evaluate(jobs)
+                    if outcome.failed:
+                        yield TriggerEvent({"status": "failure", "message": outcome.failure_message(), "outcome": outcome.to_json(), "polls": polls})
+                        return
+                    if outcome.done:
+                        message = f"all {len(outcome.succeeded)} rule job(s) finished"
+                        yield TriggerEvent({"status": "success", "message": message, "outcome": outcome.to_json(), "polls": polls})
+                        return
+                    waiting = outcome.waiting
+                    self.log.info("Waiting on %d of %d rule(s)", len(waiting), len(self.rule_ids))
+                except TransientServiceError as exc:
+                    self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
+                except ClinicalRulesError as exc:
+                    yield TriggerEvent({"status": "error", "message": str(exc), "polls": polls})
+                    return
+                remaining = self.end_time - time.time()
+                if remaining <= 0:
+                    pending = "; ".join(f"{rule}: {why}" for rule, why in sorted(waiting.items()))
+                    message = f"timed out waiting on {len(waiting)} rule job(s): {pending}"
+                    yield TriggerEvent({"status": "timeout", "message": message, "waiting": waiting, "polls": polls})
+                    return
+                await asyncio.sleep(min(self.poll_interval, remaining))
+        finally:
+            await hook.aclose()
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user killed the task; cancel the rules' jobs when asked to."""
+        if not self.cancel_on_kill:
+            return
+        hook = self._hook()
+        try:
+            result = await asyncio.wait_for(hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids), 30)
+            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        finally:
+            await hook.aclose()

@@ -1,0 +1,170 @@
+"""`make demo`: start the simulator on loopback and exercise every hook method against it.
+
+Real HTTP over 127.0.0.1, connections from ``AIRFLOW_CONN_*`` like a deployment would use.
+Exits non-zero if anything the summary reports is not what the simulator's seed implies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from clinical_rules_provider.testing import (
+    EXAMPLE_STUDY_ID,
+    STALE_RULE_ID,
+    UNCANCELLABLE_RULE_ID,
+    LiveSimulator,
+    SimulatorState,
+)
+
+STUDY, MODE = EXAMPLE_STUDY_ID, "test"
+problems: list[str] = []
+
+
+def section(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 66 - len(title)))
+
+
+def check(ok: bool, what: str) -> None:
+    print(f"   [{'ok' if ok else 'FAIL'}] {what}")
+    if not ok:
+        problems.append(what)
+
+
+def configure_connections(url: str) -> None:
+    os.environ["AIRFLOW_CONN_CLINICAL_ONE_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "clinical_one",
+            "host": url,
+            "login": "demo-user",
+            "password": "demo-password",
+            "extra": {"study_id": STUDY, "study_mode": MODE, "service_timezone": "UTC"},
+        }
+    )
+    os.environ["AIRFLOW_CONN_VEEVA_VAULT_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "veeva_vault",
+            "host": url,
+            "login": "integration@sim.example",
+            "password": "sim-password",
+            "extra": {"client_id": "airflow-demo"},
+        }
+    )
+
+
+def clinical_one(sim: LiveSimulator) -> None:
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    from clinical_rules_provider.models.enums import rule_job_phase
+
+    hook = ClinicalOneHook()
+    section("Clinical One: test_connection")
+    ok, message = hook.test_connection()
+    check(ok, message)
+
+    section("Clinical One: list_rules (filter: enabled, state publish/approved)")
+    rules = list(hook.list_rules(STUDY, MODE, enabled=True, rule_states=["publish", "approved"], page_size=5))
+    for rule in rules:
+        print(f"   {rule.rule_id}  {rule.rule_state:<10} {rule.rule_name}")
+    expected = [r for r in sim.state.rules(STUDY, MODE) if r.enabled and r.rule_state in ("publish", "approved")]
+    check(len(rules) == len(expected), f"{len(rules)} rules listed over pages of 5; simulator holds {len(expected)} matching")
+
+    section("Clinical One: update_publish_run -> AllData")
+    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    targets = [r.rule_id for r in rules if r.rule_id not in (STALE_RULE_ID, UNCANCELLABLE_RULE_ID)]
+    results = hook.update_publish_run(STUDY, MODE.upper(), "alldata", [t.lower() for t in targets])
+    for result in results:
+        print(f"   {result.rule_id}  {'updated' if result.succeeded else 'FAILED: ' + str(result.failure_reason)}")
+    updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
+    check(len(results) == len(targets), f"{len(updated)}/{len(results)} rules switched to AllData, failures reported per rule")
+
+    section("Clinical One: get_rerun_history until the new jobs are terminal")
+    deadline = time.monotonic() + 30
+    latest: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        for rule_id in updated:
+            jobs = hook.get_rerun_history(STUDY, MODE, rule_id).jobs_since(started)
+            latest[rule_id] = jobs[0].status if jobs else "no job yet"  # type: ignore[assignment]
+        if all(rule_job_phase(s) in ("success", "failure") for s in latest.values()):
+            break
+        time.sleep(0.5)
+    for rule_id, status in latest.items():
+        print(f"   {rule_id}  {status}")
+    check(all(rule_job_phase(s) in ("success", "failure") for s in latest.values()), "every new rule job reached a terminal status")
+
+    section("Clinical One: get_job_status (bulk v2.0 jobStatus)")
+    bulk = hook.get_job_status(STUDY, MODE, updated)
+    check(len(bulk.job_status) == len(updated) and not bulk.missing_rule_ids, f"{len(bulk.job_status)} latest jobs in one request")
+
+    section("Clinical One: async aget_rerun_history for all rules concurrently")
+
+    async def all_histories() -> list[int]:
+        async with ClinicalOneHook() as ahook:
+            histories = await asyncio.gather(*(ahook.aget_rerun_history(STUDY, MODE, r) for r in updated))
+        return [len(h.rule_history) for h in histories]
+
+    counts = asyncio.run(all_histories())
+    check(len(counts) == len(updated), f"{sum(counts)} history entries across {len(counts)} rules")
+
+    section("Clinical One: cancel_rule_jobs on the stale rules")
+    cancel = hook.cancel_rule_jobs(STUDY, MODE, [STALE_RULE_ID, UNCANCELLABLE_RULE_ID])
+    for entry in cancel.job_status:
+        print(f"   {entry.rule_id}  {entry.status}")
+    statuses = {e.rule_id: e.status for e in cancel.job_status}
+    check(statuses.get(STALE_RULE_ID) == "Cancelled", "stale job cancelled")
+    check(statuses.get(UNCANCELLABLE_RULE_ID) == "Failed to cancel job", "'Failed to cancel job' reported, not hidden")
+    hook.close()
+
+
+def vault(sim: LiveSimulator) -> None:
+    from clinical_rules_provider.hooks.vault import VaultHook
+
+    hook = VaultHook()
+    section("Vault: test_connection")
+    ok, message = hook.test_connection()
+    check(ok, message)
+
+    section("Vault: list_job_monitors (unfinished jobs)")
+    now = datetime.now(timezone.utc)
+    jobs = list(hook.list_job_monitors())
+    for job in jobs:
+        age = (now - job.created_date).total_seconds() / 60 if job.created_date else float("nan")
+        print(f"   job {job.job_id:<8} {job.status_text:<11} created {age:6.0f} min ago  {job.title or ''}")
+    stale = [j for j in jobs if j.created_date and now - j.created_date > timedelta(hours=1)]
+    check(bool(stale), f"{len(stale)} of {len(jobs)} unfinished jobs are older than 1 hour")
+
+    section("Vault: cancel_jobs on the stale jobs")
+    results = hook.cancel_jobs([j.job_id for j in stale])
+    for result in results:
+        print(f"   job {result.job_id:<8} {'cancelling' if result.cancelled else 'NOT cancelled: ' + str(result.reason)}")
+    cancelled = [r.job_id for r in results if r.cancelled]
+    check(len(results) == len(stale), f"{len(cancelled)} cancelled, {len(results) - len(cancelled)} refused, each reported")
+
+    section("Vault: get_job_status of a cancelled job")
+    if cancelled:
+        job = hook.get_job_status(cancelled[0])
+        check(job.status_text in ("CANCELLING", "CANCELLED"), f"job {job.job_id} is {job.status_text}")
+    hook.close()
+
+
+def main() -> int:
+    state = SimulatorState(pending_seconds=0.3, running_seconds=0.7)
+    with LiveSimulator(state) as sim:
+        print(f"Simulator of Clinical One + Vault listening on {sim.url}")
+        configure_connections(sim.url)
+        clinical_one(sim)
+        vault(sim)
+        served = state.request_count
+    section("Summary")
+    print(f"   requests served by the simulator: {served}")
+    print(f"   checks failed: {len(problems)}")
+    for problem in problems:
+        print(f"   - {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

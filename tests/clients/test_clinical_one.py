@@ -1,0 +1,917 @@
+"""Clinical One endpoint specs (``clinical_rules_provider.clients.clinical_one``), driven by hand.
+
+Each exchange is a generator: it yields a batch of ``ApiRequest`` and receives the
+matching ``httpx.Response`` list; ``StopIteration.value`` carries the result.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from clinical_rules_provider.clients import clinical_one as c1
+from clinical_rules_provider.clients.base import ApiRequest, decode_json
+from clinical_rules_provider.exceptions import (
+    ClinicalOneAPIError,
+    ClinicalOneNotFoundError,
+    ClinicalOneServerError,
+    ClinicalOneValidationError,
+    ClinicalRulesError,
+    TransientServiceError,
+)
+from clinical_rules_provider.models.clinical_one import JobStatusResult, PublishRunResult, RuleSummary
+from clinical_rules_provider.models.enums import PublishJobStatus, RuleJobStatus
+
+BASE = "https://c1.test"
+STUDY = "36753A48BBA048CB98A5F3278146118D"
+STUDY_HYPHENATED_LOWER = "36753a48-bba0-48cb-98a5-f3278146118d"
+RULE_A = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
+RULE_B = "938D23FA6B7241CCA41BD627E5DB60DA"
+RULE_C = "699EF3745FC545589F186D2198F3C65E"
+HISTORY_RULE = "704A7178208D44BC9AD52556B18933C3"
+
+PUBLISH_PREFIX = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies"
+RULE_SVC_PREFIX = "/ec-rule-svc/rest/v1.0/studies"
+
+# api-docs/clinical-one-update-publish-run.txt, 400 error document (literal).
+ERROR_DOC = {
+    "status": "failed",
+    "result": None,
+    "errorCode": "JSON-004",
+    "errorMessage": "Invalid UUID list. One or more elements are invalid. Must contain at least one element.",
+    "details": "ruleIds must contain at least one value.",
+}
+
+Answer = Callable[[ApiRequest], Any]
+
+
+# --- a tiny driver ----------------------------------------------------------------------------
+
+
+def hyphenate(compact: str) -> str:
+    return str(uuid.UUID(compact))
+
+
+def make_response(
+    request: ApiRequest, status: int = 200, body: Any = None, *, content: bytes | None = None
+) -> httpx.Response:
+    http_request = httpx.Request(
+        request.method, BASE + request.path, params=request.params, json=request.json
+    )
+    if content is not None:
+        return httpx.Response(status, content=content, request=http_request)
+    return httpx.Response(status, json=body, request=http_request)
+
+
+class Driver:
+    """Answers every yielded request with ``answer(request)`` -> Response | (status, body) | body."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.steps: list[list[ApiRequest]] = []
+
+    @property
+    def sent(self) -> list[ApiRequest]:
+        return [r for step in self.steps for r in step]
+
+    def reply(self, request: ApiRequest) -> httpx.Response:
+        answer = self.answer(request)
+        if isinstance(answer, httpx.Response):
+            return answer
+        if isinstance(answer, tuple):
+            return make_response(request, *answer)
+        return make_response(request, 200, answer)
+
+    def run(self, exchange: Generator[Any, Any, Any]) -> Any:
+        step = exchange.send(None)
+        while True:
+            assert isinstance(step, list), f"unexpected step {step!r}"
+            self.steps.append(step)
+            replies = [self.reply(r) for r in step]
+            try:
+                step = exchange.send(replies)
+            except StopIteration as stop:
+                return stop.value
+
+
+def drive(exchange: Generator[Any, Any, Any], answer: Answer) -> tuple[Any, Driver]:
+    driver = Driver(answer)
+    return driver.run(exchange), driver
+
+
+def publish_item(rule_id: str, status: str = "Success", **extra: Any) -> dict[str, Any]:
+    return {
+        "ruleId": rule_id,
+        "ruleName": f"rule {rule_id[:4]}",
+        "jobStatus": status,
+        "ruleValidationMessage": "Rule updated successfully.",
+        "ruleValidationStatus": status == "Success",
+        "httpErrorCode": 200,
+        "httpErrorMessage": "Success",
+        "result": {"status": "success", "result": "Publish run updated to AllData"},
+        "error": None,
+        **extra,
+    }
+
+
+def echo_publish(request: ApiRequest) -> list[dict[str, Any]]:
+    return [publish_item(r) for r in request.json["ruleIds"]]
+
+
+def job_entry(
+    rule_id: str, status: str = "Cancelled", start: str = "2025-09-07 19:12:08.747"
+) -> dict[str, Any]:
+    return {
+        "ruleId": rule_id,
+        "jobId": (rule_id[::-1]),
+        "jobStatus": status,
+        "ruleName": "onesection - create query with form submit dates",
+        "jobStartDate": start,
+        "groupJobId": "F8491962C1574F0A89195560670B59E8",
+    }
+
+
+def echo_jobs(request: ApiRequest) -> dict[str, Any]:
+    return {"status": "Success", "jobStatus": [job_entry(r) for r in request.json["ruleIds"]]}
+
+
+def many_ids(count: int) -> list[str]:
+    return [f"{i:032X}" for i in range(1, count + 1)]
+
+
+def start(exchange: Generator[Any, Any, Any]) -> list[ApiRequest]:
+    step = exchange.send(None)
+    assert isinstance(step, list)
+    return step
+
+
+# --- update publish run -----------------------------------------------------------------------
+
+
+def test_update_publish_run_sends_one_put_to_the_publish_run_path_with_compact_uppercase_ids() -> None:
+    (request,) = start(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A.lower(), hyphenate(RULE_B)]))
+    assert request.method == "PUT"
+    assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/test/AllData"
+    assert request.json == {"ruleIds": [RULE_A, RULE_B]}
+    assert request.params is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "wire"),
+    [("TEST", "test"), ("Design", "design"), ("PRODUCTION", "production"), ("active", "active")],
+)
+def test_update_publish_run_lowercases_the_mode(mode: str, wire: str) -> None:
+    (request,) = start(c1.update_publish_run(STUDY, mode, "FutureData", [RULE_A]))
+    assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/{wire}/FutureData"
+
+
+def test_update_publish_run_normalises_study_id_and_publish_run_spelling() -> None:
+    (request,) = start(c1.update_publish_run(STUDY_HYPHENATED_LOWER, "test", "futuredata", [RULE_A]))
+    assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/test/FutureData"
+
+
+def test_update_publish_run_returns_one_result_per_rule_in_input_order() -> None:
+    results, driver = drive(
+        c1.update_publish_run(STUDY, "test", "AllData", [RULE_B, RULE_A, RULE_C]), echo_publish
+    )
+    assert len(driver.sent) == 1
+    assert all(isinstance(r, PublishRunResult) for r in results)
+    assert [r.rule_id for r in results] == [RULE_B, RULE_A, RULE_C]
+    assert all(r.succeeded for r in results)
+    assert results[0].job_status is PublishJobStatus.SUCCESS
+
+
+def test_update_publish_run_orders_results_like_the_input_when_the_server_reorders_them() -> None:
+    results, _ = drive(
+        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C]),
+        lambda req: list(reversed(echo_publish(req))),
+    )
+    assert [r.rule_id for r in results] == [RULE_A, RULE_B, RULE_C]
+
+
+def test_update_publish_run_matches_results_reported_with_hyphenated_lowercase_ids() -> None:
+    results, _ = drive(
+        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]),
+        lambda req: [publish_item(hyphenate(r).lower()) for r in reversed(req.json["ruleIds"])],
+    )
+    assert [r.rule_id for r in results] == [RULE_A, RULE_B]
+    assert all(r.succeeded for r in results)
+
+
+def test_update_publish_run_turns_a_rule_missing_from_the_answer_into_a_failed_item() -> None:
+    results, _ = drive(
+        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C]),
+        lambda req: [publish_item(RULE_C), publish_item(RULE_A)],
+    )
+    assert [r.rule_id for r in results] == [RULE_A, RULE_B, RULE_C]
+    missing = results[1]
+    assert missing.succeeded is False
+    assert missing.http_error_code == 200
+    assert missing.error is not None and missing.error.status == "failed"
+    assert missing.failure_reason is not None and "no result" in missing.failure_reason
+    assert results[0].succeeded and results[2].succeeded
+
+
+def test_update_publish_run_with_an_empty_answer_reports_every_rule_as_failed() -> None:
+    results, _ = drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]), lambda req: [])
+    assert [r.rule_id for r in results] == [RULE_A, RULE_B]
+    assert not any(r.succeeded for r in results)
+
+
+def test_update_publish_run_keeps_unrequested_items_after_the_requested_ones() -> None:
+    results, _ = drive(
+        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
+        lambda req: [publish_item(RULE_C), publish_item(RULE_A)],
+    )
+    assert [r.rule_id for r in results] == [RULE_A, RULE_C]
+
+
+def test_update_publish_run_splits_1201_ids_into_500_500_201_and_merges_in_input_order() -> None:
+    ids = many_ids(1201)
+    given = [*ids, ids[10].lower(), hyphenate(ids[700]), ids[1200]]  # duplicates in other spellings
+    results, driver = drive(
+        c1.update_publish_run(STUDY, "test", "AllData", given), lambda req: list(reversed(echo_publish(req)))
+    )
+    assert len(driver.steps) == 1, "chunks are independent and sent as one batch"
+    assert [len(r.json["ruleIds"]) for r in driver.sent] == [500, 500, 201]
+    assert [i for r in driver.sent for i in r.json["ruleIds"]] == ids
+    assert {r.path for r in driver.sent} == {f"{PUBLISH_PREFIX}/{STUDY}/test/AllData"}
+    assert {r.method for r in driver.sent} == {"PUT"}
+    assert [r.rule_id for r in results] == ids
+
+
+def test_update_publish_run_a_400_item_list_with_rule_ids_is_returned_per_rule() -> None:
+    def answer(request: ApiRequest) -> tuple[int, Any]:
+        return 400, [
+            publish_item(RULE_A),
+            publish_item(
+                RULE_B,
+                "Failed",
+                httpErrorCode=400,
+                httpErrorMessage="Bad Request",
+                result=None,
+                error=ERROR_DOC,
+            ),
+        ]
+
+    results, _ = drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]), answer)
+    assert [r.rule_id for r in results] == [RULE_A, RULE_B]
+    assert results[0].succeeded is True
+    assert results[1].succeeded is False
+    assert results[1].failure_reason is not None and "JSON-004" in results[1].failure_reason
+
+
+def test_update_publish_run_a_400_item_list_without_rule_ids_raises_validation_error_with_code() -> None:
+    answer = (400, [{"ruleId": None, "jobStatus": "Failed", "httpErrorCode": 400, "error": ERROR_DOC}])
+    with pytest.raises(ClinicalOneValidationError) as info:
+        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: answer)
+    error = info.value
+    assert error.code == "JSON-004"
+    assert error.status_code == 400
+    assert ERROR_DOC["errorMessage"] in error.message
+    assert error.details == ERROR_DOC["details"]
+
+
+def test_update_publish_run_a_400_object_envelope_raises_validation_error_with_code_and_message() -> None:
+    with pytest.raises(ClinicalOneValidationError) as info:
+        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (400, ERROR_DOC))
+    assert info.value.code == "JSON-004"
+    assert "Invalid UUID list" in info.value.message
+    assert "update_publish_run" in info.value.message
+    assert not isinstance(info.value, ValueError)
+
+
+def test_update_publish_run_a_500_object_envelope_raises_server_error() -> None:
+    with pytest.raises(ClinicalOneServerError) as info:
+        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (500, ERROR_DOC))
+    assert info.value.code == "JSON-004"
+    assert info.value.status_code == 500
+
+
+def test_update_publish_run_an_empty_400_list_raises_validation_error() -> None:
+    with pytest.raises(ClinicalOneValidationError):
+        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (400, []))
+
+
+def test_update_publish_run_an_unexpected_200_object_raises_an_api_error() -> None:
+    with pytest.raises(ClinicalOneAPIError, match="unexpected response shape"):
+        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: {"hello": "world"})
+
+
+def test_update_publish_run_malformed_json_raises_a_transient_error() -> None:
+    with pytest.raises(TransientServiceError) as info:
+        drive(
+            c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
+            lambda req: make_response(req, 200, content=b'[{"ruleId": "8E22'),
+        )
+    assert info.value.status_code == 200
+    assert "update_publish_run" in str(info.value)
+
+
+# --- validation before any request ------------------------------------------------------------
+
+
+def _rejected(call: Callable[[], Any], pattern: str) -> None:
+    exchange = None
+    with pytest.raises(ValueError, match=pattern):
+        exchange = call()
+    assert exchange is None, "no generator (and so no request) may exist after a rejected call"
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        ((STUDY[:-1], "test", "AllData", [RULE_A]), r"^study_id: "),
+        (("../x", "test", "AllData", [RULE_A]), r"^study_id: '\.\./x'"),
+        ((STUDY, "prod", "AllData", [RULE_A]), r"^mode: 'prod' is not accepted"),
+        (
+            (STUDY, "test", "Everything", [RULE_A]),
+            r"^publish_run: 'Everything' is not accepted; expected one of: AllData, FutureData",
+        ),
+        ((STUDY, "test", "AllData", []), r"^rule_ids: expected a non-empty list"),
+        ((STUDY, "test", "AllData", RULE_A), r"^rule_ids: expected a non-empty list, got str"),
+        ((STUDY, "test", "AllData", None), r"^rule_ids: expected a non-empty list"),
+        (
+            (STUDY, "test", "AllData", [RULE_A, RULE_B, "not-an-id"]),
+            r"^rule_ids\[2\]: 'not-an-id' is not a valid id",
+        ),
+        ((STUDY, "test", "AllData", [RULE_A, 42]), r"^rule_ids\[1\]: expected an id string"),
+    ],
+)
+def test_update_publish_run_rejects_bad_input_at_call_time(args: tuple[Any, ...], pattern: str) -> None:
+    _rejected(lambda: c1.update_publish_run(*args), pattern)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: c1.cancel_rule_jobs(STUDY, "test", ["nope"]),
+        lambda: c1.cancel_rule_jobs(STUDY, "uat", [RULE_A]),
+        lambda: c1.get_job_status("x", "test", [RULE_A]),
+        lambda: c1.get_job_status(STUDY, "test", []),
+        lambda: c1.get_rerun_history(STUDY, "test", "../" + RULE_A),
+        lambda: c1.get_rerun_history(STUDY, None, RULE_A),
+        lambda: c1.RulePager.create(STUDY, "test", form_id="nope"),
+    ],
+    ids=[
+        "cancel-bad-id",
+        "cancel-bad-mode",
+        "status-bad-study",
+        "status-empty",
+        "history-bad-rule",
+        "history-no-mode",
+        "pager-bad-form",
+    ],
+)
+def test_every_endpoint_rejects_bad_input_at_call_time(call: Callable[[], Any]) -> None:
+    _rejected(call, r".")
+
+
+def test_get_rerun_history_names_the_rule_id_field() -> None:
+    _rejected(lambda: c1.get_rerun_history(STUDY, "test", RULE_A + "0"), r"^rule_id: ")
+
+
+def test_cancel_rule_jobs_names_the_index_of_a_bad_rule_id() -> None:
+    _rejected(lambda: c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B, "x"]), r"^rule_ids\[2\]: ")
+
+
+# --- cancel rule jobs -------------------------------------------------------------------------
+
+
+def test_cancel_rule_jobs_puts_rule_ids_to_the_cancel_path() -> None:
+    (request,) = start(
+        c1.cancel_rule_jobs(STUDY_HYPHENATED_LOWER, "Test", [hyphenate(RULE_A).lower(), RULE_B])
+    )
+    assert request.method == "PUT"
+    assert request.path == f"{RULE_SVC_PREFIX}/{STUDY}/test/cancelRuleJob"
+    assert request.json == {"ruleIds": [RULE_A, RULE_B]}
+    assert request.params is None
+
+
+def test_cancel_rule_jobs_parses_the_reference_answer() -> None:
+    reference = {
+        "status": "Success",
+        "jobStatus": [
+            {
+                "ruleId": "DBF2C278385E4AF4BA4FBF2AA76D194F",
+                "jobId": "91F4E249F44C4C14A372EE30CEA6B7A8",
+                "jobStatus": "Success",
+                "ruleName": "onesection - create query with form submit dates",
+                "jobStartDate": "2025-09-07 19:12:08.747",
+                "groupJobId": "F8491962C1574F0A89195560670B59E8",
+            }
+        ],
+    }
+    result, _ = drive(
+        c1.cancel_rule_jobs(
+            STUDY, "test", ["0E1A63683F884B13A3E7BEE9CA4FF1EA", "DBF2C278385E4AF4BA4FBF2AA76D194F"]
+        ),
+        lambda req: reference,
+    )
+    assert result.status == "Success"
+    assert [j.job_id for j in result.job_status] == ["91F4E249F44C4C14A372EE30CEA6B7A8"]
+    assert result.missing_rule_ids == ["0E1A63683F884B13A3E7BEE9CA4FF1EA"]
+
+
+def test_cancel_rule_jobs_merges_entries_in_input_order_and_reports_missing_rules() -> None:
+    def answer(request: ApiRequest) -> dict[str, Any]:
+        entries = [
+            job_entry(hyphenate(RULE_C).lower(), "Failed to cancel job"),
+            job_entry(RULE_A, "Cancelled"),
+        ]
+        return {"status": "Success", "jobStatus": entries}
+
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B, RULE_C]), answer)
+    assert [j.rule_id for j in result.job_status] == [RULE_A, RULE_C]
+    assert result.missing_rule_ids == [RULE_B]
+    assert [j.rule_id for j in result.cancelled] == [RULE_A]
+    assert [j.rule_id for j in result.not_cancelled] == [RULE_C]
+    assert result.job_status[1].job_status is RuleJobStatus.FAILED_TO_CANCEL
+
+
+def test_cancel_rule_jobs_splits_1201_ids_into_three_chunks_and_merges_them_in_input_order() -> None:
+    ids = many_ids(1201)
+    given = [*reversed(ids), hyphenate(ids[0]).lower(), ids[600].lower()]
+    result, driver = drive(
+        c1.cancel_rule_jobs(STUDY, "test", given),
+        lambda req: {"status": "Success", "jobStatus": [job_entry(r) for r in reversed(req.json["ruleIds"])]},
+    )
+    expected = list(reversed(ids))
+    assert [len(r.json["ruleIds"]) for r in driver.sent] == [500, 500, 201]
+    assert [i for r in driver.sent for i in r.json["ruleIds"]] == expected
+    assert [j.rule_id for j in result.job_status] == expected
+    assert result.missing_rule_ids == []
+    assert result.status == "Success"
+
+
+def test_cancel_rule_jobs_keeps_a_non_success_status_sentence_of_any_chunk() -> None:
+    ids = many_ids(501)
+
+    def answer(request: ApiRequest) -> dict[str, Any]:
+        status = "Success" if len(request.json["ruleIds"]) == 500 else "Some jobs could not be cancelled"
+        return {"status": status, "jobStatus": []}
+
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", ids), answer)
+    assert "Some jobs could not be cancelled" in (result.status or "")
+    assert result.missing_rule_ids == ids
+
+
+def test_cancel_rule_jobs_parses_start_dates_in_the_service_timezone() -> None:
+    result, _ = drive(
+        c1.cancel_rule_jobs(STUDY, "test", [RULE_A], service_timezone="America/New_York"), echo_jobs
+    )
+    start_date = result.job_status[0].job_start_date
+    assert start_date is not None and start_date.utcoffset() == timedelta(hours=-4)
+
+
+def test_cancel_rule_jobs_start_dates_default_to_utc() -> None:
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), echo_jobs)
+    assert result.job_status[0].job_start_date == datetime(2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc)
+
+
+def test_cancel_rule_jobs_a_400_status_sentence_raises_validation_error_with_the_sentence() -> None:
+    with pytest.raises(ClinicalOneValidationError, match="ruleIds must not be empty") as info:
+        drive(
+            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            lambda req: (400, {"status": "ruleIds must not be empty", "jobStatus": []}),
+        )
+    assert info.value.status_code == 400
+
+
+def test_cancel_rule_jobs_a_500_answer_raises_server_error() -> None:
+    with pytest.raises(ClinicalOneServerError):
+        drive(
+            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            lambda req: (500, {"status": "Unexpected failure", "jobStatus": []}),
+        )
+
+
+def test_cancel_rule_jobs_an_unexpected_shape_raises_an_api_error() -> None:
+    with pytest.raises(ClinicalOneAPIError, match="unexpected response shape"):
+        drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: [job_entry(RULE_A)])
+
+
+def test_cancel_rule_jobs_malformed_json_raises_a_transient_error() -> None:
+    with pytest.raises(TransientServiceError):
+        drive(
+            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            lambda req: make_response(req, 200, content=b"<html>gateway</html>"),
+        )
+
+
+# --- bulk job status (v2.0) -------------------------------------------------------------------
+
+
+def test_get_job_status_puts_to_the_v2_job_status_path_without_params_by_default() -> None:
+    (request,) = start(c1.get_job_status(STUDY, "PRODUCTION", [RULE_A]))
+    assert request.method == "PUT"
+    assert request.path == f"/ec-rule-svc/rest/v2.0/studies/{STUDY}/production/jobStatus"
+    assert request.json == {"ruleIds": [RULE_A]}
+    assert not request.params
+
+
+def test_get_job_status_sends_history_true_when_asked() -> None:
+    requests = start(c1.get_job_status(STUDY, "test", many_ids(600), history=True))
+    assert [dict(r.params or {}) for r in requests] == [{"history": "true"}, {"history": "true"}]
+    assert [len(r.json["ruleIds"]) for r in requests] == [500, 100]
+
+
+def test_get_job_status_returns_a_job_status_result_in_input_order() -> None:
+    result, _ = drive(
+        c1.get_job_status(STUDY, "test", [RULE_B, RULE_A], service_timezone="America/New_York"),
+        lambda req: {
+            "status": "Success",
+            "jobStatus": [job_entry(RULE_A, "Running"), job_entry(RULE_B, "Success")],
+        },
+    )
+    assert isinstance(result, JobStatusResult)
+    assert [(j.rule_id, j.status) for j in result.job_status] == [(RULE_B, "Success"), (RULE_A, "Running")]
+    assert result.job_status[0].job_start_date is not None
+    assert result.job_status[0].job_start_date.utcoffset() == timedelta(hours=-4)
+
+
+# --- rerun history ----------------------------------------------------------------------------
+
+HISTORY_OK = {
+    "status": "SUCCESS",
+    "statusDetail": None,
+    "ruleHistory": [
+        {
+            "ruleId": "704A7178208D44BC9AD52556B18933C3",
+            "jobId": "0E2428167F66445BAB544C7CDD884E87",
+            "jobStatus": "Success",
+            "ruleName": "screening - create query with form submit dates",
+            "jobStartDate": "2025-09-07 19:08:07.437",
+            "userId": "0000000000000000000000000000000A",
+            "countPassedSubjects": 1,
+            "countFailedSubjects": 0,
+        }
+    ],
+}
+
+
+def test_get_rerun_history_gets_the_rerun_history_path_without_a_body() -> None:
+    (request,) = start(c1.get_rerun_history(STUDY_HYPHENATED_LOWER, "TEST", hyphenate(HISTORY_RULE).lower()))
+    assert request.method == "GET"
+    assert request.path == f"{RULE_SVC_PREFIX}/{STUDY}/test/rerunhistory/{HISTORY_RULE}"
+    assert request.json is None
+    assert request.params is None
+
+
+def test_get_rerun_history_parses_jobs_in_the_service_timezone() -> None:
+    history, driver = drive(
+        c1.get_rerun_history(STUDY, "test", HISTORY_RULE, service_timezone="America/New_York"),
+        lambda req: HISTORY_OK,
+    )
+    assert len(driver.sent) == 1
+    assert history.status == "SUCCESS"
+    assert history.latest is not None and history.latest.job_id == "0E2428167F66445BAB544C7CDD884E87"
+    assert history.latest.job_start_date == datetime(2025, 9, 7, 23, 8, 7, 437000, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("http_status", [200, 404])
+def test_get_rerun_history_not_found_raises_not_found_error_with_the_detail(http_status: int) -> None:
+    body = {
+        "status": "NOT_FOUND",
+        "statusDetail": "Rule execution job not found for the supplied identifier.",
+    }
+    with pytest.raises(ClinicalOneNotFoundError) as info:
+        drive(c1.get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: (http_status, body))
+    assert info.value.code == "NOT_FOUND"
+    assert "Rule execution job not found for the supplied identifier." in info.value.message
+    assert info.value.status_code == http_status
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [("VALIDATION_ERROR", ClinicalOneValidationError), ("SERVER_ERROR", ClinicalOneServerError)],
+)
+def test_get_rerun_history_error_statuses_raise_typed_errors(
+    status: str, error_class: type[Exception]
+) -> None:
+    with pytest.raises(error_class):
+        drive(
+            c1.get_rerun_history(STUDY, "test", HISTORY_RULE),
+            lambda req: (400, {"status": status, "statusDetail": "x"}),
+        )
+
+
+def test_get_rerun_history_malformed_json_raises_a_transient_error() -> None:
+    with pytest.raises(TransientServiceError):
+        drive(
+            c1.get_rerun_history(STUDY, "test", HISTORY_RULE),
+            lambda req: make_response(req, 200, content=b'{"status": "SUC'),
+        )
+
+
+def test_get_rerun_history_response_without_status_raises_a_provider_error_not_value_error() -> None:
+    # DESIGN.md: service errors are typed provider errors and never ValueError, which means
+    # only "rejected before sending". A well-formed JSON answer missing the required
+    # ``status`` must therefore not surface as pydantic's ValidationError (a ValueError).
+    with pytest.raises(ClinicalRulesError):
+        drive(c1.get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: {"ruleHistory": []})
+
+
+# --- build_rule_filter / RulePager ------------------------------------------------------------
+
+FORM = "39903D6C-042D-4D9E-8977-3160488E6D3D"
+ITEM = "2F4F4E67-E0CE-4BE0-BB95-44D2CD38A569"
+USER = "0000000000000000000000000000000A"
+
+
+def test_rule_pager_maps_every_filter_keyword_to_its_wire_name_and_form() -> None:
+    pager = c1.RulePager.create(
+        STUDY_HYPHENATED_LOWER,
+        "Design",
+        page_size=50,
+        form_id=FORM.replace("-", "").lower(),
+        item_ids=[ITEM.lower(), ITEM.replace("-", ""), "39903d6c042d4d9e89773160488e6d3d"],
+        publish_run="alldata",
+        enabled=True,
+        rule_states=("draft", "PUBLISH"),
+        training=False,
+        sort_column="ruleName",
+        sort_order="desc",
+        user_id=str(uuid.UUID(USER)).lower(),
+        user_name="jsmith",
+    )
+    request = pager.next_request()
+    assert request is not None
+    assert request.method == "POST"
+    assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/design/filteredlist"
+    assert request.json == {
+        "formId": FORM,
+        "itemId": [ITEM, FORM],
+        "publishRun": "AllData",
+        "ruleEnabled": "1",
+        "ruleState": ["draft", "publish"],
+        "ruleTrainingEnabled": "false",
+        "sortColumn": "ruleName",
+        "sortOrder": "DESC",
+        "userId": USER,
+        "userName": "jsmith",
+        "offset": 0,
+        "limit": 50,
+    }
+
+
+def test_rule_pager_sends_enabled_false_as_0_and_training_true_as_true() -> None:
+    request = c1.RulePager.create(STUDY, "test", enabled=False, training=True).next_request()
+    assert request is not None
+    assert request.json["ruleEnabled"] == "0"
+    assert request.json["ruleTrainingEnabled"] == "true"
+
+
+def test_rule_pager_without_filters_sends_only_paging() -> None:
+    request = c1.RulePager.create(STUDY, "test").next_request()
+    assert request is not None
+    assert request.json == {"offset": 0, "limit": c1.DEFAULT_PAGE_SIZE}
+
+
+def test_build_rule_filter_drops_filters_given_as_none() -> None:
+    rule_filter = c1.build_rule_filter(form_id=None, enabled=None, user_name=None)
+    assert rule_filter.model_dump(exclude_none=True) == {}
+
+
+def test_build_rule_filter_rejects_unknown_keywords_listing_the_accepted_ones() -> None:
+    with pytest.raises(
+        ValueError, match=r"^filters: unknown filter\(s\) \['colour'\]; accepted: .*'form_id'"
+    ):
+        c1.build_rule_filter(colour="red", form_id=FORM)
+
+
+@pytest.mark.parametrize("key", ["enabled", "training"])
+@pytest.mark.parametrize("value", [1, 0, "true", "1", "yes"], ids=repr)
+def test_build_rule_filter_rejects_flags_that_are_not_bool(key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"^{key}: expected True or False"):
+        c1.build_rule_filter(**{key: value})
+
+
+@pytest.mark.parametrize(
+    ("filters", "pattern"),
+    [
+        ({"form_id": "39903D6C"}, r"^form_id: '39903D6C' is not a valid id"),
+        ({"item_ids": [ITEM, "../etc"]}, r"^item_ids\[1\]: '\.\./etc' is not a valid id"),
+        ({"item_ids": ITEM}, r"^item_ids: expected a non-empty list"),
+        ({"item_ids": []}, r"^item_ids: expected a non-empty list"),
+        ({"user_id": "jsmith"}, r"^user_id: 'jsmith' is not a valid id"),
+        ({"publish_run": "Some"}, r"^publish_run: 'Some' is not accepted"),
+        ({"rule_states": ["draft", "retired"]}, r"^rule_states\[1\]: 'retired' is not accepted"),
+        ({"rule_states": "draft"}, r"^rule_states: expected a list"),
+        ({"sort_order": "up"}, r"^sort_order: 'up' is not accepted"),
+        ({"sort_column": "id"}, r"^sort_column: expected a printable string of 4 to 64"),
+        ({"sort_column": "x" * 65}, r"^sort_column: "),
+        ({"user_name": ""}, r"^user_name: expected a printable string of 1 to 64"),
+        ({"user_name": "js\nmith"}, r"^user_name: "),
+        ({"user_name": 7}, r"^user_name: "),
+    ],
+)
+def test_build_rule_filter_rejects_bad_values_naming_the_field(filters: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        c1.build_rule_filter(**filters)
+
+
+@pytest.mark.parametrize("page_size", [0, -1, 1001, True, "10", 2.5], ids=repr)
+def test_rule_pager_rejects_bad_page_sizes(page_size: object) -> None:
+    with pytest.raises(ValueError, match=r"^page_size: expected an integer from 1 to 1000"):
+        c1.RulePager.create(STUDY, "test", page_size=page_size)
+
+
+def rule(n: int) -> dict[str, Any]:
+    return {
+        "ruleId": f"{n:032X}",
+        "ruleName": f"rule {n}",
+        "ruleState": "publish",
+        "ruleValidationStatus": "true",
+    }
+
+
+def page_server(
+    rules: list[dict[str, Any]],
+    *,
+    offset_key: str = "offset",
+    limit_key: str = "limit",
+    result_key: str = "resultData",
+    **extra: Any,
+) -> Answer:
+    """A server that honours offset/limit."""
+
+    def answer(request: ApiRequest) -> dict[str, Any]:
+        offset, limit = request.json[offset_key], request.json[limit_key]
+        return {result_key: rules[offset : offset + limit], **extra}
+
+    return answer
+
+
+def walk(
+    pager: c1.RulePager, answer: Answer, max_pages: int = 50
+) -> tuple[list[RuleSummary], list[ApiRequest]]:
+    rules: list[RuleSummary] = []
+    sent: list[ApiRequest] = []
+    while (request := pager.next_request()) is not None:
+        assert len(sent) < max_pages, "pager did not stop"
+        sent.append(request)
+        reply = answer(request)
+        response = reply if isinstance(reply, httpx.Response) else make_response(request, 200, reply)
+        rules.extend(pager.feed(response))
+    return rules, sent
+
+
+def test_rule_pager_advances_the_offset_and_stops_on_a_short_page() -> None:
+    server_rules = [rule(n) for n in range(1, 8)]
+    pager = c1.RulePager.create(STUDY, "test", page_size=3, enabled=True)
+    rules, sent = walk(pager, page_server(server_rules))
+    assert [(r.json["offset"], r.json["limit"]) for r in sent] == [(0, 3), (3, 3), (6, 3)]
+    assert all(r.json["ruleEnabled"] == "1" for r in sent)
+    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
+    assert pager.done is True
+    assert pager.pages == 3
+    assert pager.next_request() is None
+
+
+def test_rule_pager_stops_on_an_empty_page() -> None:
+    server_rules = [rule(n) for n in range(1, 7)]
+    rules, sent = walk(c1.RulePager.create(STUDY, "test", page_size=3), page_server(server_rules))
+    assert [r.json["offset"] for r in sent] == [0, 3, 6]
+    assert len(rules) == 6
+
+
+def test_rule_pager_on_an_empty_first_page_yields_nothing() -> None:
+    rules, sent = walk(c1.RulePager.create(STUDY, "test"), lambda req: {"resultData": []})
+    assert rules == [] and len(sent) == 1
+
+
+@pytest.mark.parametrize("key", ["totalCount", "total"])
+def test_rule_pager_stops_when_the_total_count_is_reached(key: str) -> None:
+    server_rules = [rule(n) for n in range(1, 7)]
+    rules, sent = walk(c1.RulePager.create(STUDY, "test", page_size=3), page_server(server_rules, **{key: 6}))
+    assert [r.json["offset"] for r in sent] == [0, 3]
+    assert len(rules) == 6
+
+
+def test_rule_pager_stops_when_has_more_is_false() -> None:
+    server_rules = [rule(n) for n in range(1, 10)]
+    rules, sent = walk(
+        c1.RulePager.create(STUDY, "test", page_size=3), page_server(server_rules, hasMore=False)
+    )
+    assert len(sent) == 1
+    assert len(rules) == 3
+
+
+def test_rule_pager_continues_while_has_more_is_true_on_full_pages() -> None:
+    server_rules = [rule(n) for n in range(1, 7)]
+
+    def answer(request: ApiRequest) -> dict[str, Any]:
+        body = page_server(server_rules)(request)
+        return {**body, "hasMore": request.json["offset"] + 3 < len(server_rules)}
+
+    rules, sent = walk(c1.RulePager.create(STUDY, "test", page_size=3), answer)
+    assert len(sent) == 2
+    assert len(rules) == 6
+
+
+@pytest.mark.parametrize("count", [3, 5], ids=["full-page", "more-than-limit"])
+def test_rule_pager_terminates_when_the_server_ignores_paging_and_yields_each_rule_once(count: int) -> None:
+    server_rules = [rule(n) for n in range(1, count + 1)]
+    rules, sent = walk(
+        c1.RulePager.create(STUDY, "test", page_size=3), lambda req: {"resultData": server_rules}
+    )
+    assert len(sent) == 2
+    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
+
+
+def test_rule_pager_skips_rules_repeated_from_the_previous_page() -> None:
+    server_rules = [rule(n) for n in range(1, 7)]
+
+    def shifted(request: ApiRequest) -> dict[str, Any]:
+        offset = max(request.json["offset"] - 1, 0)  # each page re-sends the previous page's last rule
+        return {"resultData": server_rules[offset : offset + 3]}
+
+    rules, _ = walk(c1.RulePager.create(STUDY, "test", page_size=3), shifted)
+    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
+
+
+def test_rule_pager_honours_custom_field_names() -> None:
+    server_rules = [rule(n) for n in range(1, 4)]
+    pager = c1.RulePager.create(
+        STUDY,
+        "test",
+        page_size=2,
+        field_names={
+            "offset": "start",
+            "limit": "count",
+            "result": "rules",
+            "enabled": "isEnabled",
+            "form_id": "formUuid",
+        },
+        enabled=False,
+        form_id=FORM,
+    )
+    rules, sent = walk(
+        pager, page_server(server_rules, offset_key="start", limit_key="count", result_key="rules")
+    )
+    assert sent[0].json == {"formUuid": FORM, "isEnabled": "0", "start": 0, "count": 2}
+    assert [r.json["start"] for r in sent] == [0, 2]
+    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
+
+
+def test_rule_pager_keeps_unknown_rule_fields() -> None:
+    pager = c1.RulePager.create(STUDY, "test")
+    (summary,) = pager.feed(
+        make_response(pager.next_request(), 200, {"resultData": [{**rule(1), "ruleOrigin": "API"}]})
+    )
+    assert summary.model_extra == {"ruleOrigin": "API"}
+
+
+def test_rule_pager_raises_validation_error_for_an_error_envelope() -> None:
+    pager = c1.RulePager.create(STUDY, "test")
+    with pytest.raises(ClinicalOneValidationError) as info:
+        pager.feed(make_response(pager.next_request(), 400, ERROR_DOC))
+    assert info.value.code == "JSON-004"
+
+
+def test_rule_pager_malformed_json_raises_a_transient_error() -> None:
+    pager = c1.RulePager.create(STUDY, "test")
+    with pytest.raises(TransientServiceError):
+        pager.feed(make_response(pager.next_request(), 200, content=b'{"resultData": ['))
+
+
+def test_rule_pager_page_with_a_rule_lacking_its_id_raises_a_provider_error_not_value_error() -> None:
+    # DESIGN.md reserves ValueError for input rejected before sending; a malformed answer
+    # from the service must surface as a provider error (ClinicalRulesError).
+    pager = c1.RulePager.create(STUDY, "test")
+    with pytest.raises(ClinicalRulesError):
+        pager.feed(make_response(pager.next_request(), 200, {"resultData": [{"ruleName": "no id"}]}))
+
+
+# --- decode_json ------------------------------------------------------------------------------
+
+
+def test_decode_json_turns_an_unparsable_2xx_body_into_a_transient_error_naming_the_endpoint() -> None:
+    response = httpx.Response(200, content=b"<html>proxy login</html>")
+    with pytest.raises(TransientServiceError) as info:
+        decode_json(response, "list_rules")
+    assert not isinstance(info.value, ValueError)
+    assert info.value.status_code == 200
+    assert "list_rules" in str(info.value) and "HTTP 200" in str(info.value)
+
+
+def test_an_html_error_page_raises_the_error_for_its_http_status() -> None:
+    with pytest.raises(ClinicalOneNotFoundError) as info:
+        drive(
+            c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
+            lambda req: make_response(req, 404, content=b"<html>Not Found</html>"),
+        )
+    assert info.value.status_code == 404
+
+
+def test_decode_json_decodes_each_body_once() -> None:
+    response = httpx.Response(200, content=json.dumps({"a": [1]}).encode())
+    first = decode_json(response, "x")
+    assert decode_json(response, "x") is first
