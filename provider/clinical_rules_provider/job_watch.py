@@ -133,3 +133,59 @@ def _compact(job_id: str | None) -> str | None:
         return compact_id(job_id, "jobId")
     except ValueError:
         return job_id
+
+
+@dataclass(frozen=True)
+class VaultWatchOutcome:
+    """Verdict of one poll over Vault jobs: status per job id, by class."""
+
+    succeeded: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    waiting: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.failed) or not self.waiting
+
+    def failure_message(self) -> str:
+        lines = "; ".join(f"job {job_id}: {status}" for job_id, status in sorted(self.failed.items()))
+        return f"{len(self.failed)} Vault job(s) ended in a failure status: {lines}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (job ids as strings, as JSON object keys must be)."""
+        return {
+            k: {str(j): s for j, s in getattr(self, k).items()} for k in ("succeeded", "failed", "waiting")
+        }
+
+
+def vault_failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
+    """Validate Vault ``failure_statuses`` (default: every terminal status but ``SUCCESS``)."""
+    from clinical_rules_provider.models.enums import VAULT_JOB_FAILURE_STATUSES, vault_job_phase
+
+    if failure_statuses is None:
+        return VAULT_JOB_FAILURE_STATUSES
+    if isinstance(failure_statuses, str):
+        raise ValueError("failure_statuses: expected a list of job statuses, got a string")
+    chosen = frozenset(str(s).upper() for s in failure_statuses)
+    bad = [s for s in chosen if vault_job_phase(s) == "active" or not s.strip()]
+    if bad:
+        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal Vault statuses")
+    return chosen
+
+
+def evaluate_vault_jobs(
+    statuses: Mapping[int, str | None], failure_statuses: frozenset[str]
+) -> VaultWatchOutcome:
+    """Classify each job's status; unknown statuses keep waiting."""
+    from clinical_rules_provider.models.enums import vault_job_phase
+
+    outcome = VaultWatchOutcome()
+    for job_id, status in statuses.items():
+        text = status or ""
+        if text in failure_statuses:
+            outcome.failed[job_id] = text
+        elif vault_job_phase(text) in ("success", "failure"):
+            outcome.succeeded[job_id] = text
+        else:
+            outcome.waiting[job_id] = text or "unknown"
+    return outcome

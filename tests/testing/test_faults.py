@@ -110,8 +110,8 @@ async def test_fault_is_recorded_on_the_request_log(
 
 
 @pytest.fixture
-def http(simulator: LiveSimulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=simulator.url, timeout=5) as c:
+def http(simulator: LiveSimulator, c1_auth: httpx.Auth) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=simulator.url, timeout=5, auth=c1_auth) as c:
         yield c
 
 

@@ -181,10 +181,12 @@ async def test_rerun_history_rejects_bad_path_with_validation_error(
     assert field in body["statusDetail"]
 
 
-async def test_job_start_date_is_rendered_in_the_service_timezone(sim_clock: ManualClock) -> None:
+async def test_job_start_date_is_rendered_in_the_service_timezone(
+    sim_clock: ManualClock, c1_auth: httpx.Auth
+) -> None:
     state = SimulatorState(clock=sim_clock, service_timezone="Asia/Tokyo")
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(state)), base_url="http://sim"
+        transport=httpx.ASGITransport(app=create_app(state)), base_url="http://sim", auth=c1_auth
     ) as c:
         history = (await c.get(f"{EXEC}/rerunhistory/{STALE_RULE_ID}")).json()["ruleHistory"]
     assert history[-1]["jobStartDate"] == "2025-09-08 04:12:08.747"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-
 from pydantic import BaseModel, ValidationError
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError

@@ -264,7 +264,11 @@ def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC")
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")
     return parse_model(
-        RerunHistory, body, "get_rerun_history", error=ClinicalOneAPIError, context={"service_timezone": service_timezone}
+        RerunHistory,
+        body,
+        "get_rerun_history",
+        error=ClinicalOneAPIError,
+        context={"service_timezone": service_timezone},
     )
 
 

@@ -206,7 +206,9 @@ class JobMonitorPager:
             unsupported = [s.value for s in chosen if s not in MONITOR_STATUS_FILTERS]
             if unsupported:
                 allowed = ", ".join(s.value for s in MONITOR_STATUS_FILTERS)
-                raise ValueError(f"statuses: {unsupported} cannot filter job monitors; expected some of: {allowed}")
+                raise ValueError(
+                    f"statuses: {unsupported} cannot filter job monitors; expected some of: {allowed}"
+                )
             params["status"] = ",".join(s.value.lower() for s in chosen)
         for name, value in (("start_date", start_date), ("end_date", end_date)):
             if value is not None:

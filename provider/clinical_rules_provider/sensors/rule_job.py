@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
+from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
 
 if TYPE_CHECKING:
@@ -70,7 +70,9 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
         super().__init__(**kwargs)
         if poll_endpoint not in ("rerun_history", "job_status"):
-            raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}")
+            raise ValueError(
+                f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
+            )
         self.rule_ids = rule_ids
         self.study_id = study_id
         self.study_mode = study_mode
@@ -129,7 +131,11 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         hook = self._hook()
         try:
             jobs = hook.latest_jobs(
-                study, mode, list(watch.rule_ids), poll_endpoint=self.poll_endpoint, history=watch.job_ids is not None
+                study,
+                mode,
+                list(watch.rule_ids),
+                poll_endpoint=self.poll_endpoint,
+                history=watch.job_ids is not None,
             )
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
@@ -173,12 +179,8 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
             method_name="execute_complete",
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
-        """Resume after the trigger fired: succeed, or raise with the service's details."""
-        status = event.get("status")
-        if status == "success":
-            self.log.info(event.get("message"))
-            return event.get("outcome")
-        if status == "timeout":
-            raise AirflowSensorTimeout(event.get("message"))
-        raise AirflowException(event.get("message") or f"rule job wait ended with {status!r}")
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: return the per-rule outcome, or raise with its details."""
+        from clinical_rules_provider.operators._wait import raise_for_event
+
+        return raise_for_event(event)

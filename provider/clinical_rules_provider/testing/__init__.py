@@ -4,6 +4,17 @@ Names are resolved lazily so importing this package stays cheap (no Starlette or
 until a name that needs them is used)::
 
     from clinical_rules_provider.testing import LiveSimulator, SimulatorState, create_app
+
+Default credentials (all are `Settings` fields, restored by ``reset()``):
+
+* Clinical One (every ``/ec-rule-designer-svc`` and ``/ec-rule-svc`` call; ``c1_auth_required``):
+  ``Authorization: Basic`` ``demo-user`` / ``demo-password`` (``c1_basic_users``), or
+  ``Bearer sim-static-token`` (``static_tokens``), or ``Bearer`` a token from
+  ``POST /oauth2/v1/token`` for client ``sim-client`` / ``sim-client-secret``
+  (``oauth_clients``; client_credentials grant, or password grant with a Basic user),
+  valid ``token_ttl_seconds`` (600) of the state's clock.
+* Vault: ``POST /api/{v}/auth`` with ``integration@sim.example`` / ``sim-password``.
+* ``/_sim/*`` control routes need no credentials.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ if TYPE_CHECKING:
         UNCANCELLABLE_RULE_ID,
     )
     from clinical_rules_provider.testing.app import create_app
+    from clinical_rules_provider.testing.auth import TOKEN_PATH, basic_header
     from clinical_rules_provider.testing.faults import (
         FAULT_KINDS,
         FaultConfig,
@@ -48,6 +60,8 @@ _EXPORTS = {
     "STALE_RULE_ID": "_seed",
     "UNCANCELLABLE_RULE_ID": "_seed",
     "create_app": "app",
+    "TOKEN_PATH": "auth",
+    "basic_header": "auth",
     "FAULT_KINDS": "faults",
     "FaultConfig": "faults",
     "InjectedDrop": "faults",
@@ -70,6 +84,7 @@ __all__ = [
     "MODES",
     "SECOND_STUDY_ID",
     "STALE_RULE_ID",
+    "TOKEN_PATH",
     "UNCANCELLABLE_RULE_ID",
     "FaultConfig",
     "InjectedDrop",
@@ -82,6 +97,7 @@ __all__ = [
     "Settings",
     "SimulatorState",
     "VaultJob",
+    "basic_header",
     "create_app",
 ]
 

@@ -9,12 +9,31 @@ import argparse
 from collections.abc import Sequence
 
 from clinical_rules_provider.testing.faults import DEFAULT_FAULT_KINDS, FAULT_KINDS, FaultConfig
+from clinical_rules_provider.testing.state import Settings
+
+
+def _credentials_help() -> str:
+    defaults = Settings()
+    users = ", ".join(f"{u} / {p}" for u, p in defaults.c1_basic_users.items())
+    clients = ", ".join(f"{c} / {s}" for c, s in defaults.oauth_clients.items())
+    return (
+        "default credentials:\n"
+        f"  Clinical One Basic user:      {users}\n"
+        f"  Clinical One static bearer:   {', '.join(defaults.static_tokens)}\n"
+        f"  OAuth2 client (POST /oauth2/v1/token, client_credentials or password grant):\n"
+        f"                                {clients}\n"
+        f"  issued tokens live {defaults.token_ttl_seconds:g} s; fault kind token_expiry revokes them\n"
+        f"  Vault (POST /api/{{v}}/auth):   {defaults.vault_username} / {defaults.vault_password}\n"
+        "change them with POST /_sim/settings (c1_auth_required=false disables Clinical One auth)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m clinical_rules_provider.testing",
         description="Serve the Clinical One + Veeva Vault simulator on loopback.",
+        epilog=_credentials_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -58,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     quiet_injected_faults()
     print(f"Clinical rules simulator on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    print("Default credentials: see --help.")
     uvicorn.run(
         live_app(create_app(state)),
         host=args.host,

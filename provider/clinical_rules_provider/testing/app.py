@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from clinical_rules_provider.testing.auth import auth_routes, coerce_auth_setting
 from clinical_rules_provider.testing.clinical_one_routes import clinical_one_routes
 from clinical_rules_provider.testing.faults import FaultMiddleware
 from clinical_rules_provider.testing.state import ManualClock, Settings, SimulatorState
@@ -31,7 +32,12 @@ def create_app(state: SimulatorState | None = None) -> Starlette:
     """Build the app over `state` (a fresh seeded one by default); `app.state.sim` holds it."""
     sim = state if state is not None else SimulatorState()
     app = Starlette(
-        routes=[*clinical_one_routes(sim), *vault_routes(sim), *control_routes(sim)],
+        routes=[
+            *auth_routes(sim),
+            *clinical_one_routes(sim),
+            *vault_routes(sim),
+            *control_routes(sim),
+        ],
         middleware=[Middleware(FaultMiddleware, state=sim)],
     )
     app.state.sim = sim
@@ -51,8 +57,12 @@ async def _object_body(request: Request) -> dict[str, Any]:
 
 
 def _settings_view(state: SimulatorState) -> dict[str, Any]:
+    """Settings as JSON with every secret masked (user and client names stay visible)."""
     view = asdict(state.settings)
     view["vault_password"] = "***"
+    for name in ("c1_basic_users", "oauth_clients"):
+        view[name] = dict.fromkeys(view[name], "***")
+    view["static_tokens"] = ["***"] * len(view["static_tokens"])
     return view
 
 
@@ -73,6 +83,8 @@ def _summary(state: SimulatorState) -> dict[str, Any]:
             "vaultJobs": dict(Counter(job.status for job in state.vault_jobs())),
             "vaultSessions": len(state.sessions),
             "vaultClientIds": dict(state.vault_client_ids),
+            "oauthTokensLive": sum(expires > now for expires in state.tokens.values()),
+            "oauthTokensIssued": state.tokens_issued,
             "requestCount": state.request_count,
             "faults": state.faults.as_dict(),
             "settings": _settings_view(state),
@@ -110,8 +122,12 @@ def control_routes(state: SimulatorState) -> list[Route]:
             unknown = sorted(set(body) - set(_SETTING_TYPES))
             if unknown:
                 return _bad(f"unknown setting(s) {unknown}; allowed {sorted(_SETTING_TYPES)}")
+            try:
+                values = {name: coerce_auth_setting(name, value) for name, value in body.items()}
+            except ValueError as exc:
+                return _bad(str(exc))
             with state.lock:
-                for name, value in body.items():
+                for name, value in values.items():
                     setattr(state.settings, name, value)
         return JSONResponse(_settings_view(state))
 

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from clinical_rules_provider.testing._seed import MODES
+from clinical_rules_provider.testing.auth import ClinicalOneAuth
 from clinical_rules_provider.testing.state import Rule, RuleJob, SimulatorState
 
 __all__ = ["MAX_RULE_IDS", "ClinicalOneApi", "clinical_one_routes", "normalize_uuid"]
@@ -26,9 +27,7 @@ EXECUTION = "/ec-rule-svc/rest/{version}/studies/{study_id}/{mode}"
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
 _UUID36 = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _STRICT_RULE_ID = re.compile(r"[0-9A-F]{32}")
-_UUID_LIST_MESSAGE = (
-    "Invalid UUID list. One or more elements are invalid. Must contain at least one element."
-)
+_UUID_LIST_MESSAGE = "Invalid UUID list. One or more elements are invalid. Must contain at least one element."
 _RULE_STATES = ("draft", "uat", "approved", "publish")
 _PUBLISH_RUNS = ("AllData", "FutureData")
 _DEFAULT_SORT = ("formName", "questionName", "ruleName")
@@ -427,14 +426,17 @@ class ClinicalOneApi:
 
 
 def clinical_one_routes(state: SimulatorState) -> list[Route]:
-    """The five Clinical One routes (filteredlist first: it shadows {publishRun} for POST)."""
-    api = ClinicalOneApi(state)
+    """The five Clinical One routes (filteredlist first: it shadows {publishRun} for POST).
+
+    Each checks ``Authorization`` (see `auth.py`) before validating anything else.
+    """
+    api, guard = ClinicalOneApi(state), ClinicalOneAuth(state).guard
     v1 = EXECUTION.replace("{version}", "v1.0")
     v2 = EXECUTION.replace("{version}", "v2.0")
     return [
-        Route(f"{DESIGNER}/filteredlist", api.filtered_list, methods=["POST"]),
-        Route(f"{DESIGNER}/{{publish_run}}", api.publish, methods=["PUT"]),
-        Route(f"{v1}/cancelRuleJob", api.cancel, methods=["PUT"]),
-        Route(f"{v1}/rerunhistory/{{rule_id}}", api.rerun_history, methods=["GET"]),
-        Route(f"{v2}/jobStatus", api.job_status, methods=["PUT"]),
+        Route(f"{DESIGNER}/filteredlist", guard(api.filtered_list), methods=["POST"]),
+        Route(f"{DESIGNER}/{{publish_run}}", guard(api.publish), methods=["PUT"]),
+        Route(f"{v1}/cancelRuleJob", guard(api.cancel), methods=["PUT"]),
+        Route(f"{v1}/rerunhistory/{{rule_id}}", guard(api.rerun_history), methods=["GET"]),
+        Route(f"{v2}/jobStatus", guard(api.job_status), methods=["PUT"]),
     ]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_FAULT_KINDS",
+    "EXPIRY_FAULTS",
     "FAULT_KINDS",
     "LIVE_SCOPE_KEY",
     "FaultConfig",
@@ -38,9 +39,10 @@ __all__ = [
     "RequestRecord",
 ]
 
-FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "504", "drop", "malformed_json", "session_expiry", "read_timeout"}
-)
+# Faults that only change state (expire Vault sessions / Clinical One OAuth2 tokens) before
+# the request is handled normally, so the client's re-authentication path runs.
+EXPIRY_FAULTS = frozenset({"session_expiry", "token_expiry"})
+FAULT_KINDS = EXPIRY_FAULTS | {"429", "500", "502", "503", "504", "drop", "malformed_json", "read_timeout"}
 # Random faults default to what a well-behaved client retries (DESIGN: 429/502/503/504).
 DEFAULT_FAULT_KINDS = frozenset({"429", "502", "503", "504"})
 # Scope key set by LiveSimulator / __main__: the app is served by uvicorn over a real socket.
@@ -338,9 +340,11 @@ class FaultMiddleware:
             await asyncio.sleep(faults.latency_ms / 1000.0)
         kind = faults.next_fault(path)
         record.fault = kind
-        if kind is None or kind == "session_expiry":
+        if kind is None or kind in EXPIRY_FAULTS:
             if kind == "session_expiry":
                 self.state.expire_sessions()
+            elif kind == "token_expiry":
+                self.state.expire_tokens()
             await self.app(scope, replay, watch)
             return
         await self._inject(kind, scope, (replay, receive), watch, path)

@@ -6,12 +6,13 @@ Job statuses are derived lazily from `state.clock`, so tests can swap in a
 
 from __future__ import annotations
 
+import copy
 import random
 import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -172,6 +173,12 @@ class Settings:
     burst_exhausted_delay_ms: int = 500
     session_ttl_seconds: float = 1200.0
     job_status_min_interval_seconds: float = 10.0
+    # Clinical One auth (see testing/auth.py): Basic users, OAuth2 clients, static bearers.
+    c1_auth_required: bool = True
+    c1_basic_users: dict[str, str] = field(default_factory=lambda: {"demo-user": "demo-password"})
+    oauth_clients: dict[str, str] = field(default_factory=lambda: {"sim-client": "sim-client-secret"})
+    static_tokens: tuple[str, ...] = ("sim-static-token",)
+    token_ttl_seconds: float = 600.0
 
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
@@ -198,7 +205,8 @@ class SimulatorState:
             raise TypeError(f"unknown simulator setting(s): {unknown}")
         self.lock = threading.RLock()
         self.seed, self.rule_count, self.vault_job_count = seed, rule_count, vault_job_count
-        self._initial = (service_timezone, clock or utc_now, Settings(**settings))
+        initial = copy.deepcopy(Settings(**settings))  # not shared with the caller
+        self._initial = (service_timezone, clock or utc_now, initial)
         self.faults = faults if faults is not None else FaultConfig()
         self._initial_faults = self.faults.snapshot()
         self.reset()
@@ -216,15 +224,17 @@ class SimulatorState:
             super().__setattr__(name, value)
 
     def reset(self) -> None:
-        """Re-seed all data, restore settings and clock, clear sessions, logs and faults."""
+        """Re-seed all data, restore settings and clock, clear sessions, tokens, logs, faults."""
         with self.lock:
             self.service_timezone, self.clock, initial = self._initial
-            self.settings = replace(initial)
+            self.settings = copy.deepcopy(initial)  # deep: the credential dicts are mutable
             self.faults.clear()
             self.faults.configure(**self._initial_faults)
             self.request_log: list[RequestRecord] = []
             self.vault_client_ids: Counter[str] = Counter()
             self.sessions: dict[str, datetime] = {}
+            self.tokens: dict[str, datetime] = {}  # issued OAuth2 access token -> expiry
+            self.tokens_issued = 0
             self._burst: tuple[datetime, int] | None = None
             self._rng = random.Random(f"{self.seed}:runtime")
             self._rules: dict[tuple[str, str], dict[str, Rule]] = {}
@@ -328,6 +338,29 @@ class SimulatorState:
                 return job, "Failed to cancel job"
             job.cancelled_at = now
             return job, "Cancelled"
+
+    def issue_token(self) -> str:
+        """A new opaque OAuth2 access token, valid for `token_ttl_seconds` of `clock`."""
+        with self.lock:
+            token = secrets.token_urlsafe(32)
+            ttl = timedelta(seconds=self.settings.token_ttl_seconds)
+            self.tokens[token] = self.now() + ttl
+            self.tokens_issued += 1
+            return token
+
+    def token_valid(self, token: str) -> bool:
+        """True while an issued token has not expired (expired ones are forgotten)."""
+        with self.lock:
+            expires = self.tokens.get(token)
+            if expires is None or self.now() >= expires:
+                self.tokens.pop(token, None)
+                return False
+            return True
+
+    def expire_tokens(self) -> None:
+        """Invalidate every issued OAuth2 token (static tokens are unaffected)."""
+        with self.lock:
+            self.tokens.clear()
 
     # ----- Vault --------------------------------------------------------------
     def add_vault_job(

@@ -174,9 +174,7 @@ class VaultApi:
                 "responseStatus": "SUCCESS",
                 "sessionId": self.state.create_session(),
                 "userId": VAULT_USER_ID,
-                "vaultIds": [
-                    {"id": VAULT_ID, "name": "Clinical Rules Simulator", "url": f"{base}/api"}
-                ],
+                "vaultIds": [{"id": VAULT_ID, "name": "Clinical Rules Simulator", "url": f"{base}/api"}],
                 "vaultId": VAULT_ID,
             }
         )
@@ -249,9 +247,7 @@ class VaultApi:
             self._guard(request)
             limit = _int_param(query, "limit", 50, 1, MAX_MONITOR_LIMIT)
             offset = _int_param(query, "offset", 0, 0, None)
-            wanted = {
-                s.strip().upper() for s in (query.get("status") or "").split(",") if s.strip()
-            }
+            wanted = {s.strip().upper() for s in (query.get("status") or "").split(",") if s.strip()}
             unknown = sorted(wanted - VAULT_STATUSES)
             if unknown:
                 raise VaultFailure("INVALID_DATA", f"Invalid value {unknown} for [status].")
@@ -270,18 +266,12 @@ class VaultApi:
         path = request.url.path
         others = {k: v for k, v in query.items() if k not in ("offset", "limit")}
         if offset + limit < len(jobs):
-            details["next_page"] = (
-                f"{path}?{urlencode({**others, 'offset': offset + limit, 'limit': limit})}"
-            )
+            details["next_page"] = f"{path}?{urlencode({**others, 'offset': offset + limit, 'limit': limit})}"
         if offset > 0:
             previous = max(offset - limit, 0)
-            details["previous_page"] = (
-                f"{path}?{urlencode({**others, 'offset': previous, 'limit': limit})}"
-            )
+            details["previous_page"] = f"{path}?{urlencode({**others, 'offset': previous, 'limit': limit})}"
         data = [self._monitor_entry(j) for j in jobs[offset : offset + limit]]
-        return await self._respond(
-            {"responseStatus": "SUCCESS", "responseDetails": details, "data": data}
-        )
+        return await self._respond({"responseStatus": "SUCCESS", "responseDetails": details, "data": data})
 
     @staticmethod
     def _monitor_entry(job: VaultJob) -> dict[str, Any]:

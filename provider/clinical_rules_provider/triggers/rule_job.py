@@ -97,16 +97,33 @@ class ClinicalOneRuleJobTrigger(BaseTrigger):
                 polls += 1
                 try:
                     jobs = await hook.alatest_jobs(
-                        self.study_id, self.study_mode, self.rule_ids, poll_endpoint=self.poll_endpoint,
+                        self.study_id,
+                        self.study_mode,
+                        self.rule_ids,
+                        poll_endpoint=self.poll_endpoint,
                         history=self.job_ids is not None,
                     )
                     outcome = watch.evaluate(jobs)
                     if outcome.failed:
-                        yield TriggerEvent({"status": "failure", "message": outcome.failure_message(), "outcome": outcome.to_json(), "polls": polls})
+                        yield TriggerEvent(
+                            {
+                                "status": "failure",
+                                "message": outcome.failure_message(),
+                                "outcome": outcome.to_json(),
+                                "polls": polls,
+                            }
+                        )
                         return
                     if outcome.done:
                         message = f"all {len(outcome.succeeded)} rule job(s) finished"
-                        yield TriggerEvent({"status": "success", "message": message, "outcome": outcome.to_json(), "polls": polls})
+                        yield TriggerEvent(
+                            {
+                                "status": "success",
+                                "message": message,
+                                "outcome": outcome.to_json(),
+                                "polls": polls,
+                            }
+                        )
                         return
                     waiting = outcome.waiting
                     self.log.info("Waiting on %d of %d rule(s)", len(waiting), len(self.rule_ids))
@@ -119,7 +136,9 @@ class ClinicalOneRuleJobTrigger(BaseTrigger):
                 if remaining <= 0:
                     pending = "; ".join(f"{rule}: {why}" for rule, why in sorted(waiting.items()))
                     message = f"timed out waiting on {len(waiting)} rule job(s): {pending}"
-                    yield TriggerEvent({"status": "timeout", "message": message, "waiting": waiting, "polls": polls})
+                    yield TriggerEvent(
+                        {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
+                    )
                     return
                 await asyncio.sleep(min(self.poll_interval, remaining))
         finally:
@@ -131,7 +150,9 @@ class ClinicalOneRuleJobTrigger(BaseTrigger):
             return
         hook = self._hook()
         try:
-            result = await asyncio.wait_for(hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids), 30)
+            result = await asyncio.wait_for(
+                hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids), 30
+            )
             self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
         finally:
             await hook.aclose()

@@ -1,0 +1,43 @@
+"""User job 3: every hour, cancel Clinical One rule jobs and Vault jobs that run/queue too long.
+
+Run with ``{"dry_run": true}`` to only see what would be cancelled. A job that cannot be
+cancelled (Clinical One's "Failed to cancel job", a Vault refusal) fails its task with
+the ids and reasons; the full per-item report is in XCom either way.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag
+
+from clinical_rules_provider.operators.cancel import (
+    ClinicalOneCancelStaleRuleJobsOperator,
+    VaultCancelStaleJobsOperator,
+)
+
+
+@dag(
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    render_template_as_native_obj=True,
+    params={"dry_run": Param(False, type="boolean")},
+    tags=["clinical-one", "vault", "example"],
+)
+def cancel_stale_jobs() -> None:
+    ClinicalOneCancelStaleRuleJobsOperator(
+        task_id="cancel_stale_rule_jobs",
+        older_than=timedelta(hours=1),
+        dry_run="{{ params.dry_run }}",
+    )
+    VaultCancelStaleJobsOperator(
+        task_id="cancel_stale_vault_jobs",
+        older_than=timedelta(hours=1),
+        dry_run="{{ params.dry_run }}",
+    )
+
+
+cancel_stale_jobs()

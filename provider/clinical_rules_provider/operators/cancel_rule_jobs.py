@@ -1,0 +1,184 @@
+"""Cancel Clinical One rule jobs: by rule id, or every job running longer than ``older_than``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from clinical_rules_provider.operators._common import as_bool, as_seconds, resolve_study, utc_now
+from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+
+class _RuleJobsOperator(BaseOperator):
+    """Connection, study and failure switches shared by the two rule-job cancellers."""
+
+    def __init__(
+        self,
+        *,
+        study_id: str | None = None,
+        study_mode: str | None = None,
+        fail_on_not_cancelled: bool = True,
+        max_concurrency: int | None = None,
+        clinical_one_conn_id: str = "clinical_one_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.study_id = study_id
+        self.study_mode = study_mode
+        self.fail_on_not_cancelled = fail_on_not_cancelled
+        self.max_concurrency = max_concurrency
+        self.clinical_one_conn_id = clinical_one_conn_id
+
+    def _hook(self) -> ClinicalOneHook:
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+
+    def _cancel(
+        self,
+        context: Context,
+        hook: ClinicalOneHook,
+        study: str,
+        mode: str,
+        rule_ids: list[str],
+        report: dict[str, Any],
+    ) -> dict[str, Any]:
+        result = hook.cancel_rule_jobs(study, mode, rule_ids)
+        report.update(rule_cancel_report(result))
+        self.log.info(
+            "Cancelled %d, already finished %d, not cancelled %d",
+            len(report["cancelled"]),
+            len(report["already_finished"]),
+            len(report["not_cancelled"]),
+        )
+        return finish(context, report, fail=self.fail_on_not_cancelled, what="rule job(s)", id_key="rule_id")
+
+
+class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
+    """Cancel the pending/running job of each rule and report every rule's outcome.
+
+    The return value (plain JSON) lists ``cancelled``, ``already_finished`` and
+    ``not_cancelled`` rules; ``Failed to cancel job`` is reported under ``not_cancelled``
+    and fails the task unless ``fail_on_not_cancelled=False``.
+
+    :param rule_ids: rules whose jobs to cancel (either UUID form; an XComArg works).
+    :param study_id: study; default: the connection extra ``study_id``.
+    :param study_mode: study mode; default: the connection extra ``study_mode``.
+    """
+
+    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids")
+    ui_color = "#f0c7c7"
+
+    def __init__(self, *, rule_ids: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule_ids = rule_ids
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Cancel and report."""
+        hook = self._hook()
+        study, mode = resolve_study(hook, self.study_id, self.study_mode)
+        report: dict[str, Any] = {"study_id": study, "study_mode": mode}
+        try:
+            return self._cancel(context, hook, study, mode, self.rule_ids, report)
+        finally:
+            hook.close()
+
+
+class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
+    """Find rules whose latest job is ``Running``/``Pending`` and started more than ``older_than``
+    ago, and cancel them (``dry_run=True`` only reports).
+
+    Rules are ``rule_ids``, or those matching ``rule_filter`` (all rules when neither is
+    given). Latest jobs come from rerun history (one request per rule, concurrently) or,
+    with ``poll_endpoint="job_status"``, from the bulk endpoint. Start times are aware
+    (the connection's ``service_timezone``), so the age is right across zones.
+
+    Return value: ``stale`` (what was found), ``cancelled``, ``already_finished``,
+    ``not_cancelled`` (with reasons), ``checked_rules`` and ``dry_run``.
+    """
+
+    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "rule_filter", "dry_run")
+    template_fields_renderers = {"rule_filter": "json"}
+    ui_color = "#f0c7c7"
+
+    def __init__(
+        self,
+        *,
+        older_than: timedelta | float = timedelta(hours=1),
+        rule_ids: Any = None,
+        rule_filter: dict[str, Any] | None = None,
+        dry_run: bool | str = False,
+        poll_endpoint: str = "rerun_history",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if rule_ids is not None and rule_filter is not None:
+            raise ValueError("rule_ids / rule_filter: give at most one of them")
+        if poll_endpoint not in ("rerun_history", "job_status"):
+            raise ValueError(
+                f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
+            )
+        self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
+        self.rule_ids = rule_ids
+        self.rule_filter = rule_filter
+        # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]
+        self.poll_endpoint = poll_endpoint
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Detect, then cancel (or only report when ``dry_run``)."""
+        from clinical_rules_provider.models.clinical_one import latest_job
+        from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
+
+        dry_run = as_bool(self.dry_run, "dry_run")
+        hook = self._hook()
+        try:
+            study, mode = resolve_study(hook, self.study_id, self.study_mode)
+            if self.rule_ids is not None:
+                rule_ids = list(self.rule_ids)
+            else:
+                rule_ids = [r.rule_id for r in hook.list_rules(study, mode, **(self.rule_filter or {}))]
+            cutoff = utc_now() - timedelta(seconds=self.older_than)
+            jobs = (
+                hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint) if rule_ids else {}
+            )
+            stale = []
+            for rule_id, history in jobs.items():
+                job = latest_job(history)
+                if (
+                    job
+                    and job.status in RULE_JOB_ACTIVE_STATUSES
+                    and job.job_start_date
+                    and job.job_start_date <= cutoff
+                ):
+                    stale.append(rule_job_item(job, rule_id=rule_id))
+            report: dict[str, Any] = {
+                "study_id": study,
+                "study_mode": mode,
+                "checked_rules": len(rule_ids),
+                "older_than_seconds": self.older_than,
+                "dry_run": dry_run,
+                "stale": stale,
+                "cancelled": [],
+                "already_finished": [],
+                "not_cancelled": [],
+            }
+            self.log.info(
+                "%d of %d rule(s) have a job running since before %s",
+                len(stale),
+                len(rule_ids),
+                cutoff.isoformat(),
+            )
+            if dry_run or not stale:
+                return report
+            return self._cancel(context, hook, study, mode, [s["rule_id"] for s in stale], report)
+        finally:
+            hook.close()

@@ -1,0 +1,195 @@
+"""Switch rules' publish run to ``AllData`` or ``FutureData`` and, optionally, wait for their jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.operators._common import as_seconds, resolve_study, utc_now
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+
+class ClinicalOneUpdatePublishRunOperator(BaseOperator):
+    """Update the publish run of rules chosen by id or by filter, reporting each rule's outcome.
+
+    Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
+    (ISO time just before the update: the threshold a downstream
+    :class:`ClinicalOneRuleJobSensor` uses by default) and ``results`` (one dict per rule).
+    The return value holds the same data. A rule the service did not update fails the task,
+    naming each rule and reason, unless ``fail_on_partial_failure=False``.
+
+    :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
+    :param rule_ids: rules to update (either UUID form; an XComArg works).
+    :param rule_filter: instead of ``rule_ids``, the ``list_rules`` filters selecting the rules,
+        e.g. ``{"rule_states": ["publish"], "enabled": True}``.
+    :param study_id: study; default: the connection extra ``study_id``.
+    :param study_mode: study mode; default: the connection extra ``study_mode``.
+    :param wait_for_completion: also wait until the started rule jobs are terminal.
+    :param deferrable: wait in the triggerer (same semantics as the sensor).
+    :param poll_interval: seconds between polls while waiting.
+    :param timeout: longest wait (``timedelta`` or seconds).
+    :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
+    :param poll_endpoint: ``rerun_history`` or ``job_status``.
+    :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
+    """
+
+    template_fields: Sequence[str] = ("study_id", "study_mode", "publish_run", "rule_ids", "rule_filter")
+    template_fields_renderers = {"rule_filter": "json"}
+    ui_color = "#c7dcf0"
+
+    def __init__(
+        self,
+        *,
+        publish_run: str,
+        rule_ids: Any = None,
+        rule_filter: dict[str, Any] | None = None,
+        study_id: str | None = None,
+        study_mode: str | None = None,
+        fail_on_partial_failure: bool = True,
+        wait_for_completion: bool = False,
+        deferrable: bool = False,
+        poll_interval: float | timedelta = 30.0,
+        timeout: float | timedelta = timedelta(hours=2),
+        failure_statuses: Sequence[str] | None = None,
+        poll_endpoint: str = "rerun_history",
+        cancel_on_kill: bool = False,
+        max_concurrency: int | None = None,
+        clinical_one_conn_id: str = "clinical_one_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (rule_ids is None) == (rule_filter is None):
+            raise ValueError("rule_ids / rule_filter: give exactly one of them")
+        self.publish_run = publish_run
+        self.rule_ids = rule_ids
+        self.rule_filter = rule_filter
+        self.study_id = study_id
+        self.study_mode = study_mode
+        self.fail_on_partial_failure = fail_on_partial_failure
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.wait_timeout = as_seconds(timeout, "timeout", minimum=1.0)
+        self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        self.poll_endpoint = poll_endpoint
+        self.cancel_on_kill = cancel_on_kill
+        self.max_concurrency = max_concurrency
+        self.clinical_one_conn_id = clinical_one_conn_id
+        self._started: tuple[str, str, list[str]] | None = None
+
+    def _hook(self) -> ClinicalOneHook:
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+
+    def _select(self, hook: ClinicalOneHook, study: str, mode: str) -> list[str]:
+        if self.rule_ids is not None:
+            return list(self.rule_ids) if not isinstance(self.rule_ids, str) else [self.rule_ids]
+        if not isinstance(self.rule_filter, dict):
+            raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {self.rule_filter!r}")
+        return [rule.rule_id for rule in hook.list_rules(study, mode, **self.rule_filter)]
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
+        from clinical_rules_provider.job_watch import RuleJobWatch, failure_status_set
+        from clinical_rules_provider.models.enums import PublishRun, parse_choice
+
+        failure_status_set(self.failure_statuses)
+        hook = self._hook()
+        study, mode = resolve_study(hook, self.study_id, self.study_mode)
+        rule_ids = self._select(hook, study, mode)
+        started_after = utc_now()
+        report: dict[str, Any] = {"study_id": study, "study_mode": mode, "publish_run": None}
+        if not rule_ids:
+            self.log.warning("No rules selected; nothing to update")
+            report.update(rule_ids=[], failed=[], results=[], started_after=started_after.isoformat())
+            self._push(context, report)
+            return report
+        results = hook.update_publish_run(study, mode, self.publish_run, rule_ids)
+        hook.close()
+        updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
+        failed = [{"rule_id": r.rule_id, "reason": r.failure_reason} for r in results if not r.succeeded]
+        report.update(
+            publish_run=parse_choice(self.publish_run, PublishRun, "publish_run").value,
+            rule_ids=updated,
+            failed=failed,
+            results=[r.model_dump(mode="json") for r in results],
+            started_after=started_after.isoformat(),
+        )
+        self._started = (study, mode, updated)
+        self._push(context, report)
+        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
+        if failed and self.fail_on_partial_failure:
+            lines = "; ".join(f"{f['rule_id']}: {f['reason']}" for f in failed)
+            raise AirflowException(f"{len(failed)} rule(s) were not updated: {lines}")
+        if not self.wait_for_completion or not updated:
+            return report
+        watch = RuleJobWatch.create(
+            updated, started_after=started_after, failure_statuses=self.failure_statuses
+        )
+        if self.deferrable:
+            self._defer(study, mode, watch, report)
+        from clinical_rules_provider.operators._wait import wait_in_worker
+
+        outcome = wait_in_worker(
+            hook,
+            study,
+            mode,
+            watch,
+            poll_interval=self.poll_interval,
+            timeout=self.wait_timeout,
+            poll_endpoint=self.poll_endpoint,
+        )
+        return {**report, "jobs": outcome.to_json()}
+
+    def _push(self, context: Context, report: dict[str, Any]) -> None:
+        ti = context["ti"]
+        for key in ("rule_ids", "started_after", "results"):
+            ti.xcom_push(key=key, value=report[key])
+
+    def _defer(self, study: str, mode: str, watch: Any, report: dict[str, Any]) -> None:
+        from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+
+        self.defer(
+            trigger=ClinicalOneRuleJobTrigger(
+                study_id=study,
+                study_mode=mode,
+                rule_ids=list(watch.rule_ids),
+                end_time=time.time() + self.wait_timeout,
+                started_after=report["started_after"],
+                failure_statuses=self.failure_statuses,
+                poll_interval=self.poll_interval,
+                poll_endpoint=self.poll_endpoint,
+                clinical_one_conn_id=self.clinical_one_conn_id,
+                max_concurrency=self.max_concurrency,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            kwargs={"report": report},
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], report: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger: return the report with job outcomes, or raise with details."""
+        from clinical_rules_provider.operators._wait import raise_for_event
+
+        jobs = raise_for_event(event)
+        return {**(report or {}), "jobs": jobs}
+
+    def on_kill(self) -> None:
+        """Cancel the jobs this task started, when ``cancel_on_kill`` is set."""
+        if not self.cancel_on_kill or not self._started or not self._started[2]:
+            return
+        study, mode, rule_ids = self._started
+        result = self._hook().cancel_rule_jobs(study, mode, rule_ids)
+        self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
