@@ -1,7 +1,8 @@
-"""`make demo`: start the simulator on loopback and exercise every hook method against it.
+"""`make demo`: the simulator on loopback, every hook method, then the three example DAGs.
 
-Real HTTP over 127.0.0.1, connections from ``AIRFLOW_CONN_*`` like a deployment would use.
-Exits non-zero if anything the summary reports is not what the simulator's seed implies.
+Real HTTP over 127.0.0.1 and connections from ``AIRFLOW_CONN_*``, as a deployment would
+use; the DAGs run with ``dag.test()`` (deferral included) against a local SQLite Airflow
+home. Exits non-zero if anything differs from what the simulator's seed implies.
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 from clinical_rules_provider.testing import (
     EXAMPLE_STUDY_ID,
@@ -69,17 +78,27 @@ def clinical_one(sim: LiveSimulator) -> None:
     rules = list(hook.list_rules(STUDY, MODE, enabled=True, rule_states=["publish", "approved"], page_size=5))
     for rule in rules:
         print(f"   {rule.rule_id}  {rule.rule_state:<10} {rule.rule_name}")
-    expected = [r for r in sim.state.rules(STUDY, MODE) if r.enabled and r.rule_state in ("publish", "approved")]
-    check(len(rules) == len(expected), f"{len(rules)} rules listed over pages of 5; simulator holds {len(expected)} matching")
+    expected = [
+        r for r in sim.state.rules(STUDY, MODE) if r.enabled and r.rule_state in ("publish", "approved")
+    ]
+    check(
+        len(rules) == len(expected),
+        f"{len(rules)} rules listed over pages of 5; simulator holds {len(expected)} matching",
+    )
 
     section("Clinical One: update_publish_run -> AllData")
     started = datetime.now(timezone.utc) - timedelta(seconds=1)
     targets = [r.rule_id for r in rules if r.rule_id not in (STALE_RULE_ID, UNCANCELLABLE_RULE_ID)]
     results = hook.update_publish_run(STUDY, MODE.upper(), "alldata", [t.lower() for t in targets])
     for result in results:
-        print(f"   {result.rule_id}  {'updated' if result.succeeded else 'FAILED: ' + str(result.failure_reason)}")
+        print(
+            f"   {result.rule_id}  {'updated' if result.succeeded else 'FAILED: ' + str(result.failure_reason)}"
+        )
     updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
-    check(len(results) == len(targets), f"{len(updated)}/{len(results)} rules switched to AllData, failures reported per rule")
+    check(
+        len(results) == len(targets),
+        f"{len(updated)}/{len(results)} rules switched to AllData, failures reported per rule",
+    )
 
     section("Clinical One: get_rerun_history until the new jobs are terminal")
     deadline = time.monotonic() + 30
@@ -93,11 +112,17 @@ def clinical_one(sim: LiveSimulator) -> None:
         time.sleep(0.5)
     for rule_id, status in latest.items():
         print(f"   {rule_id}  {status}")
-    check(all(rule_job_phase(s) in ("success", "failure") for s in latest.values()), "every new rule job reached a terminal status")
+    check(
+        all(rule_job_phase(s) in ("success", "failure") for s in latest.values()),
+        "every new rule job reached a terminal status",
+    )
 
     section("Clinical One: get_job_status (bulk v2.0 jobStatus)")
     bulk = hook.get_job_status(STUDY, MODE, updated)
-    check(len(bulk.job_status) == len(updated) and not bulk.missing_rule_ids, f"{len(bulk.job_status)} latest jobs in one request")
+    check(
+        len(bulk.job_status) == len(updated) and not bulk.missing_rule_ids,
+        f"{len(bulk.job_status)} latest jobs in one request",
+    )
 
     section("Clinical One: async aget_rerun_history for all rules concurrently")
 
@@ -115,7 +140,10 @@ def clinical_one(sim: LiveSimulator) -> None:
         print(f"   {entry.rule_id}  {entry.status}")
     statuses = {e.rule_id: e.status for e in cancel.job_status}
     check(statuses.get(STALE_RULE_ID) == "Cancelled", "stale job cancelled")
-    check(statuses.get(UNCANCELLABLE_RULE_ID) == "Failed to cancel job", "'Failed to cancel job' reported, not hidden")
+    check(
+        statuses.get(UNCANCELLABLE_RULE_ID) == "Failed to cancel job",
+        "'Failed to cancel job' reported, not hidden",
+    )
     hook.close()
 
 
@@ -139,9 +167,14 @@ def vault(sim: LiveSimulator) -> None:
     section("Vault: cancel_jobs on the stale jobs")
     results = hook.cancel_jobs([j.job_id for j in stale])
     for result in results:
-        print(f"   job {result.job_id:<8} {'cancelling' if result.cancelled else 'NOT cancelled: ' + str(result.reason)}")
+        print(
+            f"   job {result.job_id:<8} {'cancelling' if result.cancelled else 'NOT cancelled: ' + str(result.reason)}"
+        )
     cancelled = [r.job_id for r in results if r.cancelled]
-    check(len(results) == len(stale), f"{len(cancelled)} cancelled, {len(results) - len(cancelled)} refused, each reported")
+    check(
+        len(results) == len(stale),
+        f"{len(cancelled)} cancelled, {len(results) - len(cancelled)} refused, each reported",
+    )
 
     section("Vault: get_job_status of a cancelled job")
     if cancelled:
@@ -150,14 +183,138 @@ def vault(sim: LiveSimulator) -> None:
     hook.close()
 
 
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a DAG in its own process (scripts/run_dag.py) and return its JSON result."""
+    args = [sys.executable, str(ROOT / "scripts" / "run_dag.py"), dag_id] + (
+        [json.dumps(conf)] if conf else []
+    )
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("DAG-RESULT ")]
+    if not lines:
+        print(done.stdout[-3000:], done.stderr[-3000:])
+        return {"dag_id": dag_id, "state": "crashed", "tasks": {}}
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("DAG-RESULT "))
+    errors = [
+        line.split("AirflowException: ", 1)[1]
+        for line in done.stdout.splitlines()
+        if "AirflowException: " in line
+    ]
+    result["errors"] = list(dict.fromkeys(errors))
+    return result
+
+
+def show(result: dict[str, Any], expected_state: str, expected_tasks: dict[str, str]) -> dict[str, Any]:
+    print(f"   dag run: {result['state']} in {result.get('seconds', '?')} s")
+    for task_id, info in result["tasks"].items():
+        print(f"   - {task_id:<26} {info.get('state')}")
+    for error in result.get("errors", []):
+        print(f"     ! {error[:300]}")
+    check(result["state"] == expected_state, f"DAG run {result['state']} (expected {expected_state})")
+    states = {t: i.get("state") for t, i in result["tasks"].items()}
+    check(
+        all(states.get(t) == s for t, s in expected_tasks.items()),
+        f"task states as expected: {expected_tasks}",
+    )
+    return result["tasks"]
+
+
+def dags(sim: LiveSimulator) -> None:
+    from clinical_rules_provider.testing import FAILING_RULE_ID
+
+    state = sim.state
+    state.reset()
+    state.pending_seconds, state.running_seconds = 0.5, 1.5
+
+    section("DAG republish_rules: filter -> update publish run -> deferrable sensor -> report")
+    tasks = show(
+        run_dag("republish_rules"), "success", {"wait_for_rule_jobs": "success", "report": "success"}
+    )
+    report = tasks.get("report", {}).get("xcom", {}).get("return_value", {})
+    print(f"   report: {json.dumps(report)}")
+    updated = report.get("updated", [])
+    rules = {r: state.rule(STUDY, MODE, r) for r in updated}
+    check(
+        bool(updated) and all(r and r.publish_run == "AllData" for r in rules.values()),
+        f"simulator: {len(updated)} rules now AllData",
+    )
+
+    section("DAG gate_on_rule_jobs: rule jobs succeed -> downstream step runs")
+    show(
+        run_dag("gate_on_rule_jobs"),
+        "success",
+        {"rule_jobs_succeeded": "success", "load_downstream": "success"},
+    )
+
+    section("DAG gate_on_rule_jobs with a failing rule: the gate stops the pipeline")
+    failing = {"rule_ids": [FAILING_RULE_ID, "938D23FA6B7241CCA41BD627E5DB60DA"]}
+    result = run_dag("gate_on_rule_jobs", failing)
+    show(result, "failed", {"rule_jobs_succeeded": "failed", "load_downstream": "upstream_failed"})
+    check(
+        any(FAILING_RULE_ID in e for e in result["errors"]),
+        "the failure message names the failed rule and its status",
+    )
+
+    section("DAG cancel_stale_jobs, dry_run=true: report only")
+    tasks = show(
+        run_dag("cancel_stale_jobs", {"dry_run": True}), "success", {"cancel_stale_rule_jobs": "success"}
+    )
+    found = tasks["cancel_stale_rule_jobs"]["xcom"]["return_value"]["stale"]
+    vault_found = tasks["cancel_stale_vault_jobs"]["xcom"]["return_value"]["stale"]
+    print(
+        f"   would cancel rule jobs of {[s['rule_id'] for s in found]} and Vault jobs {[s['job_id'] for s in vault_found]}"
+    )
+    job = state.latest_job(STUDY, MODE, STALE_RULE_ID)
+    check(
+        job is not None and state.job_status(job) == "Running", "simulator: nothing cancelled by the dry run"
+    )
+
+    section("DAG cancel_stale_jobs: cancel for real")
+    tasks = show(
+        run_dag("cancel_stale_jobs"),
+        "failed",
+        {"cancel_stale_rule_jobs": "failed", "cancel_stale_vault_jobs": "success"},
+    )
+    rule_report = tasks["cancel_stale_rule_jobs"]["xcom"]["return_value"]
+    vault_report = tasks["cancel_stale_vault_jobs"]["xcom"]["return_value"]
+    print(f"   rule jobs cancelled: {[c['rule_id'] for c in rule_report['cancelled']]}")
+    print(
+        f"   rule jobs not cancelled: {[(c['rule_id'], c['reason']) for c in rule_report['not_cancelled']]}"
+    )
+    print(
+        f"   Vault jobs cancelled: {vault_report['cancelled']}; running, not cancellable: {vault_report['running_not_cancellable']}"
+    )
+    job = state.latest_job(STUDY, MODE, STALE_RULE_ID)
+    check(job is not None and state.job_status(job) == "Cancelled", "simulator: stale rule job cancelled")
+    stuck = state.latest_job(STUDY, MODE, UNCANCELLABLE_RULE_ID)
+    check(
+        stuck is not None and state.job_status(stuck) == "Running",
+        "simulator: the uncancellable job still runs, and the task says so",
+    )
+    statuses = {j.job_id: j.status for j in state.vault_jobs()}
+    check(
+        all(statuses[j] in ("CANCELLING", "CANCELLED") for j in vault_report["cancelled"]),
+        "simulator: stale Vault jobs cancelling",
+    )
+
+
 def main() -> int:
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
+    )
+    if migrate.returncode:
+        print(migrate.stdout[-2000:], migrate.stderr[-2000:])
+        return 1
     state = SimulatorState(pending_seconds=0.3, running_seconds=0.7)
     with LiveSimulator(state) as sim:
-        print(f"Simulator of Clinical One + Vault listening on {sim.url}")
+        print(
+            f"Simulator of Clinical One + Vault listening on {sim.url}; Airflow home {os.environ['AIRFLOW_HOME']}"
+        )
         configure_connections(sim.url)
         clinical_one(sim)
         vault(sim)
         served = state.request_count
+        dags(sim)
+        served += state.request_count
     section("Summary")
     print(f"   requests served by the simulator: {served}")
     print(f"   checks failed: {len(problems)}")

@@ -20,8 +20,7 @@ from clinical_rules_provider.testing import (
 
 JOB = "/api/v26.1/services/jobs/1068044"
 HISTORY = (
-    f"/ec-rule-svc/rest/v1.0/studies/{EXAMPLE_STUDY_ID}/test/rerunhistory/"
-    "704A7178208D44BC9AD52556B18933C3"
+    f"/ec-rule-svc/rest/v1.0/studies/{EXAMPLE_STUDY_ID}/test/rerunhistory/704A7178208D44BC9AD52556B18933C3"
 )
 CREDENTIALS = {"username": "integration@sim.example", "password": "sim-password"}
 
@@ -131,9 +130,7 @@ def test_simulator_fixture_resets_state_and_faults_between_tests(simulator: Live
     simulator.state.faults.enqueue("500")  # must not leak into the next test
 
 
-def test_429_carries_retry_after_and_vault_failure_body(
-    simulator: LiveSimulator, http: httpx.Client
-) -> None:
+def test_429_carries_retry_after_and_vault_failure_body(simulator: LiveSimulator, http: httpx.Client) -> None:
     simulator.state.faults.configure(retry_after=7)
     simulator.state.faults.enqueue("429")
     response = http.get(JOB)
@@ -152,9 +149,7 @@ def test_5xx_returns_clinical_one_error_envelope(
 
 
 @pytest.mark.parametrize("status", [502, 504])
-def test_gateway_errors_return_html(
-    simulator: LiveSimulator, http: httpx.Client, status: int
-) -> None:
+def test_gateway_errors_return_html(simulator: LiveSimulator, http: httpx.Client, status: int) -> None:
     simulator.state.faults.enqueue(str(status))
     response = http.get(HISTORY)
     assert response.status_code == status
@@ -171,9 +166,7 @@ def test_drop_closes_the_connection_mid_response_and_server_keeps_serving(
     assert simulator.state.faults.injected["drop"] == 1
 
 
-def test_malformed_json_is_200_with_truncated_json_body(
-    simulator: LiveSimulator, http: httpx.Client
-) -> None:
+def test_malformed_json_is_200_with_truncated_json_body(simulator: LiveSimulator, http: httpx.Client) -> None:
     simulator.state.faults.enqueue("malformed_json")
     response = http.get(HISTORY)
     assert (response.status_code, response.text) == (200, '{"truncated":')
@@ -208,9 +201,7 @@ def test_session_expiry_invalidates_the_current_vault_session(
     assert body["errors"][0]["type"] == "INVALID_SESSION_ID"
 
 
-def test_latency_delays_every_service_response(
-    simulator: LiveSimulator, http: httpx.Client
-) -> None:
+def test_latency_delays_every_service_response(simulator: LiveSimulator, http: httpx.Client) -> None:
     simulator.state.faults.configure(latency_ms=150)
     started = time.perf_counter()
     http.get(HISTORY)
@@ -220,17 +211,13 @@ def test_latency_delays_every_service_response(
 def test_full_fault_rate_faults_every_matching_request_with_chosen_kinds(
     simulator: LiveSimulator, http: httpx.Client
 ) -> None:
-    simulator.state.faults.configure(
-        fault_rate=1.0, fault_kinds=["503"], path_filter="rerunhistory"
-    )
+    simulator.state.faults.configure(fault_rate=1.0, fault_kinds=["503"], path_filter="rerunhistory")
     assert [http.get(HISTORY).status_code for _ in range(3)] == [503, 503, 503]
     assert http.post("/api/v26.1/auth", data=CREDENTIALS).status_code == 200
     assert simulator.state.faults.injected == {"503": 3}
 
 
-def test_faults_can_be_set_over_http_control_route(
-    simulator: LiveSimulator, http: httpx.Client
-) -> None:
+def test_faults_can_be_set_over_http_control_route(simulator: LiveSimulator, http: httpx.Client) -> None:
     http.post("/_sim/faults", json={"enqueue": ["502"]})
     assert http.get(HISTORY).status_code == 502
     assert http.get("/_sim/state").json()["faults"]["injected"] == {"502": 1}

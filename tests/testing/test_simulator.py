@@ -145,9 +145,7 @@ async def test_publish_rejects_malformed_json_body(client: httpx.AsyncClient) ->
 
 
 async def test_publish_unknown_study_is_404_item(client: httpx.AsyncClient) -> None:
-    response = await client.put(
-        DESIGNER.replace(S, "A" * 32) + "/AllData", json={"ruleIds": [VISIT_RULE]}
-    )
+    response = await client.put(DESIGNER.replace(S, "A" * 32) + "/AllData", json={"ruleIds": [VISIT_RULE]})
     assert response.status_code == 404
     assert response.json()[0]["error"]["errorCode"] == "STUDY-001"
 

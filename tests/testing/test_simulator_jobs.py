@@ -209,9 +209,7 @@ async def test_job_status_returns_latest_job_per_rule_in_request_order(
 async def test_job_status_with_history_returns_every_job_newest_first(
     client: httpx.AsyncClient,
 ) -> None:
-    body = (
-        await client.put(f"{JOB_STATUS}?history=true", json={"ruleIds": [STALE_RULE_ID]})
-    ).json()
+    body = (await client.put(f"{JOB_STATUS}?history=true", json={"ruleIds": [STALE_RULE_ID]})).json()
     assert [e["jobStatus"] for e in body["jobStatus"]] == ["Running", "Success"]
 
 

@@ -23,10 +23,7 @@ CREDENTIALS = {"username": "integration@sim.example", "password": "sim-password"
 
 
 def test_same_seed_gives_same_rules_and_other_seed_differs() -> None:
-    ids = [
-        [r.rule_id for r in SimulatorState(seed=s).rules(EXAMPLE_STUDY_ID, "test")]
-        for s in (1, 1, 2)
-    ]
+    ids = [[r.rule_id for r in SimulatorState(seed=s).rules(EXAMPLE_STUDY_ID, "test")] for s in (1, 1, 2)]
     assert ids[0] == ids[1] != ids[2]
     assert ids[0][:6] == list(EXAMPLE_RULE_IDS)
 
@@ -122,17 +119,13 @@ async def test_control_faults_rejects_unknown_kind(client: httpx.AsyncClient) ->
     assert "418" in response.json()["error"]
 
 
-async def test_control_settings_flip_switches(
-    client: httpx.AsyncClient, sim_state: SimulatorState
-) -> None:
+async def test_control_settings_flip_switches(client: httpx.AsyncClient, sim_state: SimulatorState) -> None:
     await client.post("/_sim/settings", json={"ignore_paging": True})
     assert sim_state.ignore_paging is True
     assert (await client.post("/_sim/settings", json={"nope": 1})).status_code == 400
 
 
-async def test_control_reset_reseeds_state(
-    client: httpx.AsyncClient, sim_state: SimulatorState
-) -> None:
+async def test_control_reset_reseeds_state(client: httpx.AsyncClient, sim_state: SimulatorState) -> None:
     sim_state.add_vault_job(status="QUEUED")
     await client.post("/_sim/reset")
     assert len(sim_state.vault_jobs()) == 8

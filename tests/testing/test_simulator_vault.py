@@ -66,9 +66,7 @@ async def test_missing_or_unknown_session_is_invalid_session_id(
     }
 
 
-async def test_bearer_prefixed_session_is_accepted(
-    client: httpx.AsyncClient, auth: dict[str, str]
-) -> None:
+async def test_bearer_prefixed_session_is_accepted(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     headers = {"Authorization": f"Bearer {auth['Authorization']}"}
     body = (await client.get(f"{JOBS}/{FRESH_QUEUED}", headers=headers)).json()
     assert body["responseStatus"] == "SUCCESS"
@@ -257,14 +255,14 @@ async def test_monitors_list_only_unfinished_jobs_oldest_first(
     body = (await client.get(f"{JOBS}/monitors", headers=auth)).json()
     assert body["responseStatus"] == "SUCCESS"
     assert body["responseDetails"] == {"total": 4, "offset": 0, "limit": 50}
-    assert {j["job_id"] for j in body["data"]} == {
+    assert {j["job_id"] for j in body["jobs"]} == {
         STALE_QUEUED,
         STALE_SCHEDULED,
         STALE_RUNNING,
         FRESH_QUEUED,
     }
-    assert body["data"][-1]["job_id"] == FRESH_QUEUED
-    assert set(body["data"][0]) >= {
+    assert body["jobs"][-1]["job_id"] == FRESH_QUEUED
+    assert set(body["jobs"][0]) >= {
         "job_id",
         "job_name",
         "title",
@@ -274,17 +272,15 @@ async def test_monitors_list_only_unfinished_jobs_oldest_first(
     }
 
 
-async def test_monitors_pages_with_next_page_link(
-    client: httpx.AsyncClient, auth: dict[str, str]
-) -> None:
+async def test_monitors_pages_with_next_page_link(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     first = (
         await client.get(f"{JOBS}/monitors?limit=3&status=QUEUED,RUNNING,SCHEDULED", headers=auth)
     ).json()
-    assert len(first["data"]) == 3
+    assert len(first["jobs"]) == 3
     next_page = first["responseDetails"]["next_page"]
     assert "offset=3" in next_page and "status=" in next_page
     second = (await client.get(next_page, headers=auth)).json()
-    assert len(second["data"]) == 1 and "next_page" not in second["responseDetails"]
+    assert len(second["jobs"]) == 1 and "next_page" not in second["responseDetails"]
     assert second["responseDetails"]["previous_page"].startswith(f"{JOBS}/monitors?")
 
 
@@ -293,11 +289,9 @@ async def test_monitors_filter_by_status_and_created_dates(
 ) -> None:
     since = (sim_clock() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = (
-        await client.get(
-            f"{JOBS}/monitors", params={"status": "queued", "start_date": since}, headers=auth
-        )
+        await client.get(f"{JOBS}/monitors", params={"status": "queued", "start_date": since}, headers=auth)
     ).json()
-    assert [j["job_id"] for j in body["data"]] == [FRESH_QUEUED]
+    assert [j["job_id"] for j in body["jobs"]] == [FRESH_QUEUED]
 
 
 @pytest.mark.parametrize(

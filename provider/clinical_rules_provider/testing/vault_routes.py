@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from clinical_rules_provider.testing._seed import VAULT_IN_PROGRESS, VAULT_STATUSES, VAULT_USER_ID
+from clinical_rules_provider.testing._seed import VAULT_IN_PROGRESS, VAULT_USER_ID
 from clinical_rules_provider.testing.state import SimulatorState, VaultJob
 
 __all__ = ["MAX_CANCEL_JOBS", "MAX_MONITOR_LIMIT", "VaultApi", "vault_routes"]
@@ -27,6 +27,10 @@ MAX_MONITOR_LIMIT = 200
 VAULT_ID = 1000
 _VERSION = re.compile(r"v\d+(\.\d+)?")
 _DIGITS = re.compile(r"[0-9]+")
+
+
+# Vault documents only these values for the monitors ``status`` filter.
+MONITOR_STATUS_FILTERS = frozenset({"SCHEDULED", "QUEUED", "RUNNING"})
 
 
 class VaultFailure(Exception):
@@ -248,7 +252,7 @@ class VaultApi:
             limit = _int_param(query, "limit", 50, 1, MAX_MONITOR_LIMIT)
             offset = _int_param(query, "offset", 0, 0, None)
             wanted = {s.strip().upper() for s in (query.get("status") or "").split(",") if s.strip()}
-            unknown = sorted(wanted - VAULT_STATUSES)
+            unknown = sorted(wanted - MONITOR_STATUS_FILTERS)
             if unknown:
                 raise VaultFailure("INVALID_DATA", f"Invalid value {unknown} for [status].")
             start, end = _date_param(query, "start_date"), _date_param(query, "end_date")
@@ -270,8 +274,9 @@ class VaultApi:
         if offset > 0:
             previous = max(offset - limit, 0)
             details["previous_page"] = f"{path}?{urlencode({**others, 'offset': previous, 'limit': limit})}"
-        data = [self._monitor_entry(j) for j in jobs[offset : offset + limit]]
-        return await self._respond({"responseStatus": "SUCCESS", "responseDetails": details, "data": data})
+        rows = [self._monitor_entry(j) for j in jobs[offset : offset + limit]]
+        # Vault's "Retrieve Job Monitors" lists the rows under ``jobs``.
+        return await self._respond({"responseStatus": "SUCCESS", "responseDetails": details, "jobs": rows})
 
     @staticmethod
     def _monitor_entry(job: VaultJob) -> dict[str, Any]:

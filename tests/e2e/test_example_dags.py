@@ -1,0 +1,200 @@
+"""End to end: each example DAG runs with real Airflow (``dag.test()``, deferral included,
+SQLite metadata DB) against the simulator over loopback HTTP; assertions cover the final
+task states and the simulator's final job states."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clinical_rules_provider.testing import (
+    EXAMPLE_STUDY_ID,
+    FAILING_RULE_ID,
+    STALE_RULE_ID,
+    UNCANCELLABLE_RULE_ID,
+    LiveSimulator,
+    SimulatorState,
+)
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "example_dags"
+MODE = "test"
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh, migrated SQLite Airflow home for the DAG processes."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+    )
+    return env
+
+
+@pytest.fixture
+def sim() -> Iterator[LiveSimulator]:
+    with LiveSimulator(SimulatorState(pending_seconds=0.3, running_seconds=1.0)) as live:
+        yield live
+
+
+def run_dag(
+    env: dict[str, str], sim: LiveSimulator, dag_id: str, conf: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    env = {
+        **env,
+        "AIRFLOW_CONN_CLINICAL_ONE_DEFAULT": json.dumps(
+            {
+                "conn_type": "clinical_one",
+                "host": sim.url,
+                "login": "demo-user",
+                "password": "demo-password",
+                "extra": {"study_id": EXAMPLE_STUDY_ID, "study_mode": MODE, "retry_backoff": 0.05},
+            }
+        ),
+        "AIRFLOW_CONN_VEEVA_VAULT_DEFAULT": json.dumps(
+            {
+                "conn_type": "veeva_vault",
+                "host": sim.url,
+                "login": "integration@sim.example",
+                "password": "sim-password",
+            }
+        ),
+    }
+    args = [sys.executable, str(ROOT / "scripts" / "run_dag.py"), dag_id] + (
+        [json.dumps(conf)] if conf else []
+    )
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("DAG-RESULT ")]
+    assert lines, done.stdout[-4000:] + done.stderr[-4000:]
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("DAG-RESULT "))
+    result["log"] = done.stdout
+    return result
+
+
+def states(result: dict[str, Any]) -> dict[str, str]:
+    return {task: info["state"] for task, info in result["tasks"].items()}
+
+
+def xcom(result: dict[str, Any], task: str, key: str = "return_value") -> Any:
+    return result["tasks"][task]["xcom"][key]
+
+
+def test_example_dags_import_without_errors() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"republish_rules", "gate_on_rule_jobs", "cancel_stale_jobs"}
+
+
+def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs(
+    airflow_env: dict[str, str], sim: LiveSimulator
+) -> None:
+    result = run_dag(airflow_env, sim, "republish_rules")
+    assert result["state"] == "success", result["log"][-3000:]
+    assert states(result) == dict.fromkeys(
+        ("find_rules", "update_publish_run", "wait_for_rule_jobs", "report"), "success"
+    )
+    updated = xcom(result, "update_publish_run", "rule_ids")
+    assert sorted(updated) == sorted(xcom(result, "find_rules"))
+    assert updated
+    for rule_id in updated:
+        rule = sim.state.rule(EXAMPLE_STUDY_ID, MODE, rule_id)
+        assert rule is not None and rule.publish_run == "AllData"
+        job = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, rule_id)
+        assert job is not None and sim.state.job_status(job) == "Success"
+    assert "deferred" in result["log"]
+
+
+def test_gate_runs_the_downstream_step_after_rule_jobs_succeed(
+    airflow_env: dict[str, str], sim: LiveSimulator
+) -> None:
+    result = run_dag(airflow_env, sim, "gate_on_rule_jobs")
+    assert result["state"] == "success", result["log"][-3000:]
+    assert states(result) == {
+        "rerun_rules": "success",
+        "rule_jobs_succeeded": "success",
+        "load_downstream": "success",
+    }
+
+
+def test_gate_stops_the_pipeline_when_a_rule_job_fails(
+    airflow_env: dict[str, str], sim: LiveSimulator
+) -> None:
+    result = run_dag(
+        airflow_env,
+        sim,
+        "gate_on_rule_jobs",
+        {"rule_ids": [FAILING_RULE_ID, "938D23FA6B7241CCA41BD627E5DB60DA"]},
+    )
+    assert result["state"] == "failed"
+    assert states(result) == {
+        "rerun_rules": "success",
+        "rule_jobs_succeeded": "failed",
+        "load_downstream": "upstream_failed",
+    }
+    assert f"{FAILING_RULE_ID} (job " in result["log"]
+    assert "): Failed" in result["log"]
+    job = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, FAILING_RULE_ID)
+    assert job is not None and sim.state.job_status(job) == "Failed"
+
+
+def test_cancel_stale_jobs_dry_run_reports_without_cancelling(
+    airflow_env: dict[str, str], sim: LiveSimulator
+) -> None:
+    before = {j.job_id: j.status for j in sim.state.vault_jobs()}
+    result = run_dag(airflow_env, sim, "cancel_stale_jobs", {"dry_run": True})
+    assert result["state"] == "success"
+    stale_rules = {s["rule_id"] for s in xcom(result, "cancel_stale_rule_jobs")["stale"]}
+    assert {STALE_RULE_ID, UNCANCELLABLE_RULE_ID} <= stale_rules
+    assert xcom(result, "cancel_stale_rule_jobs")["cancelled"] == []
+    assert {j.job_id: j.status for j in sim.state.vault_jobs()} == before
+    job = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, STALE_RULE_ID)
+    assert job is not None and sim.state.job_status(job) == "Running"
+
+
+def test_cancel_stale_jobs_cancels_stale_jobs_and_fails_naming_the_uncancellable(
+    airflow_env: dict[str, str], sim: LiveSimulator
+) -> None:
+    result = run_dag(airflow_env, sim, "cancel_stale_jobs")
+    assert states(result) == {"cancel_stale_rule_jobs": "failed", "cancel_stale_vault_jobs": "success"}
+    rules = xcom(result, "cancel_stale_rule_jobs")
+    assert STALE_RULE_ID in {c["rule_id"] for c in rules["cancelled"]}
+    assert [(c["rule_id"], c["reason"]) for c in rules["not_cancelled"]] == [
+        (UNCANCELLABLE_RULE_ID, "Failed to cancel job")
+    ]
+    assert f"{UNCANCELLABLE_RULE_ID}: Failed to cancel job" in result["log"]
+    job = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, STALE_RULE_ID)
+    assert job is not None and sim.state.job_status(job) == "Cancelled"
+    stuck = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, UNCANCELLABLE_RULE_ID)
+    assert stuck is not None and sim.state.job_status(stuck) == "Running"
+    vault = xcom(result, "cancel_stale_vault_jobs")
+    assert sorted(vault["cancelled"]) == [1043341, 1046892]
+    assert vault["running_not_cancellable"] == [1068337]
+    statuses = {j.job_id: j.status for j in sim.state.vault_jobs()}
+    assert statuses[1043341] in ("CANCELLING", "CANCELLED")
+    assert statuses[1046892] in ("CANCELLING", "CANCELLED")
+    assert statuses[1068044] == "QUEUED"  # fresh: left alone
+    assert statuses[1068337] == "RUNNING"
+    # every job was cancelled exactly once
+    cancels = [
+        r
+        for r in sim.state.request_log
+        if r.path.endswith("/cancelRuleJob") or r.path.endswith("/actions/cancel")
+    ]
+    assert len(cancels) == 2

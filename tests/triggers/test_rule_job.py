@@ -1,0 +1,178 @@
+"""ClinicalOneRuleJobTrigger against the live simulator: serialization, events, deadline, on_kill."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY
+from tests.operators.conftest import hours_ago
+
+from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.testing.server import LiveSimulator
+from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+
+STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h
+FAILING_RULE = RULE_C  # seeded: latest job Failed, one day ago
+OLD_SUCCESS_RULE = RULE_B  # seeded: latest job Success, two days ago
+
+
+def make_trigger(conn_id: str, rule_ids: list[str], **kwargs: Any) -> ClinicalOneRuleJobTrigger:
+    kwargs.setdefault("end_time", time.time() + 10)
+    kwargs.setdefault("poll_interval", 0.05)
+    return ClinicalOneRuleJobTrigger(
+        study_id=STUDY, study_mode="test", rule_ids=rule_ids, clinical_one_conn_id=conn_id, **kwargs
+    )
+
+
+async def events(trigger: ClinicalOneRuleJobTrigger) -> list[dict[str, Any]]:
+    """Every event the trigger yields (it must end by itself), within 10 s."""
+
+    async def collect() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return await asyncio.wait_for(collect(), 10)
+
+
+# --- serialization -----------------------------------------------------------------------
+
+
+def test_serialize_round_trips_every_argument() -> None:
+    trigger = ClinicalOneRuleJobTrigger(
+        study_id=STUDY,
+        study_mode="test",
+        rule_ids=[RULE_A, RULE_B],
+        end_time=1_900_000_000.5,
+        started_after="2026-03-01T12:00:00+00:00",
+        job_ids=["0E2428167F66445BAB544C7CDD884E87"],
+        failure_statuses=["Failed"],
+        poll_interval=7.5,
+        poll_endpoint="job_status",
+        clinical_one_conn_id="c1_other",
+        max_concurrency=3,
+        cancel_on_kill=True,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger"
+    assert kwargs == {
+        "study_id": STUDY,
+        "study_mode": "test",
+        "rule_ids": [RULE_A, RULE_B],
+        "end_time": 1_900_000_000.5,
+        "started_after": "2026-03-01T12:00:00+00:00",
+        "job_ids": ["0E2428167F66445BAB544C7CDD884E87"],
+        "failure_statuses": ["Failed"],
+        "poll_interval": 7.5,
+        "poll_endpoint": "job_status",
+        "clinical_one_conn_id": "c1_other",
+        "max_concurrency": 3,
+        "cancel_on_kill": True,
+    }
+    assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_serialize_round_trips_defaults() -> None:
+    classpath, kwargs = ClinicalOneRuleJobTrigger(
+        study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5, started_after=None
+    ).serialize()
+    assert kwargs["job_ids"] is None and kwargs["failure_statuses"] is None
+    assert kwargs["cancel_on_kill"] is False
+    assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+async def test_success_event_when_the_relevant_job_succeeded(sim_c1: str) -> None:
+    trigger = make_trigger(sim_c1, [OLD_SUCCESS_RULE], started_after=hours_ago(72).isoformat())
+    [event] = await events(trigger)
+    assert event["status"] == "success"
+    assert event["outcome"]["succeeded"][OLD_SUCCESS_RULE]["status"] == "Success"
+    assert event["polls"] == 1
+
+
+async def test_failure_event_names_the_rule_and_status(sim_c1: str) -> None:
+    trigger = make_trigger(sim_c1, [FAILING_RULE], started_after=hours_ago(48).isoformat())
+    [event] = await events(trigger)
+    assert event["status"] == "failure"
+    assert FAILING_RULE in event["message"] and "Failed" in event["message"]
+    assert event["outcome"]["failed"][FAILING_RULE]["status"] == "Failed"
+
+
+async def test_old_successful_job_does_not_end_the_wait(sim_c1: str) -> None:
+    trigger = make_trigger(
+        sim_c1, [OLD_SUCCESS_RULE], started_after=hours_ago(1).isoformat(), end_time=time.time() + 0.3
+    )
+    [event] = await events(trigger)
+    assert event["status"] == "timeout"
+    assert event["waiting"] == {OLD_SUCCESS_RULE: "no matching job yet"}
+    assert event["polls"] > 1
+
+
+async def test_waits_until_a_newly_started_job_finishes(sim_c1: str, fast_jobs: LiveSimulator) -> None:
+    started_after = hours_ago(0).isoformat()
+    ClinicalOneHook(sim_c1).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    [event] = await events(make_trigger(sim_c1, [RULE_A], started_after=started_after))
+    assert event["status"] == "success"
+    assert event["polls"] > 1  # the first poll saw the job Pending/Running
+
+
+async def test_job_ids_select_jobs_regardless_of_start_time(sim_c1: str, simulator: LiveSimulator) -> None:
+    rule = simulator.state.rule(STUDY, "test", OLD_SUCCESS_RULE)
+    assert rule is not None
+    old_job = rule.jobs[-1].job_id
+    trigger = make_trigger(sim_c1, [OLD_SUCCESS_RULE], job_ids=[old_job], poll_endpoint="job_status")
+    [event] = await events(trigger)
+    assert event["status"] == "success"
+    assert event["outcome"]["succeeded"][OLD_SUCCESS_RULE]["job_id"] == old_job
+
+
+async def test_deadline_in_the_past_times_out_after_one_poll(sim_c1: str) -> None:
+    trigger = make_trigger(
+        sim_c1, [STALE_RULE], started_after=hours_ago(4).isoformat(), end_time=time.time() - 1
+    )
+    [event] = await events(trigger)
+    assert event["status"] == "timeout"
+    assert event["polls"] == 1
+    assert event["waiting"] == {STALE_RULE: "Running"}
+    assert STALE_RULE in event["message"]
+
+
+async def test_non_transient_service_error_yields_an_error_event(
+    sim_c1: str, simulator: LiveSimulator
+) -> None:
+    simulator.state.faults.enqueue("500")
+    [event] = await events(make_trigger(sim_c1, [OLD_SUCCESS_RULE], started_after=hours_ago(72).isoformat()))
+    assert event["status"] == "error"
+    assert "500" in event["message"]
+
+
+async def test_one_transient_fault_does_not_end_the_trigger(
+    sim_c1_no_retry: str, simulator: LiveSimulator
+) -> None:
+    simulator.state.faults.enqueue("503")
+    trigger = make_trigger(sim_c1_no_retry, [OLD_SUCCESS_RULE], started_after=hours_ago(72).isoformat())
+    [event] = await events(trigger)
+    assert simulator.state.faults.injected["503"] == 1
+    assert event["status"] == "success"
+    assert event["polls"] == 2
+
+
+# --- on_kill -----------------------------------------------------------------------------
+
+
+async def test_on_kill_cancels_the_rules_jobs_when_asked(sim_c1: str, simulator: LiveSimulator) -> None:
+    trigger = make_trigger(sim_c1, [STALE_RULE], started_after=hours_ago(4).isoformat(), cancel_on_kill=True)
+    await trigger.on_kill()
+    assert len(simulator.state.requests_to("cancelRuleJob")) == 1
+    job = simulator.state.latest_job(STUDY, "test", STALE_RULE)
+    assert job is not None and simulator.state.job_status(job) == "Cancelled"
+
+
+async def test_on_kill_leaves_jobs_alone_by_default(sim_c1: str, simulator: LiveSimulator) -> None:
+    trigger = make_trigger(sim_c1, [STALE_RULE], started_after=hours_ago(4).isoformat())
+    await trigger.on_kill()
+    assert simulator.state.requests_to("cancelRuleJob") == []
+    job = simulator.state.latest_job(STUDY, "test", STALE_RULE)
+    assert job is not None and simulator.state.job_status(job) == "Running"
