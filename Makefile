@@ -25,8 +25,8 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check provider tests
-	$(BIN)/ruff format --check provider tests
+	$(BIN)/ruff check provider tests example_dags scripts
+	$(BIN)/ruff format --check provider tests example_dags scripts
 	$(BIN)/mypy
 
 clean:

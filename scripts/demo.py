@@ -22,7 +22,7 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
-from clinical_rules_provider.testing import (
+from clinical_rules_provider.testing import (  # noqa: E402 - Airflow reads the env above on import
     EXAMPLE_STUDY_ID,
     STALE_RULE_ID,
     UNCANCELLABLE_RULE_ID,
