@@ -49,6 +49,8 @@ class TransportSettings:
     headers: dict[str, str] = field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
     max_concurrency: int = 8
+    # Connections per host; async clients with equal settings share one pool per event loop.
+    pool_size: int = 32
     # Extra per-service check of a 2xx/any response (e.g. Vault's API_LIMIT_EXCEEDED in a 200).
     inspect: Callable[[httpx.Response, str], None] | None = None
     # Seconds to pause after a response before the next request (burst limits).
@@ -128,14 +130,49 @@ def _network_error(request: ApiRequest, exc: Exception) -> TransientServiceError
     )
 
 
+class _AsyncClientPool:
+    """One ``httpx.AsyncClient`` per (event loop, host, TLS and header settings), reference-counted.
+
+    A triggerer runs many triggers in one event loop; each creates its own hook, but they
+    all share one connection pool per host instead of opening one each. Auth is applied
+    per request, so hooks with different credentials can share a pool safely.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[Any, ...], list[Any]] = {}
+
+    def acquire(self, key: tuple[Any, ...], make: Callable[[], httpx.AsyncClient]) -> httpx.AsyncClient:
+        entry = self._clients.get(key)
+        if entry is None or entry[0].is_closed:
+            entry = self._clients[key] = [make(), 0]
+        entry[1] += 1
+        return entry[0]  # type: ignore[no-any-return]
+
+    async def release(self, key: tuple[Any, ...]) -> None:
+        entry = self._clients.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self._clients[key]
+            await entry[0].aclose()
+
+    def open_clients(self) -> int:
+        """How many shared clients are open (for tests and benchmarks)."""
+        return sum(1 for client, _ in self._clients.values() if not client.is_closed)
+
+
+ASYNC_CLIENTS = _AsyncClientPool()
+
+
 class HttpSession:
-    """Owns one ``httpx.Client`` and one ``httpx.AsyncClient`` (per event loop) for a hook."""
+    """Owns a hook's sync ``httpx.Client`` and its share of a pooled ``httpx.AsyncClient``."""
 
     def __init__(self, settings: TransportSettings) -> None:
         self.settings = settings
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
-        self._aclient_loop: asyncio.AbstractEventLoop | None = None
+        self._aclient_key: tuple[Any, ...] | None = None
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -143,12 +180,9 @@ class HttpSession:
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
-        limits = httpx.Limits(
-            max_connections=max(s.max_concurrency, 1) * 2, max_keepalive_connections=s.max_concurrency
-        )
+        limits = httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size)
         return {
             "base_url": s.base_url,
-            "auth": s.auth,
             "timeout": s.timeout,
             "verify": s.verify,
             "headers": s.headers,
@@ -176,7 +210,7 @@ class HttpSession:
         self.requests_sent += 1
         built = self.client.build_request(**_request_args(request))
         try:
-            response = self.client.send(built)
+            response = self.client.send(built, auth=self.settings.auth)
         except _NETWORK_ERRORS as exc:
             raise _network_error(request, exc) from exc
         self._check(response, request)
@@ -211,12 +245,14 @@ class HttpSession:
 
     @property
     def aclient(self) -> httpx.AsyncClient:
-        """The async client of the running event loop (re-created if the loop changed)."""
+        """This session's share of the pooled async client of the running event loop."""
         loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = httpx.AsyncClient(**self._client_kwargs())
-            self._aclient_loop = loop
-            self._semaphore = asyncio.Semaphore(max(self.settings.max_concurrency, 1))
+        if self._aclient is None or self._aclient_key is None or self._aclient_key[0] is not loop:
+            s = self.settings
+            key = (loop, s.base_url, s.verify, s.timeout, s.pool_size, tuple(sorted(s.headers.items())))
+            self._aclient = ASYNC_CLIENTS.acquire(key, lambda: httpx.AsyncClient(**self._client_kwargs()))
+            self._aclient_key = key
+            self._semaphore = asyncio.Semaphore(max(s.max_concurrency, 1))
         return self._aclient
 
     async def asend(self, request: ApiRequest) -> httpx.Response:
@@ -227,7 +263,9 @@ class HttpSession:
                 with attempt:
                     self.requests_sent += 1
                     try:
-                        response = await client.send(client.build_request(**_request_args(request)))
+                        response = await client.send(
+                            client.build_request(**_request_args(request)), auth=self.settings.auth
+                        )
                     except _NETWORK_ERRORS as exc:
                         raise _network_error(request, exc) from exc
                     self._check(response, request)
@@ -251,10 +289,10 @@ class HttpSession:
             return stop.value  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        """Close the async client of the running loop (the sync one stays usable)."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        """Give back this session's share of the pooled async client (the sync one stays usable)."""
+        if self._aclient_key is not None:
+            key, self._aclient, self._aclient_key = self._aclient_key, None, None
+            await ASYNC_CLIENTS.release(key)
 
     def _check(self, response: httpx.Response, request: ApiRequest) -> None:
         check_response(response, request.endpoint)

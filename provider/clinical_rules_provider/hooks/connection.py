@@ -91,6 +91,7 @@ def _common(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
         "max_concurrency": int(
             _as_number(extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1)
         ),
+        "pool_size": int(_as_number(extra_value(conn, conn_type, "pool_size", 32), "pool_size", 1)),
     }
 
 
