@@ -6,14 +6,14 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test test-fast lint bench docs clean
+.PHONY: install demo test lint bench reliability docs ui-check dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[test,lint]'
+	$(BIN)/pip install -q -e '.[test,lint,docs,dist]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -25,9 +25,25 @@ test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check provider tests example_dags scripts
-	$(BIN)/ruff format --check provider tests example_dags scripts
+	$(BIN)/ruff check provider tests example_dags scripts reliability benchmarks
+	$(BIN)/ruff format --check provider tests example_dags scripts reliability benchmarks
 	$(BIN)/mypy
+
+reliability: install
+	$(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000
+
+docs: install
+	$(BIN)/mkdocs build --strict
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+ui-check: install
+	$(BIN)/pip install -q -e '.[ui]'
+	$(BIN)/python scripts/ui_check.py
+
+dist: install
+	rm -rf dist && $(BIN)/python -m build --outdir dist .
 
 clean:
 	rm -rf $(VENV) .airflow .coverage build dist

@@ -59,6 +59,18 @@ def test_job_started_exactly_at_started_after_counts() -> None:
     assert outcome.succeeded[RULE_A].job_id == JOB_NEW
 
 
+def test_job_reported_in_the_same_millisecond_as_started_after_counts() -> None:
+    # jobStartDate has millisecond precision ("yyyy-MM-dd HH:mm:ss.SSS"): a job that started
+    # 0.3 ms after a threshold taken at 12:00:00.000500 is reported as 12:00:00.000. It was
+    # started after the threshold and must count; comparing at microsecond precision drops it
+    # for good and the wait can only time out.
+    started_after = T0 + timedelta(microseconds=500)
+    reported = job(RULE_A, JOB_NEW, "Success", T0)
+    outcome = watch(started_after=started_after).evaluate({RULE_A: [reported]})
+    assert outcome.done
+    assert outcome.succeeded[RULE_A].job_id == JOB_NEW
+
+
 def test_started_after_compares_instants_across_time_zones() -> None:
     # 12:30 in UTC+1 is 11:30 UTC: before T0, so it must not count.
     plus_one = timezone(timedelta(hours=1))
@@ -200,9 +212,7 @@ def test_failure_message_names_each_rule_job_and_status() -> None:
 def test_outcome_to_json_is_plain_data() -> None:
     outcome = watch().evaluate({RULE_A: [job(RULE_A, JOB_NEW, "Success", T0)]})
     assert outcome.to_json() == {
-        "succeeded": {
-            RULE_A: {"job_id": JOB_NEW, "status": "Success", "job_start_date": T0.isoformat()}
-        },
+        "succeeded": {RULE_A: {"job_id": JOB_NEW, "status": "Success", "job_start_date": T0.isoformat()}},
         "failed": {},
         "waiting": {},
     }

@@ -55,6 +55,18 @@ class AuthenticationError(ClinicalRulesError):
     """Credentials were refused, a token could not be obtained, or a session could not be renewed."""
 
 
+class RenewedCredentialsRejectedError(AuthenticationError, TransientServiceError):
+    """A token or session was refused right after it was renewed.
+
+    Each request attempt renews credentials once (DESIGN.md); a refusal of the fresh ones
+    (a token or session that expired again in between) is retried as a whole new attempt,
+    and is an :class:`AuthenticationError` if it persists.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        TransientServiceError.__init__(self, message, status_code=status_code)
+
+
 class ClinicalOneAPIError(ClinicalRulesError):
     """Clinical One returned an error envelope (``errorMessage``/``errorCode`` or ``status``)."""
 

@@ -38,6 +38,12 @@ def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]
     return chosen
 
 
+def floor_to_millisecond(moment: datetime) -> datetime:
+    """``jobStartDate`` has millisecond precision: a job started in the same millisecond as
+    the threshold must count, so thresholds are compared at that precision."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 @dataclass(frozen=True)
 class WatchOutcome:
     """The verdict of one poll. ``done`` is True when nothing is left to wait for."""
@@ -95,7 +101,8 @@ class RuleJobWatch:
         jobs = frozenset(normalize_list(job_ids, "job_ids", compact_id)) if job_ids is not None else None
         if jobs is None and (started_after is None or started_after.tzinfo is None):
             raise ValueError("started_after: expected an aware datetime when no job_ids are given")
-        return cls(ids, started_after if jobs is None else None, jobs, failure_status_set(failure_statuses))
+        threshold = floor_to_millisecond(started_after) if jobs is None and started_after else None
+        return cls(ids, threshold, jobs, failure_status_set(failure_statuses))
 
     def relevant(self, jobs: Iterable[RuleJob]) -> RuleJob | None:
         """The newest job of a rule that this watch counts."""

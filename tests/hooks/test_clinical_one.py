@@ -118,6 +118,19 @@ def test_oauth2_refreshes_the_token_once_on_401(make_conn: ConnFactory) -> None:
 
 
 @respx.mock
+def test_oauth2_token_refused_again_after_refresh_is_retried_as_a_new_attempt(make_conn: ConnFactory) -> None:
+    conn = _oauth_conn(make_conn)
+    tokens = [httpx.Response(200, json={"access_token": f"t{i}", "expires_in": 600}) for i in range(3)]
+    token = respx.post(TOKEN_URL).mock(side_effect=tokens)
+    api = respx.get(HISTORY).mock(
+        side_effect=[httpx.Response(401), httpx.Response(401), httpx.Response(200, json=_history())]
+    )
+    ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
+    assert token.call_count == 3
+    assert [c.request.headers["authorization"] for c in api.calls] == ["Bearer t0", "Bearer t1", "Bearer t2"]
+
+
+@respx.mock
 def test_oauth2_password_grant_used_when_login_is_set(make_conn: ConnFactory) -> None:
     conn = _oauth_conn(make_conn, login="jsmith", password="user-password-1")
     token = respx.post(TOKEN_URL).mock(
@@ -318,7 +331,7 @@ def test_secrets_never_reach_logs_reprs_or_errors(
     respx.post(TOKEN_URL).mock(
         return_value=httpx.Response(200, json={"access_token": "the-access-token", "expires_in": 600})
     )
-    respx.get(HISTORY).mock(side_effect=[httpx.Response(503), httpx.Response(500, text="boom")])
+    respx.get(HISTORY).mock(side_effect=[httpx.Response(503)] + [httpx.Response(500, text="boom")] * 5)
     hook = ClinicalOneHook(conn)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ClinicalRulesError) as info:

@@ -60,8 +60,8 @@ def test_retry_after_accepts_an_http_date() -> None:
     assert seconds is not None and 25 <= seconds <= 31
 
 
-@pytest.mark.parametrize("status", [429, 502, 503, 504])
-def test_throttling_and_gateway_statuses_are_transient(status: int) -> None:
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_throttling_server_and_gateway_statuses_are_transient(status: int) -> None:
     response = httpx.Response(status, headers={"Retry-After": "2"}, request=httpx.Request("GET", "https://x"))
     with pytest.raises(TransientServiceError) as info:
         check_response(response, "endpoint")
@@ -69,7 +69,12 @@ def test_throttling_and_gateway_statuses_are_transient(status: int) -> None:
     assert isinstance(info.value, RateLimitedError) == (status == 429)
 
 
-@pytest.mark.parametrize("status", [400, 401, 404, 500])
+def test_a_500_listing_per_rule_results_is_left_to_the_parser() -> None:
+    items = [{"ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A", "jobStatus": "Error"}]
+    check_response(httpx.Response(500, json=items, request=httpx.Request("PUT", "https://x")), "endpoint")
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 409])
 def test_other_statuses_are_left_to_the_parsers(status: int) -> None:
     check_response(httpx.Response(status, request=httpx.Request("GET", "https://x")), "endpoint")
 
@@ -78,3 +83,28 @@ def test_truncated_json_in_a_2xx_is_transient() -> None:
     response = httpx.Response(200, content=b'{"truncated":', request=httpx.Request("GET", "https://x"))
     with pytest.raises(TransientServiceError, match="not valid JSON"):
         check_response(response, "endpoint")
+
+
+@respx.mock
+async def test_requests_in_flight_never_exceed_the_hooks_concurrency_cap(make_conn: object) -> None:
+    import asyncio
+
+    conn = make_conn(
+        "c1_cap", "clinical_one", "c1.test", login="u", password="p", extra={"max_concurrency": 3}
+    )  # type: ignore[operator]
+    in_flight = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return httpx.Response(200, json=OK)
+
+    respx.get(url__regex=r".*/rerunhistory/.*").mock(side_effect=slow)
+    hook = ClinicalOneHook(conn)
+    jobs = await hook.alatest_jobs(STUDY, "test", [f"{i:032X}" for i in range(1, 21)])
+    await hook.aclose()
+    assert len(jobs) == 20
+    assert peak == 3

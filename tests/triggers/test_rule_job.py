@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
 from tests.operators.conftest import hours_ago
 
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
@@ -111,7 +111,7 @@ async def test_old_successful_job_does_not_end_the_wait(sim_c1: str) -> None:
 
 
 async def test_waits_until_a_newly_started_job_finishes(sim_c1: str, fast_jobs: LiveSimulator) -> None:
-    started_after = hours_ago(0).isoformat()
+    started_after = hours_ago(1 / 3600).isoformat()  # RULE_A has no earlier job
     ClinicalOneHook(sim_c1).update_publish_run(STUDY, "test", "AllData", [RULE_A])
     [event] = await events(make_trigger(sim_c1, [RULE_A], started_after=started_after))
     assert event["status"] == "success"
@@ -140,12 +140,15 @@ async def test_deadline_in_the_past_times_out_after_one_poll(sim_c1: str) -> Non
 
 
 async def test_non_transient_service_error_yields_an_error_event(
-    sim_c1: str, simulator: LiveSimulator
+    simulator: LiveSimulator, make_conn: ConnFactory
 ) -> None:
-    simulator.state.faults.enqueue("500")
-    [event] = await events(make_trigger(sim_c1, [OLD_SUCCESS_RULE], started_after=hours_ago(72).isoformat()))
+    conn = make_conn(
+        "sim_c1_bad_password", "clinical_one", simulator.url, login="demo-user", password="wrong-password"
+    )
+    [event] = await events(make_trigger(conn, [OLD_SUCCESS_RULE], started_after=hours_ago(72).isoformat()))
     assert event["status"] == "error"
-    assert "500" in event["message"]
+    assert "401" in event["message"]
+    assert "wrong-password" not in event["message"]
 
 
 async def test_one_transient_fault_does_not_end_the_trigger(

@@ -71,14 +71,17 @@ def envelope_error(body: Any, status_code: int, endpoint: str) -> ClinicalOneAPI
 
 def raise_for_error(response: httpx.Response, body: Any, endpoint: str) -> None:
     """Raise the typed error for an error envelope or a non-2xx status; return quietly otherwise."""
+    if response.status_code in (401, 403):
+        error = envelope_error(body, response.status_code, endpoint)
+        raise AuthenticationError(
+            f"{endpoint}: the service refused the credentials (HTTP {response.status_code})"
+            + (f": {error.message.split(': ', 1)[-1]}" if error is not None else ""),
+            code=error.code if error is not None else None,
+            status_code=response.status_code,
+        )
     error = envelope_error(body, response.status_code, endpoint)
     if error is not None:
         raise error
-    if response.status_code in (401, 403):
-        raise AuthenticationError(
-            f"{endpoint}: the service refused the credentials (HTTP {response.status_code})",
-            status_code=response.status_code,
-        )
     if response.status_code >= 400:
         raise error_class_for(response.status_code)(
             f"{endpoint}: HTTP {response.status_code} without a recognised error envelope",

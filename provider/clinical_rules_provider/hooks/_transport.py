@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -74,8 +75,14 @@ class _WaitRetryAfter(wait_base):
         return float(self.fallback(retry_state))
 
 
+RETRIES: Counter[str] = Counter()
+"""Retries made in this process, by fault (exception class and HTTP status): for reports."""
+
+
 def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
+    status = getattr(exc, "status_code", None)
+    RETRIES[f"{type(exc).__name__}{f' {status}' if status else ''}"] += 1
     delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
     log.warning(
         "Transient fault (attempt %d), retrying in %.2f s: %s", retry_state.attempt_number, delay, exc
@@ -111,9 +118,21 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+def _per_item_report(response: httpx.Response, endpoint: str) -> bool:
+    """A 500 whose body lists per-rule results is data to report, not a fault to retry."""
+    body = decode_json(response, endpoint)
+    return isinstance(body, list) and any(isinstance(item, dict) and item.get("ruleId") for item in body)
+
+
 def check_response(response: httpx.Response, endpoint: str) -> None:
-    """Raise a transient error for throttling/gateway statuses and for unparsable 2xx JSON."""
-    if response.status_code in TRANSIENT_STATUS:
+    """Raise a transient error for throttling/gateway statuses and for unparsable 2xx JSON.
+
+    HTTP 500 is retried too (both services answer it for passing server faults), unless
+    its body is a list of per-rule results, which the parser reports item by item.
+    """
+    if response.status_code in TRANSIENT_STATUS or (
+        response.status_code == 500 and not _per_item_report(response, endpoint)
+    ):
         cls = RateLimitedError if response.status_code == 429 else TransientServiceError
         raise cls(
             f"{endpoint}: HTTP {response.status_code} from the service",

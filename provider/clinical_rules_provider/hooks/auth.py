@@ -19,7 +19,11 @@ import httpx
 
 from clinical_rules_provider.clients.base import decode_json
 from clinical_rules_provider.clients.vault import SESSION_ERRORS, auth_request, error_types
-from clinical_rules_provider.exceptions import AuthenticationError, TransientServiceError
+from clinical_rules_provider.exceptions import (
+    AuthenticationError,
+    RenewedCredentialsRejectedError,
+    TransientServiceError,
+)
 from clinical_rules_provider.hooks._transport import TRANSIENT_STATUS, retry_after_seconds
 
 # Refresh this long before the token's announced expiry (IAMS tokens live ~10 minutes).
@@ -168,7 +172,12 @@ class OAuth2Auth(httpx.Auth):
             self._cache.drop(self._key, token)
             token = self._store((yield self._token_request()))
             request.headers["Authorization"] = f"Bearer {token}"
-            yield request
+            response = yield request
+            if response.status_code == 401:
+                self._cache.drop(self._key, token)
+                raise RenewedCredentialsRejectedError(
+                    "the service refused a freshly issued OAuth2 token", status_code=401
+                )
 
 
 class VaultSessionAuth(httpx.Auth):
@@ -245,8 +254,14 @@ class VaultSessionAuth(httpx.Auth):
             return
         self._static_session = None
         self._cache.drop(self._key, session)
-        request.headers["Authorization"] = self._store((yield self._login_request()))
-        yield request
+        session = self._store((yield self._login_request()))
+        request.headers["Authorization"] = session
+        response = yield request
+        if _session_rejected(response):
+            self._cache.drop(self._key, session)
+            raise RenewedCredentialsRejectedError(
+                "Vault refused a fresh session (INVALID_SESSION_ID)", status_code=response.status_code
+            )
 
 
 def _session_rejected(response: httpx.Response) -> bool:

@@ -62,5 +62,6 @@ def as_bool(value: Any, field: str) -> bool:
 
 
 def utc_now() -> datetime:
-    """The current time, aware, in UTC."""
-    return pendulum.now("UTC")
+    """The current time, aware, in UTC, to the millisecond (the precision of ``jobStartDate``)."""
+    now = pendulum.now("UTC")
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

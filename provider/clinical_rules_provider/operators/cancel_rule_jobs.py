@@ -143,7 +143,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         try:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             if self.rule_ids is not None:
-                rule_ids = list(self.rule_ids)
+                rule_ids = [self.rule_ids] if isinstance(self.rule_ids, str) else list(self.rule_ids)
             else:
                 rule_ids = [r.rule_id for r in hook.list_rules(study, mode, **(self.rule_filter or {}))]
             cutoff = utc_now() - timedelta(seconds=self.older_than)

@@ -40,6 +40,26 @@ class _VaultJobsOperator(BaseOperator):
         )
         return finish(context, report, fail=self.fail_on_not_cancelled, what="Vault job(s)", id_key="job_id")
 
+    def _recheck_refusals(self, hook: VaultHook, report: dict[str, Any]) -> None:
+        """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened.
+
+        A retried cancel (after a dropped connection or timeout that Vault had already
+        processed) is refused because the job left ``QUEUED``; reading the job tells.
+        """
+        from clinical_rules_provider.hooks._transport import gather_all
+
+        refused = [item["job_id"] for item in report["not_cancelled"]]
+        if not refused:
+            return
+        try:
+            jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in refused))
+        except Exception as exc:  # the refusals stand as reported
+            self.log.warning("Could not re-check refused cancels: %s", exc)
+            return
+        done = {j.job_id for j in jobs if j.status_text in ("CANCELLING", "CANCELLED")}
+        report["cancelled"].extend(sorted(done))
+        report["not_cancelled"] = [item for item in report["not_cancelled"] if item["job_id"] not in done]
+
 
 class VaultCancelJobsOperator(_VaultJobsOperator):
     """Cancel Vault job instances (500 per request) and report each job.

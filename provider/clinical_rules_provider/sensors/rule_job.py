@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
@@ -113,6 +113,11 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         from clinical_rules_provider.job_watch import RuleJobWatch
 
         study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        self._watching = (
+            study,
+            mode,
+            list(self.rule_ids) if not isinstance(self.rule_ids, str) else [self.rule_ids],
+        )
         watch = RuleJobWatch.create(
             self.rule_ids,
             started_after=self._threshold(context),
@@ -123,8 +128,11 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
 
     # --- poke / reschedule ----------------------------------------------------------------
 
-    def poke(self, context: Context) -> bool:
-        """One poll: ``True`` when done, ``False`` to wait; raises naming failed rules."""
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One poll: done (with the per-rule outcome as XCom value) or not; raises naming failed rules.
+
+        Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
+        """
         from clinical_rules_provider.exceptions import TransientServiceError
 
         study, mode, watch = self._resolve(context)
@@ -139,7 +147,7 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
             )
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
-            return False
+            return PokeReturnValue(is_done=False)
         finally:
             hook.close()
         outcome = watch.evaluate(jobs)
@@ -147,7 +155,7 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
             raise AirflowException(outcome.failure_message())
         for rule, why in sorted(outcome.waiting.items()):
             self.log.info("Rule %s: %s", rule, why)
-        return outcome.done
+        return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
 
     # --- deferrable -----------------------------------------------------------------------
 
@@ -155,8 +163,9 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
         if not self.deferrable or self.mode == "reschedule":
             return super().execute(context)
-        if self.poke(context):
-            return None
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
         study, mode, watch = self._resolve(context)
@@ -178,6 +187,17 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
         )
+
+    def on_kill(self) -> None:
+        """In poke/reschedule mode, cancel the watched rules' jobs when ``cancel_on_kill`` is set.
+
+        (Deferred, the trigger's ``on_kill`` does this on Airflow 3.3+.)
+        """
+        watching = getattr(self, "_watching", None)
+        if not self.cancel_on_kill or watching is None:
+            return
+        result = self._hook().cancel_rule_jobs(*watching)
+        self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the per-rule outcome, or raise with its details."""

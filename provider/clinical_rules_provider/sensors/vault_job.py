@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators._common import as_seconds
@@ -44,7 +44,9 @@ class VaultJobSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         interval = max(as_seconds(poll_interval, "poll_interval"), MIN_POLL_INTERVAL)
-        kwargs.setdefault("poke_interval", interval)
+        kwargs["poke_interval"] = max(
+            as_seconds(kwargs.get("poke_interval", interval), "poke_interval"), MIN_POLL_INTERVAL
+        )
         super().__init__(**kwargs)
         from clinical_rules_provider.job_watch import vault_failure_status_set
 
@@ -61,8 +63,8 @@ class VaultJobSensor(BaseSensorOperator):
 
         return job_id_list(self.job_ids)
 
-    def poke(self, context: Context) -> bool:
-        """One poll over all jobs; raises naming failed jobs."""
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
         from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._transport import gather_all
         from clinical_rules_provider.hooks.vault import VaultHook
@@ -74,7 +76,7 @@ class VaultJobSensor(BaseSensorOperator):
             jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in ids))
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)
-            return False
+            return PokeReturnValue(is_done=False)
         finally:
             hook.close()
         outcome = evaluate_vault_jobs(
@@ -82,14 +84,15 @@ class VaultJobSensor(BaseSensorOperator):
         )
         if outcome.failed:
             raise AirflowException(outcome.failure_message())
-        return outcome.done
+        return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
 
     def execute(self, context: Context) -> Any:
         """Poke once; if not done and ``deferrable``, defer to :class:`VaultJobTrigger`."""
         if not self.deferrable or self.mode == "reschedule":
             return super().execute(context)
-        if self.poke(context):
-            return None
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
         from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
         timeout = self.timeout if self.timeout is not None else 7 * 24 * 3600
@@ -104,6 +107,15 @@ class VaultJobSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
         )
+
+    def on_kill(self) -> None:
+        """In poke/reschedule mode, cancel the jobs when ``cancel_on_kill`` is set."""
+        if not self.cancel_on_kill:
+            return
+        from clinical_rules_provider.hooks.vault import VaultHook
+
+        results = VaultHook(self.vault_conn_id).cancel_jobs(self._job_ids())
+        self.log.info("Cancel accepted for %d Vault job(s) on kill", sum(r.cancelled for r in results))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: return the outcome or raise with its details."""

@@ -1,0 +1,1 @@
+"""Fault-injection runs, bad-input fuzzing and secret-hygiene checks (``make reliability``)."""

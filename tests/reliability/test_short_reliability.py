@@ -1,0 +1,28 @@
+"""The short version of ``make reliability``: 10 fault-injected runs and 1000 bad inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from reliability.fuzz import fuzz
+from reliability.run import fault_runs
+
+pytestmark = pytest.mark.e2e
+
+
+def test_ten_runs_at_20_percent_faults_all_end_correct_without_leaking_secrets() -> None:
+    report = fault_runs(10, 0.2)
+    assert report["failures"] == []
+    assert report["correct_runs"] == 10
+    assert sum(report["faults_injected"].values()) > 0
+    assert sum(report["retries"].values()) > 0
+    assert report["secret_occurrences"] == 0
+
+
+def test_a_thousand_invalid_inputs_are_rejected_before_any_request() -> None:
+    report = fuzz(1000)
+    assert report["generated"] >= 1000
+    assert report["rejected"] == report["generated"]
+    assert report["not_rejected"] == []
+    assert report["requests_sent"] == 0
+    assert report["valid_accepted"] == 4
