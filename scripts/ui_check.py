@@ -15,14 +15,15 @@ What it does, from a fresh clone (only Python + pip, and apt as root for the bro
    the message of the hook's ``test_connection()``.
 4. Writes ``docs/img/clinical_one_connection.png``, ``docs/img/veeva_vault_connection.png``
    (standard and extra fields of the filled-in form, side by side) and
-   ``docs/img/connection_test_ok.png`` (the connection list with the success toasts).
+   ``docs/img/connection_test_ok.png`` (the connection list after both tests: green test
+   icons and the Clinical One success toast).
 5. Prints PASS/FAIL per check and exits non-zero on any failure. The API server, the
    simulator and the browser are always shut down.
 
 The connection's port is filled in as well as the full URL in host: Airflow 3.3.2's "Test
 Connection" button sends ``port: 0`` for a connection without a port, and the API then
 rejects the test with 400 "The host or port to test differs from the stored connection"
-(apache/airflow#73298, fixed upstream after 3.3.2). The hooks honour the port either way.
+(fixed upstream by apache/airflow#73298, not in 3.3.2). The hooks honour the port either way.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -120,7 +120,7 @@ class FormCase:
 
     conn_type: str
     conn_id: str
-    must_have_labels: dict[str, str]  # labels the brief names explicitly (guards the provider info)
+    must_have_labels: dict[str, str]  # fixed expectations, independent of the provider info
     standard_values: dict[str, str]  # form field name -> value typed in
     extra_values: dict[str, str]  # conn-fields name -> value typed in
     extra_choices: dict[str, str]  # conn-fields name -> dropdown option picked
@@ -638,21 +638,12 @@ def toast_texts(driver: Any) -> list[str]:
     return texts
 
 
-def settle_toasts(driver: Any) -> None:
-    """Wait (at most a few seconds) until the older toasts have faded out, the newest still showing."""
+def wait_for_no_toasts(driver: Any, timeout: float = 15.0) -> None:
+    """Wait until earlier toasts are gone, so each test's toast shows alone (and alone on the PNG)."""
     from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.common.by import By
 
-    def settled(drv: Any) -> bool:
-        states = [
-            toast.get_attribute("data-state")
-            for toast in drv.find_elements(By.CSS_SELECTOR, "[data-scope=toast][data-part=root]")
-        ]
-        return states.count("open") == 1 and len(states) == 1
-
-    with suppress(TimeoutException):  # a screenshot with two toasts is fine too
-        wait_for(driver, settled, "older toasts to fade", timeout=5)
-    time.sleep(0.3)
+    with suppress(TimeoutException):  # an overlapping toast only spoils the picture
+        wait_for(driver, lambda d: not toast_texts(d), "earlier toasts to close", timeout=timeout)
 
 
 def click_when_clear(driver: Any, element: Any, what: str) -> None:
@@ -719,9 +710,10 @@ def run_ui_checks(report: Report, base_url: str, sim: Any) -> None:
         section("Test Connection from the connection list")
         driver.set_window_size(*LIST_WINDOW)
         driver.get(f"{base_url}/connections")
-        for case in cases:
+        for case in reversed(cases):  # Clinical One last: its toast (with the study) goes on the PNG
+            wait_for_no_toasts(driver)
             guarded(report, f"{case.conn_type}: test flow", check_test_button, driver, report, case)
-        settle_toasts(driver)
+        time.sleep(0.6)  # let the toast finish sliding in
         save_png(IMG_DIR / "connection_test_ok.png", base64.b64decode(driver.get_screenshot_as_base64()))
 
 

@@ -58,7 +58,7 @@ class AuthenticationError(ClinicalRulesError):
 class RenewedCredentialsRejectedError(AuthenticationError, TransientServiceError):
     """A token or session was refused right after it was renewed.
 
-    Each request attempt renews credentials once (DESIGN.md); a refusal of the fresh ones
+    Each request attempt renews credentials once; a refusal of the fresh ones
     (a token or session that expired again in between) is retried as a whole new attempt,
     and is an :class:`AuthenticationError` if it persists.
     """
@@ -80,7 +80,11 @@ class ClinicalOneNotFoundError(ClinicalOneAPIError):
 
 
 class ClinicalOneServerError(ClinicalOneAPIError):
-    """Clinical One failed on its side (HTTP 5xx or ``SERVER_ERROR``)."""
+    """Clinical One failed on its side (``SERVER_ERROR``, or an unexpected 5xx).
+
+    HTTP 500/502/503/504 are retried first; only what persists or is not retryable ends here
+    (or as :class:`TransientServiceError` when the retries run out).
+    """
 
 
 class VaultAPIError(ClinicalRulesError):

@@ -322,6 +322,17 @@ def test_vault_cancel_reports_refusals_when_allowed(sim_vault: str, context: dic
     assert refused["job_id"] == RUNNING_STALE and refused["reason"]
 
 
+def test_vault_cancel_counts_a_refused_job_that_is_already_cancelling_as_cancelled(
+    sim_vault: str, simulator: LiveSimulator, context: dict[str, Any]
+) -> None:
+    # e.g. a retried cancel whose first attempt Vault had already processed
+    assert simulator.state.cancel_vault_job(QUEUED_STALE)
+    task = VaultCancelJobsOperator(task_id="vc", job_ids=[QUEUED_STALE], vault_conn_id=sim_vault)
+    report = task.execute(context)
+    assert report["cancelled"] == [QUEUED_STALE]
+    assert report["not_cancelled"] == []
+
+
 def test_vault_cancel_accepts_numeric_strings(
     sim_vault: str, simulator: LiveSimulator, ti: FakeTI, context: dict[str, Any]
 ) -> None:

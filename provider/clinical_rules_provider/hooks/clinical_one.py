@@ -147,7 +147,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     ) -> JobStatusResult:
         """Latest job of each rule via the bulk ``v2.0 jobStatus`` endpoint (500 rules per call).
 
-        Not in the API references (see DESIGN.md, "Beyond the references").
+        Not in the API references; see the docs page "Inferences and overrides".
         """
         return self._run(
             api.get_job_status(

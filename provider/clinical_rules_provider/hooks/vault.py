@@ -25,6 +25,7 @@ from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import (
     ConnectionLike,
     VaultConfig,
+    _as_number,
     _common,
     base_url,
     extra_value,
@@ -76,7 +77,7 @@ def vault_config(conn: ConnectionLike) -> VaultConfig:
     """Parse a ``veeva_vault`` connection: login/password session, or a static ``session_id``."""
     url = base_url(conn)
     version = vault_api_version(conn)
-    floor = int(extra_value(conn, "veeva_vault", "burst_limit_floor", 10))
+    floor = int(_as_number(extra_value(conn, "veeva_vault", "burst_limit_floor", 10), "burst_limit_floor", 0))
     auth = VaultSessionAuth(
         url,
         version,

@@ -35,6 +35,7 @@ class _VaultJobsOperator(BaseOperator):
         self, context: Context, hook: VaultHook, job_ids: list[int], report: dict[str, Any]
     ) -> dict[str, Any]:
         report.update(vault_cancel_report(hook.cancel_jobs(job_ids)))
+        self._recheck_refusals(hook, report)
         self.log.info(
             "Vault accepted %d cancel(s), refused %d", len(report["cancelled"]), len(report["not_cancelled"])
         )

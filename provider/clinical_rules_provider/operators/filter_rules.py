@@ -34,11 +34,15 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
 
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
-    :param form_id: form UUID (either form). :param item_ids: item UUIDs.
-    :param publish_run: ``AllData`` or ``FutureData``. :param enabled: ``True``/``False``.
+    :param form_id: form UUID (either form).
+    :param item_ids: item UUIDs.
+    :param publish_run: ``AllData`` or ``FutureData``.
+    :param enabled: ``True``/``False``.
     :param rule_states: any of ``draft``, ``uat``, ``approved``, ``publish``.
-    :param training: ``True``/``False``. :param sort_column: e.g. ``ruleName``.
-    :param sort_order: ``ASC``/``DESC``. :param user_id: last modifier's id.
+    :param training: ``True``/``False``.
+    :param sort_column: e.g. ``ruleName``.
+    :param sort_order: ``ASC``/``DESC``.
+    :param user_id: last modifier's id.
     :param user_name: last modifier's name (case-insensitive).
     :param page_size: rules per request (1-1000, default 100).
     :param fail_if_empty: fail when no rule matches (default ``False``: return ``[]``).
@@ -96,9 +100,11 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
         hook = ClinicalOneHook(self.clinical_one_conn_id)
-        study, mode = resolve_study(hook, self.study_id, self.study_mode)
-        rules = list(hook.list_rules(study, mode, page_size=self.page_size, **self.filters()))
-        hook.close()
+        try:
+            study, mode = resolve_study(hook, self.study_id, self.study_mode)
+            rules = list(hook.list_rules(study, mode, page_size=self.page_size, **self.filters()))
+        finally:
+            hook.close()
         self.log.info("%d rule(s) match %s in study %s (%s)", len(rules), self.filters(), study, mode)
         if self.push_summaries:
             context["ti"].xcom_push(key="rule_summaries", value=[r.model_dump(mode="json") for r in rules])

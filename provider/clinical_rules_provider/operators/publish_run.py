@@ -114,8 +114,10 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             report.update(rule_ids=[], failed=[], results=[], started_after=started_after.isoformat())
             self._push(context, report)
             return report
-        results = hook.update_publish_run(study, mode, self.publish_run, rule_ids)
-        hook.close()
+        try:
+            results = hook.update_publish_run(study, mode, self.publish_run, rule_ids)
+        finally:
+            hook.close()
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
         failed = [{"rule_id": r.rule_id, "reason": r.failure_reason} for r in results if not r.succeeded]
         report.update(

@@ -43,7 +43,8 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
     :param poll_endpoint: ``rerun_history`` (one request per rule, concurrently) or
         ``job_status`` (bulk endpoint, one request per 500 rules).
     :param deferrable: wait in the triggerer instead of holding a worker slot.
-    :param cancel_on_kill: cancel the rules' jobs if the task is killed while deferred.
+    :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting (in any
+        mode; deferred, on Airflow 3.3+).
     :param max_concurrency: cap on concurrent requests per poll.
     """
 
@@ -69,6 +70,8 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
         super().__init__(**kwargs)
+        if deferrable and self.mode == "reschedule":
+            raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
         if poll_endpoint not in ("rerun_history", "job_status"):
             raise ValueError(
                 f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
@@ -106,7 +109,13 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
             values = [pushed] if isinstance(pushed, str) else [v for v in pushed or [] if v]
             if values:
                 return max(as_aware_datetime(v, "started_after") for v in values)  # type: ignore[type-var]
-        start = context.get("data_interval_start") or context.get("logical_date")
+        dag_run = context.get("dag_run")
+        start = (
+            context.get("data_interval_start")
+            or context.get("logical_date")
+            or getattr(dag_run, "run_after", None)  # Airflow 3 manual runs may have no interval
+            or getattr(dag_run, "start_date", None)
+        )
         return as_aware_datetime(start, "data_interval_start")
 
     def _resolve(self, context: Context) -> tuple[str, str, RuleJobWatch]:
@@ -161,7 +170,7 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
-        if not self.deferrable or self.mode == "reschedule":
+        if not self.deferrable:
             return super().execute(context)
         first = self.poke(context)
         if first.is_done:

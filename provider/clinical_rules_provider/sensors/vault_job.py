@@ -50,6 +50,8 @@ class VaultJobSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         from clinical_rules_provider.job_watch import vault_failure_status_set
 
+        if deferrable and self.mode == "reschedule":
+            raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         vault_failure_status_set(self.failure_statuses)
@@ -88,7 +90,7 @@ class VaultJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke once; if not done and ``deferrable``, defer to :class:`VaultJobTrigger`."""
-        if not self.deferrable or self.mode == "reschedule":
+        if not self.deferrable:
             return super().execute(context)
         first = self.poke(context)
         if first.is_done:
