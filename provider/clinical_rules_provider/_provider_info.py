@@ -29,6 +29,7 @@ CLINICAL_ONE_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {
             "type": ["string", "null"],
             "enum": [None, "design", "test", "training", "production", "active"],
+            "values_display": {"null": "(set on each task)"},
         },
     },
     "service_timezone": {
@@ -84,6 +85,34 @@ PROVIDER_INFO: dict[str, Any] = {
             "external-doc-url": "https://docs.oracle.com/en/industries/life-sciences/clinical-one/",
         },
         {"integration-name": "Veeva Vault", "external-doc-url": "https://developer.veevavault.com/api/"},
+    ],
+    "operators": [
+        {
+            "integration-name": "Oracle Clinical One",
+            "python-modules": [
+                "clinical_rules_provider.operators.publish_run",
+                "clinical_rules_provider.operators.filter_rules",
+                "clinical_rules_provider.operators.cancel_rule_jobs",
+            ],
+        },
+        {
+            "integration-name": "Veeva Vault",
+            "python-modules": ["clinical_rules_provider.operators.cancel_vault_jobs"],
+        },
+    ],
+    "sensors": [
+        {
+            "integration-name": "Oracle Clinical One",
+            "python-modules": ["clinical_rules_provider.sensors.rule_job"],
+        },
+        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.sensors.vault_job"]},
+    ],
+    "triggers": [
+        {
+            "integration-name": "Oracle Clinical One",
+            "python-modules": ["clinical_rules_provider.triggers.rule_job"],
+        },
+        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.triggers.vault_job"]},
     ],
     "hooks": [
         {

@@ -225,7 +225,9 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(sim_c1: str) 
         "study_id": STUDY,
         "study_mode": "test",
         "rule_ids": [STALE_RULE],
-        "started_after": started_after.replace(microsecond=started_after.microsecond // 1000 * 1000).isoformat(),
+        "started_after": started_after.replace(
+            microsecond=started_after.microsecond // 1000 * 1000
+        ).isoformat(),
         "job_ids": None,
         "failure_statuses": ["Failed", "Rule is invalid"],
         "poll_interval": 12.0,
