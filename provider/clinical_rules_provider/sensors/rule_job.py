@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
+from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.job_watch import RuleJobWatch
+    from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
-class ClinicalOneRuleJobSensor(BaseSensorOperator):
+class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     """Succeeds when every rule's relevant job succeeded; fails naming each rule whose job failed.
 
     A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without ``job_ids``, when it
@@ -69,9 +69,7 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
-        super().__init__(**kwargs)
-        if deferrable and self.mode == "reschedule":
-            raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
+        super().__init__(deferrable=deferrable, **kwargs)
         if poll_endpoint not in ("rerun_history", "job_status"):
             raise ValueError(
                 f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
@@ -84,7 +82,6 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_interval = as_seconds(poll_interval, "poll_interval")
         self.poll_endpoint = poll_endpoint
-        self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
@@ -160,41 +157,30 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
         finally:
             hook.close()
         outcome = watch.evaluate(jobs)
-        if outcome.failed:
-            raise AirflowException(outcome.failure_message())
         for rule, why in sorted(outcome.waiting.items()):
             self.log.info("Rule %s: %s", rule, why)
-        return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
+        return verdict(outcome)
 
     # --- deferrable -----------------------------------------------------------------------
 
-    def execute(self, context: Context) -> Any:
-        """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if first.is_done:
-            return first.xcom_value
+    def trigger(self, context: Context, end_time: float) -> ClinicalOneRuleJobTrigger:
+        """The :class:`ClinicalOneRuleJobTrigger` carrying every parameter of this sensor."""
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
         study, mode, watch = self._resolve(context)
-        timeout = self.timeout if self.timeout is not None else 7 * 24 * 3600
-        self.defer(
-            trigger=ClinicalOneRuleJobTrigger(
-                study_id=study,
-                study_mode=mode,
-                rule_ids=list(watch.rule_ids),
-                end_time=time.time() + float(timeout),
-                started_after=watch.started_after.isoformat() if watch.started_after else None,
-                job_ids=sorted(watch.job_ids) if watch.job_ids is not None else None,
-                failure_statuses=self.failure_statuses,
-                poll_interval=self.poll_interval,
-                poll_endpoint=self.poll_endpoint,
-                clinical_one_conn_id=self.clinical_one_conn_id,
-                max_concurrency=self.max_concurrency,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
+        return ClinicalOneRuleJobTrigger(
+            study_id=study,
+            study_mode=mode,
+            rule_ids=list(watch.rule_ids),
+            end_time=end_time,
+            started_after=watch.started_after.isoformat() if watch.started_after else None,
+            job_ids=sorted(watch.job_ids) if watch.job_ids is not None else None,
+            failure_statuses=self.failure_statuses,
+            poll_interval=self.poll_interval,
+            poll_endpoint=self.poll_endpoint,
+            clinical_one_conn_id=self.clinical_one_conn_id,
+            max_concurrency=self.max_concurrency,
+            cancel_on_kill=self.cancel_on_kill,
         )
 
     def on_kill(self) -> None:
@@ -207,9 +193,3 @@ class ClinicalOneRuleJobSensor(BaseSensorOperator):
             return
         result = self._hook().cancel_rule_jobs(*watching)
         self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger fired: return the per-rule outcome, or raise with its details."""
-        from clinical_rules_provider.operators._wait import raise_for_event
-
-        return raise_for_event(event)

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators._common import as_seconds
+from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
+
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
 
 
-class VaultJobSensor(BaseSensorOperator):
+class VaultJobSensor(DeferrableJobSensor):
     """Succeeds when every job finished with ``SUCCESS``; fails naming each job that ended in a
     status in ``failure_statuses`` (default: every terminal status but ``SUCCESS``, so a
     cancelled job fails the sensor unless you say otherwise).
@@ -47,16 +48,13 @@ class VaultJobSensor(BaseSensorOperator):
         kwargs["poke_interval"] = max(
             as_seconds(kwargs.get("poke_interval", interval), "poke_interval"), MIN_POLL_INTERVAL
         )
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         from clinical_rules_provider.job_watch import vault_failure_status_set
 
-        if deferrable and self.mode == "reschedule":
-            raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         vault_failure_status_set(self.failure_statuses)
         self.poll_interval = interval
-        self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
 
@@ -84,30 +82,19 @@ class VaultJobSensor(BaseSensorOperator):
         outcome = evaluate_vault_jobs(
             {j.job_id: j.status_text for j in jobs}, vault_failure_status_set(self.failure_statuses)
         )
-        if outcome.failed:
-            raise AirflowException(outcome.failure_message())
-        return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
+        return verdict(outcome)
 
-    def execute(self, context: Context) -> Any:
-        """Poke once; if not done and ``deferrable``, defer to :class:`VaultJobTrigger`."""
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if first.is_done:
-            return first.xcom_value
+    def trigger(self, context: Context, end_time: float) -> VaultJobTrigger:
+        """The :class:`VaultJobTrigger` carrying every parameter of this sensor."""
         from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
-        timeout = self.timeout if self.timeout is not None else 7 * 24 * 3600
-        self.defer(
-            trigger=VaultJobTrigger(
-                job_ids=self._job_ids(),
-                end_time=time.time() + float(timeout),
-                failure_statuses=self.failure_statuses,
-                poll_interval=self.poll_interval,
-                vault_conn_id=self.vault_conn_id,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
+        return VaultJobTrigger(
+            job_ids=self._job_ids(),
+            end_time=end_time,
+            failure_statuses=self.failure_statuses,
+            poll_interval=self.poll_interval,
+            vault_conn_id=self.vault_conn_id,
+            cancel_on_kill=self.cancel_on_kill,
         )
 
     def on_kill(self) -> None:
@@ -118,9 +105,3 @@ class VaultJobSensor(BaseSensorOperator):
 
         results = VaultHook(self.vault_conn_id).cancel_jobs(self._job_ids())
         self.log.info("Cancel accepted for %d Vault job(s) on kill", sum(r.cancelled for r in results))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: return the outcome or raise with its details."""
-        from clinical_rules_provider.operators._wait import raise_for_event
-
-        return raise_for_event(event)

@@ -1,0 +1,71 @@
+"""What both job sensors share: poke once, then defer or poke on; one verdict per poll."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from clinical_rules_provider._compat import AirflowException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+# Without a sensor timeout, a deferred wait still ends: after a week.
+DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0
+
+
+class Outcome(Protocol):
+    """A poll's verdict (``WatchOutcome`` or ``VaultWatchOutcome``)."""
+
+    @property
+    def failed(self) -> Any: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def failure_message(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def verdict(outcome: Outcome) -> PokeReturnValue:
+    """Raise naming the failed jobs, or say whether the wait is over (outcome as XCom value)."""
+    if outcome.failed:
+        raise AirflowException(outcome.failure_message())
+    return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
+
+
+class DeferrableJobSensor(BaseSensorOperator):
+    """A sensor that pokes once and, if ``deferrable`` and not done, defers to :meth:`trigger`.
+
+    Poke, reschedule and deferrable modes return the same value: the outcome of the last poll.
+    """
+
+    def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if deferrable and self.mode == "reschedule":
+            raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
+        self.deferrable = deferrable
+
+    def trigger(self, context: Context, end_time: float) -> BaseTrigger:
+        """The trigger that continues the wait (every parameter of the sensor reaches it)."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> Any:
+        """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue) and first.is_done:
+            return first.xcom_value
+        timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
+        self.defer(trigger=self.trigger(context, time.time() + timeout), method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: the outcome, or the matching exception with details."""
+        from clinical_rules_provider.operators._wait import raise_for_event
+
+        return raise_for_event(event)
