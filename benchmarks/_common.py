@@ -253,11 +253,20 @@ def run_child(
     log_path = workdir / f"{module}.log"
     config_path.write_text(json.dumps(asdict(cfg)))
     out_path.unlink(missing_ok=True)
-    command = [sys.executable, str(BENCH_DIR / f"{module}.py"), "--config", str(config_path), "--out", str(out_path)]
+    command = [
+        sys.executable,
+        str(BENCH_DIR / f"{module}.py"),
+        "--config",
+        str(config_path),
+        "--out",
+        str(out_path),
+    ]
     started = time.perf_counter()
     with log_path.open("w") as log:
         try:
-            proc = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            proc = subprocess.run(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            )
             code: int | None = proc.returncode
         except subprocess.TimeoutExpired:
             code = None
@@ -300,7 +309,9 @@ def environment() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         try:
-            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
+            out = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+            )
             return out.stdout.strip()
         except OSError:
             return ""

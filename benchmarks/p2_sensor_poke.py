@@ -92,9 +92,21 @@ def measure(cfg: BenchConfig) -> TargetResult:
                 note=f"floor ceil(N/C)*L = {floor:.3f} s; measured/floor = {measured / floor:.2f}",
             ),
             Check("requests per poke", float(max(requests)), "req", float(n), op="=="),
-            Check("poke returned True (all jobs Success)", float(all([cold_done, *[w[1] for w in warm]])), "bool", 1.0, op="=="),
+            Check(
+                "poke returned True (all jobs Success)",
+                float(all([cold_done, *[w[1] for w in warm]])),
+                "bool",
+                1.0,
+                op="==",
+            ),
         ],
-        parameters={"N": n, "C": c, "L_ms": cfg.latency_ms, "repeats": cfg.p2_repeats, "poll_endpoint": "rerun_history"},
+        parameters={
+            "N": n,
+            "C": c,
+            "L_ms": cfg.latency_ms,
+            "repeats": cfg.p2_repeats,
+            "poll_endpoint": "rerun_history",
+        },
         details={
             "floor_s": floor,
             "limit_s": limit,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import itertools
 import json
 import math
 import time
@@ -195,13 +196,13 @@ def measure(cfg: BenchConfig) -> TargetResult:
     sim.close()
     bulk_poll = bulk_poll_seconds(cfg)
 
-    cycles = [b - a for starts in recorder.starts.values() for a, b in zip(starts, starts[1:])]
+    cycles = [b - a for starts in recorder.starts.values() for a, b in itertools.pairwise(starts)]
     first_cycles = [s[1] - s[0] for s in recorder.starts.values() if len(s) > 1]
-    later_cycles = [b - a for s in recorder.starts.values() for a, b in zip(s[1:], s[2:])]
+    later_cycles = [b - a for s in recorder.starts.values() for a, b in itertools.pairwise(s[1:])]
     polls = [
         end - start
         for hook, starts in recorder.starts.items()
-        for start, end in zip(starts, recorder.ends[hook])
+        for start, end in zip(starts, recorder.ends[hook], strict=True)
     ]
     polls_per_trigger = [len(s) for s in recorder.starts.values()]
     samples = raw["samples"]
@@ -240,7 +241,13 @@ def measure(cfg: BenchConfig) -> TargetResult:
                 baseline_label="one connection per trigger (naive)",
             ),
             Check("fd leak after all triggers finished", float(fd_leak), "fds", 0.0),
-            Check("triggers that fired success", float(statuses.get("success", 0)), "triggers", float(cfg.p3_triggers), op="=="),
+            Check(
+                "triggers that fired success",
+                float(statuses.get("success", 0)),
+                "triggers",
+                float(cfg.p3_triggers),
+                op="==",
+            ),
         ],
         parameters={
             "triggers": cfg.p3_triggers,
@@ -263,11 +270,19 @@ def measure(cfg: BenchConfig) -> TargetResult:
                 "first_cycle_max": max(first_cycles) if first_cycles else None,
                 "later_cycles_max": max(later_cycles) if later_cycles else None,
             },
-            "poll_duration_s": {"p50": percentile(polls, 50), "p95": percentile(polls, 95), "max": max(polls)},
+            "poll_duration_s": {
+                "p50": percentile(polls, 50),
+                "p95": percentile(polls, 95),
+                "max": max(polls),
+            },
             "burst_floor_s": math.ceil(cfg.p3_triggers / pool_size) * cfg.latency,
             "event_loop_lag_s": {"p50": percentile(raw["lags"], 50), "max": max(raw["lags"] + [0.0])},
             "rss_mib": {"before": mib(raw["rss0"]), "peak": mib(peak_rss), "after": mib(raw["rss1"])},
-            "fds": {"before": raw["fds0"], "after": raw["fds1"], "max": max([int(s["fds"]) for s in samples] + [0])},
+            "fds": {
+                "before": raw["fds0"],
+                "after": raw["fds1"],
+                "max": max([int(s["fds"]) for s in samples] + [0]),
+            },
             "tcp_to_sim": {"before": raw["conns0"], "max": max_tcp, "after": raw["conns1"]},
             "pools_after": raw["pools1"],
             "event_statuses": dict(statuses),

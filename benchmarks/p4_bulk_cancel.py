@@ -35,7 +35,9 @@ def measure(cfg: BenchConfig) -> TargetResult:
     from clinical_rules_provider.hooks.vault import VaultHook
 
     n, c, latency = cfg.p4_jobs, cfg.concurrency, cfg.latency
-    blocks = [list(range(VAULT_JOB_BASE + i * n, VAULT_JOB_BASE + (i + 1) * n)) for i in range(cfg.p4_repeats + 1)]
+    blocks = [
+        list(range(VAULT_JOB_BASE + i * n, VAULT_JOB_BASE + (i + 1) * n)) for i in range(cfg.p4_repeats + 1)
+    ]
     sim = SimControl(cfg.url)
 
     _, before_login = sim.requests()
@@ -106,7 +108,13 @@ def measure(cfg: BenchConfig) -> TargetResult:
                 baseline_label="sync cancel_jobs (chunks sequential)",
                 note=f"floor ceil(20/C)*L = {floor:.3f} s; measured/floor = {measured / floor:.2f}",
             ),
-            Check("jobs reported cancelled (min over repeats)", min(r["cancelled"] for r in runs), "jobs", float(n), op="=="),
+            Check(
+                "jobs reported cancelled (min over repeats)",
+                min(r["cancelled"] for r in runs),
+                "jobs",
+                float(n),
+                op="==",
+            ),
         ],
         parameters={"jobs": n, "C": c, "L_ms": cfg.latency_ms, "chunk": CHUNK, "repeats": cfg.p4_repeats},
         details={

@@ -95,7 +95,11 @@ def measure(cfg: BenchConfig) -> TargetResult:
     sim = SimControl(cfg.url)
     path = filtered_list_path(P5_STUDY)
     passes: dict[str, dict[str, Any]] = {}
-    for name, run in (("stream_tracemalloc", stream_traced), ("stream_rss", stream_rss), ("materialize_tracemalloc", materialize_traced)):
+    for name, run in (
+        ("stream_tracemalloc", stream_traced),
+        ("stream_rss", stream_rss),
+        ("materialize_tracemalloc", materialize_traced),
+    ):
         _, before = sim.requests()
         passes[name] = run(page_size)
         _, after = sim.requests()
@@ -119,8 +123,20 @@ def measure(cfg: BenchConfig) -> TargetResult:
                 baseline_label="list(list_rules(...)) peak (naive)",
             ),
             Check("peak RSS growth while streaming", rss_growth, "MiB", 20.0),
-            Check("requests per full stream (max over passes)", float(max(p["requests"] for p in passes.values())), "req", float(expected_requests), op="=="),
-            Check("rules yielded (min over passes)", float(min(p["rules"] for p in passes.values())), "rules", float(n), op="=="),
+            Check(
+                "requests per full stream (max over passes)",
+                float(max(p["requests"] for p in passes.values())),
+                "req",
+                float(expected_requests),
+                op="==",
+            ),
+            Check(
+                "rules yielded (min over passes)",
+                float(min(p["rules"] for p in passes.values())),
+                "rules",
+                float(n),
+                op="==",
+            ),
         ],
         parameters={"N": n, "page_size": page_size, "L_ms": cfg.latency_ms, "transport": "sync httpx.Client"},
         details={

@@ -111,7 +111,9 @@ def memoize_big_filtered_list(state: SimulatorState) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port-file", type=Path, required=True)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--p2-rules", type=int, default=500)

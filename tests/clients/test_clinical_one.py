@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from clinical_rules_provider.clients import clinical_one as c1
+from clinical_rules_provider.clients import filtered_list as fl
 from clinical_rules_provider.clients.base import ApiRequest, decode_json
 from clinical_rules_provider.exceptions import (
     ClinicalOneAPIError,
@@ -25,7 +26,7 @@ from clinical_rules_provider.exceptions import (
     ClinicalRulesError,
     TransientServiceError,
 )
-from clinical_rules_provider.models.clinical_one import JobStatusResult, PublishRunResult, RuleSummary
+from clinical_rules_provider.models.clinical_one import JobStatusResult, PublishRunResult
 from clinical_rules_provider.models.enums import PublishJobStatus, RuleJobStatus
 
 BASE = "https://c1.test"
@@ -357,7 +358,7 @@ def test_update_publish_run_rejects_bad_input_at_call_time(args: tuple[Any, ...]
         lambda: c1.get_job_status(STUDY, "test", []),
         lambda: c1.get_rerun_history(STUDY, "test", "../" + RULE_A),
         lambda: c1.get_rerun_history(STUDY, None, RULE_A),
-        lambda: c1.RulePager.create(STUDY, "test", form_id="nope"),
+        lambda: fl.RulePager.create(STUDY, "test", form_id="nope"),
     ],
     ids=[
         "cancel-bad-id",
@@ -616,278 +617,6 @@ def test_get_rerun_history_response_without_status_raises_a_provider_error_not_v
     # ``status`` must therefore not surface as pydantic's ValidationError (a ValueError).
     with pytest.raises(ClinicalRulesError):
         drive(c1.get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: {"ruleHistory": []})
-
-
-# --- build_rule_filter / RulePager ------------------------------------------------------------
-
-FORM = "39903D6C-042D-4D9E-8977-3160488E6D3D"
-ITEM = "2F4F4E67-E0CE-4BE0-BB95-44D2CD38A569"
-USER = "0000000000000000000000000000000A"
-
-
-def test_rule_pager_maps_every_filter_keyword_to_its_wire_name_and_form() -> None:
-    pager = c1.RulePager.create(
-        STUDY_HYPHENATED_LOWER,
-        "Design",
-        page_size=50,
-        form_id=FORM.replace("-", "").lower(),
-        item_ids=[ITEM.lower(), ITEM.replace("-", ""), "39903d6c042d4d9e89773160488e6d3d"],
-        publish_run="alldata",
-        enabled=True,
-        rule_states=("draft", "PUBLISH"),
-        training=False,
-        sort_column="ruleName",
-        sort_order="desc",
-        user_id=str(uuid.UUID(USER)).lower(),
-        user_name="jsmith",
-    )
-    request = pager.next_request()
-    assert request is not None
-    assert request.method == "POST"
-    assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/design/filteredlist"
-    assert request.json == {
-        "formId": FORM,
-        "itemId": [ITEM, FORM],
-        "publishRun": "AllData",
-        "ruleEnabled": "1",
-        "ruleState": ["draft", "publish"],
-        "ruleTrainingEnabled": "false",
-        "sortColumn": "ruleName",
-        "sortOrder": "DESC",
-        "userId": USER,
-        "userName": "jsmith",
-        "offset": 0,
-        "limit": 50,
-    }
-
-
-def test_rule_pager_sends_enabled_false_as_0_and_training_true_as_true() -> None:
-    request = c1.RulePager.create(STUDY, "test", enabled=False, training=True).next_request()
-    assert request is not None
-    assert request.json["ruleEnabled"] == "0"
-    assert request.json["ruleTrainingEnabled"] == "true"
-
-
-def test_rule_pager_without_filters_sends_only_paging() -> None:
-    request = c1.RulePager.create(STUDY, "test").next_request()
-    assert request is not None
-    assert request.json == {"offset": 0, "limit": c1.DEFAULT_PAGE_SIZE}
-
-
-def test_build_rule_filter_drops_filters_given_as_none() -> None:
-    rule_filter = c1.build_rule_filter(form_id=None, enabled=None, user_name=None)
-    assert rule_filter.model_dump(exclude_none=True) == {}
-
-
-def test_build_rule_filter_rejects_unknown_keywords_listing_the_accepted_ones() -> None:
-    with pytest.raises(
-        ValueError, match=r"^filters: unknown filter\(s\) \['colour'\]; accepted: .*'form_id'"
-    ):
-        c1.build_rule_filter(colour="red", form_id=FORM)
-
-
-@pytest.mark.parametrize("key", ["enabled", "training"])
-@pytest.mark.parametrize("value", [1, 0, "true", "1", "yes"], ids=repr)
-def test_build_rule_filter_rejects_flags_that_are_not_bool(key: str, value: object) -> None:
-    with pytest.raises(ValueError, match=rf"^{key}: expected True or False"):
-        c1.build_rule_filter(**{key: value})
-
-
-@pytest.mark.parametrize(
-    ("filters", "pattern"),
-    [
-        ({"form_id": "39903D6C"}, r"^form_id: '39903D6C' is not a valid id"),
-        ({"item_ids": [ITEM, "../etc"]}, r"^item_ids\[1\]: '\.\./etc' is not a valid id"),
-        ({"item_ids": ITEM}, r"^item_ids: expected a non-empty list"),
-        ({"item_ids": []}, r"^item_ids: expected a non-empty list"),
-        ({"user_id": "jsmith"}, r"^user_id: 'jsmith' is not a valid id"),
-        ({"publish_run": "Some"}, r"^publish_run: 'Some' is not accepted"),
-        ({"rule_states": ["draft", "retired"]}, r"^rule_states\[1\]: 'retired' is not accepted"),
-        ({"rule_states": "draft"}, r"^rule_states: expected a list"),
-        ({"sort_order": "up"}, r"^sort_order: 'up' is not accepted"),
-        ({"sort_column": "id"}, r"^sort_column: expected a printable string of 4 to 64"),
-        ({"sort_column": "x" * 65}, r"^sort_column: "),
-        ({"user_name": ""}, r"^user_name: expected a printable string of 1 to 64"),
-        ({"user_name": "js\nmith"}, r"^user_name: "),
-        ({"user_name": 7}, r"^user_name: "),
-    ],
-)
-def test_build_rule_filter_rejects_bad_values_naming_the_field(filters: dict[str, Any], pattern: str) -> None:
-    with pytest.raises(ValueError, match=pattern):
-        c1.build_rule_filter(**filters)
-
-
-@pytest.mark.parametrize("page_size", [0, -1, 1001, True, "10", 2.5], ids=repr)
-def test_rule_pager_rejects_bad_page_sizes(page_size: object) -> None:
-    with pytest.raises(ValueError, match=r"^page_size: expected an integer from 1 to 1000"):
-        c1.RulePager.create(STUDY, "test", page_size=page_size)
-
-
-def rule(n: int) -> dict[str, Any]:
-    return {
-        "ruleId": f"{n:032X}",
-        "ruleName": f"rule {n}",
-        "ruleState": "publish",
-        "ruleValidationStatus": "true",
-    }
-
-
-def page_server(
-    rules: list[dict[str, Any]],
-    *,
-    offset_key: str = "offset",
-    limit_key: str = "limit",
-    result_key: str = "resultData",
-    **extra: Any,
-) -> Answer:
-    """A server that honours offset/limit."""
-
-    def answer(request: ApiRequest) -> dict[str, Any]:
-        offset, limit = request.json[offset_key], request.json[limit_key]
-        return {result_key: rules[offset : offset + limit], **extra}
-
-    return answer
-
-
-def walk(
-    pager: c1.RulePager, answer: Answer, max_pages: int = 50
-) -> tuple[list[RuleSummary], list[ApiRequest]]:
-    rules: list[RuleSummary] = []
-    sent: list[ApiRequest] = []
-    while (request := pager.next_request()) is not None:
-        assert len(sent) < max_pages, "pager did not stop"
-        sent.append(request)
-        reply = answer(request)
-        response = reply if isinstance(reply, httpx.Response) else make_response(request, 200, reply)
-        rules.extend(pager.feed(response))
-    return rules, sent
-
-
-def test_rule_pager_advances_the_offset_and_stops_on_a_short_page() -> None:
-    server_rules = [rule(n) for n in range(1, 8)]
-    pager = c1.RulePager.create(STUDY, "test", page_size=3, enabled=True)
-    rules, sent = walk(pager, page_server(server_rules))
-    assert [(r.json["offset"], r.json["limit"]) for r in sent] == [(0, 3), (3, 3), (6, 3)]
-    assert all(r.json["ruleEnabled"] == "1" for r in sent)
-    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
-    assert pager.done is True
-    assert pager.pages == 3
-    assert pager.next_request() is None
-
-
-def test_rule_pager_stops_on_an_empty_page() -> None:
-    server_rules = [rule(n) for n in range(1, 7)]
-    rules, sent = walk(c1.RulePager.create(STUDY, "test", page_size=3), page_server(server_rules))
-    assert [r.json["offset"] for r in sent] == [0, 3, 6]
-    assert len(rules) == 6
-
-
-def test_rule_pager_on_an_empty_first_page_yields_nothing() -> None:
-    rules, sent = walk(c1.RulePager.create(STUDY, "test"), lambda req: {"resultData": []})
-    assert rules == [] and len(sent) == 1
-
-
-@pytest.mark.parametrize("key", ["totalCount", "total"])
-def test_rule_pager_stops_when_the_total_count_is_reached(key: str) -> None:
-    server_rules = [rule(n) for n in range(1, 7)]
-    rules, sent = walk(c1.RulePager.create(STUDY, "test", page_size=3), page_server(server_rules, **{key: 6}))
-    assert [r.json["offset"] for r in sent] == [0, 3]
-    assert len(rules) == 6
-
-
-def test_rule_pager_stops_when_has_more_is_false() -> None:
-    server_rules = [rule(n) for n in range(1, 10)]
-    rules, sent = walk(
-        c1.RulePager.create(STUDY, "test", page_size=3), page_server(server_rules, hasMore=False)
-    )
-    assert len(sent) == 1
-    assert len(rules) == 3
-
-
-def test_rule_pager_continues_while_has_more_is_true_on_full_pages() -> None:
-    server_rules = [rule(n) for n in range(1, 7)]
-
-    def answer(request: ApiRequest) -> dict[str, Any]:
-        body = page_server(server_rules)(request)
-        return {**body, "hasMore": request.json["offset"] + 3 < len(server_rules)}
-
-    rules, sent = walk(c1.RulePager.create(STUDY, "test", page_size=3), answer)
-    assert len(sent) == 2
-    assert len(rules) == 6
-
-
-@pytest.mark.parametrize("count", [3, 5], ids=["full-page", "more-than-limit"])
-def test_rule_pager_terminates_when_the_server_ignores_paging_and_yields_each_rule_once(count: int) -> None:
-    server_rules = [rule(n) for n in range(1, count + 1)]
-    rules, sent = walk(
-        c1.RulePager.create(STUDY, "test", page_size=3), lambda req: {"resultData": server_rules}
-    )
-    assert len(sent) == 2
-    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
-
-
-def test_rule_pager_skips_rules_repeated_from_the_previous_page() -> None:
-    server_rules = [rule(n) for n in range(1, 7)]
-
-    def shifted(request: ApiRequest) -> dict[str, Any]:
-        offset = max(request.json["offset"] - 1, 0)  # each page re-sends the previous page's last rule
-        return {"resultData": server_rules[offset : offset + 3]}
-
-    rules, _ = walk(c1.RulePager.create(STUDY, "test", page_size=3), shifted)
-    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
-
-
-def test_rule_pager_honours_custom_field_names() -> None:
-    server_rules = [rule(n) for n in range(1, 4)]
-    pager = c1.RulePager.create(
-        STUDY,
-        "test",
-        page_size=2,
-        field_names={
-            "offset": "start",
-            "limit": "count",
-            "result": "rules",
-            "enabled": "isEnabled",
-            "form_id": "formUuid",
-        },
-        enabled=False,
-        form_id=FORM,
-    )
-    rules, sent = walk(
-        pager, page_server(server_rules, offset_key="start", limit_key="count", result_key="rules")
-    )
-    assert sent[0].json == {"formUuid": FORM, "isEnabled": "0", "start": 0, "count": 2}
-    assert [r.json["start"] for r in sent] == [0, 2]
-    assert [r.rule_id for r in rules] == [x["ruleId"] for x in server_rules]
-
-
-def test_rule_pager_keeps_unknown_rule_fields() -> None:
-    pager = c1.RulePager.create(STUDY, "test")
-    (summary,) = pager.feed(
-        make_response(pager.next_request(), 200, {"resultData": [{**rule(1), "ruleOrigin": "API"}]})
-    )
-    assert summary.model_extra == {"ruleOrigin": "API"}
-
-
-def test_rule_pager_raises_validation_error_for_an_error_envelope() -> None:
-    pager = c1.RulePager.create(STUDY, "test")
-    with pytest.raises(ClinicalOneValidationError) as info:
-        pager.feed(make_response(pager.next_request(), 400, ERROR_DOC))
-    assert info.value.code == "JSON-004"
-
-
-def test_rule_pager_malformed_json_raises_a_transient_error() -> None:
-    pager = c1.RulePager.create(STUDY, "test")
-    with pytest.raises(TransientServiceError):
-        pager.feed(make_response(pager.next_request(), 200, content=b'{"resultData": ['))
-
-
-def test_rule_pager_page_with_a_rule_lacking_its_id_raises_a_provider_error_not_value_error() -> None:
-    # DESIGN.md reserves ValueError for input rejected before sending; a malformed answer
-    # from the service must surface as a provider error (ClinicalRulesError).
-    pager = c1.RulePager.create(STUDY, "test")
-    with pytest.raises(ClinicalRulesError):
-        pager.feed(make_response(pager.next_request(), 200, {"resultData": [{"ruleName": "no id"}]}))
 
 
 # --- decode_json ------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ raises ``ValueError`` naming the field before a request exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import httpx
@@ -28,50 +27,21 @@ from clinical_rules_provider.models.clinical_one import (
     JobStatusResult,
     PublishRunResult,
     RerunHistory,
-    RuleFilter,
     RuleJob,
-    RuleListPage,
-    RuleSummary,
 )
 from clinical_rules_provider.models.enums import (
     PublishRun,
-    RuleState,
-    SortOrder,
     StudyMode,
     parse_choice,
-    parse_choices,
 )
-from clinical_rules_provider.models.ids import chunked, compact_id, hyphenated_id, normalize_list
+from clinical_rules_provider.models.ids import chunked, compact_id, normalize_list
 
 R = TypeVar("R", bound=CancelRuleJobsResult)
 
 PUBLISH_RUN_PATH = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{study_id}/{mode}/{publish_run}"
-FILTERED_LIST_PATH = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{study_id}/{mode}/filteredlist"
 CANCEL_RULE_JOB_PATH = "/ec-rule-svc/rest/v1.0/studies/{study_id}/{mode}/cancelRuleJob"
 RERUN_HISTORY_PATH = "/ec-rule-svc/rest/v1.0/studies/{study_id}/{mode}/rerunhistory/{rule_id}"
 JOB_STATUS_PATH = "/ec-rule-svc/rest/v2.0/studies/{study_id}/{mode}/jobStatus"
-
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
-
-# Wire names of the filteredlist fields, keyed by the snake_case filter keyword. The
-# reference hides several of them (DESIGN.md); the connection extra can override any.
-DEFAULT_FILTER_FIELD_NAMES: Mapping[str, str] = {
-    "form_id": "formId",
-    "item_ids": "itemId",
-    "publish_run": "publishRun",
-    "enabled": "ruleEnabled",
-    "rule_states": "ruleState",
-    "training": "ruleTrainingEnabled",
-    "sort_column": "sortColumn",
-    "sort_order": "sortOrder",
-    "user_id": "userId",
-    "user_name": "userName",
-    "offset": "offset",
-    "limit": "limit",
-    "result": "resultData",
-}
-FILTER_KEYWORDS = frozenset(DEFAULT_FILTER_FIELD_NAMES) - {"offset", "limit", "result"}
 
 
 def study_path_args(study_id: object, mode: object) -> dict[str, str]:
@@ -270,138 +240,3 @@ def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC")
         error=ClinicalOneAPIError,
         context={"service_timezone": service_timezone},
     )
-
-
-# --- filtered rule list -------------------------------------------------------------------
-
-
-def build_rule_filter(**filters: Any) -> RuleFilter:
-    """Validate ``list_rules`` keyword filters and normalise them for the wire."""
-    unknown = set(filters) - FILTER_KEYWORDS
-    if unknown:
-        raise ValueError(f"filters: unknown filter(s) {sorted(unknown)}; accepted: {sorted(FILTER_KEYWORDS)}")
-    values = {k: v for k, v in filters.items() if v is not None}
-    return RuleFilter(
-        form_id=hyphenated_id(values["form_id"], "form_id") if "form_id" in values else None,
-        item_id=normalize_list(values["item_ids"], "item_ids", hyphenated_id)
-        if "item_ids" in values
-        else None,
-        publish_run=parse_choice(values["publish_run"], PublishRun, "publish_run")
-        if "publish_run" in values
-        else None,
-        rule_enabled=_flag(values, "enabled", "1", "0"),
-        rule_state=parse_choices(values["rule_states"], RuleState, "rule_states")
-        if "rule_states" in values
-        else None,
-        rule_training_enabled=_flag(values, "training", "true", "false"),
-        sort_column=_text(values, "sort_column", 4, 64),
-        sort_order=parse_choice(values["sort_order"], SortOrder, "sort_order")
-        if "sort_order" in values
-        else None,
-        user_id=compact_id(values["user_id"], "user_id") if "user_id" in values else None,
-        user_name=_text(values, "user_name", 1, 64),
-    )
-
-
-def _flag(values: Mapping[str, Any], key: str, true: str, false: str) -> str | None:
-    if key not in values:
-        return None
-    if not isinstance(values[key], bool):
-        raise ValueError(f"{key}: expected True or False, got {values[key]!r}")
-    return true if values[key] else false
-
-
-def _text(values: Mapping[str, Any], key: str, low: int, high: int) -> str | None:
-    if key not in values:
-        return None
-    value = values[key]
-    if not isinstance(value, str) or not low <= len(value) <= high or not value.isprintable():
-        raise ValueError(f"{key}: expected a printable string of {low} to {high} characters, got {value!r}")
-    return value
-
-
-@dataclass
-class RulePager:
-    """Walks ``filteredlist`` pages and can never loop forever.
-
-    It stops on a short or empty page, when ``totalCount``/``hasMore`` says so, or when a
-    page repeats the previous page's first rule (a server ignoring paging). Rules repeated
-    from the previous page are skipped, so each returned rule is yielded exactly once.
-    """
-
-    study_id: str
-    mode: str
-    rule_filter: RuleFilter
-    page_size: int = DEFAULT_PAGE_SIZE
-    field_names: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FILTER_FIELD_NAMES)
-    offset: int = 0
-    pages: int = 0
-    done: bool = False
-    _previous_ids: frozenset[str] = frozenset()
-    _previous_first: str | None = None
-
-    @classmethod
-    def create(
-        cls,
-        study_id: object,
-        mode: object,
-        *,
-        page_size: object = DEFAULT_PAGE_SIZE,
-        field_names: Mapping[str, str] | None = None,
-        **filters: Any,
-    ) -> RulePager:
-        """Validate everything up front and return a pager at offset 0."""
-        args = study_path_args(study_id, mode)
-        if (
-            isinstance(page_size, bool)
-            or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_PAGE_SIZE
-        ):
-            raise ValueError(f"page_size: expected an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
-        names = {**DEFAULT_FILTER_FIELD_NAMES, **(field_names or {})}
-        return cls(args["study_id"], args["mode"], build_rule_filter(**filters), page_size, names)
-
-    def next_request(self) -> ApiRequest | None:
-        """The request for the next page, or ``None`` when paging is over."""
-        if self.done:
-            return None
-        body = {self.field_names[k]: v for k, v in self._filter_body().items()}
-        body[self.field_names["offset"]] = self.offset
-        body[self.field_names["limit"]] = self.page_size
-        path = FILTERED_LIST_PATH.format(study_id=self.study_id, mode=self.mode)
-        return ApiRequest("list_rules", "POST", path, json=body)
-
-    def _filter_body(self) -> dict[str, Any]:
-        dumped = self.rule_filter.model_dump(mode="json", exclude_none=True, by_alias=False)
-        renames = {
-            "item_id": "item_ids",
-            "rule_enabled": "enabled",
-            "rule_state": "rule_states",
-            "rule_training_enabled": "training",
-        }
-        return {renames.get(k, k): v for k, v in dumped.items()}
-
-    def feed(self, response: httpx.Response) -> list[RuleSummary]:
-        """Parse one page, advance, and return the rules not seen on the previous page."""
-        body = decode_json(response, "list_rules")
-        raise_for_error(response, body, "list_rules")
-        if isinstance(body, dict) and self.field_names["result"] != "resultData":
-            body = {**body, "resultData": body.get(self.field_names["result"], [])}
-        page = parse_model(RuleListPage, body, "list_rules", error=ClinicalOneAPIError)
-        rules = page.result_data
-        self.pages += 1
-        first = rules[0].rule_id if rules else None
-        if not rules or (first is not None and first == self._previous_first):
-            self.done = True
-            return [r for r in rules if r.rule_id not in self._previous_ids] if rules else []
-        fresh = [r for r in rules if r.rule_id not in self._previous_ids]
-        self.offset += len(rules)
-        self._previous_first = first
-        self._previous_ids = frozenset(r.rule_id for r in rules)
-        if (
-            len(rules) < self.page_size
-            or page.has_more is False
-            or (page.total_count is not None and self.offset >= page.total_count)
-        ):
-            self.done = True
-        return fresh

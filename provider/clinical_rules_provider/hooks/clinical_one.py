@@ -12,6 +12,7 @@ from clinical_rules_provider._provider_info import (
     python_behaviour,
 )
 from clinical_rules_provider.clients import clinical_one as api
+from clinical_rules_provider.clients import filtered_list
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
 from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
@@ -103,20 +104,20 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         ``user_name``, and ``page_size`` (default 100). Validation happens on the call,
         not on first iteration.
         """
-        pager = api.RulePager.create(study_id, mode, **filters)
+        pager = filtered_list.RulePager.create(study_id, mode, **filters)
         return self._iter_rules(pager)
 
-    def _iter_rules(self, pager: api.RulePager) -> Iterator[RuleSummary]:
+    def _iter_rules(self, pager: filtered_list.RulePager) -> Iterator[RuleSummary]:
         pager.field_names = self.config.filter_field_names
         while (request := pager.next_request()) is not None:
             yield from pager.feed(self.http.send(request))
 
     def alist_rules(self, study_id: str, mode: str, **filters: Any) -> AsyncIterator[RuleSummary]:
         """Async :meth:`list_rules` (an async iterator)."""
-        pager = api.RulePager.create(study_id, mode, **filters)
+        pager = filtered_list.RulePager.create(study_id, mode, **filters)
         return self._aiter_rules(pager)
 
-    async def _aiter_rules(self, pager: api.RulePager) -> AsyncIterator[RuleSummary]:
+    async def _aiter_rules(self, pager: filtered_list.RulePager) -> AsyncIterator[RuleSummary]:
         http = await self.ahttp()
         pager.field_names = (await self.aconfig()).filter_field_names
         while (request := pager.next_request()) is not None:

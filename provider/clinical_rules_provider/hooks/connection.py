@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from clinical_rules_provider.clients.clinical_one import DEFAULT_FILTER_FIELD_NAMES
+from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.hooks._transport import RetryPolicy, TransportSettings
 from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth

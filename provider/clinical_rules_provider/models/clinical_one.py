@@ -78,7 +78,7 @@ class RuleFilter(CamelModel):
     """Body of the ``filteredlist`` endpoint (the reference hides several field names; see
     the docs page "Inferences and overrides").
 
-    Build it through :func:`clinical_rules_provider.clients.clinical_one.build_rule_filter`,
+    Build it through :func:`clinical_rules_provider.clients.filtered_list.build_rule_filter`,
     which validates and normalises every value before a request exists.
     """
 
