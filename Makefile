@@ -33,7 +33,7 @@ reliability: install
 	$(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000
 
 docs: install
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -396,3 +396,41 @@ def test_test_connection_reports_failure_without_raising(make_conn: ConnFactory)
 def test_test_connection_without_study_explains_what_is_missing(c1_conn: str) -> None:
     ok, message = ClinicalOneHook(c1_conn).test_connection()
     assert not ok and "study_id" in message
+
+
+@respx.mock
+async def test_latest_jobs_maps_not_found_and_empty_history_to_no_jobs(c1_conn: str) -> None:
+    not_found = {"status": "NOT_FOUND", "statusDetail": "Rule execution job not found", "ruleHistory": []}
+    respx.get(HISTORY).mock(return_value=httpx.Response(404, json=not_found))
+    respx.get(HISTORY.replace(RULE_A, RULE_B)).mock(
+        return_value=httpx.Response(200, json={"status": "SUCCESS", "ruleHistory": []})
+    )
+    respx.get(HISTORY.replace(RULE_A, RULE_C)).mock(return_value=httpx.Response(200, json=_history()))
+    hook = ClinicalOneHook(c1_conn)
+    jobs = await hook.alatest_jobs(STUDY, "test", [RULE_A, RULE_B, RULE_C])
+    await hook.aclose()
+    assert jobs[RULE_A] == [] and jobs[RULE_B] == []
+    assert len(jobs[RULE_C]) == 2
+
+
+@respx.mock
+def test_latest_jobs_via_bulk_job_status_keeps_rules_the_service_left_out(c1_conn: str) -> None:
+    url = f"{BASE}/ec-rule-svc/rest/v2.0/studies/{STUDY}/test/jobStatus"
+    entry = {
+        "ruleId": RULE_B,
+        "jobId": "91F4E249F44C4C14A372EE30CEA6B7A8",
+        "jobStatus": "Running",
+        "jobStartDate": "2025-09-07 19:12:08.747",
+    }
+    route = respx.put(url).mock(
+        return_value=httpx.Response(200, json={"status": "Success", "jobStatus": [entry]})
+    )
+    jobs = ClinicalOneHook(c1_conn).latest_jobs(STUDY, "test", [RULE_A, RULE_B], poll_endpoint="job_status")
+    assert route.call_count == 1
+    assert jobs[RULE_A] == []
+    assert [j.status for j in jobs[RULE_B]] == ["Running"]
+
+
+def test_latest_jobs_rejects_an_unknown_poll_endpoint(c1_conn: str) -> None:
+    with pytest.raises(ValueError, match="poll_endpoint"):
+        ClinicalOneHook(c1_conn).latest_jobs(STUDY, "test", [RULE_A], poll_endpoint="guess")
