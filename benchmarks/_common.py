@@ -61,7 +61,7 @@ class BenchConfig:
     concurrency: int = 16
     p1_runs: int = 11
     p2_rules: int = 500
-    p2_repeats: int = 3
+    p2_repeats: int = 5
     p3_triggers: int = 1000
     p3_poll_interval: float = 10.0
     p4_jobs: int = 10_000
@@ -103,16 +103,16 @@ class Check:
     @property
     def ratio(self) -> float | None:
         """measured / limit (<= 1 passes for '<=' checks)."""
-        if self.limit in (None, 0):
+        if self.limit is None or self.limit == 0:
             return None
-        return self.measured / self.limit  # type: ignore[operator]
+        return self.measured / self.limit
 
     @property
     def baseline_ratio(self) -> float | None:
         """measured / baseline (below 1: better than the baseline)."""
-        if self.baseline in (None, 0):
+        if self.baseline is None or self.baseline == 0:
             return None
-        return self.measured / self.baseline  # type: ignore[operator]
+        return self.measured / self.baseline
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -196,6 +196,8 @@ def measure(cfg: BenchConfig) -> TargetResult:
     sim.close()
     bulk_poll = bulk_poll_seconds(cfg)
 
+    if not recorder.starts:
+        raise RuntimeError("no polls recorded: the trigger no longer polls via ClinicalOneHook.alatest_jobs")
     cycles = [b - a for starts in recorder.starts.values() for a, b in itertools.pairwise(starts)]
     first_cycles = [s[1] - s[0] for s in recorder.starts.values() if len(s) > 1]
     later_cycles = [b - a for s in recorder.starts.values() for a, b in itertools.pairwise(s[1:])]

@@ -239,27 +239,26 @@ def main() -> int:
     print(notes(results))
     missed = [r.target for r in results if not r.passed]
     errors = [r.target for r in results if r.error]
+    parameters: dict[str, Any] = {
+        "L_ms": cfg.latency_ms,
+        "C": cfg.concurrency,
+        **{k: v for k, v in asdict(cfg).items() if k not in ("url", "port", "latency_ms", "concurrency")},
+        "simulator": "separate process, uvicorn on 127.0.0.1, FaultConfig.latency_ms = L",
+        "airflow_logging_level": "WARNING",
+    }
+    if server is not None:
+        parameters["simulator_seed"] = server.info.get("seeded")
+        parameters["simulator_memoized_p5_filtered_list"] = server.info.get("memoized_filtered_list")
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "runtime_seconds": round(runtime, 1),
         "all_passed": not missed,
         "missed": missed,
         "errors": errors,
-        "parameters": {
-            "L_ms": cfg.latency_ms,
-            "C": cfg.concurrency,
-            **{k: v for k, v in asdict(cfg).items() if k not in ("url", "port", "latency_ms", "concurrency")},
-            "simulator": "separate process, uvicorn on 127.0.0.1, FaultConfig.latency_ms = L",
-            "airflow_logging_level": "WARNING",
-        },
+        "parameters": parameters,
         "environment": environment(),
         "targets": {r.target: r.to_json() for r in results},
     }
-    if server is not None:
-        report["parameters"]["simulator_seed"] = server.info.get("seeded")
-        report["parameters"]["simulator_memoized_p5_filtered_list"] = server.info.get(
-            "memoized_filtered_list"
-        )
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nresults: {args.out}   runtime: {runtime:.0f} s   missed: {', '.join(missed) or 'none'}")
     if errors:

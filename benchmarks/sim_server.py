@@ -105,8 +105,12 @@ def memoize_big_filtered_list(state: SimulatorState) -> bool:
         }
         return JSONResponse(page)
 
+    try:
+        rows()  # render once now, not on the first timed request
+    except Exception as exc:  # the simulator changed shape: serve it unmodified (slower)
+        print(f"sim_server: not memoizing filteredlist ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return False
     c1.ClinicalOneApi.filtered_list = filtered_list  # type: ignore[method-assign]
-    rows()  # render once now, not on the first timed request
     return True
 
 

@@ -24,8 +24,10 @@ RULE_C = "699EF3745FC545589F186D2198F3C65E"
 @pytest.fixture(autouse=True)
 def _clean_caches() -> Iterator[None]:
     from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
+    from clinical_rules_provider.hooks.base import ASYNC_CONFIGS
     from clinical_rules_provider.hooks.vault import VaultHook
 
+    ASYNC_CONFIGS.clear()
     TOKEN_CACHE.clear()
     SESSION_CACHE.clear()
     VaultHook._last_read.clear()

@@ -17,7 +17,7 @@ import pytest
 
 from clinical_rules_provider.clients import clinical_one as c1
 from clinical_rules_provider.clients import filtered_list as fl
-from clinical_rules_provider.clients.base import ApiRequest, decode_json
+from clinical_rules_provider.clients.base import ApiRequest, decode_json, reply_for
 from clinical_rules_provider.exceptions import (
     ClinicalOneAPIError,
     ClinicalOneNotFoundError,
@@ -94,7 +94,7 @@ class Driver:
         while True:
             assert isinstance(step, list), f"unexpected step {step!r}"
             self.steps.append(step)
-            replies = [self.reply(r) for r in step]
+            replies = [reply_for(r, self.reply(r)) for r in step]
             try:
                 step = exchange.send(replies)
             except StopIteration as stop:

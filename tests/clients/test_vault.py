@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from clinical_rules_provider.clients import vault
-from clinical_rules_provider.clients.base import ApiRequest, Delay, after_delay
+from clinical_rules_provider.clients.base import ApiRequest, Delay, after_delay, reply_for
 from clinical_rules_provider.exceptions import (
     ClinicalRulesError,
     RateLimitedError,
@@ -75,7 +75,7 @@ def drive(exchange: Generator[Any, Any, Any], answer: Answer) -> tuple[Any, list
                     reply = make_response(request, *reply)
                 elif not isinstance(reply, httpx.Response):
                     reply = make_response(request, 200, reply)
-                replies.append(reply)
+                replies.append(reply_for(request, reply))
         try:
             step = exchange.send(replies)
         except StopIteration as stop:

@@ -8,7 +8,7 @@ request building, chunking and parsing therefore exist exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -34,6 +34,9 @@ class ApiRequest:
     headers: Mapping[str, str] | None = None
     # Rule ids, job ids, ...: what the request is about, for error messages and logs.
     subject: tuple[str, ...] = ()
+    # Turns the response into what the exchange receives; drivers call it as soon as the
+    # response arrives (concurrently with the rest of a batch in the async driver).
+    parse: Callable[[httpx.Response], Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,19 @@ class Delay:
 
 
 Step = list[ApiRequest] | Delay
-Exchange = Generator[Step, list[httpx.Response] | None, T]
+Exchange = Generator[Step, list[Any] | None, T]
 
 
-def send_one(request: ApiRequest) -> Generator[Step, list[httpx.Response] | None, httpx.Response]:
-    """Yield a single request and return its response (``yield from send_one(req)``)."""
+def send_one(request: ApiRequest) -> Generator[Step, list[Any] | None, Any]:
+    """Yield a single request and return its reply (``yield from send_one(req)``)."""
     return (yield from send_all([request]))[0]
 
 
-def send_all(
-    requests: list[ApiRequest],
-) -> Generator[Step, list[httpx.Response] | None, list[httpx.Response]]:
-    """Yield a batch of independent requests (sent concurrently by the async driver)."""
+def send_all(requests: list[ApiRequest]) -> Generator[Step, list[Any] | None, list[Any]]:
+    """Yield a batch of independent requests (sent concurrently by the async driver).
+
+    Each reply is the request's ``parse(response)``, or the response when it has no parser.
+    """
     responses = yield requests
     if responses is None or len(responses) != len(requests):
         raise RuntimeError("exchange driver answered a batch with the wrong number of responses")
@@ -63,6 +67,11 @@ def send_all(
 
 
 _JSON_KEY = "clinical_rules.json"
+
+
+def reply_for(request: ApiRequest, response: httpx.Response) -> Any:
+    """What an exchange receives for ``request``: its parsed reply, or the raw response."""
+    return request.parse(response) if request.parse is not None else response
 
 
 def decode_json(response: httpx.Response, endpoint: str) -> Any:

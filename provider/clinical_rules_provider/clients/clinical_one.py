@@ -6,7 +6,9 @@ raises ``ValueError`` naming the field before a request exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -57,9 +59,21 @@ def rule_id_list(rule_ids: object) -> list[str]:
     return normalize_list(rule_ids, "rule_ids", compact_id)
 
 
-def _rule_ids_request(endpoint: str, method: str, path: str, chunk: list[str], **params: str) -> ApiRequest:
+def _rule_ids_request(
+    endpoint: str,
+    path: str,
+    chunk: list[str],
+    parse: Callable[[httpx.Response], Any],
+    params: Mapping[str, str] | None = None,
+) -> ApiRequest:
     return ApiRequest(
-        endpoint, method, path, params=params or None, json={"ruleIds": chunk}, subject=tuple(chunk)
+        endpoint,
+        "PUT",
+        path,
+        params=params or None,
+        json={"ruleIds": chunk},
+        subject=tuple(chunk),
+        parse=parse,
     )
 
 
@@ -78,10 +92,12 @@ def update_publish_run(
 
 
 def _publish_exchange(path: str, chunks: list[list[str]]) -> Exchange[list[PublishRunResult]]:
-    responses = yield from send_all([_rule_ids_request("update_publish_run", "PUT", path, c) for c in chunks])
-    results: list[PublishRunResult] = []
-    for chunk, response in zip(chunks, responses, strict=True):
-        results.extend(parse_publish_run(response, chunk))
+    requests = [
+        _rule_ids_request("update_publish_run", path, c, functools.partial(parse_publish_run, requested=c))
+        for c in chunks
+    ]
+    pages: list[list[PublishRunResult]] = yield from send_all(requests)
+    results = [result for page in pages for result in page]
     # Chunks keep input order; items the service added unasked go after all requested ones.
     order = {rule_id: i for i, rule_id in enumerate(r for chunk in chunks for r in chunk)}
     return sorted(results, key=lambda r: order.get(r.rule_id or "", len(order)))
@@ -143,11 +159,12 @@ def cancel_rule_jobs(
     """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order."""
     args = study_path_args(study_id, mode)
     ids = rule_id_list(rule_ids)
-    requests = [
-        _rule_ids_request("cancel_rule_jobs", "PUT", CANCEL_RULE_JOB_PATH.format(**args), c)
-        for c in chunked(ids)
-    ]
-    return _job_status_exchange(CancelRuleJobsResult, requests, ids, service_timezone)
+    parse = functools.partial(
+        parse_job_status_page, endpoint="cancel_rule_jobs", service_timezone=service_timezone
+    )
+    path = CANCEL_RULE_JOB_PATH.format(**args)
+    requests = [_rule_ids_request("cancel_rule_jobs", path, c, parse) for c in chunked(ids)]
+    return _job_status_exchange(CancelRuleJobsResult, requests, ids)
 
 
 def get_job_status(
@@ -157,41 +174,42 @@ def get_job_status(
     args = study_path_args(study_id, mode)
     ids = rule_id_list(rule_ids)
     path = JOB_STATUS_PATH.format(**args)
-    params = {"history": "true"} if history else {}
-    requests = [_rule_ids_request("get_job_status", "PUT", path, c, **params) for c in chunked(ids)]
-    return _job_status_exchange(JobStatusResult, requests, ids, service_timezone)
+    params = {"history": "true"} if history else None
+    parse = functools.partial(
+        parse_job_status_page, endpoint="get_job_status", service_timezone=service_timezone
+    )
+    requests = [_rule_ids_request("get_job_status", path, c, parse, params) for c in chunked(ids)]
+    return _job_status_exchange(JobStatusResult, requests, ids)
 
 
-def _job_status_exchange(
-    model: type[R], requests: list[ApiRequest], ids: list[str], service_timezone: str
-) -> Exchange[R]:
-    responses = yield from send_all(requests)
-    return merge_job_status(model, requests[0].endpoint, ids, responses, service_timezone)
+def _job_status_exchange(model: type[R], requests: list[ApiRequest], ids: list[str]) -> Exchange[R]:
+    pages = yield from send_all(requests)
+    return merge_job_status(model, ids, pages)
 
 
-def merge_job_status(
-    model: type[R],
-    endpoint: str,
-    requested: list[str],
-    responses: Iterable[httpx.Response],
-    service_timezone: str,
-) -> R:
+def parse_job_status_page(
+    response: httpx.Response, *, endpoint: str, service_timezone: str
+) -> tuple[str, list[RuleJob]]:
+    """One ``JobStatusResponse``: its overall ``status`` and its entries (aware start dates)."""
+    body = decode_json(response, endpoint)
+    raise_for_error(response, body, endpoint)
+    if not isinstance(body, dict) or not isinstance(body.get("jobStatus", []), list):
+        raise ClinicalOneAPIError(f"{endpoint}: unexpected response shape", status_code=response.status_code)
+    context = {"service_timezone": service_timezone}
+    entries = [
+        parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
+        for e in body.get("jobStatus") or []
+    ]
+    return str(body.get("status") or ""), entries
+
+
+def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple[str, list[RuleJob]]]) -> R:
     """Merge ``JobStatusResponse`` pages; entries follow input order, unknown extras go last."""
     statuses: list[str] = []
     entries: list[RuleJob] = []
-    context = {"service_timezone": service_timezone}
-    for response in responses:
-        body = decode_json(response, endpoint)
-        raise_for_error(response, body, endpoint)
-        if not isinstance(body, dict) or not isinstance(body.get("jobStatus", []), list):
-            raise ClinicalOneAPIError(
-                f"{endpoint}: unexpected response shape", status_code=response.status_code
-            )
-        statuses.append(str(body.get("status") or ""))
-        entries.extend(
-            parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
-            for e in body.get("jobStatus") or []
-        )
+    for status, page in pages:
+        statuses.append(status)
+        entries.extend(page)
     order = {rule_id: i for i, rule_id in enumerate(requested)}
     for entry in entries:
         entry.rule_id = _normal(entry.rule_id)
@@ -216,8 +234,9 @@ def get_rerun_history(
 
 
 def _history_exchange(request: ApiRequest, service_timezone: str) -> Exchange[RerunHistory]:
-    response = yield from send_one(request)
-    return parse_rerun_history(response, service_timezone)
+    parse = functools.partial(parse_rerun_history, service_timezone=service_timezone)
+    history: RerunHistory = yield from send_one(dataclasses.replace(request, parse=parse))
+    return history
 
 
 def rerun_history_request(study_id: object, mode: object, rule_id: object) -> ApiRequest:

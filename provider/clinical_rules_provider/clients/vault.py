@@ -6,6 +6,8 @@ Vault reports most errors with HTTP 200 and ``responseStatus`` ``FAILURE``/``EXC
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -93,20 +95,16 @@ def cancel_jobs(
             json=[{"job_id": job_id} for job_id in chunk],
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             subject=tuple(str(i) for i in chunk),
+            parse=functools.partial(parse_cancel, requested=chunk),
         )
         for chunk in chunks
     ]
-    return _cancel_exchange(requests, chunks)
+    return _cancel_exchange(requests)
 
 
-def _cancel_exchange(
-    requests: list[ApiRequest], chunks: list[list[int]]
-) -> Exchange[list[VaultJobCancelResult]]:
-    responses = yield from send_all(requests)
-    results: list[VaultJobCancelResult] = []
-    for chunk, response in zip(chunks, responses, strict=True):
-        results.extend(parse_cancel(response, chunk))
-    return results
+def _cancel_exchange(requests: list[ApiRequest]) -> Exchange[list[VaultJobCancelResult]]:
+    pages: list[list[VaultJobCancelResult]] = yield from send_all(requests)
+    return [result for page in pages for result in page]
 
 
 def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
@@ -162,8 +160,8 @@ def get_job_status(job_id: object, *, api_version: str = DEFAULT_API_VERSION) ->
 
 
 def _job_status_exchange(request: ApiRequest) -> Exchange[VaultJob]:
-    response = yield from send_one(request)
-    return parse_job_status(response)
+    job: VaultJob = yield from send_one(dataclasses.replace(request, parse=parse_job_status))
+    return job
 
 
 def parse_job_status(response: httpx.Response) -> VaultJob:

@@ -24,7 +24,7 @@ from clinical_rules_provider.exceptions import (
     RenewedCredentialsRejectedError,
     TransientServiceError,
 )
-from clinical_rules_provider.hooks._transport import TRANSIENT_STATUS, retry_after_seconds
+from clinical_rules_provider.hooks._retry import TRANSIENT_STATUS, retry_after_seconds
 
 # Refresh this long before the token's announced expiry (IAMS tokens live ~10 minutes).
 TOKEN_EXPIRY_MARGIN = 60.0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from airflow.sdk import BaseHook
@@ -14,6 +15,40 @@ from clinical_rules_provider.hooks.connection import ConnectionLike
 
 C = TypeVar("C")
 T = TypeVar("T")
+
+# Parsed connections for the async path, shared by the hooks of one process for a short
+# while: a triggerer running 1000 triggers of one connection reads it once, not 1000 times.
+ASYNC_CONFIG_TTL = 30.0
+
+
+class _AsyncConfigCache:
+    """``(hook class, conn id) -> parsed config``, with one fetch in flight per key and loop."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[type, str], tuple[float, Any]] = {}
+        self._inflight: dict[tuple[Any, type, str], asyncio.Future[Any]] = {}
+
+    async def get(self, key: tuple[type, str], fetch: Callable[[], Awaitable[Any]]) -> Any:
+        cached = self._values.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        flight = (asyncio.get_running_loop(), *key)
+        pending = self._inflight.get(flight)
+        if pending is None:
+            pending = self._inflight[flight] = asyncio.ensure_future(fetch())
+            try:
+                value = await pending
+                self._values[key] = (time.monotonic() + ASYNC_CONFIG_TTL, value)
+                return value
+            finally:
+                del self._inflight[flight]
+        return await asyncio.shield(pending)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+ASYNC_CONFIGS = _AsyncConfigCache()
 
 
 class ServiceHook(BaseHook, Generic[C]):
@@ -59,15 +94,19 @@ class ServiceHook(BaseHook, Generic[C]):
         return self._config
 
     async def aconfig(self) -> C:
-        """The parsed connection, read without blocking the event loop."""
+        """The parsed connection, read without blocking the event loop (and shared briefly
+        with the other hooks of this process that use the same connection)."""
         if self._config is None:
-            getter = getattr(BaseHook, "aget_connection", None)
-            if getter is not None:
-                conn = await getter(self._conn_id)
-            else:  # Airflow < 3.1 has no async connection getter
-                conn = await asyncio.to_thread(self.get_connection, self._conn_id)
-            self._config = self._parse_config(conn)
+            self._config = await ASYNC_CONFIGS.get((type(self), self._conn_id), self._fetch_config)
         return self._config
+
+    async def _fetch_config(self) -> C:
+        getter = getattr(BaseHook, "aget_connection", None)
+        if getter is not None:
+            conn = await getter(self._conn_id)
+        else:  # Airflow < 3.1 has no async connection getter
+            conn = await asyncio.to_thread(self.get_connection, self._conn_id)
+        return self._parse_config(conn)
 
     def _session_for(self, config: C) -> HttpSession:
         if self._http is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, TypeVar
@@ -10,7 +11,8 @@ import pendulum
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
-JOB_START_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"
+JOB_START_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"  # the reference's yyyy-MM-dd HH:mm:ss.SSS
+_JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class CamelModel(BaseModel):
@@ -53,20 +55,26 @@ def _lenient_bool(value: Any) -> Any:
 LenientBool = Annotated[bool | None, BeforeValidator(_lenient_bool)]
 
 
+@functools.lru_cache(maxsize=32)
+def _zone(name: str) -> Any:
+    return pendulum.timezone(name)
+
+
 def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
     """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` (the service's local time) into an aware datetime.
 
-    ISO-8601 strings with an offset are accepted too; a string that is neither is
-    returned unchanged so pydantic reports it against the field.
+    The zone comes from pendulum's tz database (``timezone`` is the connection's
+    ``service_timezone``). ISO-8601 strings with an offset are accepted too; a string that is
+    neither is returned unchanged so pydantic reports it against the field.
     """
-    if value is None or value == "" or isinstance(value, datetime):
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return pendulum.instance(value, tz=timezone)
-        return value or None
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=_zone(timezone))
     if not isinstance(value, str):
         return value  # type: ignore[no-any-return]
-    try:
-        return pendulum.from_format(value, JOB_START_FORMAT, tz=timezone)
+    try:  # the documented form; strptime is ~4x faster than pendulum.from_format
+        return datetime.strptime(value, _JOB_START_STRPTIME).replace(tzinfo=_zone(timezone))
     except ValueError:
         pass
     try:

@@ -115,10 +115,12 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         )
         return as_aware_datetime(start, "data_interval_start")
 
-    def _resolve(self, context: Context) -> tuple[str, str, RuleJobWatch]:
+    def _resolve(
+        self, context: Context, hook: ClinicalOneHook | None = None
+    ) -> tuple[str, str, RuleJobWatch]:
         from clinical_rules_provider.job_watch import RuleJobWatch
 
-        study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        study, mode = resolve_study(hook or self._hook(), self.study_id, self.study_mode)
         self._watching = (
             study,
             mode,
@@ -141,8 +143,8 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         """
         from clinical_rules_provider.exceptions import TransientServiceError
 
-        study, mode, watch = self._resolve(context)
         hook = self._hook()
+        study, mode, watch = self._resolve(context, hook)
         try:
             jobs = hook.latest_jobs(
                 study,

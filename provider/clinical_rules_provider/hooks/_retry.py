@@ -1,0 +1,113 @@
+"""When to retry and how long to wait: tenacity configuration shared by both drivers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import tenacity
+from tenacity.wait import wait_base
+
+from clinical_rules_provider.clients.base import decode_json
+from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
+
+log = logging.getLogger("clinical_rules_provider.hooks._transport")
+
+TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff (with jitter) for transient faults; ``Retry-After`` wins when present."""
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_retry_after: float = 120.0
+
+
+class _WaitRetryAfter(wait_base):
+    """Use the server's ``Retry-After`` when it gave one, else the fallback backoff."""
+
+    def __init__(self, fallback: wait_base, cap: float) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, TransientServiceError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.cap)
+        return float(self.fallback(retry_state))
+
+
+RETRIES: Counter[str] = Counter()
+"""Retries made in this process, by fault (exception class and HTTP status): for reports."""
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    status = getattr(exc, "status_code", None)
+    RETRIES[f"{type(exc).__name__}{f' {status}' if status else ''}"] += 1
+    delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    log.warning(
+        "Transient fault (attempt %d), retrying in %.2f s: %s", retry_state.attempt_number, delay, exc
+    )
+
+
+def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
+    """Shared tenacity configuration for ``Retrying`` and ``AsyncRetrying``."""
+    return {
+        "stop": tenacity.stop_after_attempt(policy.attempts),
+        "wait": _WaitRetryAfter(
+            tenacity.wait_exponential(multiplier=policy.backoff, max=policy.max_backoff)
+            + tenacity.wait_random(0, policy.backoff),
+            policy.max_retry_after,
+        ),
+        "retry": tenacity.retry_if_exception_type(TransientServiceError),
+        "before_sleep": _log_retry,
+        "reraise": True,
+    }
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse ``Retry-After`` as delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _per_item_report(response: httpx.Response, endpoint: str) -> bool:
+    """A 500 whose body lists per-rule results is data to report, not a fault to retry."""
+    body = decode_json(response, endpoint)
+    return isinstance(body, list) and any(isinstance(item, dict) and item.get("ruleId") for item in body)
+
+
+def check_response(response: httpx.Response, endpoint: str) -> None:
+    """Raise a transient error for throttling/gateway statuses and for unparsable 2xx JSON.
+
+    HTTP 500 is retried too (both services answer it for passing server faults), unless
+    its body is a list of per-rule results, which the parser reports item by item.
+    """
+    if response.status_code in TRANSIENT_STATUS or (
+        response.status_code == 500 and not _per_item_report(response, endpoint)
+    ):
+        cls = RateLimitedError if response.status_code == 429 else TransientServiceError
+        raise cls(
+            f"{endpoint}: HTTP {response.status_code} from the service",
+            status_code=response.status_code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if 200 <= response.status_code < 300 and response.content:
+        decode_json(response, endpoint)
