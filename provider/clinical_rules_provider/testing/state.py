@@ -403,12 +403,20 @@ class SimulatorState:
 
     def cancel_vault_job(self, job_id: int) -> bool:
         """SCHEDULED/QUEUED/QUEUEING -> CANCELLING; False when not cancellable or unknown."""
+        return self.cancel_vault_jobs([job_id])[0]
+
+    def cancel_vault_jobs(self, job_ids: list[int]) -> list[bool]:
+        """Cancel many jobs under one lock and one clock reading (a 500-job request is one call)."""
         with self.lock:
-            job = self.vault_job(job_id)
-            if job is None or job.status not in _seed.VAULT_CANCELLABLE:
-                return False
-            job.status, job.cancel_requested = "CANCELLING", self.now()
-            return True
+            now, linger = self.now(), self.settings.cancelling_seconds
+            outcome = []
+            for job_id in job_ids:
+                job = self._vault_jobs.get(job_id)
+                ok = job is not None and job.current_status(now, linger) in _seed.VAULT_CANCELLABLE
+                if ok:
+                    job.status, job.cancel_requested = "CANCELLING", now  # type: ignore[union-attr]
+                outcome.append(ok)
+            return outcome
 
     def create_session(self) -> str:
         with self.lock:

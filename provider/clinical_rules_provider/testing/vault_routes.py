@@ -196,8 +196,8 @@ class VaultApi:
             return await self._fail(failure)
         as_list = self.state.settings.vault_item_errors_as_list
         results: list[dict[str, Any]] = []
-        for job_id in job_ids:
-            if self.state.cancel_vault_job(job_id):
+        for job_id, cancelled in zip(job_ids, self.state.cancel_vault_jobs(job_ids), strict=True):
+            if cancelled:
                 results.append({"responseStatus": "SUCCESS", "data": {"id": job_id}})
                 continue
             error = {
