@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from clinical_rules_provider.testing.app import create_app
     from clinical_rules_provider.testing.auth import TOKEN_PATH, basic_header
+    from clinical_rules_provider.testing.clock import ManualClock
     from clinical_rules_provider.testing.faults import (
         FAULT_KINDS,
         FaultConfig,
@@ -42,14 +43,8 @@ if TYPE_CHECKING:
         RequestRecord,
     )
     from clinical_rules_provider.testing.server import LiveSimulator
-    from clinical_rules_provider.testing.state import (
-        ManualClock,
-        Rule,
-        RuleJob,
-        Settings,
-        SimulatorState,
-        VaultJob,
-    )
+    from clinical_rules_provider.testing.state import Rule, RuleJob, Settings, SimulatorState
+    from clinical_rules_provider.testing.vault_state import VaultJob
 
 _EXPORTS = {
     "EXAMPLE_RULE_IDS": "_seed",
@@ -62,18 +57,18 @@ _EXPORTS = {
     "create_app": "app",
     "TOKEN_PATH": "auth",
     "basic_header": "auth",
+    "ManualClock": "clock",
     "FAULT_KINDS": "faults",
     "FaultConfig": "faults",
     "InjectedDrop": "faults",
     "InjectedReadTimeout": "faults",
     "RequestRecord": "faults",
     "LiveSimulator": "server",
-    "ManualClock": "state",
     "Rule": "state",
     "RuleJob": "state",
     "Settings": "state",
     "SimulatorState": "state",
-    "VaultJob": "state",
+    "VaultJob": "vault_state",
 }
 
 __all__ = [

@@ -19,8 +19,9 @@ from starlette.routing import Route
 
 from clinical_rules_provider.testing.auth import auth_routes, coerce_auth_setting
 from clinical_rules_provider.testing.clinical_one_routes import clinical_one_routes
+from clinical_rules_provider.testing.clock import ManualClock
 from clinical_rules_provider.testing.faults import FaultMiddleware
-from clinical_rules_provider.testing.state import ManualClock, Settings, SimulatorState
+from clinical_rules_provider.testing.state import Settings, SimulatorState
 from clinical_rules_provider.testing.vault_routes import vault_routes
 
 __all__ = ["control_routes", "create_app"]

@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     import httpx
     from starlette.applications import Starlette
 
+    from clinical_rules_provider.testing.clock import ManualClock
     from clinical_rules_provider.testing.server import LiveSimulator
-    from clinical_rules_provider.testing.state import ManualClock, SimulatorState
+    from clinical_rules_provider.testing.state import SimulatorState
 
 
 @pytest.fixture
 def sim_clock() -> ManualClock:
     """A manual clock starting now; advance it to move rule jobs along."""
-    from clinical_rules_provider.testing.state import ManualClock
+    from clinical_rules_provider.testing.clock import ManualClock
 
     return ManualClock()
 

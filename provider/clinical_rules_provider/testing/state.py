@@ -1,7 +1,8 @@
-"""In-memory data of both simulated services, their job state machines and seeding.
+"""`SimulatorState`: the one object the routes and tests share, behind one lock.
 
-Job statuses are derived lazily from `state.clock`, so tests can swap in a
-`ManualClock` and step time instead of sleeping.
+It holds the settings, the Clinical One rules and jobs, OAuth2 tokens and the request
+log; its Vault half is `VaultStateMixin` (``vault_state.py``). Job statuses are derived
+lazily from `state.clock`, so tests can swap in a `ManualClock` and step time.
 """
 
 from __future__ import annotations
@@ -10,17 +11,30 @@ import copy
 import random
 import secrets
 import threading
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinical_rules_provider.testing import _seed
+from clinical_rules_provider.testing.clock import Clock, ManualClock, utc_now
 from clinical_rules_provider.testing.faults import FaultConfig, RequestRecord
+from clinical_rules_provider.testing.vault_state import VaultJob, VaultStateMixin
 
-Clock = Callable[[], datetime]
+# ManualClock and VaultJob are defined in clock.py and vault_state.py; importable here too.
+__all__ = [
+    "ACTIVE_RULE_JOB_STATUSES",
+    "SETTING_NAMES",
+    "Clock",
+    "ManualClock",
+    "Rule",
+    "RuleJob",
+    "Settings",
+    "SimulatorState",
+    "VaultJob",
+    "utc_now",
+]
+
 ACTIVE_RULE_JOB_STATUSES = frozenset({"Pending", "Running"})
 _UTC = timezone.utc
 
@@ -28,35 +42,6 @@ _UTC = timezone.utc
 def _compact(uuid: str) -> str:
     """Ids are stored uppercase compact; helpers accept either form, any case."""
     return uuid.replace("-", "").upper()
-
-
-def utc_now() -> datetime:
-    """Default clock: real time, aware UTC."""
-    return datetime.now(_UTC)
-
-
-class ManualClock:
-    """A clock that only moves when told to, for deterministic state-machine tests."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = (start or utc_now()).astimezone(_UTC)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        """Move forward (never backward) and return the new time."""
-        if seconds < 0:
-            raise ValueError("a ManualClock cannot go backwards")
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            return self._now
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._now = when.astimezone(_UTC)
 
 
 @dataclass
@@ -133,29 +118,6 @@ class Rule:
 
 
 @dataclass
-class VaultJob:
-    """A Vault job instance; only CANCELLING advances on its own (to CANCELLED)."""
-
-    job_id: int
-    status: str
-    created: datetime
-    title: str = "Simulated job"
-    job_name: str = "sim_job__c"
-    created_by: int = _seed.VAULT_USER_ID
-    run_start: datetime | None = None
-    run_end: datetime | None = None
-    cancel_requested: datetime | None = None
-    last_status_read: datetime | None = None
-
-    def current_status(self, now: datetime, cancelling_seconds: float) -> str:
-        if self.status == "CANCELLING" and self.cancel_requested is not None:
-            done_at = self.cancel_requested + timedelta(seconds=cancelling_seconds)
-            if now >= done_at:
-                self.status, self.run_end = "CANCELLED", done_at
-        return self.status
-
-
-@dataclass
 class Settings:
     """Switches a test may flip (also as attributes of the state); reset() restores them."""
 
@@ -184,7 +146,7 @@ class Settings:
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 
-class SimulatorState:
+class SimulatorState(VaultStateMixin):
     """All simulator data behind one re-entrant lock (uvicorn thread + test thread)."""
 
     settings: Settings
@@ -231,14 +193,11 @@ class SimulatorState:
             self.faults.clear()
             self.faults.configure(**self._initial_faults)
             self.request_log: list[RequestRecord] = []
-            self.vault_client_ids: Counter[str] = Counter()
-            self.sessions: dict[str, datetime] = {}
             self.tokens: dict[str, datetime] = {}  # issued OAuth2 access token -> expiry
             self.tokens_issued = 0
-            self._burst: tuple[datetime, int] | None = None
             self._rng = random.Random(f"{self.seed}:runtime")
             self._rules: dict[tuple[str, str], dict[str, Rule]] = {}
-            self._vault_jobs: dict[int, VaultJob] = {}
+            self._reset_vault()
             for study in (_seed.EXAMPLE_STUDY_ID, _seed.SECOND_STUDY_ID):
                 for mode in _seed.MODES:
                     _seed.seed_rules(self, study, mode)
@@ -361,92 +320,6 @@ class SimulatorState:
         """Invalidate every issued OAuth2 token (static tokens are unaffected)."""
         with self.lock:
             self.tokens.clear()
-
-    # ----- Vault --------------------------------------------------------------
-    def add_vault_job(
-        self,
-        *,
-        status: str = "QUEUED",
-        created: datetime | None = None,
-        job_id: int | None = None,
-        title: str | None = None,
-        **attrs: Any,
-    ) -> VaultJob:
-        """Create a Vault job; RUNNING/terminal jobs get run dates unless given."""
-        if status not in _seed.VAULT_STATUSES:
-            raise ValueError(f"unknown Vault job status {status!r}")
-        with self.lock:
-            jid = job_id if job_id is not None else max(self._vault_jobs, default=1070000) + 1
-            when = created or self.now()
-            job = VaultJob(jid, status, when, title=title or f"Simulated job {jid}", **attrs)
-            if job.run_start is None and status not in _seed.VAULT_CANCELLABLE:
-                job.run_start = when + timedelta(seconds=5)
-            if job.run_end is None and status in _seed.VAULT_TERMINAL:
-                job.run_end = when + timedelta(minutes=7)
-            self._vault_jobs[jid] = job
-            return job
-
-    def vault_job(self, job_id: int) -> VaultJob | None:
-        with self.lock:
-            job = self._vault_jobs.get(job_id)
-            if job is not None:
-                job.current_status(self.now(), self.settings.cancelling_seconds)
-            return job
-
-    def vault_jobs(self) -> list[VaultJob]:
-        """All Vault jobs, oldest first, with CANCELLING ones advanced."""
-        with self.lock:
-            now = self.now()
-            for job in self._vault_jobs.values():
-                job.current_status(now, self.settings.cancelling_seconds)
-            return sorted(self._vault_jobs.values(), key=lambda j: (j.created, j.job_id))
-
-    def cancel_vault_job(self, job_id: int) -> bool:
-        """SCHEDULED/QUEUED/QUEUEING -> CANCELLING; False when not cancellable or unknown."""
-        return self.cancel_vault_jobs([job_id])[0]
-
-    def cancel_vault_jobs(self, job_ids: list[int]) -> list[bool]:
-        """Cancel many jobs under one lock and one clock reading (a 500-job request is one call)."""
-        with self.lock:
-            now, linger = self.now(), self.settings.cancelling_seconds
-            outcome = []
-            for job_id in job_ids:
-                job = self._vault_jobs.get(job_id)
-                ok = job is not None and job.current_status(now, linger) in _seed.VAULT_CANCELLABLE
-                if ok:
-                    job.status, job.cancel_requested = "CANCELLING", now  # type: ignore[union-attr]
-                outcome.append(ok)
-            return outcome
-
-    def create_session(self) -> str:
-        with self.lock:
-            session_id = secrets.token_hex(32).upper()
-            self.sessions[session_id] = self.now()
-            return session_id
-
-    def touch_session(self, session_id: str) -> bool:
-        """True (and refreshed) when the session exists and has not idled out."""
-        with self.lock:
-            last, now = self.sessions.get(session_id), self.now()
-            if last is None or (now - last).total_seconds() > self.settings.session_ttl_seconds:
-                self.sessions.pop(session_id, None)
-                return False
-            self.sessions[session_id] = now
-            return True
-
-    def expire_sessions(self) -> None:
-        with self.lock:
-            self.sessions.clear()
-
-    def consume_burst(self) -> tuple[int, int]:
-        """Count one Vault call in the burst window: (limit, remaining), negative once over."""
-        with self.lock:
-            now, window = self.now(), self.settings.burst_window_seconds
-            start, used = self._burst or (now, 0)
-            if (now - start).total_seconds() >= window:
-                start, used = now, 0
-            self._burst = (start, used + 1)
-            return self.settings.burst_limit, self.settings.burst_limit - used - 1
 
     # ----- request log --------------------------------------------------------
     def log_request(

@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from clinical_rules_provider.testing._seed import VAULT_IN_PROGRESS, VAULT_USER_ID
-from clinical_rules_provider.testing.state import SimulatorState, VaultJob
+from clinical_rules_provider.testing.state import SimulatorState
+from clinical_rules_provider.testing.vault_state import VaultJob
 
 __all__ = ["MAX_CANCEL_JOBS", "MAX_MONITOR_LIMIT", "VaultApi", "vault_routes"]
 
