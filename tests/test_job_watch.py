@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from tests.conftest import RULE_A, RULE_B, RULE_C
 
 from clinical_rules_provider.job_watch import (
     RuleJobWatch,
@@ -21,6 +20,7 @@ from clinical_rules_provider.models.enums import (
     VAULT_JOB_FAILURE_STATUSES,
     RuleJobStatus,
 )
+from tests.conftest import RULE_A, RULE_B, RULE_C
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 JOB_OLD = "0E2428167F66445BAB544C7CDD884E87"

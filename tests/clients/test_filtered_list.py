@@ -7,14 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.clients.test_clinical_one import (
-    ERROR_DOC,
-    PUBLISH_PREFIX,
-    STUDY,
-    STUDY_HYPHENATED_LOWER,
-    Answer,
-    make_response,
-)
 
 from clinical_rules_provider.clients import filtered_list as fl
 from clinical_rules_provider.clients.base import ApiRequest
@@ -24,6 +16,14 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
 )
 from clinical_rules_provider.models.clinical_one import RuleSummary
+from tests.clients.test_clinical_one import (
+    ERROR_DOC,
+    PUBLISH_PREFIX,
+    STUDY,
+    STUDY_HYPHENATED_LOWER,
+    Answer,
+    make_response,
+)
 
 # --- build_rule_filter / RulePager ------------------------------------------------------------
 

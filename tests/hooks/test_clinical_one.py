@@ -10,7 +10,6 @@ import time
 import httpx
 import pytest
 import respx
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
 
 from clinical_rules_provider.exceptions import (
     AuthenticationError,
@@ -20,6 +19,7 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
 )
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
 
 BASE = "https://c1.test"
 PUBLISH = f"{BASE}/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{STUDY}/test/AllData"

@@ -8,11 +8,11 @@ from email.utils import formatdate
 import httpx
 import pytest
 import respx
-from tests.conftest import RULE_A, STUDY
 
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._transport import ASYNC_CLIENTS, check_response, retry_after_seconds
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from tests.conftest import RULE_A, STUDY
 
 HISTORY = f"https://c1.test/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
 OK = {"status": "SUCCESS", "ruleHistory": []}

@@ -8,11 +8,11 @@ import logging
 import httpx
 import pytest
 import respx
-from tests.conftest import ConnFactory
 
 from clinical_rules_provider.exceptions import AuthenticationError, VaultAPIError
 from clinical_rules_provider.hooks import _transport
 from clinical_rules_provider.hooks.vault import VaultHook
+from tests.conftest import ConnFactory
 
 BASE = "https://vault.test/api/v26.1"
 AUTH = f"{BASE}/auth"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
+
 from tests.conftest import STUDY, ConnFactory
 
 if TYPE_CHECKING:

@@ -10,8 +10,6 @@ import httpx
 import pendulum
 import pytest
 import respx
-from tests.conftest import RULE_A, RULE_B, STUDY, ConnFactory
-from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators.cancel import (
@@ -21,6 +19,8 @@ from clinical_rules_provider.operators.cancel import (
     VaultCancelStaleJobsOperator,
 )
 from clinical_rules_provider.testing.server import LiveSimulator
+from tests.conftest import RULE_A, RULE_B, STUDY, ConnFactory
+from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h, cancellable
 UNCANCELLABLE_RULE = "0E1A63683F884B13A3E7BEE9CA4FF1EA"  # seeded: Running since 3 h, ignores cancel

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from tests.conftest import STUDY, ConnFactory
-from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.operators.filter_rules import ClinicalOneFilterRulesOperator
 from clinical_rules_provider.testing.server import LiveSimulator
+from tests.conftest import STUDY, ConnFactory
+from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 
 
 def operator(conn_id: str, **kwargs: Any) -> ClinicalOneFilterRulesOperator:

@@ -9,13 +9,13 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
-from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 
 from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
+from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 
 FAILING_RULE = RULE_C  # its jobs end Failed
 MISSING_RULE = "ABCDEF0123456789ABCDEF0123456789"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import STUDY
-from tests.operators.conftest import FakeTI, hours_ago, make_context
 
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
 from clinical_rules_provider.sensors.vault_job import VaultJobSensor
 from clinical_rules_provider.testing.server import LiveSimulator
+from tests.conftest import STUDY
+from tests.operators.conftest import FakeTI, hours_ago, make_context
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h, cancellable
 QUEUED_STALE = 1046892

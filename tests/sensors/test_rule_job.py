@@ -10,8 +10,6 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import TaskDeferred
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
-from tests.operators.conftest import FakeTI, hours_ago, make_context
 
 from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
@@ -19,6 +17,8 @@ from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePubli
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
+from tests.operators.conftest import FakeTI, hours_ago, make_context
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h
 FAILING_RULE = RULE_C  # seeded: latest job Failed, one day ago

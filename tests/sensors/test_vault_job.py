@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from tests.operators.conftest import FakeTI, make_context
 
 from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
 from clinical_rules_provider.sensors.vault_job import VaultJobSensor
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
+from tests.operators.conftest import FakeTI, make_context
 
 QUEUED_STALE = 1046892
 RUNNING_STALE = 1068337

@@ -6,12 +6,11 @@ import asyncio
 import time
 from typing import Any
 
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
-from tests.operators.conftest import hours_ago
-
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
+from tests.operators.conftest import hours_ago
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h
 FAILING_RULE = RULE_C  # seeded: latest job Failed, one day ago
