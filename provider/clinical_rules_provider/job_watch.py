@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
 from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, RuleJobStatus, rule_job_phase
@@ -19,6 +19,20 @@ from clinical_rules_provider.models.ids import compact_id, normalize_list
 
 log = logging.getLogger(__name__)
 _warned_statuses: set[str] = set()
+
+
+class Outcome(Protocol):
+    """A poll's verdict (:class:`WatchOutcome` or :class:`VaultWatchOutcome`)."""
+
+    @property
+    def failed(self) -> Any: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def failure_message(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.job_watch import Outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -15,20 +16,6 @@ if TYPE_CHECKING:
 
 # Without a sensor timeout, a deferred wait still ends: after a week.
 DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0
-
-
-class Outcome(Protocol):
-    """A poll's verdict (``WatchOutcome`` or ``VaultWatchOutcome``)."""
-
-    @property
-    def failed(self) -> Any: ...
-
-    @property
-    def done(self) -> bool: ...
-
-    def failure_message(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
 
 
 def verdict(outcome: Outcome) -> PokeReturnValue:

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from clinical_rules_provider.job_watch import RuleJobWatch
+from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
 from clinical_rules_provider.operators._common import as_aware_datetime
+from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 
-class ClinicalOneRuleJobTrigger(BaseTrigger):
+class ClinicalOneRuleJobTrigger(JobPollingTrigger):
     """Polls the rules' latest jobs until every relevant job is terminal or ``end_time`` passes.
 
-    Fires one event: ``status`` is ``success``, ``failure`` (a job reached a status in
-    ``failure_statuses``), ``timeout`` or ``error`` (a non-transient service error), with a
-    ``message`` and the per-rule ``outcome``. Transient poll errors are logged and the
-    poll repeats. ``end_time`` is an absolute epoch timestamp, so a triggerer restart does
-    not extend the deadline.
+    Events as described in :class:`JobPollingTrigger`. ``end_time`` is an absolute epoch
+    timestamp, so a triggerer restart does not extend the deadline.
     """
+
+    noun = "rule job(s)"
 
     def __init__(
         self,
@@ -54,6 +50,7 @@ class ClinicalOneRuleJobTrigger(BaseTrigger):
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = max_concurrency
         self.cancel_on_kill = cancel_on_kill
+        self._watch_cache: RuleJobWatch | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; every constructor argument round-trips."""
@@ -86,63 +83,27 @@ class ClinicalOneRuleJobTrigger(BaseTrigger):
     def _hook(self) -> ClinicalOneHook:
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done; never blocks the event loop."""
-        watch = self._watch()
-        hook = self._hook()
-        polls = 0
-        waiting: dict[str, str] = dict.fromkeys(self.rule_ids, "not polled yet")
-        try:
-            while True:
-                polls += 1
-                try:
-                    jobs = await hook.alatest_jobs(
-                        self.study_id,
-                        self.study_mode,
-                        self.rule_ids,
-                        poll_endpoint=self.poll_endpoint,
-                        history=self.job_ids is not None,
-                    )
-                    outcome = watch.evaluate(jobs)
-                    if outcome.failed:
-                        yield TriggerEvent(
-                            {
-                                "status": "failure",
-                                "message": outcome.failure_message(),
-                                "outcome": outcome.to_json(),
-                                "polls": polls,
-                            }
-                        )
-                        return
-                    if outcome.done:
-                        message = f"all {len(outcome.succeeded)} rule job(s) finished"
-                        yield TriggerEvent(
-                            {
-                                "status": "success",
-                                "message": message,
-                                "outcome": outcome.to_json(),
-                                "polls": polls,
-                            }
-                        )
-                        return
-                    waiting = outcome.waiting
-                    self.log.info("Waiting on %d of %d rule(s)", len(waiting), len(self.rule_ids))
-                except TransientServiceError as exc:
-                    self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
-                except ClinicalRulesError as exc:
-                    yield TriggerEvent({"status": "error", "message": str(exc), "polls": polls})
-                    return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    pending = "; ".join(f"{rule}: {why}" for rule, why in sorted(waiting.items()))
-                    message = f"timed out waiting on {len(waiting)} rule job(s): {pending}"
-                    yield TriggerEvent(
-                        {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
-                    )
-                    return
-                await asyncio.sleep(min(self.poll_interval, remaining))
-        finally:
-            await hook.aclose()
+    def open_hook(self) -> ClinicalOneHook:
+        """A hook on this trigger's connection."""
+        return self._hook()
+
+    def waiting_at_start(self) -> dict[str, str]:
+        """Every rule, before the first poll."""
+        return dict.fromkeys(self.rule_ids, "not polled yet")
+
+    async def poll(self, hook: ServiceHook[Any]) -> WatchOutcome:
+        """Latest jobs of every rule, judged by the watch."""
+        assert isinstance(hook, ClinicalOneHook)
+        if self._watch_cache is None:
+            self._watch_cache = self._watch()
+        jobs = await hook.alatest_jobs(
+            self.study_id,
+            self.study_mode,
+            self.rule_ids,
+            poll_endpoint=self.poll_endpoint,
+            history=self.job_ids is not None,
+        )
+        return self._watch_cache.evaluate(jobs)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the task; cancel the rules' jobs when asked to."""

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.hooks._transport import gather_all
+from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
-from clinical_rules_provider.job_watch import evaluate_vault_jobs, vault_failure_status_set
+from clinical_rules_provider.job_watch import VaultWatchOutcome, evaluate_vault_jobs, vault_failure_status_set
+from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 
-class VaultJobTrigger(BaseTrigger):
+class VaultJobTrigger(JobPollingTrigger):
     """Polls Vault job status until every job is terminal or ``end_time`` (epoch) passes.
 
-    Each job is read at most once per 10 s (Vault's limit). Events: ``success``,
-    ``failure`` (a status in ``failure_statuses``), ``timeout`` or ``error``.
+    Each job is read at most once per 10 s (Vault's limit). Events as described in
+    :class:`JobPollingTrigger`.
     """
+
+    noun = "Vault job(s)"
 
     def __init__(
         self,
@@ -54,47 +53,25 @@ class VaultJobTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done; never blocks the event loop."""
-        failure_statuses = vault_failure_status_set(self.failure_statuses)
-        hook = VaultHook(self.vault_conn_id)
-        waiting: dict[str, str] = {str(j): "not polled yet" for j in self.job_ids}
-        try:
-            while True:
-                try:
-                    jobs = await gather_all(hook.aget_job_status(j) for j in self.job_ids)
-                    outcome = evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, failure_statuses)
-                    if outcome.failed:
-                        yield TriggerEvent(
-                            {
-                                "status": "failure",
-                                "message": outcome.failure_message(),
-                                "outcome": outcome.to_json(),
-                            }
-                        )
-                        return
-                    if outcome.done:
-                        message = f"all {len(outcome.succeeded)} Vault job(s) finished"
-                        yield TriggerEvent(
-                            {"status": "success", "message": message, "outcome": outcome.to_json()}
-                        )
-                        return
-                    waiting = outcome.to_json()["waiting"]
-                except TransientServiceError as exc:
-                    self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)
-                except ClinicalRulesError as exc:
-                    yield TriggerEvent({"status": "error", "message": str(exc)})
-                    return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    pending = "; ".join(f"job {j}: {s}" for j, s in sorted(waiting.items()))
-                    yield TriggerEvent(
-                        {"status": "timeout", "message": f"timed out waiting on Vault jobs: {pending}"}
-                    )
-                    return
-                await asyncio.sleep(min(self.poll_interval, remaining))
-        finally:
-            await hook.aclose()
+    def open_hook(self) -> VaultHook:
+        """A hook on this trigger's connection."""
+        return VaultHook(self.vault_conn_id)
+
+    def waiting_at_start(self) -> dict[str, str]:
+        """Every job, before the first poll."""
+        return {str(j): "not polled yet" for j in self.job_ids}
+
+    def label(self, key: str) -> str:
+        """``job <id>``."""
+        return f"job {key}"
+
+    async def poll(self, hook: ServiceHook[Any]) -> VaultWatchOutcome:
+        """The status of every job (each read at most once per 10 s)."""
+        assert isinstance(hook, VaultHook)
+        jobs = await gather_all(hook.aget_job_status(j) for j in self.job_ids)
+        return evaluate_vault_jobs(
+            {j.job_id: j.status_text for j in jobs}, vault_failure_status_set(self.failure_statuses)
+        )
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: cancel the jobs when the task is killed and ``cancel_on_kill`` is set."""

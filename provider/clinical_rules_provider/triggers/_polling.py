@@ -1,0 +1,85 @@
+"""The poll loop both triggers share: absolute deadline, transient faults tolerated, one event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+from clinical_rules_provider.hooks.base import ServiceHook
+from clinical_rules_provider.job_watch import Outcome
+
+
+class JobPollingTrigger(BaseTrigger):
+    """Polls until every job is terminal or ``end_time`` (epoch seconds) passes.
+
+    Fires exactly one event: ``success``, ``failure`` (a job reached a failure status),
+    ``timeout`` or ``error`` (a non-transient service error), each with a ``message``;
+    ``outcome`` (per job) on success and failure, ``waiting`` on timeout, and ``polls``.
+    A transient poll error is logged and the poll repeats.
+    """
+
+    noun = "job(s)"
+    end_time: float
+    poll_interval: float
+
+    def open_hook(self) -> ServiceHook[Any]:
+        """The hook one run polls with (closed when the run ends)."""
+        raise NotImplementedError
+
+    def waiting_at_start(self) -> dict[str, str]:
+        """What the run waits on before the first poll answered."""
+        raise NotImplementedError
+
+    def label(self, key: str) -> str:
+        """How a waiting job is named in the timeout message."""
+        return key
+
+    async def poll(self, hook: ServiceHook[Any]) -> Outcome:
+        """One poll of every job."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done; never blocks the event loop."""
+        hook = self.open_hook()
+        waiting = self.waiting_at_start()
+        polls = 0
+        try:
+            while True:
+                polls += 1
+                try:
+                    outcome = await self.poll(hook)
+                    if outcome.failed or outcome.done:
+                        report = outcome.to_json()
+                        status = "failure" if outcome.failed else "success"
+                        message = (
+                            outcome.failure_message()
+                            if outcome.failed
+                            else f"all {len(report['succeeded'])} {self.noun} finished"
+                        )
+                        yield TriggerEvent(
+                            {"status": status, "message": message, "outcome": report, "polls": polls}
+                        )
+                        return
+                    waiting = outcome.to_json()["waiting"]
+                    self.log.info("Waiting on %d %s", len(waiting), self.noun)
+                except TransientServiceError as exc:
+                    self.log.warning("Transient error while polling %s (will poll again): %s", self.noun, exc)
+                except ClinicalRulesError as exc:
+                    yield TriggerEvent({"status": "error", "message": str(exc), "polls": polls})
+                    return
+                remaining = self.end_time - time.time()
+                if remaining <= 0:
+                    pending = "; ".join(f"{self.label(key)}: {why}" for key, why in sorted(waiting.items()))
+                    message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
+                    yield TriggerEvent(
+                        {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
+                    )
+                    return
+                await asyncio.sleep(min(self.poll_interval, remaining))
+        finally:
+            await hook.aclose()
