@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 STUDY = "36753A48BBA048CB98A5F3278146118D"
@@ -49,9 +49,8 @@ invalid_ids = st.one_of(
     st.tuples(compact, st.sampled_from([" ", "\t", "\n", "\u00a0", "\u200b"]), st.booleans()).map(
         lambda t: t[1] + t[0] if t[2] else t[0] + t[1]
     ),
-    compact.filter(lambda h: any(c in "0123456789ABCDEFabcdef" for c in h)).map(
-        lambda h: h.translate(LOOKALIKES)
-    ),
+    # look-alikes, keeping only strings where a character really changed (D, F, b, d, f map to themselves)
+    compact.map(lambda h: h.translate(LOOKALIKES)).filter(lambda s: not s.isascii()),
     st.text(min_size=1, max_size=40).filter(
         lambda s: not (len(s) in (32, 36) and all(c in HEX + "-" for c in s))
     ),
@@ -91,7 +90,9 @@ invalid_filters = st.one_of(
         st.one_of(st.just(""), st.text(min_size=65, max_size=80), st.sampled_from(["a\nb", "x\x00y"])),
     ),
     st.tuples(st.just("sort_column"), st.one_of(st.text(max_size=3), st.text(min_size=65, max_size=70))),
-    st.tuples(st.sampled_from(["form_id", "user_id"]), invalid_ids),
+    st.tuples(
+        st.sampled_from(["form_id", "user_id"]), invalid_ids.filter(lambda v: v is not None)
+    ),  # None = no filter,
     st.tuples(st.just("item_ids"), st.one_of(st.just([]), st.lists(invalid_ids, min_size=1, max_size=3))),
     st.tuples(st.just("page_size"), st.sampled_from([0, -1, 1001, "50", 2.5, True])),
 )
@@ -184,10 +185,9 @@ def fuzz(total: int = 1000, url: str | None = None) -> dict[str, Any]:
                 database=None,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
-                derandomize=rounds == 0,
             )
             for strategy, check in cases:
-                run(given(strategy)(check))()
+                seed(rounds)(run(given(strategy)(check)))()  # reproducible, new examples each round
             rounds += 1
         requests_before_valid = sim.state.request_count
         counts["valid_accepted"] = _odd_but_valid(c1, vault, sim)
