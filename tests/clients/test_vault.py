@@ -387,18 +387,6 @@ def test_raise_for_vault_error_is_quiet_for_success() -> None:
     )
 
 
-def test_response_headers_reads_burst_limit_headers_case_insensitively() -> None:
-    request = ApiRequest("x", "GET", "/api/v26.1/x")
-    response = make_response(
-        request,
-        200,
-        {},
-        headers={"x-vaultapi-burstlimitremaining": "1999", "X-VAULTAPI-RESPONSEDELAY": "500ms"},
-    )
-    headers = vault.response_headers(response)
-    assert headers == {"X-VaultAPI-BurstLimitRemaining": "1999", "X-VaultAPI-ResponseDelay": "500ms"}
-
-
 def test_auth_request_posts_form_credentials_that_never_show_in_its_repr() -> None:
     request = vault.auth_request("v26.1", "user@example.com", "s3cr3t-Pa55")
     assert (request.method, request.path) == ("POST", "/api/v26.1/auth")

@@ -283,3 +283,13 @@ def test_test_connection_logs_in_and_lists_monitors(vault_conn: str) -> None:
     )
     ok, message = VaultHook(vault_conn).test_connection()
     assert ok and "v26.1" in message
+
+
+def test_burst_limit_headers_are_read_case_insensitively_with_the_delay_in_ms() -> None:
+    from clinical_rules_provider.hooks.vault import burst_throttle
+
+    response = httpx.Response(
+        200, headers={"x-vaultapi-burstlimitremaining": "5", "X-VAULTAPI-RESPONSEDELAY": "2500ms"}
+    )
+    assert burst_throttle(10)(response) == 2.5
+    assert burst_throttle(4)(response) == 0.0

@@ -263,15 +263,6 @@ def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
     )
 
 
-def response_headers(response: httpx.Response) -> Mapping[str, str]:
-    """Burst-limit headers, read case-insensitively (httpx headers already are)."""
-    return {
-        k: response.headers[k]
-        for k in ("X-VaultAPI-BurstLimitRemaining", "X-VaultAPI-ResponseDelay")
-        if k in response.headers
-    }
-
-
 __all__ = [
     "DEFAULT_API_VERSION",
     "JobMonitorPager",

@@ -98,6 +98,7 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
         """List the matching rules; return their ids."""
         from clinical_rules_provider._compat import AirflowException
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+        from clinical_rules_provider.models.clinical_one import dump_json
 
         hook = ClinicalOneHook(self.clinical_one_conn_id)
         try:
@@ -107,7 +108,7 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
             hook.close()
         self.log.info("%d rule(s) match %s in study %s (%s)", len(rules), self.filters(), study, mode)
         if self.push_summaries:
-            context["ti"].xcom_push(key="rule_summaries", value=[r.model_dump(mode="json") for r in rules])
+            context["ti"].xcom_push(key="rule_summaries", value=dump_json(rules))
         if not rules and self.fail_if_empty:
             raise AirflowException(f"no rule matches {self.filters()} in study {study} ({mode})")
         return [rule.rule_id for rule in rules]

@@ -101,6 +101,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
         from clinical_rules_provider.job_watch import RuleJobWatch, failure_status_set
+        from clinical_rules_provider.models.clinical_one import dump_json
         from clinical_rules_provider.models.enums import PublishRun, parse_choice
 
         failure_status_set(self.failure_statuses)
@@ -124,7 +125,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             publish_run=parse_choice(self.publish_run, PublishRun, "publish_run").value,
             rule_ids=updated,
             failed=failed,
-            results=[r.model_dump(mode="json") for r in results],
+            results=dump_json(results),
             started_after=started_after.isoformat(),
         )
         self._started = (study, mode, updated)
