@@ -134,12 +134,6 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
             continue
         item = items[position]
         status = str(item.get("responseStatus") or "UNKNOWN")
-        if status == "SUCCESS" and not item.get("errors"):
-            # The common case, 500 at a time: nothing to validate, so skip validation.
-            results.append(
-                VaultJobCancelResult.model_construct(job_id=job_id, response_status=status, errors=[])
-            )
-            continue
         results.append(VaultJobCancelResult(job_id=job_id, response_status=status, errors=item.get("errors")))
     return results
 
