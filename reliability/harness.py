@@ -7,7 +7,6 @@ method. XCom pushes land in a dict so they can be checked (and scanned for secre
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -39,15 +38,11 @@ def context_for(task_id: str, xcoms: dict[tuple[str, str], Any], interval_start:
     }
 
 
-async def _first_event(trigger: Any) -> Any:
-    async for event in trigger.run():
-        return event
-    raise RuntimeError("trigger ended without an event")
-
-
 def run_task(task: Any, context: Mapping[str, Any], upstream: tuple[str, ...] = ()) -> Any:
     """Execute a task; on deferral, round-trip the trigger through ``serialize()`` and resume."""
     from airflow.sdk.exceptions import TaskDeferred
+
+    from clinical_rules_provider.operators._wait import run_in_worker
 
     if upstream:
         task.upstream_task_ids.update(upstream)
@@ -57,8 +52,7 @@ def run_task(task: Any, context: Mapping[str, Any], upstream: tuple[str, ...] = 
         classpath, kwargs = deferred.trigger.serialize()
         module, _, name = classpath.rpartition(".")
         trigger = getattr(importlib.import_module(module), name)(**kwargs)
-        event = asyncio.run(_first_event(trigger))
         resume = getattr(task, deferred.method_name)
-        result = resume(context, event=event.payload, **(deferred.kwargs or {}))
+        result = resume(context, event=run_in_worker(trigger), **(deferred.kwargs or {}))
     context["ti"].xcom_push("return_value", result)
     return result

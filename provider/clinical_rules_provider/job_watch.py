@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 _warned_statuses: set[str] = set()
 
 
+POLL_ENDPOINTS = ("rerun_history", "job_status")
+
+
+def check_poll_endpoint(value: str) -> str:
+    """``rerun_history`` (one request per rule) or ``job_status`` (bulk, 500 rules per request)."""
+    if value not in POLL_ENDPOINTS:
+        raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {value!r}")
+    return value
+
+
 class Outcome(Protocol):
     """A poll's verdict (:class:`WatchOutcome` or :class:`VaultWatchOutcome`)."""
 

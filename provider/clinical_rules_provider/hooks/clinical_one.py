@@ -17,6 +17,7 @@ from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
 from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import ClinicalOneConfig, ConnectionLike, clinical_one_config
+from clinical_rules_provider.job_watch import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     JobStatusResult,
@@ -205,16 +206,12 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         requests, the latest job per rule unless ``history=True``.
         """
         ids = api.rule_id_list(rule_ids)
-        if poll_endpoint == "job_status":
+        if check_poll_endpoint(poll_endpoint) == "job_status":
             result = await self.aget_job_status(study_id, mode, ids, history=history)
             grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
             for job in result.job_status:
                 grouped.setdefault(job.rule_id or "", []).append(job)
             return grouped
-        if poll_endpoint != "rerun_history":
-            raise ValueError(
-                f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
-            )
         api.study_path_args(study_id, mode)
 
         async def one(rule_id: str) -> list[RuleJob]:

@@ -1,66 +1,34 @@
-"""The publish operator's wait, in a worker or in the triggerer, with the sensor's semantics."""
+"""Finishing a wait: run a trigger in the worker, and turn its event into a result or an error."""
 
 from __future__ import annotations
 
-import logging
-import time
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
 
 if TYPE_CHECKING:
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-    from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
-
-log = logging.getLogger(__name__)
+    from airflow.triggers.base import BaseTrigger
 
 
-def wait_in_worker(
-    hook: ClinicalOneHook,
-    study_id: str,
-    study_mode: str,
-    watch: RuleJobWatch,
-    *,
-    poll_interval: float,
-    timeout: float,
-    poll_endpoint: str,
-) -> WatchOutcome:
-    """Poll until the watch is done; raise on failure statuses or at the deadline.
+async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
+    """The payload of the first event ``trigger.run()`` yields (our triggers yield exactly one)."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise RuntimeError(f"{type(trigger).__name__} ended without an event")
 
-    Transient poll errors are logged and the poll repeats, as in the trigger.
-    """
-    from clinical_rules_provider.exceptions import TransientServiceError
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            outcome = watch.evaluate(
-                hook.latest_jobs(
-                    study_id,
-                    study_mode,
-                    list(watch.rule_ids),
-                    poll_endpoint=poll_endpoint,
-                    history=watch.job_ids is not None,
-                )
-            )
-            if outcome.failed:
-                raise AirflowException(outcome.failure_message())
-            if outcome.done:
-                return outcome
-            log.info("Waiting on %d of %d rule job(s)", len(outcome.waiting), len(watch.rule_ids))
-        except TransientServiceError as exc:
-            log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AirflowSensorTimeout(f"timed out after {timeout:.0f} s waiting on rule jobs")
-        time.sleep(min(poll_interval, remaining))
+def run_in_worker(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger to its event in this process: the non-deferrable twin of deferring to it,
+    so waiting in a worker and in the triggerer share one poll loop."""
+    return asyncio.run(first_event(trigger))
 
 
 def raise_for_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Turn a rule-job trigger event into a return value or the matching exception."""
+    """Turn a job trigger event into a return value or the matching exception."""
     status = event.get("status")
     if status == "success":
         return dict(event.get("outcome") or {})
     if status == "timeout":
         raise AirflowSensorTimeout(event.get("message"))
-    raise AirflowException(event.get("message") or f"rule job wait ended with {status!r}")
+    raise AirflowException(event.get("message") or f"job wait ended with {status!r}")

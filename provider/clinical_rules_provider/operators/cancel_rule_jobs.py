@@ -122,10 +122,9 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         super().__init__(**kwargs)
         if rule_ids is not None and rule_filter is not None:
             raise ValueError("rule_ids / rule_filter: give at most one of them")
-        if poll_endpoint not in ("rerun_history", "job_status"):
-            raise ValueError(
-                f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
-            )
+        from clinical_rules_provider.job_watch import check_poll_endpoint
+
+        check_poll_endpoint(poll_endpoint)
         self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
         self.rule_ids = rule_ids
         self.rule_filter = rule_filter

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
 class ClinicalOneUpdatePublishRunOperator(BaseOperator):
@@ -100,7 +101,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
-        from clinical_rules_provider.job_watch import RuleJobWatch, failure_status_set
+        from clinical_rules_provider.job_watch import failure_status_set
         from clinical_rules_provider.models.clinical_one import dump_json
         from clinical_rules_provider.models.enums import PublishRun, parse_choice
 
@@ -136,48 +137,36 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             raise AirflowException(f"{len(failed)} rule(s) were not updated: {lines}")
         if not self.wait_for_completion or not updated:
             return report
-        watch = RuleJobWatch.create(
-            updated, started_after=started_after, failure_statuses=self.failure_statuses
-        )
+        trigger = self._trigger(study, mode, updated, report["started_after"])
         if self.deferrable:
-            self._defer(study, mode, watch, report)
-        from clinical_rules_provider.operators._wait import wait_in_worker
+            self.defer(trigger=trigger, method_name="execute_complete", kwargs={"report": report})
+        from clinical_rules_provider.operators._wait import run_in_worker
 
-        outcome = wait_in_worker(
-            hook,
-            study,
-            mode,
-            watch,
-            poll_interval=self.poll_interval,
-            timeout=self.wait_timeout,
-            poll_endpoint=self.poll_endpoint,
-        )
-        return {**report, "jobs": outcome.to_json()}
+        return self.execute_complete(context, run_in_worker(trigger), report)
 
     def _push(self, context: Context, report: dict[str, Any]) -> None:
         ti = context["ti"]
         for key in ("rule_ids", "started_after", "results"):
             ti.xcom_push(key=key, value=report[key])
 
-    def _defer(self, study: str, mode: str, watch: Any, report: dict[str, Any]) -> None:
+    def _trigger(
+        self, study: str, mode: str, rule_ids: list[str], started_after: str
+    ) -> ClinicalOneRuleJobTrigger:
+        """The wait for the jobs just started, in the triggerer or (not deferrable) in the worker."""
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
-        self.defer(
-            trigger=ClinicalOneRuleJobTrigger(
-                study_id=study,
-                study_mode=mode,
-                rule_ids=list(watch.rule_ids),
-                end_time=time.time() + self.wait_timeout,
-                started_after=report["started_after"],
-                failure_statuses=self.failure_statuses,
-                poll_interval=self.poll_interval,
-                poll_endpoint=self.poll_endpoint,
-                clinical_one_conn_id=self.clinical_one_conn_id,
-                max_concurrency=self.max_concurrency,
-                cancel_on_kill=self.cancel_on_kill,
-            ),
-            method_name="execute_complete",
-            kwargs={"report": report},
+        return ClinicalOneRuleJobTrigger(
+            study_id=study,
+            study_mode=mode,
+            rule_ids=rule_ids,
+            end_time=time.time() + self.wait_timeout,
+            started_after=started_after,
+            failure_statuses=self.failure_statuses,
+            poll_interval=self.poll_interval,
+            poll_endpoint=self.poll_endpoint,
+            clinical_one_conn_id=self.clinical_one_conn_id,
+            max_concurrency=self.max_concurrency,
+            cancel_on_kill=self.cancel_on_kill,
         )
 
     def execute_complete(

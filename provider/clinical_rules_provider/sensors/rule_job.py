@@ -70,10 +70,9 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     ) -> None:
         kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
         super().__init__(deferrable=deferrable, **kwargs)
-        if poll_endpoint not in ("rerun_history", "job_status"):
-            raise ValueError(
-                f"poll_endpoint: expected 'rerun_history' or 'job_status', got {poll_endpoint!r}"
-            )
+        from clinical_rules_provider.job_watch import check_poll_endpoint
+
+        check_poll_endpoint(poll_endpoint)
         self.rule_ids = rule_ids
         self.study_id = study_id
         self.study_mode = study_mode
