@@ -84,7 +84,8 @@ def test_report_and_xcom_are_plain_json(sim_c1: str, ti: FakeTI, context: dict[s
 
 
 def test_pushes_rule_ids_started_after_and_results(sim_c1: str, ti: FakeTI, context: dict[str, Any]) -> None:
-    before = pendulum.now("UTC")
+    now = pendulum.now("UTC")
+    before = now.replace(microsecond=now.microsecond // 1000 * 1000)  # started_after has ms precision
     report = operator(sim_c1, rule_ids=[RULE_A]).execute(context)
     assert ti.keys == ["rule_ids", "started_after", "results"]
     assert ti.pushed("rule_ids") == [RULE_A]

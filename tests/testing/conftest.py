@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Generator
 
 import httpx
 import pytest
 
-from clinical_rules_provider.testing import basic_header
+from clinical_rules_provider.testing import EXAMPLE_STUDY_ID, basic_header
 
 VAULT_CREDENTIALS = {"username": "integration@sim.example", "password": "sim-password"}
 C1_USER, C1_PASSWORD = "demo-user", "demo-password"
@@ -58,3 +59,20 @@ async def auth(client: httpx.AsyncClient) -> dict[str, str]:
     """Headers carrying a fresh Vault session id."""
     response = await client.post("/api/v26.1/auth", data=VAULT_CREDENTIALS)
     return {"Authorization": response.json()["sessionId"]}
+
+
+# --- paths and ids the simulator test modules share -------------------------------------------
+
+S = EXAMPLE_STUDY_ID
+DESIGNER = f"/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{S}/test"
+EXEC = f"/ec-rule-svc/rest/v1.0/studies/{S}/test"
+JOB_STATUS = f"/ec-rule-svc/rest/v2.0/studies/{S}/test/jobStatus"
+VISIT_RULE = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
+HISTORY_RULE = "704A7178208D44BC9AD52556B18933C3"
+UNKNOWN_RULE = "0" * 32
+START_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
+
+
+def hyphenate(compact: str) -> str:
+    c = compact
+    return f"{c[:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:]}"

@@ -9,26 +9,18 @@ import httpx
 import pytest
 
 from clinical_rules_provider.testing import (
-    EXAMPLE_STUDY_ID,
     FAILING_RULE_ID,
     STALE_RULE_ID,
     ManualClock,
     SimulatorState,
 )
-
-S = EXAMPLE_STUDY_ID
-DESIGNER = f"/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{S}/test"
-EXEC = f"/ec-rule-svc/rest/v1.0/studies/{S}/test"
-JOB_STATUS = f"/ec-rule-svc/rest/v2.0/studies/{S}/test/jobStatus"
-VISIT_RULE = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
-HISTORY_RULE = "704A7178208D44BC9AD52556B18933C3"
-UNKNOWN_RULE = "0" * 32
-START_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
-
-
-def hyphenate(compact: str) -> str:
-    c = compact
-    return f"{c[:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:]}"
+from tests.testing.conftest import (
+    DESIGNER,
+    UNKNOWN_RULE,
+    VISIT_RULE,
+    S,
+    hyphenate,
+)
 
 
 async def publish(client: httpx.AsyncClient, ids: Any, run: str = "AllData") -> httpx.Response:

@@ -9,18 +9,14 @@ import httpx
 import pytest
 
 from clinical_rules_provider.testing import (
-    EXAMPLE_STUDY_ID,
     STALE_RULE_ID,
     TOKEN_PATH,
     ManualClock,
     SimulatorState,
     basic_header,
 )
+from tests.testing.conftest import DESIGNER, EXEC, JOB_STATUS, S
 
-S = EXAMPLE_STUDY_ID
-DESIGNER = f"/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{S}/test"
-EXEC = f"/ec-rule-svc/rest/v1.0/studies/{S}/test"
-JOB_STATUS = f"/ec-rule-svc/rest/v2.0/studies/{S}/test/jobStatus"
 HISTORY = f"{EXEC}/rerunhistory/{STALE_RULE_ID}"
 BODY = {"ruleIds": [STALE_RULE_ID]}
 # (method, path, json body) of every Clinical One route.
