@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta, timezone
@@ -86,10 +87,15 @@ def sent(steps: list[Any]) -> list[ApiRequest]:
     return [r for step in steps if isinstance(step, list) for r in step]
 
 
+def sent_json(request: ApiRequest) -> Any:
+    """The JSON body a request puts on the wire (``json=`` or pre-encoded ``content=``)."""
+    return json.loads(request.content) if request.content is not None else request.json
+
+
 def success_for(request: ApiRequest) -> dict[str, Any]:
     return {
         "responseStatus": "SUCCESS",
-        "data": [{"responseStatus": "SUCCESS", "data": {"id": row["job_id"]}} for row in request.json],
+        "data": [{"responseStatus": "SUCCESS", "data": {"id": row["job_id"]}} for row in sent_json(request)],
     }
 
 
@@ -106,9 +112,17 @@ def test_cancel_jobs_posts_a_job_id_list_as_json_to_the_cancel_path() -> None:
     (request,) = exchange.send(None)
     assert request.method == "POST"
     assert request.path == CANCEL_PATH
-    assert request.json == [{"job_id": 1046892}, {"job_id": 1043341}]
+    assert request.content is not None
+    assert json.loads(request.content) == [{"job_id": 1046892}, {"job_id": 1043341}]
     assert request.headers is not None
     assert {k.lower(): v for k, v in request.headers.items()}["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("count", [1, 2, 500])
+def test_cancel_body_is_the_json_dumps_encoding_of_the_job_id_objects(count: int) -> None:
+    ids = list(range(1_000_001, 1_000_001 + count))
+    expected = json.dumps([{"job_id": i} for i in ids], separators=(",", ":")).encode()
+    assert vault.cancel_body(ids) == expected
 
 
 def test_cancel_jobs_uses_the_given_api_version() -> None:
@@ -118,7 +132,7 @@ def test_cancel_jobs_uses_the_given_api_version() -> None:
 
 def test_cancel_jobs_sends_ints_and_drops_duplicates_in_order() -> None:
     (request,) = vault.cancel_jobs(["7", 3, 7, "0003", 9]).send(None)
-    assert request.json == [{"job_id": 7}, {"job_id": 3}, {"job_id": 9}]
+    assert sent_json(request) == [{"job_id": 7}, {"job_id": 3}, {"job_id": 9}]
 
 
 def test_cancel_jobs_splits_1001_ids_into_three_chunks_and_merges_results_in_order() -> None:
@@ -126,8 +140,8 @@ def test_cancel_jobs_splits_1001_ids_into_three_chunks_and_merges_results_in_ord
     results, steps = drive(vault.cancel_jobs(ids), success_for)
     requests = sent(steps)
     assert len(steps) == 1
-    assert [len(r.json) for r in requests] == [500, 500, 1]
-    assert [row["job_id"] for r in requests for row in r.json] == ids
+    assert [len(sent_json(r)) for r in requests] == [500, 500, 1]
+    assert [row["job_id"] for r in requests for row in sent_json(r)] == ids
     assert [r.job_id for r in results] == ids
     assert all(r.cancelled for r in results)
 

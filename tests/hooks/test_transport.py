@@ -12,7 +12,8 @@ import respx
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._transport import ASYNC_CLIENTS, check_response, retry_after_seconds
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from tests.conftest import RULE_A, STUDY
+from clinical_rules_provider.testing import LiveSimulator
+from tests.conftest import RULE_A, STUDY, ConnFactory
 
 HISTORY = f"https://c1.test/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
 OK = {"status": "SUCCESS", "ruleHistory": []}
@@ -108,3 +109,85 @@ async def test_requests_in_flight_never_exceed_the_hooks_concurrency_cap(make_co
     await hook.aclose()
     assert len(jobs) == 20
     assert peak == 3
+
+
+async def test_unsent_requests_let_replies_through_at_once_when_nothing_is_being_sent() -> None:
+    import asyncio
+
+    from clinical_rules_provider.hooks._transport import _UnsentRequests
+
+    await asyncio.wait_for(_UnsentRequests().written(), timeout=1)
+
+
+async def test_a_reply_waits_until_the_request_holding_a_slot_has_written_its_body() -> None:
+    import asyncio
+
+    from clinical_rules_provider.hooks._transport import _UnsentRequests
+
+    unsent = _UnsentRequests()
+    with unsent.track() as trace:
+        waiter = asyncio.ensure_future(unsent.written())
+        await trace("http11.send_request_headers.complete", {})
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        await trace("http11.send_request_body.complete", {})
+        await asyncio.wait_for(waiter, timeout=1)
+
+
+async def test_a_request_that_fails_before_writing_stops_holding_replies_back() -> None:
+    import asyncio
+
+    from clinical_rules_provider.hooks._transport import _UnsentRequests
+
+    unsent = _UnsentRequests()
+    waiters: list[asyncio.Future[None]] = []
+
+    async def send_and_fail() -> None:
+        with unsent.track():
+            waiters.append(asyncio.ensure_future(unsent.written()))
+            await asyncio.sleep(0.01)
+            assert not waiters[0].done()
+            raise httpx.ConnectError("refused")
+
+    with pytest.raises(httpx.ConnectError):
+        await send_and_fail()
+    await asyncio.wait_for(waiters[0], timeout=1)
+
+
+async def test_requests_sent_over_a_socket_report_their_body_written(
+    simulator: LiveSimulator, make_conn: ConnFactory
+) -> None:
+    from clinical_rules_provider.hooks._transport import _UnsentRequests
+
+    conn = make_conn("c1_live", "clinical_one", simulator.url, login="demo-user", password="demo-password")
+    simulator.state.add_rule(STUDY, "test", rule_id=RULE_A)
+
+    events: list[str] = []
+    original = _UnsentRequests.track
+
+    def spy(self: _UnsentRequests):  # type: ignore[no-untyped-def]
+        manager = original(self)
+
+        class Spy:
+            def __enter__(self_inner):  # type: ignore[no-untyped-def]
+                trace = manager.__enter__()
+
+                async def recording(event: str, info: dict[str, object]) -> None:
+                    events.append(event)
+                    await trace(event, info)
+
+                return recording
+
+            def __exit__(self_inner, *exc: object) -> None:  # type: ignore[no-untyped-def]
+                events.append("exit")
+                manager.__exit__(*exc)
+
+        return Spy()
+
+    hook = ClinicalOneHook(conn)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_UnsentRequests, "track", spy)
+        await hook.aget_rerun_history(STUDY, "test", RULE_A)
+    await hook.aclose()
+    assert "http11.send_request_body.complete" in events
+    assert events.index("http11.send_request_body.complete") < events.index("exit")

@@ -209,6 +209,51 @@ def test_latency_delays_every_service_response(simulator: LiveSimulator, http: h
     assert time.perf_counter() - started >= 0.15
 
 
+def test_latency_holds_back_the_answer_while_the_work_is_done_on_arrival(
+    simulator: LiveSimulator, http: httpx.Client
+) -> None:
+    session_id = http.post("/api/v26.1/auth", data=CREDENTIALS).json()["sessionId"]
+    job = simulator.state.add_vault_job(status="QUEUED")
+    simulator.state.faults.configure(latency_ms=600)
+    answered: list[float] = []
+
+    def cancel() -> None:
+        http.post(
+            "/api/v26.1/services/jobs/actions/cancel",
+            json=[{"job_id": job.job_id}],
+            headers={"Authorization": session_id},
+        )
+        answered.append(time.perf_counter())
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    while simulator.state.vault_job(job.job_id).status == "QUEUED" and time.perf_counter() - started < 5:  # type: ignore[union-attr]
+        time.sleep(0.005)
+    cancelled_after = time.perf_counter() - started
+    thread.join(5)
+    assert cancelled_after < 0.45 and answered and answered[0] - started >= 0.6
+
+
+def test_concurrent_requests_are_each_answered_one_latency_after_arrival(
+    simulator: LiveSimulator, http: httpx.Client
+) -> None:
+    simulator.state.faults.configure(latency_ms=200)
+    with httpx.Client(base_url=simulator.url, timeout=5, auth=http.auth) as other:
+        clients = [http, other]
+        done: list[float] = []
+        started = time.perf_counter()
+        threads = [
+            threading.Thread(target=lambda c=c: (c.get(HISTORY), done.append(time.perf_counter())))
+            for c in clients
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+    assert len(done) == 2 and all(0.2 <= t - started < 0.35 for t in done)
+
+
 def test_full_fault_rate_faults_every_matching_request_with_chosen_kinds(
     simulator: LiveSimulator, http: httpx.Client
 ) -> None:

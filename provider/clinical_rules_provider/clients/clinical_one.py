@@ -72,7 +72,6 @@ def _rule_ids_request(
         path,
         params=params or None,
         json={"ruleIds": chunk},
-        subject=tuple(chunk),
         parse=parse,
     )
 
@@ -243,9 +242,7 @@ def rerun_history_request(study_id: object, mode: object, rule_id: object) -> Ap
     """Build the rerun-history request (validated)."""
     args = study_path_args(study_id, mode)
     rid = compact_id(rule_id, "rule_id")
-    return ApiRequest(
-        "get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rid, **args), subject=(rid,)
-    )
+    return ApiRequest("get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rid, **args))
 
 
 def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC") -> RerunHistory:

@@ -7,10 +7,11 @@ code that differs between the sync and async paths, and it differs only in ``awa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -218,25 +219,30 @@ class HttpSession:
             self._aclient, self._pool_slots = ASYNC_CLIENTS.acquire(key, make, s.pool_size)
             self._aclient_key = key
             self._semaphore = asyncio.Semaphore(max(s.max_concurrency, 1))
+            self._unsent = _UnsentRequests()
         return self._aclient
 
     async def asend(self, request: ApiRequest) -> httpx.Response:
         """Async twin of :meth:`send`: at most ``max_concurrency`` requests of this session and
         ``pool_size`` of the whole pool are in flight."""
-        client = self.aclient
-        async with self._semaphore:
-            async for attempt in tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry)):
-                with attempt:
-                    self.requests_sent += 1
-                    built = client.build_request(**_request_args(request))
-                    try:
-                        async with self._pool_slots:
-                            response = await client.send(built, auth=self.settings.auth)
-                    except _NETWORK_ERRORS as exc:
-                        raise _network_error(request, exc) from exc
-                    self._check(response, request)
-            if (delay := self._throttle(response)) > 0:
-                await asyncio.sleep(delay)
+        client, unsent = self.aclient, self._unsent
+        async for attempt in tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry)):
+            with attempt:
+                async with self._semaphore:
+                    with unsent.track() as trace:
+                        self.requests_sent += 1
+                        built = client.build_request(**_request_args(request), extensions={"trace": trace})
+                        try:
+                            async with self._pool_slots:
+                                response = await client.send(built, auth=self.settings.auth)
+                        except _NETWORK_ERRORS as exc:
+                            raise _network_error(request, exc) from exc
+                    if (delay := self._throttle(response)) > 0:
+                        await asyncio.sleep(delay)
+                # The slot is free: let the requests that take it reach the wire before
+                # this reply costs CPU (decoding, checks, the caller's parsing).
+                await unsent.written()
+                self._check(response, request)
         return _release(response)
 
     async def _asend_parsed(self, request: ApiRequest) -> Any:
@@ -263,6 +269,52 @@ class HttpSession:
             await ASYNC_CLIENTS.release(key)
 
 
+class _UnsentRequests:
+    """This session's requests that hold a slot but are not yet written to the socket.
+
+    A reply arriving while others are being sent waits for them (:meth:`written`) before
+    it is decoded and parsed: each waiting request needs several event-loop turns to reach
+    the socket, and every reply processed in between (about 1 ms for 500 results) would
+    delay it. Completion is read from httpcore's ``trace`` request extension.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[Callable[[str, dict[str, Any]], Awaitable[None]]]:
+        """Count one request until its body is written (or its attempt ends)."""
+        done = False
+
+        def finish() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self._count -= 1
+                if not self._count:
+                    self._none.set()
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith("send_request_body.complete"):
+                finish()
+
+        self._count += 1
+        self._none.clear()
+        try:
+            yield trace
+        finally:
+            finish()
+
+    async def written(self) -> None:
+        """Return once no request of this session is waiting to be written."""
+        # One loop turn first: a request woken by the slot just freed starts counting then.
+        await asyncio.sleep(0)
+        if self._count:
+            await self._none.wait()
+
+
 async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """``asyncio.gather`` that cancels the siblings when one fails (Python 3.10 has no TaskGroup)."""
     tasks = [asyncio.ensure_future(c) for c in coros]
@@ -282,5 +334,6 @@ def _request_args(request: ApiRequest) -> dict[str, Any]:
         "params": request.params,
         "json": request.json,
         "data": request.data,
+        "content": request.content,
         "headers": request.headers,
     }

@@ -267,6 +267,9 @@ class VaultSessionAuth(httpx.Auth):
 def _session_rejected(response: httpx.Response) -> bool:
     if response.status_code == 401:
         return True
+    if b"INVALID_SESSION_ID" not in response.content:
+        # Most replies: skip decoding here (it runs before the reply frees its slot).
+        return False
     try:
         body = decode_json(response, "vault")
     except TransientServiceError:

@@ -150,9 +150,9 @@ class VaultHook(ServiceHook[VaultConfig]):
 
     async def acancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
         """Async :meth:`cancel_jobs`; chunks are sent concurrently."""
-        api.job_id_list(job_ids)  # validate before reading the connection
+        ids = api.job_id_list(job_ids)  # validate before reading the connection
         config = await self.aconfig()
-        return await self._arun(api.cancel_jobs(job_ids, api_version=config.api_version))
+        return await self._arun(api.cancel_validated_jobs(ids, api_version=config.api_version))
 
     # --- job status -----------------------------------------------------------------------
 

@@ -49,11 +49,11 @@ def hyphenated_id(value: object, field: str) -> str:
 
 def vault_job_id(value: object, field: str) -> int:
     """Return a Vault job id as a positive int; numeric strings (templated values) are accepted."""
-    if isinstance(value, bool):
-        raise ValueError(f"{field}: expected a positive integer job id, got a bool")
-    if isinstance(value, int):
+    if type(value) is int:
         number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
+    elif isinstance(value, bool):
+        raise ValueError(f"{field}: expected a positive integer job id, got a bool")
+    elif isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
         number = int(value)
     else:
         raise ValueError(f"{field}: {_show(value)} is not a Vault job id; expected a positive integer")
@@ -69,7 +69,14 @@ def normalize_list(values: Any, field: str, normalize: Callable[[object, str], T
     """
     if values is None or isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ValueError(f"{field}: expected a non-empty list, got {type(values).__name__}")
-    items = [normalize(value, f"{field}[{index}]") for index, value in enumerate(values)]
+    values = list(values)
+    try:
+        items = [normalize(value, field) for value in values]
+    except ValueError:
+        # Name the offending position; formatting it up front would cost more than the check.
+        for index, value in enumerate(values):
+            normalize(value, f"{field}[{index}]")
+        raise
     if not items:
         raise ValueError(f"{field}: expected a non-empty list, got an empty one")
     return list(dict.fromkeys(items))

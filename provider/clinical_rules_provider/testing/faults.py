@@ -312,6 +312,8 @@ class FaultMiddleware:
         if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         record = self.state.log_request(
@@ -336,8 +338,11 @@ class FaultMiddleware:
             await send(message)
 
         faults = self.state.faults
-        if faults.latency_ms > 0 and faults.applies_to(path):
-            await asyncio.sleep(faults.latency_ms / 1000.0)
+        delayed = faults.latency_ms > 0 and faults.applies_to(path)
+        if delayed:
+            # Let every request that arrived together take its timestamp before any is served.
+            await asyncio.sleep(0)
+        deadline = arrived + (faults.latency_ms / 1000.0 if delayed else 0.0)
         kind = faults.next_fault(path)
         record.fault = kind
         if kind is None or kind in EXPIRY_FAULTS:
@@ -345,8 +350,23 @@ class FaultMiddleware:
                 self.state.expire_sessions()
             elif kind == "token_expiry":
                 self.state.expire_tokens()
-            await self.app(scope, replay, watch)
+            if not delayed:
+                await self.app(scope, replay, watch)
+                return
+            # L is the service's response time, its work included: serve now, answer at
+            # arrival + L. (Serving after the wait would queue concurrent requests behind
+            # this one process's CPU, which a service on many servers does not do.)
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self.app(scope, replay, hold)
+            await asyncio.sleep(max(deadline - loop.time(), 0.0))
+            for message in held:
+                await watch(message)
             return
+        await asyncio.sleep(max(deadline - loop.time(), 0.0))
         await self._inject(kind, scope, (replay, receive), watch, path)
 
     async def _inject(
