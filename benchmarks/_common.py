@@ -65,7 +65,7 @@ class BenchConfig:
     p3_triggers: int = 1000
     p3_poll_interval: float = 10.0
     p4_jobs: int = 10_000
-    p4_repeats: int = 3
+    p4_repeats: int = 7
     p5_rules: int = 100_000
     p5_page_size: int = 1000
 

@@ -8,16 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from clinical_rules_provider.job_watch import (
-    RuleJobWatch,
-    evaluate_vault_jobs,
-    failure_status_set,
-    vault_failure_status_set,
-)
+from clinical_rules_provider.job_options import failure_status_set, vault_failure_status_set
+from clinical_rules_provider.job_watch import RuleJobWatch, evaluate_vault_jobs
 from clinical_rules_provider.models.clinical_one import RuleJob
 from clinical_rules_provider.models.enums import (
     RULE_JOB_FAILURE_STATUSES,
-    VAULT_JOB_FAILURE_STATUSES,
     RuleJobStatus,
 )
 from tests.conftest import RULE_A, RULE_B, RULE_C
@@ -252,21 +247,6 @@ def test_bad_job_id_is_rejected() -> None:
         RuleJobWatch.create([RULE_A], job_ids=["not-a-job"])
 
 
-@pytest.mark.parametrize("status", ["Running", "Pending", "Failed to cancel job", " "])
-def test_non_terminal_failure_status_is_rejected(status: str) -> None:
-    with pytest.raises(ValueError, match="failure_statuses"):
-        failure_status_set(["Failed", status])
-
-
-def test_failure_statuses_as_a_string_is_rejected() -> None:
-    with pytest.raises(ValueError, match="failure_statuses"):
-        RuleJobWatch.create([RULE_A], started_after=T0, failure_statuses="Failed")  # type: ignore[arg-type]
-
-
-def test_unknown_terminal_failure_status_is_accepted() -> None:
-    assert failure_status_set(["Aborted by tenant"]) == frozenset({"Aborted by tenant"})
-
-
 # --- Vault --------------------------------------------------------------------------------
 
 
@@ -309,24 +289,3 @@ def test_vault_failure_while_others_wait_ends_the_wait() -> None:
 def test_vault_outcome_json_uses_string_job_ids() -> None:
     outcome = evaluate_vault_jobs({1: "SUCCESS", 2: "RUNNING"}, vault_failure_status_set(None))
     assert outcome.to_json() == {"succeeded": {"1": "SUCCESS"}, "failed": {}, "waiting": {"2": "RUNNING"}}
-
-
-def test_vault_failure_status_set_default_is_every_terminal_status_but_success() -> None:
-    default = vault_failure_status_set(None)
-    assert default == VAULT_JOB_FAILURE_STATUSES
-    assert "CANCELLED" in default and "SUCCESS" not in default
-
-
-def test_vault_failure_statuses_are_uppercased() -> None:
-    assert vault_failure_status_set(["cancelled"]) == frozenset({"CANCELLED"})
-
-
-@pytest.mark.parametrize("status", ["RUNNING", "queued", "CANCELLING", ""])
-def test_vault_non_terminal_failure_status_is_rejected(status: str) -> None:
-    with pytest.raises(ValueError, match="failure_statuses"):
-        vault_failure_status_set(["ERRORS_ENCOUNTERED", status])
-
-
-def test_vault_failure_statuses_as_a_string_is_rejected() -> None:
-    with pytest.raises(ValueError, match="failure_statuses"):
-        vault_failure_status_set("CANCELLED")

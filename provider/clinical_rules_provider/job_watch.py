@@ -11,55 +11,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
-from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, RuleJobStatus, rule_job_phase
+from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
 
 log = logging.getLogger(__name__)
 _warned_statuses: set[str] = set()
-
-
-POLL_ENDPOINTS = ("rerun_history", "job_status")
-
-
-def check_poll_endpoint(value: str) -> str:
-    """``rerun_history`` (one request per rule) or ``job_status`` (bulk, 500 rules per request)."""
-    if value not in POLL_ENDPOINTS:
-        raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {value!r}")
-    return value
-
-
-class Outcome(Protocol):
-    """A poll's verdict (:class:`WatchOutcome` or :class:`VaultWatchOutcome`)."""
-
-    @property
-    def failed(self) -> Any: ...
-
-    @property
-    def done(self) -> bool: ...
-
-    def failure_message(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
-def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
-    """Validate ``failure_statuses`` (default: every terminal failure status in DESIGN.md).
-
-    Only terminal statuses make sense here: a running job cannot fail the wait. Unknown
-    strings are accepted (a tenant may report newer statuses) but must not be empty.
-    """
-    if failure_statuses is None:
-        return RULE_JOB_FAILURE_STATUSES
-    if isinstance(failure_statuses, str):
-        raise ValueError("failure_statuses: expected a list of job statuses, got a string")
-    chosen = frozenset(str(s.value if isinstance(s, RuleJobStatus) else s) for s in failure_statuses)
-    bad = [s for s in chosen if not s.strip() or rule_job_phase(s) == "active"]
-    if bad:
-        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal statuses")
-    return chosen
 
 
 def floor_to_millisecond(moment: datetime) -> datetime:
@@ -187,21 +147,6 @@ class VaultWatchOutcome:
         return {
             k: {str(j): s for j, s in getattr(self, k).items()} for k in ("succeeded", "failed", "waiting")
         }
-
-
-def vault_failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
-    """Validate Vault ``failure_statuses`` (default: every terminal status but ``SUCCESS``)."""
-    from clinical_rules_provider.models.enums import VAULT_JOB_FAILURE_STATUSES, vault_job_phase
-
-    if failure_statuses is None:
-        return VAULT_JOB_FAILURE_STATUSES
-    if isinstance(failure_statuses, str):
-        raise ValueError("failure_statuses: expected a list of job statuses, got a string")
-    chosen = frozenset(str(s).upper() for s in failure_statuses)
-    bad = [s for s in chosen if vault_job_phase(s) == "active" or not s.strip()]
-    if bad:
-        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal Vault statuses")
-    return chosen
 
 
 def evaluate_vault_jobs(

@@ -17,7 +17,7 @@ from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
 from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import ClinicalOneConfig, ConnectionLike, clinical_one_config
-from clinical_rules_provider.job_watch import check_poll_endpoint
+from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     JobStatusResult,

@@ -122,7 +122,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         super().__init__(**kwargs)
         if rule_ids is not None and rule_filter is not None:
             raise ValueError("rule_ids / rule_filter: give at most one of them")
-        from clinical_rules_provider.job_watch import check_poll_endpoint
+        from clinical_rules_provider.job_options import check_poll_endpoint
 
         check_poll_endpoint(poll_endpoint)
         self.older_than = as_seconds(older_than, "older_than", minimum=1.0)

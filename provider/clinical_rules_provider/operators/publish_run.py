@@ -101,7 +101,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
-        from clinical_rules_provider.job_watch import failure_status_set
+        from clinical_rules_provider.job_options import failure_status_set
         from clinical_rules_provider.models.clinical_one import dump_json
         from clinical_rules_provider.models.enums import PublishRun, parse_choice
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowException
-from clinical_rules_provider.job_watch import Outcome
+from clinical_rules_provider.job_options import Outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

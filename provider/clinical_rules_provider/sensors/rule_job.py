@@ -70,7 +70,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     ) -> None:
         kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
         super().__init__(deferrable=deferrable, **kwargs)
-        from clinical_rules_provider.job_watch import check_poll_endpoint
+        from clinical_rules_provider.job_options import check_poll_endpoint
 
         check_poll_endpoint(poll_endpoint)
         self.rule_ids = rule_ids
@@ -84,7 +84,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
-        from clinical_rules_provider.job_watch import failure_status_set
+        from clinical_rules_provider.job_options import failure_status_set
 
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
 

@@ -49,7 +49,7 @@ class VaultJobSensor(DeferrableJobSensor):
             as_seconds(kwargs.get("poke_interval", interval), "poke_interval"), MIN_POLL_INTERVAL
         )
         super().__init__(deferrable=deferrable, **kwargs)
-        from clinical_rules_provider.job_watch import vault_failure_status_set
+        from clinical_rules_provider.job_options import vault_failure_status_set
 
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
@@ -68,7 +68,8 @@ class VaultJobSensor(DeferrableJobSensor):
         from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._transport import gather_all
         from clinical_rules_provider.hooks.vault import VaultHook
-        from clinical_rules_provider.job_watch import evaluate_vault_jobs, vault_failure_status_set
+        from clinical_rules_provider.job_options import vault_failure_status_set
+        from clinical_rules_provider.job_watch import evaluate_vault_jobs
 
         hook = VaultHook(self.vault_conn_id)
         ids = self._job_ids()

@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rule-count", type=int, default=12)
     parser.add_argument("--vault-job-count", type=int, default=8)
     parser.add_argument("--timezone", default="UTC", help="service timezone of jobStartDate")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="service response time: answers leave at arrival + this"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.0, help="0..1")
     parser.add_argument(
         "--fault-kinds",

@@ -104,7 +104,7 @@ def _check_kinds(kinds: Iterable[str], field: str) -> list[str]:
 class FaultConfig:
     """What to inject into the next requests; mutable between (and during) test runs."""
 
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # response time: work is done on arrival, answers leave at arrival + this
     fault_rate: float = 0.0
     fault_kinds: frozenset[str] = DEFAULT_FAULT_KINDS
     retry_after: int = 1

@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.hooks.base import ServiceHook
-from clinical_rules_provider.job_watch import Outcome
+from clinical_rules_provider.job_options import Outcome
 
 
 class JobPollingTrigger(BaseTrigger):

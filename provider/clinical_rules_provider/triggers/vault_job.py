@@ -8,7 +8,8 @@ from typing import Any
 from clinical_rules_provider.hooks._transport import gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
-from clinical_rules_provider.job_watch import VaultWatchOutcome, evaluate_vault_jobs, vault_failure_status_set
+from clinical_rules_provider.job_options import vault_failure_status_set
+from clinical_rules_provider.job_watch import VaultWatchOutcome, evaluate_vault_jobs
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 
