@@ -1,0 +1,23 @@
+"""Lazy package exports (PEP 562): names load on first use and are cached on the package."""
+
+from __future__ import annotations
+
+import pytest
+
+import clinical_rules_provider.models as models
+
+
+def test_a_lazy_name_resolves_to_the_submodule_object_and_is_cached() -> None:
+    from clinical_rules_provider.models.clinical_one import RuleJob
+
+    assert models.RuleJob is RuleJob
+    assert vars(models)["RuleJob"] is RuleJob
+
+
+def test_an_unknown_name_raises_attribute_error_naming_the_package() -> None:
+    with pytest.raises(AttributeError, match="'clinical_rules_provider.models' has no attribute 'Nope'"):
+        _ = models.Nope  # type: ignore[attr-defined]
+
+
+def test_dir_lists_every_lazy_name() -> None:
+    assert set(models.__all__) <= set(dir(models))
