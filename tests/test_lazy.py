@@ -15,7 +15,7 @@ def test_a_lazy_name_resolves_to_the_submodule_object_and_is_cached() -> None:
 
 
 def test_an_unknown_name_raises_attribute_error_naming_the_package() -> None:
-    with pytest.raises(AttributeError, match="'clinical_rules_provider.models' has no attribute 'Nope'"):
+    with pytest.raises(AttributeError, match=r"'clinical_rules_provider\.models' has no attribute 'Nope'"):
         _ = models.Nope  # type: ignore[attr-defined]
 
 
