@@ -11,7 +11,7 @@ import contextlib
 import functools
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -228,15 +228,14 @@ class HttpSession:
         client, unsent = self.aclient, self._unsent
         async for attempt in tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry)):
             with attempt:
-                async with self._semaphore:
-                    with unsent.track() as trace:
-                        self.requests_sent += 1
-                        built = client.build_request(**_request_args(request), extensions={"trace": trace})
-                        try:
-                            async with self._pool_slots:
-                                response = await client.send(built, auth=self.settings.auth)
-                        except _NETWORK_ERRORS as exc:
-                            raise _network_error(request, exc) from exc
+                async with unsent.slot(self._semaphore) as trace:
+                    self.requests_sent += 1
+                    built = client.build_request(**_request_args(request), extensions={"trace": trace})
+                    try:
+                        async with self._pool_slots:
+                            response = await client.send(built, auth=self.settings.auth)
+                    except _NETWORK_ERRORS as exc:
+                        raise _network_error(request, exc) from exc
                     if (delay := self._throttle(response)) > 0:
                         await asyncio.sleep(delay)
                 # The slot is free: let the requests that take it reach the wire before
@@ -269,6 +268,10 @@ class HttpSession:
             await ASYNC_CLIENTS.release(key)
 
 
+# httpcore's ``trace`` request extension: an async callback of (event name, info).
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
 class _UnsentRequests:
     """This session's requests that hold a slot but are not yet written to the socket.
 
@@ -280,11 +283,26 @@ class _UnsentRequests:
 
     def __init__(self) -> None:
         self._count = 0
+        self._queued = 0  # requests waiting for a slot
         self._none = asyncio.Event()
         self._none.set()
 
+    @contextlib.asynccontextmanager
+    async def slot(self, semaphore: asyncio.Semaphore) -> AsyncIterator[Trace]:
+        """Hold one of ``semaphore``'s slots; the request counts as unsent until written."""
+        self._queued += 1
+        try:
+            await semaphore.acquire()
+        finally:
+            self._queued -= 1
+        try:
+            with self.track() as trace:
+                yield trace
+        finally:
+            semaphore.release()
+
     @contextlib.contextmanager
-    def track(self) -> Iterator[Callable[[str, dict[str, Any]], Awaitable[None]]]:
+    def track(self) -> Iterator[Trace]:
         """Count one request until its body is written (or its attempt ends)."""
         done = False
 
@@ -309,6 +327,8 @@ class _UnsentRequests:
 
     async def written(self) -> None:
         """Return once no request of this session is waiting to be written."""
+        if not (self._queued or self._count):
+            return  # a lone request (a trigger's poll, a page) pays nothing
         # One loop turn first: a request woken by the slot just freed starts counting then.
         await asyncio.sleep(0)
         if self._count:
