@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint bench reliability docs ui-check dist clean
+.PHONY: install demo test lint compat bench reliability docs ui-check dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,19 @@ lint: install
 	$(BIN)/ruff check provider tests example_dags scripts reliability benchmarks
 	$(BIN)/ruff format --check provider tests example_dags scripts reliability benchmarks
 	$(BIN)/mypy
+
+# The test suite against another Airflow release, in its own venv (default: the oldest
+# supported one). compat/airflow-<version>.txt, if present, pins what that release needs.
+AIRFLOW_VERSION ?= 3.0.6
+COMPAT_VENV := .venv-airflow-$(AIRFLOW_VERSION)
+COMPAT_PINS := $(wildcard compat/airflow-$(AIRFLOW_VERSION).txt)
+
+compat:
+	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e '.[test]' $(if $(COMPAT_PINS),-c $(COMPAT_PINS))
+	AIRFLOW_HOME=$(CURDIR)/.airflow-$(AIRFLOW_VERSION) $(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		--ignore=tests/test_distribution.py $(PYTEST_ARGS)
 
 reliability: install
 	$(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000

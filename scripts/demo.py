@@ -223,12 +223,16 @@ def dags(sim: LiveSimulator) -> None:
 
     state = sim.state
     state.reset()
-    state.pending_seconds, state.running_seconds = 0.5, 1.5
+    state.pending_seconds, state.running_seconds = 0.5, 4.0  # outlasts the sensor's first poke
 
     section("DAG republish_rules: filter -> update publish run -> deferrable sensor -> report")
-    tasks = show(
-        run_dag("republish_rules"), "success", {"wait_for_rule_jobs": "success", "report": "success"}
+    result = run_dag("republish_rules")
+    tasks = show(result, "success", {"wait_for_rule_jobs": "success", "report": "success"})
+    check(
+        result.get("triggers") == ["ClinicalOneRuleJobTrigger"],
+        f"the sensor deferred; triggers run: {result.get('triggers')}",
     )
+    state.running_seconds = 1.5
     report = tasks.get("report", {}).get("xcom", {}).get("return_value", {})
     print(f"   report: {json.dumps(report)}")
     updated = report.get("updated", [])

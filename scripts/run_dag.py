@@ -19,10 +19,15 @@ RESULT_PREFIX = "DAG-RESULT "
 
 
 def run(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    try:  # Airflow 3.1+
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
+
+    triggers = _record_inline_triggers()
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         return {
@@ -41,7 +46,31 @@ def run(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any]:
         for row in rows:
             value = XComModel.deserialize_value(row)
             tasks.setdefault(row.task_id, {}).setdefault("xcom", {})[row.key] = value
-    return {"dag_id": dag_id, "state": str(dag_run.state), "seconds": round(seconds, 2), "tasks": tasks}
+    return {
+        "dag_id": dag_id,
+        "state": str(dag_run.state),
+        "seconds": round(seconds, 2),
+        "tasks": tasks,
+        "triggers": triggers,
+    }
+
+
+def _record_inline_triggers() -> list[str]:
+    """Names of the triggers ``dag.test()`` runs in line: proof that a task deferred.
+
+    (Its log lines say so too, but not on every Airflow 3.x release's stdout.)
+    """
+    from airflow.sdk.definitions import dag as dag_module
+
+    seen: list[str] = []
+    original = dag_module._run_inline_trigger
+
+    def recording(trigger: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(type(trigger).__name__)
+        return original(trigger, *args, **kwargs)
+
+    dag_module._run_inline_trigger = recording
+    return seen
 
 
 if __name__ == "__main__":

@@ -1,10 +1,18 @@
-"""Airflow names that moved between 3.x releases, imported from where each release has them."""
+"""Airflow names that moved between 3.x releases, imported from where each release has them.
+
+Operators import this module when a DAG file is parsed, so it holds only names that are
+cheap there; ``BaseHook`` is resolved in :mod:`clinical_rules_provider.hooks.base`.
+"""
 
 from __future__ import annotations
 
 try:  # Airflow 3.1+: the task SDK owns the exceptions
-    from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
 except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.exceptions import AirflowException, AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+        AirflowException,
+        AirflowSensorTimeout,
+        TaskDeferred,
+    )
 
-__all__ = ["AirflowException", "AirflowSensorTimeout"]
+__all__ = ["AirflowException", "AirflowSensorTimeout", "TaskDeferred"]

@@ -52,6 +52,13 @@ def sim() -> Iterator[LiveSimulator]:
         yield live
 
 
+@pytest.fixture
+def slow_sim() -> Iterator[LiveSimulator]:
+    """Rule jobs that outlast a task's start-up on any machine, so the sensor must defer."""
+    with LiveSimulator(SimulatorState(pending_seconds=0.3, running_seconds=5.0)) as live:
+        yield live
+
+
 def run_dag(
     env: dict[str, str], sim: LiveSimulator, dag_id: str, conf: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -95,7 +102,10 @@ def xcom(result: dict[str, Any], task: str, key: str = "return_value") -> Any:
 
 
 def test_example_dags_import_without_errors() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    try:  # Airflow 3.1+
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
@@ -103,8 +113,9 @@ def test_example_dags_import_without_errors() -> None:
 
 
 def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs(
-    airflow_env: dict[str, str], sim: LiveSimulator
+    airflow_env: dict[str, str], slow_sim: LiveSimulator
 ) -> None:
+    sim = slow_sim
     result = run_dag(airflow_env, sim, "republish_rules")
     assert result["state"] == "success", result["log"][-3000:]
     assert states(result) == dict.fromkeys(
@@ -118,7 +129,7 @@ def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs
         assert rule is not None and rule.publish_run == "AllData"
         job = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, rule_id)
         assert job is not None and sim.state.job_status(job) == "Success"
-    assert "deferred" in result["log"]
+    assert result["triggers"] == ["ClinicalOneRuleJobTrigger"]  # the sensor deferred, once
 
 
 def test_gate_runs_the_downstream_step_after_rule_jobs_succeed(

@@ -8,9 +8,8 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
-from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
+from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout, TaskDeferred
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger

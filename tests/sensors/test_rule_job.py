@@ -9,9 +9,8 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import TaskDeferred
 
-from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
+from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout, TaskDeferred
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor

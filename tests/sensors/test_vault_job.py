@@ -6,9 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
-from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout
+from clinical_rules_provider._compat import AirflowException, AirflowSensorTimeout, TaskDeferred
 from clinical_rules_provider.sensors.vault_job import VaultJobSensor
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers.vault_job import VaultJobTrigger

@@ -7,7 +7,10 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-from airflow.sdk import BaseHook
+try:  # Airflow 3.1+
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 from clinical_rules_provider.clients.base import Exchange
 from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
