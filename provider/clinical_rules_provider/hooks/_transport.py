@@ -228,12 +228,15 @@ class HttpSession:
         client, unsent = self.aclient, self._unsent
         async for attempt in tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry)):
             with attempt:
-                async with unsent.slot(self._semaphore) as trace:
+                async with unsent.slot(self._semaphore):
                     self.requests_sent += 1
-                    built = client.build_request(**_request_args(request), extensions={"trace": trace})
                     try:
+                        # Counted as unsent only once it can go (not while the shared pool is full).
                         async with self._pool_slots:
-                            response = await client.send(built, auth=self.settings.auth)
+                            with unsent.track() as trace:
+                                args = _request_args(request)
+                                built = client.build_request(**args, extensions={"trace": trace})
+                                response = await client.send(built, auth=self.settings.auth)
                     except _NETWORK_ERRORS as exc:
                         raise _network_error(request, exc) from exc
                     if (delay := self._throttle(response)) > 0:
@@ -288,16 +291,15 @@ class _UnsentRequests:
         self._none.set()
 
     @contextlib.asynccontextmanager
-    async def slot(self, semaphore: asyncio.Semaphore) -> AsyncIterator[Trace]:
-        """Hold one of ``semaphore``'s slots; the request counts as unsent until written."""
+    async def slot(self, semaphore: asyncio.Semaphore) -> AsyncIterator[None]:
+        """Hold one of the session's ``semaphore`` slots, counting the wait for one."""
         self._queued += 1
         try:
             await semaphore.acquire()
         finally:
             self._queued -= 1
         try:
-            with self.track() as trace:
-                yield trace
+            yield
         finally:
             semaphore.release()
 
