@@ -8,7 +8,6 @@ the hooks (they load at execute time).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
 
 from clinical_rules_provider.models.enums import (
     RULE_JOB_FAILURE_STATUSES,
@@ -26,20 +25,6 @@ def check_poll_endpoint(value: str) -> str:
     if value not in POLL_ENDPOINTS:
         raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {value!r}")
     return value
-
-
-class Outcome(Protocol):
-    """A poll's verdict (:class:`WatchOutcome` or :class:`VaultWatchOutcome`)."""
-
-    @property
-    def failed(self) -> Any: ...
-
-    @property
-    def done(self) -> bool: ...
-
-    def failure_message(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
 
 
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
@@ -26,6 +26,20 @@ def floor_to_millisecond(moment: datetime) -> datetime:
     """``jobStartDate`` has millisecond precision: a job started in the same millisecond as
     the threshold must count, so thresholds are compared at that precision."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class Outcome(Protocol):
+    """A poll's verdict (:class:`WatchOutcome` or :class:`VaultWatchOutcome`)."""
+
+    @property
+    def failed(self) -> Any: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def failure_message(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

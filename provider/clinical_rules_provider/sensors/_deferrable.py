@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowException
-from clinical_rules_provider.job_options import Outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
+
+    from clinical_rules_provider.job_watch import Outcome
 
 # Without a sensor timeout, a deferred wait still ends: after a week.
 DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0

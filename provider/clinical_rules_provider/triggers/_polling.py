@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.hooks.base import ServiceHook
-from clinical_rules_provider.job_options import Outcome
+
+if TYPE_CHECKING:
+    from clinical_rules_provider.job_watch import Outcome
 
 
 class JobPollingTrigger(BaseTrigger):
