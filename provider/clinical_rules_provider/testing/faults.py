@@ -366,7 +366,8 @@ class FaultMiddleware:
             for message in held:
                 await watch(message)
             return
-        await asyncio.sleep(max(deadline - loop.time(), 0.0))
+        if delayed:
+            await asyncio.sleep(max(deadline - loop.time(), 0.0))
         await self._inject(kind, scope, (replay, receive), watch, path)
 
     async def _inject(
