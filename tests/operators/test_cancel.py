@@ -264,6 +264,14 @@ def test_rule_filter_limits_the_rules_checked(
     assert STALE_RULE not in by_rule(report["stale"])
 
 
+def test_a_rule_filter_that_is_not_a_dict_is_rejected_naming_the_field(
+    sim_c1: str, simulator: LiveSimulator, context: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="rule_filter: expected a dict of list_rules filters"):
+        cancel_stale(sim_c1, rule_filter="rule_states=approved", dry_run=True).execute(context)
+    assert simulator.state.requests_to("filteredlist") == []
+
+
 def test_job_status_endpoint_finds_the_same_stale_jobs(
     sim_c1: str, simulator: LiveSimulator, context: dict[str, Any]
 ) -> None:

@@ -26,6 +26,17 @@ def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> tupl
     return args["study_id"], args["mode"]
 
 
+def select_rules(hook: ClinicalOneHook, study: str, mode: str, rule_ids: Any, rule_filter: Any) -> list[str]:
+    """``rule_ids`` as a list (one templated id may arrive as a string), else the ids of the
+    rules ``list_rules`` returns for ``rule_filter`` (no filter: every rule)."""
+    if rule_ids is not None:
+        return [rule_ids] if isinstance(rule_ids, str) else list(rule_ids)
+    filters = {} if rule_filter is None else rule_filter
+    if not isinstance(filters, dict):
+        raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {rule_filter!r}")
+    return [rule.rule_id for rule in hook.list_rules(study, mode, **filters)]
+
+
 def as_aware_datetime(value: Any, field: str) -> datetime | None:
     """Accept an aware datetime or an ISO-8601 string (templated values arrive as strings)."""
     if value is None or value == "":

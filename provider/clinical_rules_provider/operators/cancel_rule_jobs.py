@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from clinical_rules_provider.operators._common import as_bool, as_seconds, resolve_study, utc_now
+from clinical_rules_provider.operators._common import (
+    as_bool,
+    as_seconds,
+    resolve_study,
+    select_rules,
+    utc_now,
+)
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
 
 if TYPE_CHECKING:
@@ -141,10 +147,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         hook = self._hook()
         try:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
-            if self.rule_ids is not None:
-                rule_ids = [self.rule_ids] if isinstance(self.rule_ids, str) else list(self.rule_ids)
-            else:
-                rule_ids = [r.rule_id for r in hook.list_rules(study, mode, **(self.rule_filter or {}))]
+            rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
             cutoff = utc_now() - timedelta(seconds=self.older_than)
             jobs = (
                 hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint) if rule_ids else {}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
-from clinical_rules_provider.operators._common import as_seconds, resolve_study, utc_now
+from clinical_rules_provider.operators._common import as_seconds, resolve_study, select_rules, utc_now
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -92,13 +92,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
 
-    def _select(self, hook: ClinicalOneHook, study: str, mode: str) -> list[str]:
-        if self.rule_ids is not None:
-            return list(self.rule_ids) if not isinstance(self.rule_ids, str) else [self.rule_ids]
-        if not isinstance(self.rule_filter, dict):
-            raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {self.rule_filter!r}")
-        return [rule.rule_id for rule in hook.list_rules(study, mode, **self.rule_filter)]
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
         from clinical_rules_provider.job_options import failure_status_set
@@ -108,7 +101,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         failure_status_set(self.failure_statuses)
         hook = self._hook()
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
-        rule_ids = self._select(hook, study, mode)
+        rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
         started_after = utc_now()
         report: dict[str, Any] = {"study_id": study, "study_mode": mode, "publish_run": None}
         if not rule_ids:
