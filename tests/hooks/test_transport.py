@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from email.utils import formatdate
+from typing import Any
 
 import httpx
 import pytest
@@ -157,7 +160,7 @@ async def test_a_request_that_fails_before_writing_stops_holding_replies_back() 
 async def test_requests_sent_over_a_socket_report_their_body_written(
     simulator: LiveSimulator, make_conn: ConnFactory
 ) -> None:
-    from clinical_rules_provider.hooks._transport import _UnsentRequests
+    from clinical_rules_provider.hooks._transport import Trace, _UnsentRequests
 
     conn = make_conn("c1_live", "clinical_one", simulator.url, login="demo-user", password="demo-password")
     simulator.state.add_rule(STUDY, "test", rule_id=RULE_A)
@@ -165,24 +168,16 @@ async def test_requests_sent_over_a_socket_report_their_body_written(
     events: list[str] = []
     original = _UnsentRequests.track
 
-    def spy(self: _UnsentRequests):  # type: ignore[no-untyped-def]
-        manager = original(self)
+    @contextlib.contextmanager
+    def spy(self: _UnsentRequests) -> Iterator[Trace]:
+        with original(self) as trace:
 
-        class Spy:
-            def __enter__(self_inner):  # type: ignore[no-untyped-def]
-                trace = manager.__enter__()
+            async def recording(event: str, info: dict[str, Any]) -> None:
+                events.append(event)
+                await trace(event, info)
 
-                async def recording(event: str, info: dict[str, object]) -> None:
-                    events.append(event)
-                    await trace(event, info)
-
-                return recording
-
-            def __exit__(self_inner, *exc: object) -> None:  # type: ignore[no-untyped-def]
-                events.append("exit")
-                manager.__exit__(*exc)
-
-        return Spy()
+            yield recording
+        events.append("exit")
 
     hook = ClinicalOneHook(conn)
     with pytest.MonkeyPatch.context() as patch:
