@@ -166,3 +166,29 @@ def test_no_client_keeps_cookies() -> None:
             )
         )
         assert not client.cookies
+
+
+def test_the_token_and_session_caches_stay_bounded_keeping_the_newest() -> None:
+    from clinical_rules_provider.hooks.auth import _SecretCache
+
+    cache = _SecretCache(limit=3)
+    for n in range(10):
+        cache.put((f"fingerprint-{n}",), f"token-{n}", ttl=600)
+    assert len(cache) == 3
+    assert cache.get(("fingerprint-9",)) == "token-9"
+    assert cache.get(("fingerprint-0",)) is None
+
+
+async def test_the_shared_connection_lookups_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clinical_rules_provider.hooks import base
+
+    monkeypatch.setattr(base, "MAX_CONFIGS", 3, raising=False)
+    cache = _AsyncConfigCache()
+
+    async def fetch() -> str:
+        return "config"
+
+    for n in range(10):
+        assert await cache.get((ClinicalOneHook, f"conn_{n}"), fetch) == "config"
+    assert len(cache._values) <= 3
+    assert (ClinicalOneHook, "conn_9") in cache._values
