@@ -8,6 +8,8 @@ service said no" without parsing messages.
 
 from __future__ import annotations
 
+from clinical_rules_provider._redact import redact
+
 
 class ClinicalRulesError(Exception):
     """Base class for every service-side or transport error raised by the provider."""
@@ -20,11 +22,13 @@ class ClinicalRulesError(Exception):
         status_code: int | None = None,
         details: str | None = None,
     ) -> None:
+        # Servers echo text back (error envelopes, snippets): known secrets never ride along.
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = redact(code) if code else code
         self.status_code = status_code
-        self.details = details
+        self.details = redact(details) if details else details
 
     def __str__(self) -> str:
         parts = [self.message]

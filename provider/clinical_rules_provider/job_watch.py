@@ -8,6 +8,7 @@ No Airflow and no I/O here: callers fetch the jobs (see
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,21 @@ from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule
 from clinical_rules_provider.models.ids import compact_id, normalize_list
 
 log = logging.getLogger(__name__)
-_warned_statuses: set[str] = set()
+# Unknown statuses already logged (once each); bounded, and each kept short, so a service
+# inventing statuses cannot grow it without end.
+_warned_statuses: OrderedDict[str, None] = OrderedDict()
+MAX_WARNED_STATUSES = 256
+_STATUS_SHOWN = 100
+
+
+def _warn_unknown_status(status: str) -> None:
+    shown = status if len(status) <= _STATUS_SHOWN else status[: _STATUS_SHOWN - 3] + "..."
+    if shown in _warned_statuses:
+        return
+    _warned_statuses[shown] = None
+    while len(_warned_statuses) > MAX_WARNED_STATUSES:
+        _warned_statuses.popitem(last=False)
+    log.warning("Unknown rule job status %r treated as still running", shown)
 
 
 def floor_to_millisecond(moment: datetime) -> datetime:
@@ -126,9 +141,8 @@ class RuleJobWatch:
             elif phase in ("success", "failure"):
                 outcome.succeeded[rule_id] = job  # terminal, and the user does not count it as failure
             else:
-                if phase == "unknown" and status not in _warned_statuses:
-                    _warned_statuses.add(status)
-                    log.warning("Unknown rule job status %r treated as still running", status)
+                if phase == "unknown":
+                    _warn_unknown_status(status)
                 outcome.waiting[rule_id] = status
         return outcome
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from clinical_rules_provider.clients._paging import SeenIds
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
@@ -90,8 +91,10 @@ class RulePager:
     """Walks ``filteredlist`` pages and can never loop forever.
 
     It stops on a short or empty page, when ``totalCount``/``hasMore`` says so, or when a
-    page repeats the previous page's first rule (a server ignoring paging). Rules repeated
-    from the previous page are skipped, so each returned rule is yielded exactly once.
+    page brings no rule it has not seen on *any* earlier page: a server that ignores
+    paging, or serves alternating, rotating or shuffled pages, cannot cause an endless
+    loop. Each rule is yielded exactly once; memory grows with the distinct rule ids only,
+    and more than :data:`~clinical_rules_provider.clients._paging.MAX_DISTINCT_ITEMS` of them is a service error.
     """
 
     study_id: str
@@ -102,8 +105,7 @@ class RulePager:
     offset: int = 0
     pages: int = 0
     done: bool = False
-    _previous_ids: frozenset[str] = frozenset()
-    _previous_first: str | None = None
+    _seen: SeenIds[str] = field(default_factory=lambda: SeenIds("list_rules", ClinicalOneAPIError))
 
     @classmethod
     def create(
@@ -149,7 +151,7 @@ class RulePager:
         return {renames.get(k, k): v for k, v in dumped.items()}
 
     def feed(self, response: httpx.Response) -> list[RuleSummary]:
-        """Parse one page, advance, and return the rules not seen on the previous page."""
+        """Parse one page, advance, and return the rules not seen on any earlier page."""
         body = decode_json(response, "list_rules")
         raise_for_error(response, body, "list_rules")
         if isinstance(body, dict) and self.field_names["result"] != "resultData":
@@ -157,14 +159,11 @@ class RulePager:
         page = parse_model(RuleListPage, body, "list_rules", error=ClinicalOneAPIError)
         rules = page.result_data
         self.pages += 1
-        first = rules[0].rule_id if rules else None
-        if not rules or (first is not None and first == self._previous_first):
+        fresh = self._seen.fresh(rules, lambda rule: rule.rule_id)
+        if not fresh:
             self.done = True
-            return [r for r in rules if r.rule_id not in self._previous_ids] if rules else []
-        fresh = [r for r in rules if r.rule_id not in self._previous_ids]
+            return []
         self.offset += len(rules)
-        self._previous_first = first
-        self._previous_ids = frozenset(r.rule_id for r in rules)
         if (
             len(rules) < self.page_size
             or page.has_more is False

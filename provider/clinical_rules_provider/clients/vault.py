@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
+from clinical_rules_provider.clients._paging import SeenIds
 from clinical_rules_provider.clients.base import (
     ApiRequest,
     Exchange,
@@ -187,7 +188,9 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
 class JobMonitorPager:
     """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
 
-    Stops on a short or empty page, on ``responseDetails.total``, or on a repeated page.
+    Stops on a short or empty page, on ``responseDetails.total``, or on a page that brings
+    no job it has not seen on any earlier page (``responseDetails.next_page`` is not
+    followed, so an endless ``next`` link cannot keep it going); each job is yielded once.
     """
 
     api_version: str
@@ -195,7 +198,9 @@ class JobMonitorPager:
     limit: int = MONITOR_PAGE_LIMIT
     offset: int = 0
     done: bool = False
-    _previous_first: int | None = None
+    _seen: SeenIds[int] = dataclasses.field(
+        default_factory=lambda: SeenIds("list_job_monitors", VaultAPIError)
+    )
 
     @classmethod
     def create(
@@ -243,22 +248,21 @@ class JobMonitorPager:
         )
 
     def feed(self, response: httpx.Response) -> list[VaultJob]:
-        """Parse one page and advance."""
+        """Parse one page, advance, and return the jobs not seen on any earlier page."""
         body = _checked_json(response, "list_job_monitors")
         # Vault's "Retrieve Job Monitors" lists rows under ``jobs``; ``data`` is accepted too.
         rows = (body.get("jobs") or body.get("data")) if isinstance(body, dict) else None
         jobs = [parse_model(VaultJob, r, "list_job_monitors", error=VaultAPIError) for r in rows or []]
-        first = jobs[0].job_id if jobs else None
-        if not jobs or first == self._previous_first:
+        fresh = self._seen.fresh(jobs, lambda job: job.job_id)
+        if not fresh:
             self.done = True
             return []
-        self._previous_first = first
         self.offset += len(jobs)
         details = body.get("responseDetails") or {}
         total = details.get("total") if isinstance(details, dict) else None
         if len(jobs) < self.limit or (isinstance(total, int) and self.offset >= total):
             self.done = True
-        return jobs
+        return fresh
 
 
 def auth_request(api_version: str, username: str, password: str) -> ApiRequest:

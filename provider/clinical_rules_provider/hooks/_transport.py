@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
@@ -103,6 +104,7 @@ class _AsyncClientPool:
     ) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         entry = self._clients.get(key)
         if entry is None or entry[0].is_closed:
+            self._forget_ended_loops()
             entry = self._clients[key] = (make(), asyncio.Semaphore(slots), [0])
         entry[2][0] += 1
         return entry[0], entry[1]
@@ -116,12 +118,27 @@ class _AsyncClientPool:
             del self._clients[key]
             await entry[0].aclose()
 
+    def _forget_ended_loops(self) -> None:
+        """Drop the clients of event loops that have closed (``asyncio.run`` finished without
+        every hook closing): they can never be used or awaited again, so the process-wide
+        pool would otherwise only grow. Their sockets close when the clients are collected."""
+        for key in [k for k in self._clients if getattr(k[0], "is_closed", lambda: False)()]:
+            del self._clients[key]
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
     def open_clients(self) -> int:
         """How many shared clients are open (for tests and benchmarks)."""
         return sum(1 for client, _, _ in self._clients.values() if not client.is_closed)
 
 
 ASYNC_CLIENTS = _AsyncClientPool()
+
+
+def _no_cookie_jar() -> CookieJar:
+    """A cookie jar that accepts no cookie (the APIs authenticate by header, not cookie)."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _network_error(request: ApiRequest, exc: Exception) -> TransientServiceError:
@@ -152,6 +169,9 @@ class HttpSession:
             "verify": ssl_context(s.verify),
             "headers": s.headers,
             "limits": limits,
+            # Async clients are shared by hooks of different connections: keep no cookies,
+            # so no connection ever rides on a session cookie another one was given.
+            "cookies": _no_cookie_jar(),
         }
 
     def _check(self, response: httpx.Response, request: ApiRequest) -> None:

@@ -1,9 +1,12 @@
 """httpx auth flows for both services.
 
 Each is a generator-based :class:`httpx.Auth`, so one implementation serves the sync
-and the async client. Tokens and sessions are cached per process (keyed by endpoint
-and identity, never logged), which keeps many triggers in one triggerer from logging
-in once each.
+and the async client. Tokens and sessions are cached per process, which keeps many
+triggers in one triggerer from logging in once each. The caches are keyed by a keyed
+hash of everything that authenticates (endpoint, login, password, client id and secret,
+scope), so connections never share a token or session, and a wrong secret never rides
+on another connection's; they hold at most :data:`MAX_CACHED` entries. Every token and
+session id is registered with Airflow's secret masker as soon as it is received.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from clinical_rules_provider._redact import fingerprint
 from clinical_rules_provider.clients.base import decode_json
 from clinical_rules_provider.clients.vault import SESSION_ERRORS, auth_request, error_types
 from clinical_rules_provider.exceptions import (
@@ -25,9 +30,12 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
 )
 from clinical_rules_provider.hooks._retry import TRANSIENT_STATUS, retry_after_seconds
+from clinical_rules_provider.hooks._secrets import has_control_characters, register_secret
 
 # Refresh this long before the token's announced expiry (IAMS tokens live ~10 minutes).
 TOKEN_EXPIRY_MARGIN = 60.0
+# Tokens or sessions kept per process (expired ones go first, then the least recently stored).
+MAX_CACHED = 1024
 
 
 @dataclass
@@ -40,11 +48,15 @@ class _Cached:
 
 
 class _SecretCache:
-    """A tiny thread-safe process-wide cache for tokens and session ids."""
+    """A tiny thread-safe, bounded process-wide cache for tokens and session ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_CACHED) -> None:
         self._lock = threading.Lock()
-        self._items: dict[tuple[str, ...], _Cached] = {}
+        self._items: OrderedDict[tuple[str, ...], _Cached] = OrderedDict()
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, key: tuple[str, ...]) -> str | None:
         with self._lock:
@@ -55,7 +67,14 @@ class _SecretCache:
 
     def put(self, key: tuple[str, ...], value: str, ttl: float) -> None:
         with self._lock:
-            self._items[key] = _Cached(value, time.monotonic() + ttl)
+            now = time.monotonic()
+            self._items[key] = _Cached(value, now + ttl)
+            self._items.move_to_end(key)
+            if len(self._items) > self._limit:
+                for stale in [k for k, item in self._items.items() if item.expires_at <= now]:
+                    del self._items[stale]
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
 
     def drop(self, key: tuple[str, ...], value: str | None = None) -> None:
         """Forget ``key`` (only if it still holds ``value``, so a fresh token is not dropped)."""
@@ -77,6 +96,9 @@ class BearerTokenAuth(httpx.Auth):
     """A static bearer token from the connection extra."""
 
     def __init__(self, token: str) -> None:
+        register_secret(token, "token")
+        if has_control_characters(token):
+            raise ValueError("connection extra token: must not contain control characters (CR, LF, ...)")
         self._token = token
 
     def __repr__(self) -> str:
@@ -118,7 +140,13 @@ class OAuth2Auth(httpx.Auth):
         self._password = password
         self._client_auth = client_auth
         self._cache = cache
-        self._key = (token_url, client_id, scope or "", username or "")
+        register_secret(client_secret, "client_secret")
+        register_secret(password, "password")
+        self._key = (
+            fingerprint(
+                "oauth2", token_url, client_id, client_secret, scope, username, password, client_auth
+            ),
+        )
 
     def __repr__(self) -> str:
         return f"OAuth2Auth(token_url={self._token_url!r}, client_id={self._client_id!r})"
@@ -151,6 +179,13 @@ class OAuth2Auth(httpx.Auth):
             reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
             raise AuthenticationError(
                 f"the token endpoint refused client {self._client_id!r}: {reason or 'no access_token returned'}",
+                status_code=response.status_code,
+            )
+        register_secret(token, "access_token")
+        if has_control_characters(token):
+            raise AuthenticationError(
+                "the token endpoint issued an access_token with control characters (CR, LF, ...); "
+                "it cannot be sent as a header",
                 status_code=response.status_code,
             )
         expires_in = body.get("expires_in")
@@ -208,7 +243,11 @@ class VaultSessionAuth(httpx.Auth):
         self._password = password
         self._static_session = session_id
         self._cache = cache
-        self._key = (self._base_url, username or "", "session")
+        register_secret(password, "password")
+        register_secret(session_id, "session_id")
+        if has_control_characters(session_id):
+            raise ValueError("connection extra session_id: must not contain control characters (CR, LF, ...)")
+        self._key = (fingerprint("vault", self._base_url, username, password),)
         self.logins = 0
 
     def __repr__(self) -> str:
@@ -240,6 +279,13 @@ class VaultSessionAuth(httpx.Auth):
             types = ", ".join(sorted(error_types(body))) or "no sessionId returned"
             raise AuthenticationError(
                 f"Vault refused the login for {self._username!r}: {types}", status_code=response.status_code
+            )
+        register_secret(session, "session_id")
+        if has_control_characters(session):
+            raise AuthenticationError(
+                "Vault issued a session id with control characters (CR, LF, ...); "
+                "it cannot be sent as a header",
+                status_code=response.status_code,
             )
         self._cache.put(self._key, session, self.SESSION_TTL)
         return session

@@ -22,10 +22,17 @@ T = TypeVar("T")
 # Parsed connections for the async path, shared by the hooks of one process for a short
 # while: a triggerer running 1000 triggers of one connection reads it once, not 1000 times.
 ASYNC_CONFIG_TTL = 30.0
+MAX_CONFIGS = 1024
 
 
 class _AsyncConfigCache:
-    """``(hook class, conn id) -> parsed config``, with one fetch in flight per key and loop."""
+    """``(hook class, conn id) -> parsed config``, with one fetch in flight per key and loop.
+
+    The fetch runs in a task of its own that every waiter awaits through
+    :func:`asyncio.shield`: a hook cancelled while the lookup is in flight (a trigger
+    killed on timeout) leaves the lookup, and the other hooks waiting on it, running.
+    At most :data:`MAX_CONFIGS` parsed connections are kept (expired ones go first).
+    """
 
     def __init__(self) -> None:
         self._values: dict[tuple[type, str], tuple[float, Any]] = {}
@@ -38,14 +45,26 @@ class _AsyncConfigCache:
         flight = (asyncio.get_running_loop(), *key)
         pending = self._inflight.get(flight)
         if pending is None:
-            pending = self._inflight[flight] = asyncio.ensure_future(fetch())
-            try:
-                value = await pending
-                self._values[key] = (time.monotonic() + ASYNC_CONFIG_TTL, value)
-                return value
-            finally:
-                del self._inflight[flight]
+            pending = self._inflight[flight] = asyncio.ensure_future(self._load(flight, key, fetch))
+            # A lookup whose waiters were all cancelled must not log "exception never retrieved".
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
         return await asyncio.shield(pending)
+
+    async def _load(
+        self, flight: tuple[Any, type, str], key: tuple[type, str], fetch: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        try:
+            value = await fetch()
+            now = time.monotonic()
+            if len(self._values) >= MAX_CONFIGS:
+                for stale in [k for k, (expiry, _) in self._values.items() if expiry <= now]:
+                    del self._values[stale]
+                while len(self._values) >= MAX_CONFIGS:
+                    del self._values[next(iter(self._values))]
+            self._values[key] = (now + ASYNC_CONFIG_TTL, value)
+            return value
+        finally:
+            del self._inflight[flight]
 
     def clear(self) -> None:
         self._values.clear()

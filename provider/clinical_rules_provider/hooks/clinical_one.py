@@ -11,6 +11,7 @@ from clinical_rules_provider._provider_info import (
     form_widgets,
     python_behaviour,
 )
+from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
@@ -259,6 +260,6 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
                 f"Connected with {config.auth_kind} auth; study {config.study_id} ({mode}) has {found}",
             )
         except Exception as exc:  # a connection test reports, it never raises
-            return False, f"{type(exc).__name__}: {exc}"
+            return False, redact(f"{type(exc).__name__}: {exc}")
         finally:
             self.close()

@@ -13,6 +13,7 @@ import httpx
 
 from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
+from clinical_rules_provider.hooks._secrets import register_secret
 from clinical_rules_provider.hooks._transport import RetryPolicy, TransportSettings
 from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
 
@@ -61,11 +62,25 @@ def _as_number(value: Any, name: str, low: float) -> float:
 
 
 def base_url(conn: ConnectionLike) -> str:
-    """``host`` as a base URL: scheme optional (default https), ``port`` honoured, path kept."""
+    """``host`` as a base URL: scheme optional (default https), ``port`` honoured, path kept.
+
+    A host with ``user:password@`` in it is refused (without echoing it).
+    """
     host = (conn.host or "").strip()
     if not host:
         raise ValueError(f"connection {conn.conn_id!r}: host is empty; set it to the service's base URL")
-    url = httpx.URL(host if "://" in host else f"https://{host}")
+    try:
+        url = httpx.URL(host if "://" in host else f"https://{host}")
+    except (httpx.InvalidURL, ValueError, TypeError):
+        # The host is not echoed: it may carry a password.
+        raise ValueError(f"connection {conn.conn_id!r}: host is not a valid URL") from None
+    if url.userinfo:
+        # Never send or show credentials typed into the URL; they belong in login/password.
+        register_secret(url.password, "password")
+        raise ValueError(
+            f"connection {conn.conn_id!r}: host must not carry 'user:password@'; "
+            "put the login and password in the connection's own fields"
+        )
     if url.scheme not in ("http", "https"):
         raise ValueError(
             f"connection {conn.conn_id!r}: host scheme must be http or https, got {url.scheme!r}"
@@ -137,6 +152,7 @@ def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
     elif ext("token"):
         auth, kind = BearerTokenAuth(ext("token")), "bearer"
     elif conn.login:
+        register_secret(conn.password, "password")
         auth, kind = httpx.BasicAuth(conn.login, conn.password or ""), "basic"
     else:
         raise ValueError(

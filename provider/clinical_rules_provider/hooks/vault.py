@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from clinical_rules_provider._provider_info import (
     form_widgets,
     python_behaviour,
 )
+from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import after_delay, decode_json
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
@@ -36,6 +38,8 @@ from clinical_rules_provider.models.vault import VaultJob, VaultJobCancelResult
 
 # Vault allows reading one job's status at most once per 10 s.
 JOB_STATUS_MIN_INTERVAL = 10.0
+# Jobs whose last read is remembered; reads older than the interval are dropped first.
+MAX_READ_CLOCKS = 4096
 
 
 def _inspect(response: httpx.Response, endpoint: str) -> None:
@@ -116,8 +120,8 @@ class VaultHook(ServiceHook[VaultConfig]):
     conn_type = "veeva_vault"
     hook_name = "Veeva Vault"
 
-    # Last status read per (vault, job), shared by hooks in this process.
-    _last_read: dict[tuple[str, int], float] = {}
+    # Last status read per (vault, job), shared by hooks in this process; bounded.
+    _last_read: OrderedDict[tuple[str, int], float] = OrderedDict()
     _last_read_lock = threading.Lock()
 
     def __init__(
@@ -163,7 +167,21 @@ class VaultHook(ServiceHook[VaultConfig]):
             last = self._last_read.get((base, job_id))
             wait = 0.0 if last is None else max(last + JOB_STATUS_MIN_INTERVAL - now, 0.0)
             self._last_read[(base, job_id)] = now + wait
+            self._last_read.move_to_end((base, job_id))
+            if len(self._last_read) > MAX_READ_CLOCKS:
+                self._forget_reads(now)
             return wait
+
+    @classmethod
+    def _forget_reads(cls, now: float) -> None:
+        """Keep the read clock bounded: reads older than the interval no longer delay anything;
+        past that, the least recently read jobs go (at worst one early read, which Vault
+        answers with a retryable rate-limit error)."""
+        clock = cls._last_read
+        for key in [k for k, booked in clock.items() if booked + JOB_STATUS_MIN_INTERVAL <= now]:
+            del clock[key]
+        while len(clock) > MAX_READ_CLOCKS:
+            clock.popitem(last=False)
 
     def get_job_status(self, job_id: Any) -> VaultJob:
         """Read one job instance; waits if the same job was read less than 10 s ago."""
@@ -230,6 +248,6 @@ class VaultHook(ServiceHook[VaultConfig]):
             found = "unfinished jobs are listed" if first is not None else "no unfinished jobs"
             return True, f"Connected to Vault API {self.config.api_version}; {found}"
         except Exception as exc:  # a connection test reports, it never raises
-            return False, f"{type(exc).__name__}: {exc}"
+            return False, redact(f"{type(exc).__name__}: {exc}")
         finally:
             self.close()

@@ -1,0 +1,51 @@
+"""What makes both pagers (Clinical One ``filteredlist``, Vault job monitors) always end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Generic, TypeVar
+
+from clinical_rules_provider.exceptions import ClinicalRulesError
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+# A pager fed more distinct items than this is talking to a broken or hostile service
+# (no study has that many rules, no Vault that many unfinished jobs).
+MAX_DISTINCT_ITEMS = 250_000
+
+
+class SeenIds(Generic[K]):
+    """The ids a pager has yielded, over every page.
+
+    A page bringing nothing new ends paging, in whatever order the service repeats its
+    pages (alternating, rotating, shuffled, or an endless ``next`` link), and a service
+    inventing ids without end is stopped at :data:`MAX_DISTINCT_ITEMS`, which also bounds
+    the memory the set takes.
+    """
+
+    def __init__(self, endpoint: str, error: type[ClinicalRulesError]) -> None:
+        self._ids: set[K] = set()
+        self._endpoint = endpoint
+        self._error = error
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def fresh(self, items: Iterable[T], key: Callable[[T], K]) -> list[T]:
+        """The items whose id was never seen before, in page order, each once; remembers them."""
+        new = []
+        for item in items:
+            ident = key(item)
+            if ident not in self._ids:
+                self._ids.add(ident)
+                new.append(item)
+        if len(self._ids) > MAX_DISTINCT_ITEMS:
+            raise self._error(
+                f"{self._endpoint}: the service paged out more than {MAX_DISTINCT_ITEMS} distinct "
+                "items; stopping (it looks like it never ends)"
+            )
+        return new
+
+
+__all__ = ["MAX_DISTINCT_ITEMS", "SeenIds"]
