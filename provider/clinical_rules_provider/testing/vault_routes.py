@@ -281,15 +281,41 @@ class VaultApi:
 
     @staticmethod
     def _monitor_entry(job: VaultJob) -> dict[str, Any]:
-        return {
+        """A "Retrieve Job Monitors" row: Vault's job fields (``job_id``, ``title``,
+        ``status``, ``created_by``, ``created_date``, ``modified_date``, ``run_start_date``)
+        plus the inferred ``job_name``, ``job_type`` and, for SCHEDULED jobs, ``scheduled_date``."""
+        row: dict[str, Any] = {
             "job_id": job.job_id,
             "job_name": job.job_name,
+            "job_type": job.job_type,
             "title": job.title,
             "status": job.status,
             "created_by": job.created_by,
             "created_date": _iso(job.created),
+            "modified_by": job.created_by,
+            "modified_date": _iso(job.modified or job.created),
             "run_start_date": _iso(job.run_start),
         }
+        if job.status == "SCHEDULED" and job.scheduled_for is not None:
+            row["scheduled_date"] = _iso(job.scheduled_for)
+        return row
+
+    async def me(self, request: Request) -> JSONResponse:
+        """GET /api/{v}/objects/users/me ("Validate Session User"): the session's user."""
+        try:
+            self._guard(request)
+        except VaultFailure as failure:
+            return await self._fail(failure)
+        username = self.state.settings.vault_username
+        user = {
+            "id": VAULT_USER_ID,
+            "user_name__v": username,
+            "user_email__v": username,
+            "user_timezone__v": "UTC",
+            "user_locale__v": "en_US",
+            "active__v": True,
+        }
+        return await self._respond({"responseStatus": "SUCCESS", "users": [{"user": user}]})
 
 
 def vault_routes(state: SimulatorState) -> list[Route]:
@@ -298,6 +324,7 @@ def vault_routes(state: SimulatorState) -> list[Route]:
     jobs = "/api/{version}/services/jobs"
     return [
         Route("/api/{version}/auth", api.auth, methods=["POST"]),
+        Route("/api/{version}/objects/users/me", api.me, methods=["GET"]),
         Route(f"{jobs}/actions/cancel", api.cancel, methods=["POST"]),
         Route(f"{jobs}/monitors", api.monitors, methods=["GET"]),
         Route(f"{jobs}/{{job_id}}", api.job, methods=["GET"]),
