@@ -53,8 +53,8 @@ class VaultJob(SnakeModel):
 
     Vault documents ``id``/``job_id``, ``status``, ``title``, ``created_by``,
     ``created_date``, ``modified_date``, ``run_start_date`` and ``run_end_date``; the
-    other fields (``job_name``, ``job_type``, a queue date, a scheduled start) are
-    inferences read under both likely spellings (see ``docs/inferences.md``).
+    other fields (``job_name``, ``job_type``, a queue date) are inferences read under
+    both likely spellings (see ``docs/inferences.md``).
     """
 
     job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
@@ -67,11 +67,11 @@ class VaultJob(SnakeModel):
         default=None, validation_alias=AliasChoices("created_by", "createdBy")
     )
     created_date: UtcTime = None
-    modified_date: UtcTime = Field(default=None, validation_alias=AliasChoices("modified_date", "modifiedDate"))
-    queued_date: UtcTime = Field(default=None, validation_alias=AliasChoices("queued_date", "queue_date"))
-    scheduled_date: UtcTime = Field(
-        default=None, validation_alias=AliasChoices("scheduled_date", "scheduled_start_date")
+    modified_date: UtcTime = Field(
+        default=None, validation_alias=AliasChoices("modified_date", "modifiedDate")
     )
+    queued_date: UtcTime = Field(default=None, validation_alias=AliasChoices("queued_date", "queue_date"))
+    # For a SCHEDULED job Vault's monitor example shows its planned start here.
     run_start_date: UtcTime = None
     run_end_date: UtcTime = None
 

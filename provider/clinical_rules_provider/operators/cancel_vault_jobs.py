@@ -166,7 +166,9 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             unfinished = list(hook.list_job_monitors())  # logs in first: the reply names the user
             owner_ids = scope.owner_ids(hook.current_user_id)
             in_scope = [j for j in unfinished if scope.matches(j, owner_ids)]
-            aged = [(j, since) for j in in_scope if (since := age_since(j)) is not None and since[1] <= cutoff]
+            aged = [
+                (j, since) for j in in_scope if (since := age_since(j)) is not None and since[1] <= cutoff
+            ]
             scheduled = [j.job_id for j, _ in aged if j.status_text == "SCHEDULED"]
             stale = [
                 (j, since)

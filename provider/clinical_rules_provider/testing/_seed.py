@@ -138,7 +138,7 @@ _GENERATED_ROLES: dict[int, dict[str, Any]] = {
 _VAULT_SEED: tuple[tuple[int, str, timedelta, str, dict[str, Any]], ...] = (
     (1046892, "QUEUED", STALE_AGE, "Nightly EDC extract", {}),
     # Created 3 h ago, waiting for a start 6 h from now: scheduled for later, never stale.
-    (1043341, "SCHEDULED", STALE_AGE, "Weekly reconciliation report", {"scheduled_for": -timedelta(hours=6)}),
+    (1043341, "SCHEDULED", STALE_AGE, "Weekly reconciliation report", {"run_start": -timedelta(hours=6)}),
     (1068337, "RUNNING", STALE_AGE, "Study data migration", {}),
     (1068044, "QUEUED", timedelta(minutes=1), "Ad hoc export", {}),
     (1040001, "SUCCESS", timedelta(days=1), "Daily audit trail export", {}),
@@ -157,7 +157,7 @@ _VAULT_SEED: tuple[tuple[int, str, timedelta, str, dict[str, Any]], ...] = (
         "SCHEDULED",
         STALE_AGE,
         "Monthly safety listing",
-        {"created_by": VAULT_OTHER_USER_ID, "scheduled_for": -timedelta(hours=2)},
+        {"created_by": VAULT_OTHER_USER_ID, "run_start": -timedelta(hours=2)},
     ),
 )
 

@@ -281,10 +281,11 @@ class VaultApi:
 
     @staticmethod
     def _monitor_entry(job: VaultJob) -> dict[str, Any]:
-        """A "Retrieve Job Monitors" row: Vault's job fields (``job_id``, ``title``,
-        ``status``, ``created_by``, ``created_date``, ``modified_date``, ``run_start_date``)
-        plus the inferred ``job_name``, ``job_type`` and, for SCHEDULED jobs, ``scheduled_date``."""
-        row: dict[str, Any] = {
+        """A "Retrieve Job Monitors" row: the fields of Vault's example (``job_id``, ``title``,
+        ``status``, ``created_by``, ``created_date``, ``modified_by``, ``modified_date``,
+        ``run_start_date``: a SCHEDULED job's planned start) plus the inferred ``job_name``
+        and ``job_type``."""
+        return {
             "job_id": job.job_id,
             "job_name": job.job_name,
             "job_type": job.job_type,
@@ -296,9 +297,6 @@ class VaultApi:
             "modified_date": _iso(job.modified or job.created),
             "run_start_date": _iso(job.run_start),
         }
-        if job.status == "SCHEDULED" and job.scheduled_for is not None:
-            row["scheduled_date"] = _iso(job.scheduled_for)
-        return row
 
     async def me(self, request: Request) -> JSONResponse:
         """GET /api/{v}/objects/users/me ("Validate Session User"): the session's user."""

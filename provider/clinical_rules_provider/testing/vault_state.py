@@ -34,8 +34,7 @@ class VaultJob:
     created_by: int = _seed.VAULT_USER_ID
     # Last status change: when a QUEUED job entered the queue, a RUNNING one started, ...
     modified: datetime | None = None
-    # A SCHEDULED job's planned start (may be in the future).
-    scheduled_for: datetime | None = None
+    # A SCHEDULED job's run_start is its planned start (Vault's monitor example shows it so).
     run_start: datetime | None = None
     run_end: datetime | None = None
     cancel_requested: datetime | None = None
@@ -91,7 +90,8 @@ class VaultStateMixin:
             if job.run_end is None and status in _seed.VAULT_TERMINAL:
                 job.run_end = when + timedelta(minutes=7)
             if job.modified is None:
-                job.modified = job.run_end or job.run_start or when
+                started = job.run_start if status not in _seed.VAULT_CANCELLABLE else None
+                job.modified = job.run_end or started or when
             self._vault_jobs[jid] = job
             return job
 
