@@ -60,7 +60,7 @@ def test_default_cancels_only_my_old_queued_job(
 ) -> None:
     report = vault_stale(sim_vault).execute(context)
     assert report["scope"] == {
-        "owner": [str(VAULT_USER_ID)],
+        "job_owner": [str(VAULT_USER_ID)],
         "title_pattern": [],
         "job_types": [],
         "include_scheduled": False,
@@ -143,9 +143,9 @@ def test_older_than_beyond_every_job_finds_nothing(
 def test_owner_any_with_title_pattern_reaches_other_users_matching_jobs(
     sim_vault: str, simulator: LiveSimulator, context: dict[str, Any]
 ) -> None:
-    report = vault_stale(sim_vault, owner="any", title_pattern="safety*", dry_run=True).execute(context)
+    report = vault_stale(sim_vault, job_owner="any", title_pattern="safety*", dry_run=True).execute(context)
     assert stale_ids(report) == {OTHERS_QUEUED}
-    assert report["scope"]["owner"] == "any" and report["in_scope_jobs"] == 1
+    assert report["scope"]["job_owner"] == "any" and report["in_scope_jobs"] == 1
     assert simulator.state.requests_to("/objects/users/me") == []
 
 
@@ -153,7 +153,7 @@ def test_owner_any_with_title_pattern_reaches_other_users_matching_jobs(
 def test_owner_user_ids_reach_only_those_users_jobs(
     sim_vault: str, simulator: LiveSimulator, context: dict[str, Any], owner: Any
 ) -> None:
-    report = vault_stale(sim_vault, owner=owner).execute(context)
+    report = vault_stale(sim_vault, job_owner=owner).execute(context)
     assert report["cancelled"] == [OTHERS_QUEUED]
     assert vault_status(simulator, QUEUED_STALE) == "QUEUED"
 
@@ -161,26 +161,26 @@ def test_owner_user_ids_reach_only_those_users_jobs(
 def test_owner_me_and_another_user_together(
     sim_vault: str, simulator: LiveSimulator, context: dict[str, Any]
 ) -> None:
-    report = vault_stale(sim_vault, owner=["me", VAULT_OTHER_USER_ID], dry_run=True).execute(context)
+    report = vault_stale(sim_vault, job_owner=["me", VAULT_OTHER_USER_ID], dry_run=True).execute(context)
     assert stale_ids(report) == {QUEUED_STALE, OTHERS_QUEUED}
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"owner": "any"}, {"owner": "ANY", "title_pattern": ""}, {"owner": "any", "job_types": []}],
+    [{"job_owner": "any"}, {"job_owner": "ANY", "title_pattern": ""}, {"job_owner": "any", "job_types": []}],
 )
 def test_owner_any_without_other_scope_is_refused_at_parse_time(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r'owner="any".*title_pattern.*job_types'):
+    with pytest.raises(ValueError, match=r'job_owner="any".*title_pattern.*job_types'):
         VaultCancelStaleJobsOperator(task_id="vault_stale", **kwargs)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"owner": "someone"}, "owner"),
-        ({"owner": [0]}, "owner"),
-        ({"owner": []}, "owner"),
-        ({"owner": True}, "owner"),
+        ({"job_owner": "someone"}, "job_owner"),
+        ({"job_owner": [0]}, "job_owner"),
+        ({"job_owner": []}, "job_owner"),
+        ({"job_owner": True}, "job_owner"),
         ({"title_pattern": ["ok", ""]}, "title_pattern"),
         ({"job_types": 5}, "job_types"),
         ({"include_scheduled": "maybe"}, "include_scheduled"),
@@ -196,15 +196,20 @@ def test_bad_scope_values_are_refused_at_parse_time_naming_the_field(
 def test_templated_scope_is_checked_again_before_any_request(
     sim_vault: str, simulator: LiveSimulator, context: dict[str, Any]
 ) -> None:
-    task = vault_stale(sim_vault, owner="{{ params.owner }}", title_pattern="{{ params.pattern }}")
-    task.owner, task.title_pattern = "any", ""  # what the templates rendered to
-    with pytest.raises(ValueError, match=r'owner="any"'):
+    task = vault_stale(sim_vault, job_owner="{{ params.owner }}", title_pattern="{{ params.pattern }}")
+    task.job_owner, task.title_pattern = "any", ""  # what the templates rendered to
+    with pytest.raises(ValueError, match=r'job_owner="any"'):
         task.execute(context)
     assert simulator.state.request_log == []
 
 
+def test_airflow_task_owner_is_not_the_vault_job_owner() -> None:
+    task = VaultCancelStaleJobsOperator(task_id="vault_stale", owner="data-platform")
+    assert (task.owner, task.job_owner) == ("data-platform", "me")
+
+
 def test_scope_parameters_are_template_fields() -> None:
-    assert {"owner", "title_pattern", "job_types", "include_scheduled", "dry_run"} <= set(
+    assert {"job_owner", "title_pattern", "job_types", "include_scheduled", "dry_run"} <= set(
         VaultCancelStaleJobsOperator.template_fields
     )
 
@@ -265,7 +270,9 @@ def test_job_types_scope_reads_either_spelling(vault_conn: str, ti: FakeTI) -> N
             {"job_id": 4, "status": "QUEUED", "created_by": 7, "modified_date": _ago(2)},
         ]
     )
-    report = vault_stale(vault_conn, owner="any", job_types="data_export", dry_run=True).execute({"ti": ti})
+    report = vault_stale(vault_conn, job_owner="any", job_types="data_export", dry_run=True).execute(
+        {"ti": ti}
+    )
     assert {s["job_id"]: s["age_from"] for s in report["stale"]} == {1: "queued_date", 2: "modified_date"}
 
 

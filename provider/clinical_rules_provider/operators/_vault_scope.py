@@ -39,7 +39,7 @@ def parse_owner(value: Any) -> tuple[str, ...] | None:
         owners = [_owner_item(item) for item in items]
         if all(owner is not None for owner in owners):
             return tuple(dict.fromkeys(o for o in owners if o is not None))
-    raise ValueError(f"owner: expected {_OWNER_FORM}, got {str(value)[:100]!r}")
+    raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {str(value)[:100]!r}")
 
 
 def _owner_item(item: Any) -> str | None:
@@ -80,7 +80,7 @@ class VaultJobScope:
 
     @classmethod
     def parse(cls, owner: Any, title_pattern: Any, job_types: Any) -> VaultJobScope:
-        """Validate the three scope parameters; ``owner="any"`` needs another scope."""
+        """Validate the three scope parameters; ``job_owner="any"`` needs another scope."""
         scope = cls(
             parse_owner(owner),
             tuple(p.casefold() for p in parse_names(title_pattern, "title_pattern")),
@@ -109,15 +109,15 @@ class VaultJobScope:
     def describe(self, owner_ids: frozenset[str] | None) -> dict[str, Any]:
         """The scope as plain JSON data for the report."""
         return {
-            "owner": OWNER_ANY if owner_ids is None else sorted(owner_ids),
+            "job_owner": OWNER_ANY if owner_ids is None else sorted(owner_ids),
             "title_pattern": list(self.title_patterns),
             "job_types": list(self.job_types),
         }
 
 
 _ANY_WITHOUT_SCOPE = (
-    'owner="any" would reach every team\'s Vault jobs: also give title_pattern (a glob on the job '
-    'title/name) or job_types, or keep owner="me" (the default) or a list of user ids'
+    'job_owner="any" would reach every team\'s Vault jobs: also give title_pattern (a glob on the '
+    'job title/name) or job_types, or keep job_owner="me" (the default) or a list of user ids'
 )
 
 

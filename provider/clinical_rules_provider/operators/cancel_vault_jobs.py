@@ -102,9 +102,10 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     """Find the scoped Vault jobs unfinished for longer than ``older_than`` and cancel them.
 
     A Vault holds every team's jobs, so only jobs inside the scope are touched: by default
-    the connection's own user's jobs (``owner="me"``). Reaching other users' jobs takes an
-    explicit owner (user ids, or ``"any"``) *and*, for ``"any"``, a ``title_pattern`` or
-    ``job_types``; ``owner="any"`` alone is refused when the DAG is parsed.
+    the connection's own user's jobs (``job_owner="me"``). Reaching other users' jobs takes
+    an explicit owner (user ids, or ``"any"``) *and*, for ``"any"``, a ``title_pattern`` or
+    ``job_types``; ``job_owner="any"`` alone is refused when the DAG is parsed. (Not
+    ``owner``: that is the Airflow task owner, often set through ``default_args``.)
 
     Age counts from when a job was queued (``QUEUED``/``QUEUEING``) or started running
     (``RUNNING``), never from its creation. ``SCHEDULED`` jobs wait for their start time
@@ -117,7 +118,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
 
     :param older_than: a job is stale once queued/running at least this long
         (``timedelta`` or seconds, >= 1).
-    :param owner: ``"me"`` (default: the connection's user), ``"any"``, a Vault user id,
+    :param job_owner: ``"me"`` (default: the connection's user), ``"any"``, a Vault user id,
         or a list of user ids (``"me"`` may be one of them).
     :param title_pattern: glob (``fnmatch``, case-insensitive) or list of globs matched
         against each job's title and job name; a job must match one.
@@ -127,14 +128,20 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     :param dry_run: only report what would be cancelled.
     """
 
-    template_fields: Sequence[str] = ("owner", "title_pattern", "job_types", "include_scheduled", "dry_run")
+    template_fields: Sequence[str] = (
+        "job_owner",
+        "title_pattern",
+        "job_types",
+        "include_scheduled",
+        "dry_run",
+    )
     ui_color = "#f0c7c7"
 
     def __init__(
         self,
         *,
         older_than: timedelta | float = timedelta(hours=1),
-        owner: Any = OWNER_ME,
+        job_owner: Any = OWNER_ME,
         title_pattern: Any = None,
         job_types: Any = None,
         include_scheduled: bool | str = False,
@@ -143,10 +150,10 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
-        check_scope_at_parse(owner, title_pattern, job_types)
+        check_scope_at_parse(job_owner, title_pattern, job_types)
         if isinstance(include_scheduled, bool) or not _templated(include_scheduled):
             as_bool(include_scheduled, "include_scheduled")
-        self.owner = owner
+        self.job_owner = job_owner
         self.title_pattern = title_pattern
         self.job_types = job_types
         self.include_scheduled = include_scheduled
@@ -157,7 +164,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         """Check the rendered scope, detect, then cancel (or only report when ``dry_run``)."""
         from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 
-        scope = VaultJobScope.parse(self.owner, self.title_pattern, self.job_types)
+        scope = VaultJobScope.parse(self.job_owner, self.title_pattern, self.job_types)
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
         cutoff = utc_now() - timedelta(seconds=self.older_than)
