@@ -208,6 +208,19 @@ def test_airflow_task_owner_is_not_the_vault_job_owner() -> None:
     assert (task.owner, task.job_owner) == ("data-platform", "me")
 
 
+def test_dag_with_templated_scope_and_default_args_owner_serializes() -> None:
+    from airflow.sdk import DAG
+    from airflow.serialization import serialized_objects
+
+    serializer = getattr(serialized_objects, "DagSerialization", None) or serialized_objects.SerializedDAG
+    with DAG("vault_stale", schedule=None, default_args={"owner": "data-platform"}) as dag:
+        task = VaultCancelStaleJobsOperator(
+            task_id="vault_stale", job_owner="{{ params.owner }}", title_pattern="EDC*"
+        )
+    assert (task.owner, task.job_owner) == ("data-platform", "{{ params.owner }}")
+    assert isinstance(serializer.to_dict(dag), dict)
+
+
 def test_scope_parameters_are_template_fields() -> None:
     assert {"job_owner", "title_pattern", "job_types", "include_scheduled", "dry_run"} <= set(
         VaultCancelStaleJobsOperator.template_fields
