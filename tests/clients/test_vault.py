@@ -586,3 +586,84 @@ def test_job_monitor_pager_reads_vaults_documented_monitor_response() -> None:
     pager = vault.JobMonitorPager.create(page_size=50)
     jobs = pager.feed(make_response(pager.next_request(), 200, documented))
     assert [j.job_id for j in jobs] == [72505, 72518]
+
+
+# --- scope fields of monitor rows and the session's user -------------------------------------
+
+
+def test_job_monitor_rows_read_owner_type_and_dates_under_either_spelling() -> None:
+    rows = [
+        {
+            "job_id": 1,
+            "status": "QUEUED",
+            "createdBy": 7,
+            "job_title": "Nightly extract",
+            "name": "nightly__c",
+            "type": "data_export",
+            "queue_date": "2026-01-01T10:00:00.000Z",
+            "modifiedDate": "2026-01-01T10:00:01.000Z",
+        },
+        {
+            "job_id": 2,
+            "status": "QUEUED",
+            "created_by": 8,
+            "title": "Report",
+            "job_name": "report__c",
+            "job_type": "report",
+            "queued_date": "2026-01-01T11:00:00.000Z",
+            "modified_date": "2026-01-01T11:00:01.000Z",
+        },
+    ]
+    pager = vault.JobMonitorPager.create()
+    first, second = pager.feed(
+        make_response(pager.next_request(), 200, {"responseStatus": "SUCCESS", "jobs": rows})
+    )
+    assert (first.created_by, first.title, first.job_name, first.job_type) == (
+        7,
+        "Nightly extract",
+        "nightly__c",
+        "data_export",
+    )
+    assert (second.created_by, second.title, second.job_name, second.job_type) == (
+        8,
+        "Report",
+        "report__c",
+        "report",
+    )
+    assert first.queued_date == datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    assert second.queued_date == datetime(2026, 1, 1, 11, tzinfo=timezone.utc)
+    assert first.modified_date == datetime(2026, 1, 1, 10, 0, 1, tzinfo=timezone.utc)
+    assert second.modified_date == datetime(2026, 1, 1, 11, 0, 1, tzinfo=timezone.utc)
+
+
+def test_current_user_gets_users_me_and_reads_vaults_documented_reply() -> None:
+    # Vault's "Validate Session User" example (shortened).
+    documented = {
+        "responseStatus": "SUCCESS",
+        "users": [{"user": {"user_name__v": "tibanez@veepharm.com", "id": 61603, "active__v": True}}],
+    }
+    user_id, steps = drive(vault.current_user(api_version="v25.1"), lambda request: documented)
+    (request,) = sent(steps)
+    assert (request.method, request.path) == ("GET", "/api/v25.1/objects/users/me")
+    assert user_id == "61603"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"responseStatus": "SUCCESS"},
+        {"responseStatus": "SUCCESS", "users": []},
+        {"responseStatus": "SUCCESS", "users": [{"user": {"id": None}}]},
+        {"responseStatus": "SUCCESS", "users": [{"user": {"id": True}}]},
+        {"responseStatus": "SUCCESS", "users": ["61603"]},
+    ],
+    ids=repr,
+)
+def test_current_user_without_a_user_id_raises_vault_api_error(body: Any) -> None:
+    with pytest.raises(VaultAPIError, match=r"users\[0\]\.user\.id"):
+        drive(vault.current_user(), lambda request: body)
+
+
+def test_current_user_invalid_session_raises_vault_session_error() -> None:
+    with pytest.raises(VaultSessionError):
+        drive(vault.current_user(), lambda request: failure("INVALID_SESSION_ID"))

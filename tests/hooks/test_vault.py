@@ -293,3 +293,63 @@ def test_burst_limit_headers_are_read_case_insensitively_with_the_delay_in_ms() 
     )
     assert burst_throttle(10)(response) == 2.5
     assert burst_throttle(4)(response) == 0.0
+
+
+# --- the connection's user (scope of the stale canceller) ------------------------------------
+
+ME = f"{BASE}/objects/users/me"
+# Vault's "Validate Session User" reply (shortened).
+USERS_ME = {
+    "responseStatus": "SUCCESS",
+    "users": [{"user": {"id": 61603, "user_name__v": "tibanez@veepharm.com"}}],
+}
+
+
+@respx.mock
+def test_current_user_id_is_the_user_id_of_the_login_reply(vault_conn: str) -> None:
+    respx.post(AUTH).mock(return_value=_login())
+    respx.get(MONITORS).mock(return_value=httpx.Response(200, json={"responseStatus": "SUCCESS", "jobs": []}))
+    me = respx.get(ME).mock(return_value=httpx.Response(200, json=USERS_ME))
+    hook = VaultHook(vault_conn)
+    list(hook.list_job_monitors())
+    assert hook.current_user_id() == "1"
+    assert me.call_count == 0
+
+
+@respx.mock
+def test_current_user_id_of_a_session_id_connection_asks_users_me(make_conn: ConnFactory) -> None:
+    conn = make_conn("vault_session", "veeva_vault", "vault.test", extra={"session_id": "static-session"})
+    me = respx.get(ME).mock(return_value=httpx.Response(200, json=USERS_ME))
+    assert VaultHook(conn).current_user_id() == "61603"
+    assert me.calls.last.request.headers["authorization"] == "static-session"
+
+
+@respx.mock
+def test_current_user_id_of_a_cached_session_asks_users_me(vault_conn: str) -> None:
+    auth = respx.post(AUTH).mock(return_value=_login())
+    respx.get(MONITORS).mock(return_value=httpx.Response(200, json={"responseStatus": "SUCCESS", "jobs": []}))
+    respx.get(ME).mock(return_value=httpx.Response(200, json=USERS_ME))
+    list(VaultHook(vault_conn).list_job_monitors())  # logs in; the session is cached
+    assert VaultHook(vault_conn).current_user_id() == "61603"
+    assert auth.call_count == 1
+
+
+@respx.mock
+async def test_acurrent_user_id_asks_users_me_without_a_login(make_conn: ConnFactory) -> None:
+    conn = make_conn(
+        "vault_session_async", "veeva_vault", "vault.test", extra={"session_id": "static-session"}
+    )
+    respx.get(ME).mock(return_value=httpx.Response(200, json=USERS_ME))
+    hook = VaultHook(conn)
+    try:
+        assert await hook.acurrent_user_id() == "61603"
+    finally:
+        await hook.aclose()
+
+
+@respx.mock
+def test_current_user_id_without_an_id_in_the_reply_raises_a_provider_error(make_conn: ConnFactory) -> None:
+    conn = make_conn("vault_session_bad", "veeva_vault", "vault.test", extra={"session_id": "static-session"})
+    respx.get(ME).mock(return_value=httpx.Response(200, json={"responseStatus": "SUCCESS", "users": []}))
+    with pytest.raises(VaultAPIError, match=r"users\[0\]\.user\.id"):
+        VaultHook(conn).current_user_id()

@@ -91,7 +91,7 @@ async def test_control_health_and_state_summary(client: httpx.AsyncClient) -> No
     assert (await client.get("/_sim/health")).json() == {"status": "ok"}
     summary = (await client.get("/_sim/state")).json()
     assert summary["manualClock"] is True
-    assert summary["vaultJobs"]["QUEUED"] == 2
+    assert summary["vaultJobs"]["QUEUED"] == 4
     assert summary["ruleJobs"]["Running"] > 0
     assert summary["settings"]["vault_password"] == "***"
 
@@ -128,7 +128,7 @@ async def test_control_settings_flip_switches(client: httpx.AsyncClient, sim_sta
 async def test_control_reset_reseeds_state(client: httpx.AsyncClient, sim_state: SimulatorState) -> None:
     sim_state.add_vault_job(status="QUEUED")
     await client.post("/_sim/reset")
-    assert len(sim_state.vault_jobs()) == 8
+    assert len(sim_state.vault_jobs()) == 12
 
 
 async def test_control_clock_advance_moves_a_manual_clock(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from clinical_rules_provider.testing import ManualClock, SimulatorState
+from clinical_rules_provider.testing._seed import VAULT_OTHER_USER_ID, VAULT_USER_ID
 
 V = "/api/v26.1"
 CREDENTIALS = {"username": "integration@sim.example", "password": "sim-password"}
 JOBS = f"{V}/services/jobs"
 STALE_QUEUED, STALE_SCHEDULED, STALE_RUNNING, FRESH_QUEUED = 1046892, 1043341, 1068337, 1068044
+OTHER_USERS_QUEUED, OTHER_USERS_SCHEDULED = 1046893, 1043342  # created by another Vault user
+RECENTLY_QUEUED, RECENTLY_STARTED = 1046894, 1068338  # created 3 h ago, queued/started minutes ago
 
 
 async def cancel_jobs(client: httpx.AsyncClient, auth: dict[str, str], ids: list[Any]) -> Any:
@@ -254,21 +257,28 @@ async def test_monitors_list_only_unfinished_jobs_oldest_first(
 ) -> None:
     body = (await client.get(f"{JOBS}/monitors", headers=auth)).json()
     assert body["responseStatus"] == "SUCCESS"
-    assert body["responseDetails"] == {"total": 4, "offset": 0, "limit": 50}
+    assert body["responseDetails"] == {"total": 8, "offset": 0, "limit": 50}
     assert {j["job_id"] for j in body["jobs"]} == {
         STALE_QUEUED,
         STALE_SCHEDULED,
         STALE_RUNNING,
         FRESH_QUEUED,
+        OTHER_USERS_QUEUED,
+        RECENTLY_QUEUED,
+        RECENTLY_STARTED,
+        OTHER_USERS_SCHEDULED,
     }
     assert body["jobs"][-1]["job_id"] == FRESH_QUEUED
     assert set(body["jobs"][0]) >= {
         "job_id",
         "job_name",
+        "job_type",
         "title",
         "status",
         "created_by",
         "created_date",
+        "modified_date",
+        "run_start_date",
     }
 
 
@@ -280,7 +290,7 @@ async def test_monitors_pages_with_next_page_link(client: httpx.AsyncClient, aut
     next_page = first["responseDetails"]["next_page"]
     assert "offset=3" in next_page and "status=" in next_page
     second = (await client.get(next_page, headers=auth)).json()
-    assert len(second["jobs"]) == 1 and "next_page" not in second["responseDetails"]
+    assert len(second["jobs"]) == 3 and "offset=6" in second["responseDetails"]["next_page"]
     assert second["responseDetails"]["previous_page"].startswith(f"{JOBS}/monitors?")
 
 
@@ -302,3 +312,56 @@ async def test_monitors_reject_invalid_parameters(
 ) -> None:
     body = (await client.get(f"{JOBS}/monitors?{query}", headers=auth)).json()
     assert (body["responseStatus"], body["errors"][0]["type"]) == ("FAILURE", "INVALID_DATA")
+
+
+# ----- the session's user and job ownership (scoped stale cancels) ---------------------------
+
+
+async def test_users_me_names_the_user_the_auth_reply_named(client: httpx.AsyncClient) -> None:
+    login = (await client.post(f"{V}/auth", data=CREDENTIALS)).json()
+    body = (await client.get(f"{V}/objects/users/me", headers={"Authorization": login["sessionId"]})).json()
+    assert body["responseStatus"] == "SUCCESS"
+    assert body["users"][0]["user"]["id"] == login["userId"] == VAULT_USER_ID
+    assert body["users"][0]["user"]["user_name__v"] == CREDENTIALS["username"]
+
+
+async def test_users_me_without_a_session_is_invalid_session_id(client: httpx.AsyncClient) -> None:
+    body = (await client.get(f"{V}/objects/users/me")).json()
+    assert body["errors"][0]["type"] == "INVALID_SESSION_ID"
+
+
+def _parse(when: str) -> datetime:
+    return datetime.fromisoformat(when.replace("Z", "+00:00"))
+
+
+def _about(delta: timedelta, expected: timedelta) -> bool:
+    """Equal to the millisecond (Vault timestamps carry milliseconds)."""
+    return abs(delta - expected) < timedelta(milliseconds=1)
+
+
+async def test_monitor_rows_carry_owner_queue_time_run_start_and_scheduled_start(
+    client: httpx.AsyncClient, auth: dict[str, str], sim_clock: ManualClock
+) -> None:
+    rows = {j["job_id"]: j for j in (await client.get(f"{JOBS}/monitors", headers=auth)).json()["jobs"]}
+    now = sim_clock()
+    assert rows[OTHER_USERS_QUEUED]["created_by"] == VAULT_OTHER_USER_ID != rows[STALE_QUEUED]["created_by"]
+    assert rows[STALE_QUEUED]["created_by"] == VAULT_USER_ID
+    queued = rows[RECENTLY_QUEUED]
+    assert _about(now - _parse(queued["created_date"]), timedelta(hours=3))
+    assert _about(now - _parse(queued["modified_date"]), timedelta(minutes=10))
+    started = rows[RECENTLY_STARTED]
+    assert _about(now - _parse(started["run_start_date"]), timedelta(minutes=5))
+    # A SCHEDULED row's run_start_date is its planned start (as in Vault's example).
+    assert _about(_parse(rows[STALE_SCHEDULED]["run_start_date"]) - now, timedelta(hours=6))
+    assert rows[STALE_QUEUED]["run_start_date"] is None
+
+
+async def test_cancel_stamps_the_jobs_modified_date(
+    client: httpx.AsyncClient, auth: dict[str, str], sim_clock: ManualClock
+) -> None:
+    sim_clock.advance(30)
+    await cancel_jobs(client, auth, [STALE_QUEUED])
+    job = (await client.get(f"{JOBS}/monitors", headers=auth)).json()["jobs"]
+    row = next(j for j in job if j["job_id"] == STALE_QUEUED)
+    assert row["status"] == "CANCELLING"
+    assert _about(sim_clock() - _parse(row["modified_date"]), timedelta(0))

@@ -265,6 +265,39 @@ class JobMonitorPager:
         return fresh
 
 
+# --- the session's user ---------------------------------------------------------------------
+
+
+def current_user(*, api_version: str = DEFAULT_API_VERSION) -> Exchange[str]:
+    """``GET /api/{v}/objects/users/me`` (Vault's "Validate Session User"): the user's id.
+
+    Used when the session did not come from a login this hook made (the ``session_id``
+    extra, or a session another hook cached), so the auth reply's ``userId`` is unknown.
+    """
+    request = ApiRequest(
+        "current_user",
+        "GET",
+        api_path(api_version, "objects/users/me"),
+        parse=parse_current_user,
+    )
+    user_id: str = yield from send_one(request)
+    return user_id
+
+
+def parse_current_user(response: httpx.Response) -> str:
+    """``users[0].user.id`` of a "Validate Session User" reply, as a string."""
+    body = _checked_json(response, "current_user")
+    users = body.get("users") if isinstance(body, dict) else None
+    first = users[0] if isinstance(users, list) and users else None
+    user = first.get("user") if isinstance(first, dict) else None
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or not str(user_id).strip():
+        raise VaultAPIError(
+            "current_user: response has no users[0].user.id", status_code=response.status_code
+        )
+    return str(user_id).strip()
+
+
 def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
     """``POST /api/{v}/auth`` with form-encoded credentials (never logged: ``data`` has no repr)."""
     return ApiRequest(
@@ -282,11 +315,13 @@ __all__ = [
     "auth_request",
     "cancel_jobs",
     "cancel_validated_jobs",
+    "current_user",
     "error_types",
     "get_job_status",
     "job_id_list",
     "job_status_request",
     "parse_cancel",
+    "parse_current_user",
     "parse_job_status",
     "raise_for_vault_error",
 ]

@@ -249,6 +249,9 @@ class VaultSessionAuth(httpx.Auth):
             raise ValueError("connection extra session_id: must not contain control characters (CR, LF, ...)")
         self._key = (fingerprint("vault", self._base_url, username, password),)
         self.logins = 0
+        # Vault's auth reply names the user (``userId``): kept so the stale canceller can
+        # scope to the connection's own jobs without another request.
+        self.user_id: str | None = None
 
     def __repr__(self) -> str:
         return f"VaultSessionAuth(base_url={self._base_url!r}, username={self._username!r})"
@@ -287,6 +290,9 @@ class VaultSessionAuth(httpx.Auth):
                 "it cannot be sent as a header",
                 status_code=response.status_code,
             )
+        user = body.get("userId")
+        if isinstance(user, (int, str)) and not isinstance(user, bool) and str(user).strip():
+            self.user_id = str(user).strip()
         self._cache.put(self._key, session, self.SESSION_TTL)
         return session
 

@@ -103,6 +103,11 @@ def vault_config(conn: ConnectionLike) -> VaultConfig:
     return VaultConfig(transport=transport, api_version=version, burst_limit_floor=floor)
 
 
+def _login_user(config: VaultConfig) -> str | None:
+    auth = config.transport.auth
+    return auth.user_id if isinstance(auth, VaultSessionAuth) else None
+
+
 class VaultHook(ServiceHook[VaultConfig]):
     """Talks to one Veeva Vault's job services.
 
@@ -238,6 +243,27 @@ class VaultHook(ServiceHook[VaultConfig]):
         while (request := pager.next_request()) is not None:
             for job in pager.feed(await http.asend(request)):
                 yield job
+
+    # --- the connection's user ------------------------------------------------------------
+
+    def current_user_id(self) -> str:
+        """The Vault user id this connection acts as (whose jobs "my jobs" are).
+
+        The ``userId`` of this hook's own login reply when it logged in; otherwise (a
+        ``session_id`` extra, or a session cached by another hook) one ``GET
+        /api/{v}/objects/users/me``.
+        """
+        config = self.config
+        known = _login_user(config)
+        return known if known is not None else self._run(api.current_user(api_version=config.api_version))
+
+    async def acurrent_user_id(self) -> str:
+        """Async :meth:`current_user_id`."""
+        config = await self.aconfig()
+        known = _login_user(config)
+        if known is not None:
+            return known
+        return await self._arun(api.current_user(api_version=config.api_version))
 
     # --- connection test ------------------------------------------------------------------
 

@@ -49,15 +49,29 @@ class VaultAuthResponse(VaultEnvelope):
 
 
 class VaultJob(SnakeModel):
-    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row)."""
+    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row).
+
+    Vault documents ``id``/``job_id``, ``status``, ``title``, ``created_by``,
+    ``created_date``, ``modified_date``, ``run_start_date`` and ``run_end_date``; the
+    other fields (``job_name``, ``job_type``, a queue date) are inferences read under
+    both likely spellings (see ``docs/inferences.md``).
+    """
 
     job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
     status: OpenEnum[VaultJobStatus] = None
-    title: str | None = None
-    job_name: str | None = None
+    title: str | None = Field(default=None, validation_alias=AliasChoices("title", "job_title"))
+    job_name: str | None = Field(default=None, validation_alias=AliasChoices("job_name", "name"))
+    job_type: str | None = Field(default=None, validation_alias=AliasChoices("job_type", "type"))
     method: str | None = None
-    created_by: int | str | None = None
+    created_by: int | str | None = Field(
+        default=None, validation_alias=AliasChoices("created_by", "createdBy")
+    )
     created_date: UtcTime = None
+    modified_date: UtcTime = Field(
+        default=None, validation_alias=AliasChoices("modified_date", "modifiedDate")
+    )
+    queued_date: UtcTime = Field(default=None, validation_alias=AliasChoices("queued_date", "queue_date"))
+    # For a SCHEDULED job Vault's monitor example shows its planned start here.
     run_start_date: UtcTime = None
     run_end_date: UtcTime = None
 

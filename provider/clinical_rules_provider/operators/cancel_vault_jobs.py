@@ -1,4 +1,4 @@
-"""Cancel Vault jobs: by id, or every job queued/scheduled longer than ``older_than``."""
+"""Cancel Vault jobs: by id, or the scoped jobs queued/running longer than ``older_than``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from airflow.sdk import BaseOperator
 
 from clinical_rules_provider.operators._common import as_bool, as_seconds, utc_now
 from clinical_rules_provider.operators._reports import finish, vault_cancel_report
+from clinical_rules_provider.operators._vault_scope import (
+    OWNER_ME,
+    VaultJobScope,
+    age_since,
+    check_scope_at_parse,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -88,70 +94,130 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
             hook.close()
 
 
-def job_age_start(job: VaultJob) -> datetime | None:
-    """When the job started waiting (queued/scheduled: created) or running (run start)."""
-    if job.status_text == "RUNNING" and job.run_start_date is not None:
-        return job.run_start_date
-    return job.created_date
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 class VaultCancelStaleJobsOperator(_VaultJobsOperator):
-    """Find Vault jobs unfinished for longer than ``older_than`` (job monitors) and cancel them.
+    """Find the scoped Vault jobs unfinished for longer than ``older_than`` and cancel them.
 
-    Jobs in ``SCHEDULED``/``QUEUED``/``QUEUEING`` are cancelled; jobs ``RUNNING`` too long
-    are reported under ``running_not_cancellable`` (Vault cannot cancel them) without
-    failing the task. ``dry_run=True`` only reports. Return value: ``stale``, ``cancelled``,
-    ``not_cancelled`` (with Vault's reasons), ``running_not_cancellable``, ``dry_run``.
+    A Vault holds every team's jobs, so only jobs inside the scope are touched: by default
+    the connection's own user's jobs (``job_owner="me"``). Reaching other users' jobs takes
+    an explicit owner (user ids, or ``"any"``) *and*, for ``"any"``, a ``title_pattern`` or
+    ``job_types``; ``job_owner="any"`` alone is refused when the DAG is parsed. (Not
+    ``owner``: that is the Airflow task owner, often set through ``default_args``.)
+
+    Age counts from when a job was queued (``QUEUED``/``QUEUEING``) or started running
+    (``RUNNING``), never from its creation. ``SCHEDULED`` jobs wait for their start time
+    and are left alone unless ``include_scheduled=True`` (then they age from creation).
+    Cancellable stale jobs are cancelled; stale ``RUNNING`` jobs are reported under
+    ``running_not_cancellable`` (Vault cannot cancel them) without failing the task.
+    ``dry_run=True`` only reports. Return value: ``scope``, ``checked_jobs``,
+    ``in_scope_jobs``, ``stale``, ``cancelled``, ``not_cancelled`` (with Vault's reasons),
+    ``running_not_cancellable``, ``scheduled_not_included``, ``dry_run``.
+
+    :param older_than: a job is stale once queued/running at least this long
+        (``timedelta`` or seconds, >= 1).
+    :param job_owner: ``"me"`` (default: the connection's user), ``"any"``, a Vault user id,
+        or a list of user ids (``"me"`` may be one of them).
+    :param title_pattern: glob (``fnmatch``, case-insensitive) or list of globs matched
+        against each job's title and job name; a job must match one.
+    :param job_types: job type or list of types (case-insensitive); a job must have one.
+    :param include_scheduled: also cancel ``SCHEDULED`` jobs waiting at least
+        ``older_than`` since creation (default ``False``: never).
+    :param dry_run: only report what would be cancelled.
     """
 
-    template_fields: Sequence[str] = ("dry_run",)
+    template_fields: Sequence[str] = (
+        "job_owner",
+        "title_pattern",
+        "job_types",
+        "include_scheduled",
+        "dry_run",
+    )
     ui_color = "#f0c7c7"
 
     def __init__(
         self,
         *,
         older_than: timedelta | float = timedelta(hours=1),
+        job_owner: Any = OWNER_ME,
+        title_pattern: Any = None,
+        job_types: Any = None,
+        include_scheduled: bool | str = False,
         dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
+        check_scope_at_parse(job_owner, title_pattern, job_types)
+        if isinstance(include_scheduled, bool) or not _templated(include_scheduled):
+            as_bool(include_scheduled, "include_scheduled")
+        self.job_owner = job_owner
+        self.title_pattern = title_pattern
+        self.job_types = job_types
+        self.include_scheduled = include_scheduled
         # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Detect, then cancel (or only report when ``dry_run``)."""
+        """Check the rendered scope, detect, then cancel (or only report when ``dry_run``)."""
         from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 
+        scope = VaultJobScope.parse(self.job_owner, self.title_pattern, self.job_types)
+        include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
         cutoff = utc_now() - timedelta(seconds=self.older_than)
         hook = self._hook()
         try:
-            unfinished = list(hook.list_job_monitors())
-            old = [j for j in unfinished if (start := job_age_start(j)) is not None and start <= cutoff]
-            stale = [j for j in old if j.status_text in VAULT_JOB_CANCELLABLE_STATUSES]
-            running = [j for j in old if j.status_text == "RUNNING"]
+            unfinished = list(hook.list_job_monitors())  # logs in first: the reply names the user
+            owner_ids = scope.owner_ids(hook.current_user_id)
+            in_scope = [j for j in unfinished if scope.matches(j, owner_ids)]
+            aged = [
+                (j, since) for j in in_scope if (since := age_since(j)) is not None and since[1] <= cutoff
+            ]
+            scheduled = [j.job_id for j, _ in aged if j.status_text == "SCHEDULED"]
+            stale = [
+                (j, since)
+                for j, since in aged
+                if j.status_text in VAULT_JOB_CANCELLABLE_STATUSES
+                and (include_scheduled or j.status_text != "SCHEDULED")
+            ]
             report: dict[str, Any] = {
+                "scope": {**scope.describe(owner_ids), "include_scheduled": include_scheduled},
                 "checked_jobs": len(unfinished),
+                "in_scope_jobs": len(in_scope),
                 "older_than_seconds": self.older_than,
                 "dry_run": dry_run,
-                "stale": [
-                    {"job_id": j.job_id, "status": j.status_text, "since": _iso(job_age_start(j))}
-                    for j in stale
-                ],
-                "running_not_cancellable": [j.job_id for j in running],
+                "stale": [_stale_entry(j, field, since) for j, (field, since) in stale],
+                "running_not_cancellable": [j.job_id for j, _ in aged if j.status_text == "RUNNING"],
+                "scheduled_not_included": [] if include_scheduled else scheduled,
                 "cancelled": [],
                 "not_cancelled": [],
             }
             self.log.info(
-                "%d of %d unfinished Vault job(s) are stale and cancellable", len(stale), len(unfinished)
+                "%d of %d unfinished Vault job(s) are in scope; %d stale and cancellable",
+                len(in_scope),
+                len(unfinished),
+                len(stale),
             )
             if dry_run or not stale:
                 return report
-            return self._cancel(context, hook, [j.job_id for j in stale], report)
+            return self._cancel(context, hook, [j.job_id for j, _ in stale], report)
         finally:
             hook.close()
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _stale_entry(job: VaultJob, field: str, since: datetime) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "status": job.status_text,
+        "since": _iso(since),
+        "age_from": field,
+        "created_by": None if job.created_by is None else str(job.created_by),
+        "title": job.title or job.job_name,
+    }

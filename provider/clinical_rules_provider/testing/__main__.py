@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=0, help="seed for data and random faults")
     parser.add_argument("--rule-count", type=int, default=12)
-    parser.add_argument("--vault-job-count", type=int, default=8)
+    parser.add_argument("--vault-job-count", type=int, default=12)
     parser.add_argument("--timezone", default="UTC", help="service timezone of jobStartDate")
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="service response time: answers leave at arrival + this"

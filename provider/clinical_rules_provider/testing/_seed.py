@@ -33,7 +33,8 @@ BASE_MODIFIED = datetime(2025, 11, 2, 14, 45, 22, tzinfo=_UTC)
 EXAMPLE_STUDY_ID = "36753A48BBA048CB98A5F3278146118D"
 SECOND_STUDY_ID = "C360089F838D4DD980322DE22545C49F"
 API_USER_ID = "0000000000000000000000000000000A"
-VAULT_USER_ID = 61603
+VAULT_USER_ID = 61603  # the simulator's login ("userId" of the auth reply)
+VAULT_OTHER_USER_ID = 61977  # another team sharing the Vault
 STALE_RULE_ID = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # stale Running job, cancellable
 UNCANCELLABLE_RULE_ID = "0E1A63683F884B13A3E7BEE9CA4FF1EA"  # stale Running job, ignores cancel
 FAILING_RULE_ID = "699EF3745FC545589F186D2198F3C65E"  # jobs end Failed
@@ -132,16 +133,32 @@ _GENERATED_ROLES: dict[int, dict[str, Any]] = {
     4: {"outcome": "Failed"},
     5: {"enabled": False, "rule_state": "uat"},
 }
-# (job id, status, created age, title): the reference's Vault ids where it has them.
-_VAULT_SEED = (
-    (1046892, "QUEUED", STALE_AGE, "Nightly EDC extract"),
-    (1043341, "SCHEDULED", STALE_AGE, "Weekly reconciliation report"),
-    (1068337, "RUNNING", STALE_AGE, "Study data migration"),
-    (1068044, "QUEUED", timedelta(minutes=1), "Ad hoc export"),
-    (1040001, "SUCCESS", timedelta(days=1), "Daily audit trail export"),
-    (1040002, "ERRORS_ENCOUNTERED", timedelta(days=1), "Bulk document reclassification"),
-    (1040003, "CANCELLED", timedelta(hours=20), "Duplicate subject merge"),
-    (1040004, "TIMEOUT", timedelta(hours=30), "Legacy archive sync"),
+# (job id, status, created age, title, extra attributes): the reference's Vault ids where
+# it has them. Times in the extras are offsets from now (negative: in the future).
+_VAULT_SEED: tuple[tuple[int, str, timedelta, str, dict[str, Any]], ...] = (
+    (1046892, "QUEUED", STALE_AGE, "Nightly EDC extract", {}),
+    # Created 3 h ago, waiting for a start 6 h from now: scheduled for later, never stale.
+    (1043341, "SCHEDULED", STALE_AGE, "Weekly reconciliation report", {"run_start": -timedelta(hours=6)}),
+    (1068337, "RUNNING", STALE_AGE, "Study data migration", {}),
+    (1068044, "QUEUED", timedelta(minutes=1), "Ad hoc export", {}),
+    (1040001, "SUCCESS", timedelta(days=1), "Daily audit trail export", {}),
+    (1040002, "ERRORS_ENCOUNTERED", timedelta(days=1), "Bulk document reclassification", {}),
+    (1040003, "CANCELLED", timedelta(hours=20), "Duplicate subject merge", {}),
+    (1040004, "TIMEOUT", timedelta(hours=30), "Legacy archive sync", {}),
+    # Another team's job, queued 3 h ago: out of the default scope.
+    (1046893, "QUEUED", STALE_AGE, "Safety narrative export", {"created_by": VAULT_OTHER_USER_ID}),
+    # Created 3 h ago but queued 10 minutes ago (a scheduled job whose time came): fresh.
+    (1046894, "QUEUED", STALE_AGE, "Deferred EDC extract", {"modified": timedelta(minutes=10)}),
+    # Created 3 h ago but running for 5 minutes: fresh.
+    (1068338, "RUNNING", STALE_AGE, "Subject casebook export", {"run_start": timedelta(minutes=5)}),
+    # Another team's job scheduled 3 h ago to start in 2 h.
+    (
+        1043342,
+        "SCHEDULED",
+        STALE_AGE,
+        "Monthly safety listing",
+        {"created_by": VAULT_OTHER_USER_ID, "run_start": -timedelta(hours=2)},
+    ),
 )
 
 
@@ -201,8 +218,9 @@ def seed_vault(state: SimulatorState) -> None:
     """Fixed jobs covering stale/fresh/uncancellable/terminal, then random extras."""
     now = state.now()
     rng = random.Random(f"{state.seed}:vault")
-    for job_id, status, age, title in _VAULT_SEED[: state.vault_job_count]:
-        state.add_vault_job(job_id=job_id, status=status, created=now - age, title=title)
+    for job_id, status, age, title, extra in _VAULT_SEED[: state.vault_job_count]:
+        attrs = {k: now - v if isinstance(v, timedelta) else v for k, v in extra.items()}
+        state.add_vault_job(job_id=job_id, status=status, created=now - age, title=title, **attrs)
     for k in range(max(state.vault_job_count - len(_VAULT_SEED), 0)):
         status = rng.choice(sorted(VAULT_STATUSES - {"CANCELLING"}))
         created = now - timedelta(minutes=rng.randrange(1, 600))

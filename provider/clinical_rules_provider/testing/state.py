@@ -156,7 +156,7 @@ class SimulatorState(VaultStateMixin):
         *,
         seed: int = 0,
         rule_count: int = 12,
-        vault_job_count: int = 8,
+        vault_job_count: int = 12,
         service_timezone: str = "UTC",
         clock: Clock | None = None,
         faults: FaultConfig | None = None,

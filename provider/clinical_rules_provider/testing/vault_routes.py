@@ -281,15 +281,39 @@ class VaultApi:
 
     @staticmethod
     def _monitor_entry(job: VaultJob) -> dict[str, Any]:
+        """A "Retrieve Job Monitors" row: the fields of Vault's example (``job_id``, ``title``,
+        ``status``, ``created_by``, ``created_date``, ``modified_by``, ``modified_date``,
+        ``run_start_date``: a SCHEDULED job's planned start) plus the inferred ``job_name``
+        and ``job_type``."""
         return {
             "job_id": job.job_id,
             "job_name": job.job_name,
+            "job_type": job.job_type,
             "title": job.title,
             "status": job.status,
             "created_by": job.created_by,
             "created_date": _iso(job.created),
+            "modified_by": job.created_by,
+            "modified_date": _iso(job.modified or job.created),
             "run_start_date": _iso(job.run_start),
         }
+
+    async def me(self, request: Request) -> JSONResponse:
+        """GET /api/{v}/objects/users/me ("Validate Session User"): the session's user."""
+        try:
+            self._guard(request)
+        except VaultFailure as failure:
+            return await self._fail(failure)
+        username = self.state.settings.vault_username
+        user = {
+            "id": VAULT_USER_ID,
+            "user_name__v": username,
+            "user_email__v": username,
+            "user_timezone__v": "UTC",
+            "user_locale__v": "en_US",
+            "active__v": True,
+        }
+        return await self._respond({"responseStatus": "SUCCESS", "users": [{"user": user}]})
 
 
 def vault_routes(state: SimulatorState) -> list[Route]:
@@ -298,6 +322,7 @@ def vault_routes(state: SimulatorState) -> list[Route]:
     jobs = "/api/{version}/services/jobs"
     return [
         Route("/api/{version}/auth", api.auth, methods=["POST"]),
+        Route("/api/{version}/objects/users/me", api.me, methods=["GET"]),
         Route(f"{jobs}/actions/cancel", api.cancel, methods=["POST"]),
         Route(f"{jobs}/monitors", api.monitors, methods=["GET"]),
         Route(f"{jobs}/{{job_id}}", api.job, methods=["GET"]),

@@ -30,7 +30,11 @@ class VaultJob:
     created: datetime
     title: str = "Simulated job"
     job_name: str = "sim_job__c"
+    job_type: str = "sdk_job"
     created_by: int = _seed.VAULT_USER_ID
+    # Last status change: when a QUEUED job entered the queue, a RUNNING one started, ...
+    modified: datetime | None = None
+    # A SCHEDULED job's run_start is its planned start (Vault's monitor example shows it so).
     run_start: datetime | None = None
     run_end: datetime | None = None
     cancel_requested: datetime | None = None
@@ -40,7 +44,7 @@ class VaultJob:
         if self.status == "CANCELLING" and self.cancel_requested is not None:
             done_at = self.cancel_requested + timedelta(seconds=cancelling_seconds)
             if now >= done_at:
-                self.status, self.run_end = "CANCELLED", done_at
+                self.status, self.run_end, self.modified = "CANCELLED", done_at, done_at
         return self.status
 
 
@@ -85,6 +89,9 @@ class VaultStateMixin:
                 job.run_start = when + timedelta(seconds=5)
             if job.run_end is None and status in _seed.VAULT_TERMINAL:
                 job.run_end = when + timedelta(minutes=7)
+            if job.modified is None:
+                started = job.run_start if status not in _seed.VAULT_CANCELLABLE else None
+                job.modified = job.run_end or started or when
             self._vault_jobs[jid] = job
             return job
 
@@ -117,6 +124,7 @@ class VaultStateMixin:
                 ok = job is not None and job.current_status(now, linger) in _seed.VAULT_CANCELLABLE
                 if ok:
                     job.status, job.cancel_requested = "CANCELLING", now  # type: ignore[union-attr]
+                    job.modified = now  # type: ignore[union-attr]
                 outcome.append(ok)
             return outcome
 

@@ -1,0 +1,158 @@
+"""Which Vault jobs the stale canceller may touch, and how old each one is.
+
+A Vault holds every team's jobs, so the scope is checked twice: at DAG parse time for the
+values written in the DAG, and again at execute, before any request, once templates have
+been rendered.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clinical_rules_provider.models.vault import VaultJob
+
+OWNER_ME = "me"
+OWNER_ANY = "any"
+_OWNER_FORM = '"me", "any", a Vault user id, or a list of user ids (and/or "me")'
+
+
+def _is_templated(value: Any) -> bool:
+    """True when the value is only known after rendering (a Jinja string or an XComArg)."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, (list, tuple)):
+        return any(_is_templated(item) for item in value)
+    return value is not None and not isinstance(value, (int, bool))
+
+
+def parse_owner(value: Any) -> tuple[str, ...] | None:
+    """``None`` for ``"any"``; otherwise the owners: user ids (as strings) and/or ``"me"``."""
+    if isinstance(value, str) and value.strip().lower() == OWNER_ANY:
+        return None
+    items = [value] if isinstance(value, (str, int)) else value
+    if isinstance(items, (list, tuple)) and items:
+        owners = [_owner_item(item) for item in items]
+        if all(owner is not None for owner in owners):
+            return tuple(dict.fromkeys(o for o in owners if o is not None))
+    raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {str(value)[:100]!r}")
+
+
+def _owner_item(item: Any) -> str | None:
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int):
+        return str(item) if item > 0 else None
+    if isinstance(item, str):
+        text = item.strip()
+        if text.lower() == OWNER_ME:
+            return OWNER_ME
+        if text.isdigit() and int(text) > 0:
+            return str(int(text))
+    return None
+
+
+def parse_names(value: Any, field: str) -> tuple[str, ...]:
+    """A string or a list of non-empty strings (``None`` and ``""`` mean "not given")."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, (list, tuple)) and all(isinstance(i, str) and i.strip() for i in items):
+        return tuple(dict.fromkeys(i.strip() for i in items))
+    raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {str(value)[:100]!r}")
+
+
+@dataclass(frozen=True)
+class VaultJobScope:
+    """Owners (``None`` = anyone), title/name globs and job types a stale job must match.
+
+    A job must match every part that is set: one of the owners, one of the globs (on its
+    title or job name, case-insensitive ``fnmatch``), one of the job types.
+    """
+
+    owners: tuple[str, ...] | None
+    title_patterns: tuple[str, ...] = ()
+    job_types: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, owner: Any, title_pattern: Any, job_types: Any) -> VaultJobScope:
+        """Validate the three scope parameters; ``job_owner="any"`` needs another scope."""
+        scope = cls(
+            parse_owner(owner),
+            tuple(p.casefold() for p in parse_names(title_pattern, "title_pattern")),
+            tuple(t.casefold() for t in parse_names(job_types, "job_types")),
+        )
+        if scope.owners is None and not (scope.title_patterns or scope.job_types):
+            raise ValueError(_ANY_WITHOUT_SCOPE)
+        return scope
+
+    def owner_ids(self, me: Callable[[], str]) -> frozenset[str] | None:
+        """The owners with ``"me"`` resolved (``me`` is called only when needed)."""
+        if self.owners is None:
+            return None
+        return frozenset(me() if owner == OWNER_ME else owner for owner in self.owners)
+
+    def matches(self, job: VaultJob, owner_ids: frozenset[str] | None) -> bool:
+        """True when the job is inside every part of the scope that is set."""
+        if owner_ids is not None and (job.created_by is None or str(job.created_by).strip() not in owner_ids):
+            return False
+        if self.title_patterns:
+            names = [n.casefold() for n in (job.title, job.job_name) if n]
+            if not any(fnmatch.fnmatchcase(n, p) for n in names for p in self.title_patterns):
+                return False
+        return not self.job_types or (job.job_type or "").casefold() in self.job_types
+
+    def describe(self, owner_ids: frozenset[str] | None) -> dict[str, Any]:
+        """The scope as plain JSON data for the report."""
+        return {
+            "job_owner": OWNER_ANY if owner_ids is None else sorted(owner_ids),
+            "title_pattern": list(self.title_patterns),
+            "job_types": list(self.job_types),
+        }
+
+
+_ANY_WITHOUT_SCOPE = (
+    'job_owner="any" would reach every team\'s Vault jobs: also give title_pattern (a glob on the '
+    'job title/name) or job_types, or keep job_owner="me" (the default) or a list of user ids'
+)
+
+
+def check_scope_at_parse(owner: Any, title_pattern: Any, job_types: Any) -> None:
+    """Validate what the DAG file fixes; templated parts are checked again at execute."""
+    if not any(_is_templated(v) for v in (owner, title_pattern, job_types)):
+        VaultJobScope.parse(owner, title_pattern, job_types)
+        return
+    if not _is_templated(owner):
+        parse_owner(owner)
+    for value, field in ((title_pattern, "title_pattern"), (job_types, "job_types")):
+        if not _is_templated(value):
+            parse_names(value, field)
+
+
+def age_since(job: VaultJob) -> tuple[str, datetime] | None:
+    """When the job started running (``RUNNING``) or waiting (queued/scheduled), and the field.
+
+    ``RUNNING``: ``run_start_date``. ``QUEUED``/``QUEUEING``: a queue date when the row
+    has one, else ``modified_date`` (the move into the queue modifies the job, so this
+    never overstates the wait), else ``created_date`` (a job started on demand is queued
+    when created). ``SCHEDULED`` (only ever considered when the user includes it):
+    ``created_date``, how long it has waited.
+    """
+    status = job.status_text
+    if status == "RUNNING":
+        candidates: tuple[tuple[str, datetime | None], ...] = (("run_start_date", job.run_start_date),)
+    elif status in ("QUEUED", "QUEUEING"):
+        candidates = (
+            ("queued_date", job.queued_date),
+            ("modified_date", job.modified_date),
+            ("created_date", job.created_date),
+        )
+    elif status == "SCHEDULED":
+        candidates = (("created_date", job.created_date),)
+    else:
+        return None
+    return next(((name, when) for name, when in candidates if when is not None), None)
