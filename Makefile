@@ -55,7 +55,9 @@ ui-check: install
 	$(BIN)/pip install -q -e '.[ui]'
 	$(BIN)/python scripts/ui_check.py
 
-dist: install
+# Only `build` is needed for the wheel and sdist (not the test, lint or docs toolchain).
+dist: $(BIN)/python
+	$(BIN)/pip install -q 'build>=1.2'
 	rm -rf dist && $(BIN)/python -m build --outdir dist .
 
 clean:

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+# The simulator's fixtures are opt-in (no pytest11 entry point), as they are for users.
+pytest_plugins = ["clinical_rules_provider.testing.pytest_plugin"]
+
 # Keep Airflow's metadata and logs out of the user's home; tests use env-var connections only.
 os.environ.setdefault(
     "AIRFLOW_HOME", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".airflow-test")

@@ -1,15 +1,18 @@
-"""The built wheel installs into a fresh venv and Airflow discovers the provider through it."""
+"""The built wheel installs into a fresh venv, Airflow discovers the provider through it, and the
+testing guide's example project passes there in a fresh ``AIRFLOW_HOME``."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import clinical_rules_provider
+from tests.test_doc_snippets import clean_env, doc_snippets, write_project
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,13 +24,27 @@ def _run(args: list[str], **kwargs: object) -> str:
     return str(done.stdout)
 
 
-def test_wheel_installs_and_airflow_lists_the_provider_and_both_connection_types(tmp_path: Path) -> None:
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "dist"), str(ROOT)])
-    (wheel,) = (tmp_path / "dist").glob("airflow_provider_clinical_rules-*.whl")
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)])
+    (built,) = dist.glob("airflow_provider_clinical_rules-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fresh venv with the wheel (and, for the guide's tests, pytest) installed."""
+    path = tmp_path_factory.mktemp("venv")
+    _run([sys.executable, "-m", "venv", str(path)])
+    _run([str(path / "bin" / "pip"), "install", "-q", f"{wheel}[testing]", "pytest", "pytest-asyncio"])
+    return path
+
+
+def test_wheel_installs_and_airflow_lists_the_provider_and_both_connection_types(
+    wheel: Path, venv: Path, tmp_path: Path
+) -> None:
     assert clinical_rules_provider.__version__ in wheel.name
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)])
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")} | {
         "AIRFLOW_HOME": str(tmp_path / "home"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -44,3 +61,25 @@ def test_wheel_installs_and_airflow_lists_the_provider_and_both_connection_types
     widgets = _run([airflow, "providers", "widgets"], env=env)
     assert "extra__clinical_one__client_secret" in widgets
     assert "extra__veeva_vault__session_id" in widgets
+
+
+def test_wheel_registers_no_pytest_plugin(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        entry_points = archive.read(name).decode()
+    assert "[apache_airflow_provider]" in entry_points
+    assert "pytest11" not in entry_points
+
+
+def test_testing_guide_project_passes_in_the_fresh_venv_and_airflow_home(venv: Path, tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project", doc_snippets())
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-3000:]}"
+    assert " passed" in done.stdout and "failed" not in done.stdout

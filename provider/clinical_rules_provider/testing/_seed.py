@@ -2,6 +2,12 @@
 
 Kept apart from `state.py` so the state machine stays readable; only `SimulatorState.reset()`
 calls into here.
+
+The catalogue is predictable on purpose (users copy the README's DAG against it): every
+rule whose jobs end in anything but ``Success`` is in state ``uat``, so a filter on the
+``publish`` or ``approved`` state only ever selects rules whose new jobs succeed. The
+special rules are listed in ``docs/guides/testing-with-the-simulator.md``; keep the two
+in step.
 """
 
 from __future__ import annotations
@@ -99,7 +105,7 @@ EXAMPLE_RULES: tuple[tuple[str, str, int, int, dict[str, Any]], ...] = (
         },
     ),
     ("938D23FA6B7241CCA41BD627E5DB60DA", "Weight Out of Range", 1, 0, {}),
-    (FAILING_RULE_ID, "Hemoglobin Below Normal Range", 2, 0, {"outcome": "Failed"}),
+    (FAILING_RULE_ID, "Hemoglobin Below Normal Range", 2, 0, {"outcome": "Failed", "rule_state": "uat"}),
     (
         "704A7178208D44BC9AD52556B18933C3",
         "screening - create query with form submit dates",
@@ -119,7 +125,8 @@ _HISTORY: dict[str, list[tuple[datetime | timedelta, str]]] = {
     STALE_RULE_ID: [(datetime(2025, 9, 7, 19, 12, 8, 747000, _UTC), "Success")],
     UNCANCELLABLE_RULE_ID: [(timedelta(days=1), "Cancelled")],
 }
-# Roles of generated rules by position after the examples.
+# Roles of generated rules by position after the examples (the first six generated rules);
+# the others are random in state, form and user, and their jobs end Success.
 _GENERATED_ROLES: dict[int, dict[str, Any]] = {
     0: {
         "invalid": True,
@@ -127,10 +134,10 @@ _GENERATED_ROLES: dict[int, dict[str, Any]] = {
         "validation_status": False,
         "validation_message": "Rule expression references an item that is not on the form.",
     },
-    1: {"outcome": "Completed with errors", "training": True},
-    2: {"outcome": "Skipped because subject is locked"},
+    1: {"outcome": "Completed with errors", "training": True, "rule_state": "uat"},
+    2: {"outcome": "Skipped because subject is locked", "rule_state": "uat"},
     3: {"stale": True},
-    4: {"outcome": "Failed"},
+    4: {"outcome": "Failed", "rule_state": "uat"},
     5: {"enabled": False, "rule_state": "uat"},
 }
 # (job id, status, created age, title, extra attributes): the reference's Vault ids where
