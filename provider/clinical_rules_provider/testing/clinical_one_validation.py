@@ -23,6 +23,7 @@ __all__ = [
     "Invalid",
     "error_object",
     "field_error",
+    "job_status_response",
     "normalize_uuid",
     "one_of",
     "parse_filters",
@@ -59,7 +60,8 @@ _CATALOG = {
     "history": (400, "PARAM-001", "Invalid query parameter 'history'."),
     "json": (400, "JSON-001", "Malformed JSON request body."),
     "ruleIds": (400, "JSON-004", _UUID_LIST_MESSAGE),
-    "noStudy": (404, "STUDY-001", "Study not found."),
+    # The seeds list only 200/400/500: an unknown study is an invalid identifier (400).
+    "noStudy": (400, "STUDY-001", "Study not found."),
     "noRule": (404, "RULE-001", "Rule not found."),
     "badRule": (400, "RULE-002", "Rule failed validation."),
 }
@@ -89,6 +91,12 @@ def error_object(err: Invalid) -> dict[str, Any]:
         "errorMessage": err.message,
         "details": err.details,
     }
+
+
+def job_status_response(outcome: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """JobStatusResponse: Oracle names the overall outcome `errorMessage` ("Success" or a
+    1..512 character explanation)."""
+    return {"errorMessage": outcome[:512], "jobStatus": entries}
 
 
 def parse_study(request: Request) -> tuple[str, str]:
