@@ -15,13 +15,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from clinical_rules_provider.testing.auth import ClinicalOneAuth
+from clinical_rules_provider.testing.clinical_one_envelopes import job_status_response
 from clinical_rules_provider.testing.clinical_one_validation import (
     MAX_RULE_IDS,
     PUBLISH_RUNS,
     Invalid,
     error_object,
     field_error,
-    job_status_response,
     normalize_uuid,
     one_of,
     parse_filters,

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 
 from clinical_rules_provider.testing._seed import MODES
+from clinical_rules_provider.testing.clinical_one_envelopes import error_document
 from clinical_rules_provider.testing.state import Rule
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "Invalid",
     "error_object",
     "field_error",
-    "job_status_response",
     "normalize_uuid",
     "one_of",
     "parse_filters",
@@ -84,19 +84,7 @@ def field_error(name: str, detail: str) -> Invalid:
 
 
 def error_object(err: Invalid) -> dict[str, Any]:
-    return {
-        "status": "failed",
-        "result": None,
-        "errorCode": err.code,
-        "errorMessage": err.message,
-        "details": err.details,
-    }
-
-
-def job_status_response(outcome: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """JobStatusResponse: Oracle names the overall outcome `errorMessage` ("Success" or a
-    1..512 character explanation)."""
-    return {"errorMessage": outcome[:512], "jobStatus": entries}
+    return error_document(err.code, err.message, err.details)
 
 
 def parse_study(request: Request) -> tuple[str, str]:

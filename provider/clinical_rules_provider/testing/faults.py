@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from clinical_rules_provider.testing.clinical_one_envelopes import injected_error_body
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -249,24 +251,7 @@ def _error_body(status: int, path: str, detail: str) -> Any:
         kind = "API_LIMIT_EXCEEDED" if status == 429 else "UNEXPECTED_ERROR"
         outcome = "FAILURE" if status == 429 else "EXCEPTION"
         return {"responseStatus": outcome, "errors": [{"type": kind, "message": detail}]}
-    if path.endswith(("/cancelRuleJob", "/jobStatus")):  # JobStatusResponse
-        return {"errorMessage": detail, "jobStatus": []}
-    if "/rerunhistory/" in path:  # RuleHistoryResponse
-        kind = "VALIDATION_ERROR" if status == 400 else "SERVER_ERROR"
-        return {"status": kind, "statusDetail": detail, "ruleHistory": []}
-    error = {
-        "status": "failed",
-        "result": None,
-        "errorCode": f"HTTP-{status}",
-        "errorMessage": _REASONS[status],
-        "details": detail,
-    }
-    if "/rulemgt/" in path and not path.endswith("/filteredlist"):
-        # Publish run: an array of BulkRulePublishRunResponseItemDoc; no ruleId, so the
-        # whole request failed (a per-rule 500 would name its rules).
-        item = {"jobStatus": "Error", "httpErrorCode": status, "httpErrorMessage": _REASONS[status]}
-        return [{**item, "result": None, "error": error}]
-    return error  # filteredlist: BulkRuleMgmtErrorDoc
+    return injected_error_body(status, path, _REASONS[status], detail)
 
 
 async def _send_raw(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
