@@ -460,6 +460,7 @@ def test_cancel_rule_jobs_keeps_a_non_success_status_sentence_of_any_chunk() -> 
 
     result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", ids), answer)
     assert "Some jobs could not be cancelled" in (result.status or "")
+    assert result.messages == ["Some jobs could not be cancelled"]
     assert result.missing_rule_ids == ids
 
 
@@ -476,13 +477,76 @@ def test_cancel_rule_jobs_start_dates_default_to_utc() -> None:
     assert result.job_status[0].job_start_date == datetime(2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc)
 
 
-def test_cancel_rule_jobs_a_400_status_sentence_raises_validation_error_with_the_sentence() -> None:
+@pytest.mark.parametrize("outcome_field", ["errorMessage", "status"])
+def test_cancel_rule_jobs_a_400_outcome_sentence_raises_validation_error_with_the_sentence(
+    outcome_field: str,
+) -> None:
     with pytest.raises(ClinicalOneValidationError, match="ruleIds must not be empty") as info:
         drive(
             c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
-            lambda req: (400, {"status": "ruleIds must not be empty", "jobStatus": []}),
+            lambda req: (400, {outcome_field: "ruleIds must not be empty", "jobStatus": []}),
         )
     assert info.value.status_code == 400
+
+
+def test_cancel_rule_jobs_a_success_reply_in_oracles_error_message_shape_parses_its_entries() -> None:
+    result, _ = drive(
+        c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B]),
+        lambda req: {
+            "errorMessage": "Success",
+            "jobStatus": [job_entry(RULE_A), job_entry(RULE_B, "Success")],
+        },
+    )
+    assert (result.status, result.messages) == ("Success", [])
+    assert [j.rule_id for j in result.cancelled] == [RULE_A]
+    assert [j.rule_id for j in result.not_cancelled] == [RULE_B]
+
+
+def test_cancel_rule_jobs_keeps_a_non_success_error_message_of_a_2xx_reply_as_a_message() -> None:
+    ids = many_ids(501)
+
+    def answer(request: ApiRequest) -> dict[str, Any]:
+        text = "Success" if len(request.json["ruleIds"]) == 500 else "1 job could not be cancelled"
+        return {"errorMessage": text, "jobStatus": [job_entry(r) for r in request.json["ruleIds"]]}
+
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", ids), answer)
+    assert result.messages == ["1 job could not be cancelled"]
+    assert result.status == "1 job could not be cancelled"
+    assert len(result.cancelled) == 501 and result.missing_rule_ids == []
+
+
+def test_cancel_rule_jobs_a_2xx_success_outcome_without_entries_is_not_an_error() -> None:
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: {"errorMessage": "Success"})
+    assert (result.status, result.job_status, result.missing_rule_ids) == ("Success", [], [RULE_A])
+
+
+def test_cancel_rule_jobs_a_500_error_message_reply_raises_server_error_with_its_text() -> None:
+    with pytest.raises(ClinicalOneServerError, match="Unexpected failure") as info:
+        drive(
+            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            lambda req: (500, {"errorMessage": "Unexpected failure", "jobStatus": []}),
+        )
+    assert info.value.status_code == 500
+
+
+def test_cancel_rule_jobs_an_entry_without_job_or_status_counts_the_rule_as_missing() -> None:
+    def answer(request: ApiRequest) -> dict[str, Any]:
+        no_job = {"ruleId": RULE_B, "jobId": None, "jobStatus": None, "jobStartDate": None}
+        return {"errorMessage": "Success", "jobStatus": [job_entry(RULE_A), no_job, None]}
+
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B]), answer)
+    assert [j.rule_id for j in result.job_status] == [RULE_A]
+    assert result.missing_rule_ids == [RULE_B]
+
+
+def test_get_job_status_a_job_with_a_null_status_is_kept_without_crashing() -> None:
+    entry = {**job_entry(RULE_A), "jobStatus": None}
+    result, _ = drive(
+        c1.get_job_status(STUDY, "test", [RULE_A]),
+        lambda req: {"errorMessage": "Success", "jobStatus": [entry]},
+    )
+    assert [(j.rule_id, j.status, j.is_terminal) for j in result.job_status] == [(RULE_A, None, False)]
+    assert result.missing_rule_ids == []
 
 
 def test_cancel_rule_jobs_a_500_answer_raises_server_error() -> None:

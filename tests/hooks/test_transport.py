@@ -163,7 +163,7 @@ async def test_requests_sent_over_a_socket_report_their_body_written(
     from clinical_rules_provider.hooks._transport import Trace, _UnsentRequests
 
     conn = make_conn("c1_live", "clinical_one", simulator.url, login="demo-user", password="demo-password")
-    simulator.state.add_rule(STUDY, "test", rule_id=RULE_A)
+    simulator.state.start_job(simulator.state.add_rule(STUDY, "test", rule_id=RULE_A))  # has history
 
     events: list[str] = []
     original = _UnsentRequests.track

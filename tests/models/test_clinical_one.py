@@ -224,7 +224,7 @@ def test_publish_run_item_with_error_doc_fails_and_explains_why() -> None:
     )
 
 
-def test_publish_run_success_status_with_invalid_rule_is_not_a_success() -> None:
+def test_publish_run_success_with_validation_status_false_is_an_update_with_a_warning() -> None:
     item = PublishRunResult.model_validate(
         {
             "ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A",
@@ -233,8 +233,31 @@ def test_publish_run_success_status_with_invalid_rule_is_not_a_success() -> None
             "ruleValidationMessage": "Rule references a deleted item.",
         }
     )
-    assert item.succeeded is False
-    assert item.failure_reason == "jobStatus=Success: Rule references a deleted item."
+    assert item.succeeded is True
+    assert item.failure_reason is None
+    assert item.warning == "Rule references a deleted item."
+
+
+def test_publish_run_validation_status_false_without_message_still_warns() -> None:
+    item = PublishRunResult.model_validate(
+        {"ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A", "jobStatus": "Queued"}
+    )
+    assert item.warning is None
+    item.rule_validation_status = False
+    assert item.warning == "ruleValidationStatus is false"
+
+
+def test_publish_run_failed_item_reports_a_failure_not_a_warning() -> None:
+    item = PublishRunResult.model_validate(
+        {
+            "ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A",
+            "jobStatus": "Failed",
+            "ruleValidationStatus": False,
+            "ruleValidationMessage": "Rule references a deleted item.",
+        }
+    )
+    assert (item.succeeded, item.warning) == (False, None)
+    assert item.failure_reason == "jobStatus=Failed: Rule references a deleted item."
 
 
 def test_publish_run_success_status_with_an_error_object_is_not_a_success() -> None:
@@ -245,8 +268,16 @@ def test_publish_run_success_status_with_an_error_object_is_not_a_success() -> N
     assert item.failure_reason == "jobStatus=Success: E-1"
 
 
-@pytest.mark.parametrize("status", ["Queued", "InProgress", "Error"])
-def test_publish_run_non_success_statuses_are_not_successes(status: str) -> None:
+@pytest.mark.parametrize("status", ["Queued", "InProgress"])
+def test_publish_run_queued_and_in_progress_count_as_updated(status: str) -> None:
+    item = PublishRunResult.model_validate(
+        {"ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A", "jobStatus": status, "ruleValidationStatus": True}
+    )
+    assert (item.succeeded, item.failure_reason, item.warning) == (True, None, None)
+
+
+@pytest.mark.parametrize("status", ["Failed", "Error", "Missing", "Deferred", None])
+def test_publish_run_failure_unknown_and_absent_statuses_are_not_updates(status: str | None) -> None:
     item = PublishRunResult.model_validate(
         {"ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A", "jobStatus": status}
     )

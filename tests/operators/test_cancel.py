@@ -110,6 +110,29 @@ def test_rules_the_service_did_not_report_on_are_not_cancelled(c1_conn: str, ti:
     assert missing["reason"] == "the service returned no entry for this rule"
 
 
+def test_cancel_succeeds_on_oracles_success_outcome_and_reports_no_messages(
+    sim_c1: str, simulator: LiveSimulator, context: dict[str, Any]
+) -> None:
+    report = cancel_rules(sim_c1, rule_ids=[STALE_RULE]).execute(context)
+    assert simulator.state.requests_to("/cancelRuleJob")[0].json() == {"ruleIds": [STALE_RULE]}
+    assert [i["rule_id"] for i in report["cancelled"]] == [STALE_RULE]
+    assert report["messages"] == []
+
+
+@respx.mock
+def test_a_non_success_outcome_text_is_reported_while_the_rule_statuses_decide(
+    c1_conn: str, ti: FakeTI
+) -> None:
+    url = f"https://c1.test/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/cancelRuleJob"
+    entry = {"ruleId": RULE_A, "jobId": "1E2428167F66445BAB544C7CDD884E87", "jobStatus": "Cancelled"}
+    body = {"errorMessage": "Some jobs finished before they could be cancelled", "jobStatus": [entry]}
+    respx.put(url).mock(return_value=httpx.Response(200, json=body))
+    task = cancel_rules(c1_conn, rule_ids=[RULE_A], study_id=STUDY, study_mode="test")
+    report = task.execute({"ti": ti})
+    assert [i["rule_id"] for i in report["cancelled"]] == [RULE_A]
+    assert report["messages"] == ["Some jobs finished before they could be cancelled"]
+
+
 def test_cancel_without_a_study_is_a_clear_value_error(
     simulator: LiveSimulator, make_conn: ConnFactory, context: dict[str, Any]
 ) -> None:

@@ -86,7 +86,7 @@ def test_pushes_rule_ids_started_after_and_results(sim_c1: str, ti: FakeTI, cont
     now = pendulum.now("UTC")
     before = now.replace(microsecond=now.microsecond // 1000 * 1000)  # started_after has ms precision
     report = operator(sim_c1, rule_ids=[RULE_A]).execute(context)
-    assert ti.keys == ["rule_ids", "started_after", "results"]
+    assert ti.keys == ["rule_ids", "started_after", "results", "warnings"]
     assert ti.pushed("rule_ids") == [RULE_A]
     assert ti.pushed("results") == report["results"]
     started_after = pendulum.parse(ti.pushed("started_after"))
@@ -116,7 +116,7 @@ def test_partial_failure_fails_naming_each_rule_after_pushing_xcom(
     assert invalid in message and "missing item" in message
     assert MISSING_RULE in message
     assert RULE_A not in message
-    assert ti.keys == ["rule_ids", "started_after", "results"]
+    assert ti.keys == ["rule_ids", "started_after", "results", "warnings"]
     assert ti.pushed("rule_ids") == [RULE_A]
     assert len(ti.pushed("results")) == 3
 
@@ -129,6 +129,58 @@ def test_partial_failure_is_reported_not_raised_when_allowed(
     assert report["rule_ids"] == [RULE_A]
     [failed] = report["failed"]
     assert failed["rule_id"] == invalid and "missing item" in failed["reason"]
+
+
+# --- accepted-but-unfinished updates and validation warnings (seed 002) ------------------
+
+
+def test_queued_and_in_progress_rules_count_as_updated_and_the_wait_covers_them(
+    sim_c1: str, fast_jobs: LiveSimulator, ti: FakeTI, context: dict[str, Any]
+) -> None:
+    queued = fast_jobs.state.add_rule(STUDY, "test", publish_status="Queued").rule_id
+    active = fast_jobs.state.add_rule(STUDY, "test", publish_status="InProgress").rule_id
+    report = operator(sim_c1, rule_ids=[queued, active, RULE_A], wait_for_completion=True).execute(context)
+    assert [r["jobStatus"] for r in report["results"]] == ["Queued", "InProgress", "Success"]
+    assert report["rule_ids"] == [queued, active, RULE_A]
+    assert ti.pushed("rule_ids") == [queued, active, RULE_A]
+    assert (report["failed"], report["warnings"]) == ([], [])
+    assert set(report["jobs"]["succeeded"]) == {queued, active, RULE_A}
+
+
+def test_a_validation_warning_is_reported_not_raised_by_default(
+    sim_c1: str, simulator: LiveSimulator, ti: FakeTI, context: dict[str, Any]
+) -> None:
+    warned = simulator.state.add_rule(
+        STUDY, "test", validation_status=False, validation_message="Rule references a retired item."
+    ).rule_id
+    report = operator(sim_c1, rule_ids=[RULE_A, warned]).execute(context)
+    assert report["rule_ids"] == [RULE_A, warned]
+    assert report["failed"] == []
+    assert report["warnings"] == [{"rule_id": warned, "warning": "Rule references a retired item."}]
+    assert ti.pushed("warnings") == report["warnings"]
+
+
+def test_a_validation_warning_fails_the_task_when_asked_after_pushing_xcom(
+    sim_c1: str, simulator: LiveSimulator, ti: FakeTI, context: dict[str, Any]
+) -> None:
+    warned = simulator.state.add_rule(
+        STUDY, "test", validation_status=False, validation_message="Rule references a retired item."
+    ).rule_id
+    task = operator(sim_c1, rule_ids=[RULE_A, warned], fail_on_validation_warnings=True)
+    with pytest.raises(AirflowException) as caught:
+        task.execute(context)
+    assert str(caught.value) == (
+        f"1 updated rule(s) have validation warnings: {warned}: Rule references a retired item."
+    )
+    assert ti.pushed("rule_ids") == [RULE_A, warned]
+    assert ti.pushed("warnings") == [{"rule_id": warned, "warning": "Rule references a retired item."}]
+
+
+def test_fail_on_validation_warnings_does_not_fail_a_clean_update(
+    sim_c1: str, ti: FakeTI, context: dict[str, Any]
+) -> None:
+    report = operator(sim_c1, rule_ids=[RULE_A], fail_on_validation_warnings=True).execute(context)
+    assert (report["rule_ids"], report["warnings"]) == ([RULE_A], [])
 
 
 # --- waiting in the worker ---------------------------------------------------------------
@@ -271,7 +323,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(
         "cancel_on_kill": True,
     }
     # XCom was pushed before deferring, and the report rides along for execute_complete.
-    assert ti.keys == ["rule_ids", "started_after", "results"]
+    assert ti.keys == ["rule_ids", "started_after", "results", "warnings"]
     assert deferred.kwargs is not None
     assert deferred.kwargs["report"]["rule_ids"] == [RULE_A, RULE_B]
 

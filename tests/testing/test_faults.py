@@ -140,13 +140,15 @@ def test_429_carries_retry_after_and_vault_failure_body(simulator: LiveSimulator
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_5xx_returns_clinical_one_error_envelope(
+def test_5xx_returns_the_rerun_history_server_error_envelope(
     simulator: LiveSimulator, http: httpx.Client, status: int
 ) -> None:
     simulator.state.faults.enqueue(str(status))
     response = http.get(HISTORY)
     assert response.status_code == status
-    assert response.json()["errorCode"] == f"HTTP-{status}"
+    body = response.json()
+    assert (body["status"], body["ruleHistory"]) == ("SERVER_ERROR", [])
+    assert body["statusDetail"].startswith(f"Injected fault: {status}")
 
 
 @pytest.mark.parametrize("status", [502, 504])

@@ -32,6 +32,7 @@ from clinical_rules_provider.models.clinical_one import (
     RuleJob,
 )
 from clinical_rules_provider.models.enums import (
+    PUBLISH_MISSING_STATUS,
     PublishRun,
     StudyMode,
     parse_choice,
@@ -127,7 +128,7 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     missing = [
         PublishRunResult(
             rule_id=rule_id,
-            job_status="Missing",
+            job_status=PUBLISH_MISSING_STATUS,
             http_error_code=response.status_code,
             error=ErrorDetail(status="failed", error_message="The service returned no result for this rule."),
         )
@@ -189,36 +190,67 @@ def _job_status_exchange(model: type[R], requests: list[ApiRequest], ids: list[s
 def parse_job_status_page(
     response: httpx.Response, *, endpoint: str, service_timezone: str
 ) -> tuple[str, list[RuleJob]]:
-    """One ``JobStatusResponse``: its overall ``status`` and its entries (aware start dates)."""
+    """One ``JobStatusResponse``: its overall outcome text and its entries (aware start dates).
+
+    Oracle names the outcome ``errorMessage`` and fills it with ``"Success"`` on success, so
+    a 2xx reply carrying a ``jobStatus`` array is never an error envelope, whatever the text
+    says: the per-rule entries decide. A non-2xx reply in this shape is an error carrying
+    that text.
+    """
     body = decode_json(response, endpoint)
-    raise_for_error(response, body, endpoint)
-    if not isinstance(body, dict) or not isinstance(body.get("jobStatus", []), list):
-        raise ClinicalOneAPIError(f"{endpoint}: unexpected response shape", status_code=response.status_code)
+    if not (response.is_success and _is_job_status_reply(body)):
+        raise_for_error(response, body, endpoint)
+        if not isinstance(body, dict) or not isinstance(body.get("jobStatus", []), list):
+            raise ClinicalOneAPIError(
+                f"{endpoint}: unexpected response shape", status_code=response.status_code
+            )
     context = {"service_timezone": service_timezone}
     entries = [
         parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
         for e in body.get("jobStatus") or []
+        if e is not None
     ]
-    return str(body.get("status") or ""), entries
+    return job_status_outcome(body), entries
+
+
+def job_status_outcome(body: Mapping[str, Any]) -> str:
+    """The overall outcome of a ``JobStatusResponse``: ``errorMessage`` (Oracle's name) or ``status``."""
+    for key in ("errorMessage", "status"):
+        value = body.get(key)
+        if value is not None and value != "":
+            return str(value)
+    return ""
+
+
+def _is_job_status_reply(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    entries = body.get("jobStatus")
+    return isinstance(entries, list) or (entries is None and job_status_outcome(body).lower() == "success")
 
 
 def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple[str, list[RuleJob]]]) -> R:
-    """Merge ``JobStatusResponse`` pages; entries follow input order, unknown extras go last."""
-    statuses: list[str] = []
+    """Merge ``JobStatusResponse`` pages; entries follow input order, unknown extras go last.
+
+    An entry with neither a job id nor a status describes no job: the rule is reported in
+    ``missing_rule_ids`` like a rule the service left out.
+    """
+    messages: list[str] = []
     entries: list[RuleJob] = []
-    for status, page in pages:
-        statuses.append(status)
-        entries.extend(page)
+    for outcome, page in pages:
+        if outcome and outcome.lower() != "success" and outcome not in messages:
+            messages.append(outcome)
+        entries.extend(e for e in page if e.job_id is not None or e.job_status is not None)
     order = {rule_id: i for i, rule_id in enumerate(requested)}
     for entry in entries:
         entry.rule_id = _normal(entry.rule_id)
     entries.sort(key=lambda e: order.get(e.rule_id or "", len(order)))
     reported = {e.rule_id for e in entries}
-    overall = (
-        "Success" if all(s.lower() == "success" for s in statuses) else "; ".join(dict.fromkeys(statuses))
-    )
     return model(
-        status=overall, job_status=entries, missing_rule_ids=[r for r in requested if r not in reported]
+        status="; ".join(messages) if messages else "Success",
+        messages=messages,
+        job_status=entries,
+        missing_rule_ids=[r for r in requested if r not in reported],
     )
 
 

@@ -3,7 +3,9 @@
 The endpoints use three envelope shapes (DESIGN.md, "Wire rules"): the rule-designer
 ``BulkRuleMgmtErrorDoc`` (``errorMessage``/``errorCode``, sometimes wrapped in a list of
 per-rule items), the rerun-history ``status`` (``VALIDATION_ERROR``/``NOT_FOUND``/
-``SERVER_ERROR``) with ``statusDetail``, and the job-status ``status`` sentence.
+``SERVER_ERROR``) with ``statusDetail`` (``NOT_FOUND`` arrives with HTTP 200 as well as
+404), and the job-status outcome sentence (``errorMessage``, or ``status``), which is an
+error only on a non-2xx reply: the job-status parser handles 2xx replies itself.
 """
 
 from __future__ import annotations

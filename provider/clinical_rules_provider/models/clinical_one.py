@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field
 
 from clinical_rules_provider.models._base import CamelModel, LenientBool, OpenEnum, ServiceTime, UtcTime
 from clinical_rules_provider.models.enums import (
+    PUBLISH_ACCEPTED_STATUSES,
     PublishJobStatus,
     PublishRun,
     RuleJobStatus,
@@ -52,12 +53,26 @@ class PublishRunResult(CamelModel):
 
     @property
     def succeeded(self) -> bool:
-        """True when the publish run was updated and the rule stayed valid."""
-        return (
-            status_value(self.job_status) == PublishJobStatus.SUCCESS.value
-            and self.error is None
-            and self.rule_validation_status is not False
-        )
+        """True when the service accepted the update for this rule.
+
+        ``Success`` (updated), ``InProgress`` (an active update) and ``Queued`` (not started
+        yet) all count: the rule's job follows, so a wait covers it. ``Failed``, ``Error``,
+        the provider's synthetic ``Missing`` and any status outside the reference's enum do
+        not, nor does an item carrying an ``error`` object. ``ruleValidationStatus: false``
+        alone is a :attr:`warning`, not a failure.
+        """
+        return status_value(self.job_status) in PUBLISH_ACCEPTED_STATUSES and self.error is None
+
+    @property
+    def warning(self) -> str | None:
+        """The validation warning of an accepted update (``ruleValidationStatus: false``), else ``None``.
+
+        The reference says ``false`` "records warnings or errors"; next to a non-failure
+        status the update went through, so the provider reports it rather than failing.
+        """
+        if not self.succeeded or self.rule_validation_status is not False:
+            return None
+        return self.rule_validation_message or "ruleValidationStatus is false"
 
     @property
     def failure_reason(self) -> str | None:
@@ -164,11 +179,16 @@ class RuleJob(CamelModel):
 class CancelRuleJobsResult(CamelModel):
     """``JobStatusResponse`` of ``cancelRuleJob``, merged across 500-id chunks.
 
-    ``missing_rule_ids`` lists requested rules the service returned no entry for, so
-    nothing is silently dropped.
+    ``status`` is the overall outcome the service gave (Oracle names the field
+    ``errorMessage``; ``status`` is accepted too): ``"Success"`` when every chunk said so.
+    Any other outcome text is kept, once each, in ``messages``: the service's explanation,
+    reported but not an error by itself, because the per-rule entries decide.
+    ``missing_rule_ids`` lists requested rules the service returned no entry (no job) for,
+    so nothing is silently dropped.
     """
 
     status: str | None = None
+    messages: list[str] = Field(default_factory=list)
     job_status: list[RuleJob] = Field(default_factory=list)
     missing_rule_ids: list[str] = Field(default_factory=list)
 

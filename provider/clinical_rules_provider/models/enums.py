@@ -101,6 +101,14 @@ class VaultJobStatus(WireEnum):
 
 JobPhase = Literal["success", "failure", "active", "unknown"]
 
+# Seed 002: `InProgress` is "an active update" and `Queued` "processing has not started yet";
+# both are accepted updates (the rule's job follows). Only `Failed` and `Error` are failures,
+# plus the provider's synthetic `Missing` for a rule the service did not report on.
+PUBLISH_ACCEPTED_STATUSES = frozenset(
+    s.value for s in (PublishJobStatus.SUCCESS, PublishJobStatus.IN_PROGRESS, PublishJobStatus.QUEUED)
+)
+PUBLISH_MISSING_STATUS = "Missing"
+
 RULE_JOB_SUCCESS_STATUSES = frozenset({RuleJobStatus.SUCCESS.value})
 RULE_JOB_FAILURE_STATUSES = frozenset(
     s.value

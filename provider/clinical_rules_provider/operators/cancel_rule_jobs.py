@@ -59,6 +59,11 @@ class _RuleJobsOperator(BaseOperator):
     ) -> dict[str, Any]:
         result = hook.cancel_rule_jobs(study, mode, rule_ids)
         report.update(rule_cancel_report(result))
+        # The service's overall outcome text when it is not "Success": reported, but the
+        # per-rule statuses decide whether the task fails.
+        report["messages"] = list(result.messages)
+        for message in result.messages:
+            self.log.warning("The cancel service reported: %s", message)
         self.log.info(
             "Cancelled %d, already finished %d, not cancelled %d",
             len(report["cancelled"]),
@@ -73,7 +78,9 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
 
     The return value (plain JSON) lists ``cancelled``, ``already_finished`` and
     ``not_cancelled`` rules; ``Failed to cancel job`` is reported under ``not_cancelled``
-    and fails the task unless ``fail_on_not_cancelled=False``.
+    and fails the task unless ``fail_on_not_cancelled=False``. ``messages`` holds the
+    service's overall outcome text when it is not ``Success`` (also logged); it does not
+    fail the task by itself.
 
     :param rule_ids: rules whose jobs to cancel (either UUID form; an XComArg works).
     :param study_id: study; default: the connection extra ``study_id``.
@@ -108,7 +115,8 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     (the connection's ``service_timezone``), so the age is right across zones.
 
     Return value: ``stale`` (what was found), ``cancelled``, ``already_finished``,
-    ``not_cancelled`` (with reasons), ``checked_rules`` and ``dry_run``.
+    ``not_cancelled`` (with reasons), ``messages`` (the service's outcome text when it is
+    not ``Success``), ``checked_rules`` and ``dry_run``.
     """
 
     template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "rule_filter", "dry_run")
@@ -172,6 +180,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 "cancelled": [],
                 "already_finished": [],
                 "not_cancelled": [],
+                "messages": [],
             }
             self.log.info(
                 "%d of %d rule(s) have a job running since before %s",

@@ -24,9 +24,15 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
     (ISO time just before the update: the threshold a downstream
-    :class:`ClinicalOneRuleJobSensor` uses by default) and ``results`` (one dict per rule).
-    The return value holds the same data. A rule the service did not update fails the task,
-    naming each rule and reason, unless ``fail_on_partial_failure=False``.
+    :class:`ClinicalOneRuleJobSensor` uses by default), ``results`` (one dict per rule) and
+    ``warnings`` (validation warnings of updated rules).
+    The return value holds the same data, plus ``failed``. ``Success``,
+    ``InProgress`` (an active update) and ``Queued`` (not started yet) all count as updated:
+    those rules are in ``rule_ids`` and the wait covers them. A rule the service did not
+    update (``Failed``, ``Error``, or no result) fails the task, naming each rule and reason,
+    unless ``fail_on_partial_failure=False``. An updated rule reported with
+    ``ruleValidationStatus: false`` is a warning: logged and listed under ``warnings``,
+    failing the task only with ``fail_on_validation_warnings=True``.
 
     :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
     :param rule_ids: rules to update (either UUID form; an XComArg works).
@@ -34,6 +40,9 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         e.g. ``{"rule_states": ["publish"], "enabled": True}``.
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
+    :param fail_on_partial_failure: fail when any rule was not updated (default ``True``).
+    :param fail_on_validation_warnings: also fail when an updated rule came back with
+        ``ruleValidationStatus: false`` (default ``False``: such warnings are only reported).
     :param wait_for_completion: also wait until the started rule jobs are terminal.
     :param deferrable: wait in the triggerer (same semantics as the sensor).
     :param poll_interval: seconds between polls while waiting.
@@ -56,6 +65,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         study_id: str | None = None,
         study_mode: str | None = None,
         fail_on_partial_failure: bool = True,
+        fail_on_validation_warnings: bool = False,
         wait_for_completion: bool = False,
         deferrable: bool = False,
         poll_interval: float | timedelta = 30.0,
@@ -76,6 +86,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.study_id = study_id
         self.study_mode = study_mode
         self.fail_on_partial_failure = fail_on_partial_failure
+        self.fail_on_validation_warnings = fail_on_validation_warnings
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = as_seconds(poll_interval, "poll_interval")
@@ -106,7 +117,9 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         report: dict[str, Any] = {"study_id": study, "study_mode": mode, "publish_run": None}
         if not rule_ids:
             self.log.warning("No rules selected; nothing to update")
-            report.update(rule_ids=[], failed=[], results=[], started_after=started_after.isoformat())
+            report.update(
+                rule_ids=[], failed=[], warnings=[], results=[], started_after=started_after.isoformat()
+            )
             self._push(context, report)
             return report
         try:
@@ -115,19 +128,24 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             hook.close()
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
         failed = [{"rule_id": r.rule_id, "reason": r.failure_reason} for r in results if not r.succeeded]
+        warnings = [{"rule_id": r.rule_id, "warning": r.warning} for r in results if r.warning]
         report.update(
             publish_run=parse_choice(self.publish_run, PublishRun, "publish_run").value,
             rule_ids=updated,
             failed=failed,
+            warnings=warnings,
             results=dump_json(results),
             started_after=started_after.isoformat(),
         )
         self._started = (study, mode, updated)
         self._push(context, report)
-        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
+        self._log_outcome(results, updated, warnings)
         if failed and self.fail_on_partial_failure:
             lines = "; ".join(f"{f['rule_id']}: {f['reason']}" for f in failed)
             raise AirflowException(f"{len(failed)} rule(s) were not updated: {lines}")
+        if warnings and self.fail_on_validation_warnings:
+            lines = "; ".join(f"{w['rule_id']}: {w['warning']}" for w in warnings)
+            raise AirflowException(f"{len(warnings)} updated rule(s) have validation warnings: {lines}")
         if not self.wait_for_completion or not updated:
             return report
         trigger = self._trigger(study, mode, updated, report["started_after"])
@@ -137,9 +155,22 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
         return self.execute_complete(context, run_in_worker(trigger), report)
 
+    def _log_outcome(self, results: list[Any], updated: list[str], warnings: list[dict[str, Any]]) -> None:
+        """Log the count, the accepted-but-unfinished updates and each validation warning."""
+        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
+        pending = [
+            f"{r.rule_id} ({r.job_status})" for r in results if r.succeeded and r.job_status != "Success"
+        ]
+        if pending:
+            self.log.info("Accepted, not yet applied (the wait covers them): %s", ", ".join(pending))
+        for item in warnings:
+            self.log.warning(
+                "Rule %s was updated with a validation warning: %s", item["rule_id"], item["warning"]
+            )
+
     def _push(self, context: Context, report: dict[str, Any]) -> None:
         ti = context["ti"]
-        for key in ("rule_ids", "started_after", "results"):
+        for key in ("rule_ids", "started_after", "results", "warnings"):
             ti.xcom_push(key=key, value=report[key])
 
     def _trigger(

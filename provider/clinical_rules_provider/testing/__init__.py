@@ -1,4 +1,4 @@
-"""Contract-faithful simulator of the Clinical One and Veeva Vault APIs, for tests and demos.
+"""Simulator of the Clinical One and Veeva Vault APIs (reference shapes), for tests and demos.
 
 Names are resolved lazily so importing this package stays cheap (no Starlette or uvicorn
 until a name that needs them is used)::

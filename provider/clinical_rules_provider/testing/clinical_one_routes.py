@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from clinical_rules_provider.testing.auth import ClinicalOneAuth
+from clinical_rules_provider.testing.clinical_one_envelopes import job_status_response
 from clinical_rules_provider.testing.clinical_one_validation import (
     MAX_RULE_IDS,
     PUBLISH_RUNS,
@@ -47,19 +48,28 @@ def _publish_item(
     rule_name: str | None = None,
     message: str | None = None,
     run: str | None = None,
+    *,
+    job_status: str | None = None,
+    valid: bool | None = None,
 ) -> dict[str, Any]:
-    """One BulkRulePublishRunResponseItem, key order as in the reference example."""
-    return {
+    """One BulkRulePublishRunResponseItemDoc, key order as in the reference example.
+
+    Fields without a value are left out (the seed's lengths forbid empty strings); only
+    `result` and `error` are ever null, as in the seed's example.
+    """
+    item = {
         "ruleId": rule_id,
         "ruleName": rule_name,
-        "jobStatus": "Success" if err is None else "Failed",
+        "jobStatus": job_status or ("Success" if err is None else "Failed"),
         "ruleValidationMessage": message,
-        "ruleValidationStatus": err is None,
+        "ruleValidationStatus": (err is None) if valid is None else valid,
         "httpErrorCode": status,
         "httpErrorMessage": _REASONS[status],
-        "result": None if err else {"status": "success", "result": f"Publish run updated to {run}"},
-        "error": None if err is None else error_object(err),
     }
+    body: dict[str, Any] = {key: value for key, value in item.items() if value is not None}
+    body["result"] = None if err else {"status": "success", "result": f"Publish run updated to {run}"}
+    body["error"] = None if err is None else error_object(err)
+    return body
 
 
 def _summary(rule: Rule) -> dict[str, Any]:
@@ -143,8 +153,20 @@ class ClinicalOneApi:
                     if rule.rule_id not in started:
                         started.add(rule.rule_id)
                         state.start_job(rule, group_job_id=group)
-                    ok = "Rule updated successfully."
-                    items.append(_publish_item(200, None, rule.rule_id, rule.name, ok, run))
+                    valid = rule.validation_status  # False: updated, with a validation warning
+                    msg = "Rule updated successfully." if valid else rule.validation_message
+                    items.append(
+                        _publish_item(
+                            200,
+                            None,
+                            rule.rule_id,
+                            rule.name,
+                            msg,
+                            run,
+                            job_status=rule.publish_status,
+                            valid=valid,
+                        )
+                    )
         return JSONResponse(items)
 
     async def filtered_list(self, request: Request) -> JSONResponse:
@@ -174,11 +196,10 @@ class ClinicalOneApi:
             del body["totalCount"]  # like a server that neither pages nor counts
         return JSONResponse(body)
 
-    def _entry(
-        self, rule_id: str, rule: Rule | None, job: RuleJob | None, status: str | None
-    ) -> dict[str, Any]:
-        """JobStatusEntry; no job -> null job fields (unknown rule: "Rule doesn't exist")."""
-        return {
+    def _entry(self, rule_id: str, rule: Rule | None, job: RuleJob | None, status: str) -> dict[str, Any]:
+        """JobStatusEntry; fields without a value are left out, never null (the seed's enum
+        has no null status). An unknown rule gets `Rule doesn't exist` and no job fields."""
+        entry = {
             "ruleId": rule.rule_id if rule else rule_id,
             "jobId": job.job_id if job else None,
             "jobStatus": status,
@@ -186,6 +207,7 @@ class ClinicalOneApi:
             "jobStartDate": self.state.format_job_start(job.started) if job else None,
             "groupJobId": job.group_job_id if job else None,
         }
+        return {key: value for key, value in entry.items() if value is not None}
 
     async def _job_request(self, request: Request) -> tuple[str, str, list[str]] | JSONResponse:
         try:
@@ -196,11 +218,14 @@ class ClinicalOneApi:
             rule_ids = parse_rule_ids(await parse_json_body(request), strict=False)
             self._require_study(study, mode)
         except Invalid as err:
-            return JSONResponse({"status": err.details, "jobStatus": []}, status_code=err.status)
+            return JSONResponse(job_status_response(err.details, []), status_code=err.status)
         return study, mode, rule_ids
 
     async def cancel(self, request: Request) -> JSONResponse:
-        """PUT /ec-rule-svc/rest/v1.0/studies/{studyId}/{mode}/cancelRuleJob."""
+        """PUT /ec-rule-svc/rest/v1.0/studies/{studyId}/{mode}/cancelRuleJob.
+
+        A rule without any job gets no entry (the provider reports it as missing).
+        """
         parsed = await self._job_request(request)
         if isinstance(parsed, JSONResponse):
             return parsed
@@ -213,11 +238,15 @@ class ClinicalOneApi:
                     entries.append(self._entry(rule_id, None, None, "Rule doesn't exist"))
                     continue
                 job, status = self.state.cancel_rule(rule)
-                entries.append(self._entry(rule_id, rule, job, status))
-        return JSONResponse({"status": "Success", "jobStatus": entries})
+                if job is not None and status is not None:
+                    entries.append(self._entry(rule_id, rule, job, status))
+        return JSONResponse(job_status_response("Success", entries))
 
     async def job_status(self, request: Request) -> JSONResponse:
-        """PUT /ec-rule-svc/rest/v2.0/studies/{studyId}/{mode}/jobStatus[?history=true]."""
+        """PUT /ec-rule-svc/rest/v2.0/studies/{studyId}/{mode}/jobStatus[?history=true].
+
+        A rule without any job gets no entry, as in cancel.
+        """
         parsed = await self._job_request(request)
         if isinstance(parsed, JSONResponse):
             return parsed
@@ -228,13 +257,12 @@ class ClinicalOneApi:
             now = self.state.now()
             for rule_id in rule_ids:
                 rule = self.state.rule(study, mode, rule_id)
-                if rule is None or not rule.jobs:
-                    status = None if rule else "Rule doesn't exist"
-                    entries.append(self._entry(rule_id, rule, None, status))
+                if rule is None:
+                    entries.append(self._entry(rule_id, None, None, "Rule doesn't exist"))
                     continue
                 jobs = list(reversed(rule.jobs)) if every else rule.jobs[-1:]
                 entries.extend(self._entry(rule_id, rule, j, j.status(now)) for j in jobs)
-        return JSONResponse({"status": "Success", "jobStatus": entries})
+        return JSONResponse(job_status_response("Success", entries))
 
     async def rerun_history(self, request: Request) -> JSONResponse:
         """GET /ec-rule-svc/rest/v1.0/studies/{studyId}/{mode}/rerunhistory/{ruleId}."""
@@ -249,10 +277,14 @@ class ClinicalOneApi:
             return JSONResponse(body, status_code=400)
         with self.state.lock:
             rule, now = self.state.rule(study, mode, rule_id), self.state.now()
-            if rule is None:
-                detail = "Rule execution job not found for the supplied identifier."
-                body = {"status": "NOT_FOUND", "statusDetail": detail, "ruleHistory": []}
-                return JSONResponse(body, status_code=404)
+            if rule is None or not rule.jobs:
+                # Seed: NOT_FOUND is "no matching history records", and only 200/400/500 exist.
+                detail = (
+                    "Rule execution job not found for the supplied identifier."
+                    if rule is None
+                    else "No rule execution history found for the supplied rule identifier."
+                )
+                return JSONResponse({"status": "NOT_FOUND", "statusDetail": detail, "ruleHistory": []})
             history = []
             for job in reversed(rule.jobs):
                 passed, failed = job.subject_counts(now)

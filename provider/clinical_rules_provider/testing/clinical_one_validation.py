@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 
 from clinical_rules_provider.testing._seed import MODES
+from clinical_rules_provider.testing.clinical_one_envelopes import error_document
 from clinical_rules_provider.testing.state import Rule
 
 __all__ = [
@@ -59,7 +60,8 @@ _CATALOG = {
     "history": (400, "PARAM-001", "Invalid query parameter 'history'."),
     "json": (400, "JSON-001", "Malformed JSON request body."),
     "ruleIds": (400, "JSON-004", _UUID_LIST_MESSAGE),
-    "noStudy": (404, "STUDY-001", "Study not found."),
+    # The seeds list only 200/400/500: an unknown study is an invalid identifier (400).
+    "noStudy": (400, "STUDY-001", "Study not found."),
     "noRule": (404, "RULE-001", "Rule not found."),
     "badRule": (400, "RULE-002", "Rule failed validation."),
 }
@@ -82,13 +84,7 @@ def field_error(name: str, detail: str) -> Invalid:
 
 
 def error_object(err: Invalid) -> dict[str, Any]:
-    return {
-        "status": "failed",
-        "result": None,
-        "errorCode": err.code,
-        "errorMessage": err.message,
-        "details": err.details,
-    }
+    return error_document(err.code, err.message, err.details)
 
 
 def parse_study(request: Request) -> tuple[str, str]:

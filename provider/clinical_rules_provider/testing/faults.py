@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from clinical_rules_provider.testing.clinical_one_envelopes import injected_error_body
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -243,18 +245,13 @@ def _is_vault(path: str) -> bool:
     return path.startswith("/api/")
 
 
-def _error_body(status: int, path: str, detail: str) -> dict[str, Any]:
+def _error_body(status: int, path: str, detail: str) -> Any:
+    """An injected error in the seed's shape for the endpoint it answers."""
     if _is_vault(path):
         kind = "API_LIMIT_EXCEEDED" if status == 429 else "UNEXPECTED_ERROR"
         outcome = "FAILURE" if status == 429 else "EXCEPTION"
         return {"responseStatus": outcome, "errors": [{"type": kind, "message": detail}]}
-    return {
-        "status": "failed",
-        "result": None,
-        "errorCode": f"HTTP-{status}",
-        "errorMessage": _REASONS[status],
-        "details": detail,
-    }
+    return injected_error_body(status, path, _REASONS[status], detail)
 
 
 async def _send_raw(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:

@@ -83,7 +83,12 @@ class RuleJob:
 
 @dataclass
 class Rule:
-    """A rule in one (study, mode); `invalid` makes publishing it fail validation."""
+    """A rule in one (study, mode); `invalid` makes publishing it fail validation.
+
+    `publish_status` is the item `jobStatus` a publish reports for it (`Success`, or seed
+    002's `InProgress`/`Queued`); a valid rule with `validation_status=False` is updated
+    with `ruleValidationStatus: false` and its `validation_message` (a warning).
+    """
 
     rule_id: str
     name: str
@@ -110,6 +115,7 @@ class Rule:
     outcome: str = "Success"
     uncancellable: bool = False
     invalid: bool = False
+    publish_status: str = "Success"
     jobs: list[RuleJob] = field(default_factory=list)
 
     @property
