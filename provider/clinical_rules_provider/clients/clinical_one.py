@@ -204,9 +204,12 @@ def _jobs_started_since(
     started: dict[str, RuleJob] = {}
     wanted = set(rule_ids)
     for rule_id, job in jobs:
-        if rule_id in wanted and job.job_start_date is not None and job.job_start_date >= threshold:
-            if rule_id not in started or job.job_start_date > (started[rule_id].job_start_date or threshold):
-                started[rule_id] = job
+        when = job.job_start_date
+        if rule_id not in wanted or when is None or when < threshold:
+            continue
+        best = started.get(rule_id)
+        if best is None or best.job_start_date is None or when > best.job_start_date:
+            started[rule_id] = job
     return started
 
 

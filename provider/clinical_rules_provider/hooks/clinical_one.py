@@ -122,7 +122,12 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
 
     @staticmethod
     def _publish(
-        config: ClinicalOneConfig, study_id: str, mode: str, publish_run: str, rule_ids: Any, poll_endpoint: str
+        config: ClinicalOneConfig,
+        study_id: str,
+        mode: str,
+        publish_run: str,
+        rule_ids: Any,
+        poll_endpoint: str,
     ) -> Exchange[list[PublishRunResult]]:
         return api.update_publish_run(
             study_id,
