@@ -175,4 +175,3 @@ def test_reconciled_result_keeps_the_reply_lost_note_in_its_wire_form() -> None:
     assert dumped["reconciled"] is True
     assert dumped["jobStatus"] == "Success"
     assert "Reply lost" in dumped["result"]["result"]
-

@@ -27,6 +27,7 @@ from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
 from clinical_rules_provider.exceptions import (
     ClinicalOneAPIError,
     ClinicalOneNotFoundError,
+    ClinicalRulesError,
     PublishRunUnconfirmedError,
 )
 from clinical_rules_provider.job_options import check_poll_endpoint
@@ -134,7 +135,8 @@ def _publish_exchange(
     # jobStartDate has millisecond precision: a job started in the threshold's millisecond counts.
     threshold = floor_to_millisecond(datetime.now(timezone.utc))
     results: list[PublishRunResult] = []
-    pending, doubt, last_error = chunks, [], None
+    pending, doubt = chunks, list[str]()
+    last_error: ClinicalRulesError | None = None
     for _ in range(attempts):
         replies = yield from send_all([_publish_request(path, c) for c in pending])
         doubt = []
