@@ -3,7 +3,6 @@ never arrived, reconciliation after anything ambiguous (respx and the live simul
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime, timezone
 
@@ -114,10 +113,12 @@ def test_ambiguous_publish_failure_is_reconciled_not_resent(c1_conn: str, failur
 @respx.mock
 def test_reconcile_uses_bulk_job_status_when_asked(c1_conn: str) -> None:
     put = respx.put(PUBLISH).mock(side_effect=[httpx.Response(504), _ok_items])
-    entry = {"ruleId": RULE_A, "jobId": "AB", "jobStatus": "Pending", "jobStartDate": _now_stamp()}
-    status = respx.put(JOB_STATUS).mock(
-        return_value=httpx.Response(200, json={"status": "Success", "jobStatus": [entry]})
-    )
+
+    def latest(request: httpx.Request) -> httpx.Response:
+        entry = {"ruleId": RULE_A, "jobId": "AB", "jobStatus": "Pending", "jobStartDate": _now_stamp()}
+        return httpx.Response(200, json={"status": "Success", "jobStatus": [entry]})
+
+    status = respx.put(JOB_STATUS).mock(side_effect=latest)
     results = ClinicalOneHook(c1_conn).update_publish_run(
         STUDY, "test", "AllData", [RULE_A, RULE_B], poll_endpoint="job_status"
     )
@@ -156,7 +157,8 @@ def sim_conn(simulator: LiveSimulator, make_conn: ConnFactory) -> str:
 def _publish(conn: str, driver: str) -> list[object]:
     hook = ClinicalOneHook(conn)
     if driver == "async":
-        return asyncio.run(hook.aupdate_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]))  # type: ignore[arg-type]
+        # run_async gives the pooled async client back when done.
+        return hook.run_async(hook.aupdate_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]))  # type: ignore[arg-type]
     return hook.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B])  # type: ignore[return-value]
 
 
