@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"faults injected:     {sum(runs['faults_injected'].values())} {runs['faults_injected']}")
     print(f"retries made:        {sum(runs['retries'].values())} {runs['retries']}")
+    print(f"publish replies lost after processing, reconciled: {runs.get('publish_replies_lost', 0)}")
     print(
         f"bad inputs rejected: {fuzz_report['rejected']} of {fuzz_report['generated']} with ValueError naming the field; requests sent: {fuzz_report['requests_sent']}"
     )

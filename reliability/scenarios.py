@@ -16,6 +16,7 @@ from clinical_rules_provider.testing import (
     UNCANCELLABLE_RULE_ID,
     LiveSimulator,
 )
+from clinical_rules_provider.testing.job_audit import rule_job_counts, rules_run_twice
 from reliability.harness import context_for, run_task
 
 STUDY, MODE = EXAMPLE_STUDY_ID, "test"
@@ -89,6 +90,8 @@ def republish(sim: LiveSimulator, checks: Checks, xcoms: dict[tuple[str, str], A
         if (after[r] == "AllData") != (r in ids or before[r] == "AllData")
     }
     checks.check("republish: no rule republished to the wrong scope", not wrong, wrong)
+    twice = rules_run_twice(sim.state, since=start)
+    checks.check("republish: no rule run twice by the publish task", not twice, twice)
 
 
 def gate(sim: LiveSimulator, checks: Checks, xcoms: dict[tuple[str, str], Any]) -> None:
@@ -101,6 +104,12 @@ def gate(sim: LiveSimulator, checks: Checks, xcoms: dict[tuple[str, str], Any]) 
         task_id="rerun", publish_run="AllData", rule_ids=[FAILING_RULE_ID, SUCCESS_RULE]
     )
     report = run_task(rerun, context_for("rerun", xcoms, start))
+    runs = rule_job_counts(sim.state, since=start)
+    checks.check(
+        "gate: each published rule ran exactly once",
+        runs == {FAILING_RULE_ID: 1, SUCCESS_RULE: 1},
+        dict(runs),
+    )
     sensor = ClinicalOneRuleJobSensor(task_id="gate", rule_ids=report["rule_ids"], deferrable=True, **FAST)
     message = _expect_failure(sensor, context_for("gate", xcoms, start), upstream=("rerun",))
     checks.check(
@@ -163,7 +172,9 @@ def cancelled_twice(sim: LiveSimulator) -> dict[str, int]:
     """Ids that reached a cancel handler more than once.
 
     Faulted requests never reach a handler: injected errors answer before it, and an
-    expired session or token is refused by the auth check before the handler runs.
+    expired session or token is refused by the auth check before the handler runs. A
+    request whose reply was lost (``lost_reply_*``) did reach it, but is not counted: its
+    resend (cancels are safe to repeat) is.
     """
     seen: Counter[str] = Counter()
     for record in sim.state.request_log:

@@ -24,6 +24,10 @@ FAULT_KINDS = (
     "malformed_json",
     "session_expiry",
     "token_expiry",
+    # The service acts on the request, then the reply is lost (dropped, 504, read timeout).
+    "lost_reply_drop",
+    "lost_reply_504",
+    "lost_reply_timeout",
 )
 
 
@@ -60,6 +64,7 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
     from clinical_rules_provider.hooks._transport import RETRIES
     from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
     from clinical_rules_provider.testing import LiveSimulator, SimulatorState
+    from clinical_rules_provider.testing.faults import LOST_REPLY_FAULTS
     from reliability.scenarios import one_run
 
     state = SimulatorState(
@@ -78,6 +83,7 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
         "per_run": [],
     }
     faults_total: dict[str, int] = {}
+    publish_lost = 0
     issued: set[str] = set()
     started = time.monotonic()
     with LiveSimulator(state) as sim:
@@ -98,6 +104,8 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
             for kind, count in state.faults.injected.items():
                 faults_total[kind] = faults_total.get(kind, 0) + count
             issued |= set(state.tokens) | set(state.sessions)
+            lost = [r for r in state.request_log if r.fault in LOST_REPLY_FAULTS]
+            publish_lost += sum(1 for r in lost if "/rulemgt/" in r.path)
             entry = {
                 "run": run,
                 "ok": checks.ok,
@@ -116,6 +124,9 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
         correct_runs=sum(1 for r in report["per_run"] if r["ok"]),
         faults_injected=faults_total,
         retries=dict(RETRIES),
+        # Publish-run PUTs the simulator processed before losing the reply: each was
+        # reconciled (the checks assert no rule ran twice), never resent blindly.
+        publish_replies_lost=publish_lost,
         seconds=round(time.monotonic() - started, 1),
     )
     out.write_text(json.dumps(report, indent=2))

@@ -91,6 +91,19 @@ class ClinicalOneServerError(ClinicalOneAPIError):
     """
 
 
+class PublishRunUnconfirmedError(ClinicalRulesError):
+    """Publish-run replies were lost and reconciling could not settle some rules.
+
+    A publish-run PUT starts new rule jobs, so it is never resent blindly; after replies kept
+    failing ambiguously (or the retry budget ran out) ``rule_ids`` lists the rules whose update
+    is unconfirmed. Check their rerun history before publishing them again.
+    """
+
+    def __init__(self, message: str, *, rule_ids: list[str], status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.rule_ids = rule_ids
+
+
 class VaultAPIError(ClinicalRulesError):
     """Vault answered ``responseStatus`` ``FAILURE``/``EXCEPTION``; ``code`` is ``errors[0].type``."""
 

@@ -449,3 +449,23 @@ def test_bad_failure_statuses_are_rejected_before_any_request(
     with pytest.raises(ValueError, match="failure_statuses"):
         operator(sim_c1, rule_ids=[RULE_A], failure_statuses=["Running"]).execute(context)
     assert simulator.state.request_count == 0
+
+
+# --- a lost reply is reconciled, never resent ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["lost_reply_drop", "lost_reply_504"])
+def test_lost_reply_to_the_update_is_reconciled_reported_and_waited_on(
+    sim_c1: str, fast_jobs: LiveSimulator, ti: FakeTI, context: dict[str, Any], kind: str
+) -> None:
+    from clinical_rules_provider.testing.job_audit import rule_job_counts
+
+    before = fast_jobs.state.now()
+    fast_jobs.state.faults.configure(path_filter="/rulemgt/")
+    fast_jobs.state.faults.enqueue(kind)
+    report = operator(sim_c1, rule_ids=[RULE_A, RULE_B], wait_for_completion=True).execute(context)
+    assert rule_job_counts(fast_jobs.state, since=before) == {RULE_A: 1, RULE_B: 1}
+    assert report["rule_ids"] == [RULE_A, RULE_B] == ti.pushed("rule_ids")
+    assert report["reconciled"] == [RULE_A, RULE_B]
+    assert [r["reconciled"] for r in ti.pushed("results")] == [True, True]
+    assert set(report["jobs"]["succeeded"]) == {RULE_A, RULE_B}

@@ -269,3 +269,75 @@ def test_faults_can_be_set_over_http_control_route(simulator: LiveSimulator, htt
     http.post("/_sim/faults", json={"enqueue": ["502"]})
     assert http.get(HISTORY).status_code == 502
     assert http.get("/_sim/state").json()["faults"]["injected"] == {"502": 1}
+
+
+# ----- "processed, then the reply is lost" --------------------------------------------------
+
+RULE = "938D23FA6B7241CCA41BD627E5DB60DA"
+PUBLISH = f"/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{EXAMPLE_STUDY_ID}/test/AllData"
+LOST_REPLY_ERRORS = {
+    "lost_reply_drop": httpx.RemoteProtocolError,
+    "lost_reply_timeout": httpx.ReadTimeout,
+}
+
+
+def test_lost_reply_kinds_are_selectable_for_random_faults() -> None:
+    from clinical_rules_provider.testing.__main__ import build_parser
+    from clinical_rules_provider.testing.faults import LOST_REPLY_FAULTS
+
+    faults = FaultConfig(fault_rate=1.0, fault_kinds=LOST_REPLY_FAULTS, seed=1)
+    assert {faults.next_fault("/x") for _ in range(30)} == set(LOST_REPLY_FAULTS)
+    assert "lost_reply_504" in build_parser().format_help()
+
+
+@pytest.mark.parametrize("kind", ["lost_reply_drop", "lost_reply_timeout", "lost_reply_504"])
+async def test_lost_reply_in_process_starts_the_job_then_fails_the_reply(
+    client: httpx.AsyncClient, sim_state: SimulatorState, kind: str
+) -> None:
+    from clinical_rules_provider.testing.job_audit import rule_job_counts
+
+    before = sim_state.now()
+    sim_state.faults.enqueue(kind)
+    if kind in LOST_REPLY_ERRORS:
+        with pytest.raises(LOST_REPLY_ERRORS[kind]):
+            await client.put(PUBLISH, json={"ruleIds": [RULE]})
+    else:
+        assert (await client.put(PUBLISH, json={"ruleIds": [RULE]})).status_code == 504
+    assert rule_job_counts(sim_state, since=before) == {RULE: 1}
+    assert sim_state.rule(EXAMPLE_STUDY_ID, "test", RULE).publish_run == "AllData"  # type: ignore[union-attr]
+    assert sim_state.request_log[0].fault == kind
+
+
+@pytest.mark.parametrize("kind", ["lost_reply_drop", "lost_reply_timeout", "lost_reply_504"])
+def test_lost_reply_over_a_socket_starts_the_job_then_fails_the_reply(
+    simulator: LiveSimulator, http: httpx.Client, kind: str
+) -> None:
+    from clinical_rules_provider.testing.job_audit import rule_job_counts
+
+    before = simulator.state.now()
+    simulator.state.faults.configure(read_timeout_seconds=1.0)
+    simulator.state.faults.enqueue(kind)
+    timeout = httpx.Timeout(5, read=0.2)
+    if kind in LOST_REPLY_ERRORS:
+        with pytest.raises(LOST_REPLY_ERRORS[kind]):
+            http.put(PUBLISH, json={"ruleIds": [RULE]}, timeout=timeout)
+    else:
+        response = http.put(PUBLISH, json={"ruleIds": [RULE]}, timeout=timeout)
+        assert (response.status_code, response.headers["content-type"][:9]) == (504, "text/html")
+    assert rule_job_counts(simulator.state, since=before) == {RULE: 1}
+    assert http.get(HISTORY).status_code == 200  # the server keeps serving
+
+
+async def test_job_audit_reports_rules_run_twice_and_jobs_per_publish(
+    client: httpx.AsyncClient, sim_state: SimulatorState
+) -> None:
+    from clinical_rules_provider.testing.job_audit import jobs_per_publish, rules_run_twice
+
+    other = "704A7178208D44BC9AD52556B18933C3"
+    before = sim_state.now()
+    await client.put(PUBLISH, json={"ruleIds": [RULE, other]})
+    assert rules_run_twice(sim_state, since=before) == {}
+    await client.put(PUBLISH, json={"ruleIds": [RULE]})
+    assert rules_run_twice(sim_state, since=before) == {RULE: 2}
+    per_publish = sorted((dict(c) for c in jobs_per_publish(sim_state, since=before).values()), key=len)
+    assert per_publish == [{RULE: 1}, {RULE: 1, other: 1}]

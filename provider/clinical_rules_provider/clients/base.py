@@ -37,6 +37,22 @@ class ApiRequest:
     # Turns the response into what the exchange receives; drivers call it as soon as the
     # response arrives (concurrently with the rest of a batch in the async driver).
     parse: Callable[[httpx.Response], Any] | None = field(default=None, compare=False, repr=False)
+    # False when sending it twice does something twice (a publish-run PUT starts new jobs each
+    # time). Drivers retry such a request only when it provably never reached the service and
+    # answer any other failure with an :class:`Ambiguous` reply, for the exchange to reconcile.
+    idempotent: bool = True
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """The reply to a non-idempotent request that failed after it may have reached the service.
+
+    A read timeout, a dropped connection, a 5xx or a malformed 2xx after sending says nothing
+    about whether the service acted; the exchange that sent the request decides what to do
+    (e.g. read the state it would have changed) instead of the driver resending it blindly.
+    """
+
+    error: ClinicalRulesError
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import httpx
 
 from clinical_rules_provider.clients.base import (
+    Ambiguous,
     ApiRequest,
     Exchange,
     decode_json,
@@ -22,17 +24,26 @@ from clinical_rules_provider.clients.base import (
     send_one,
 )
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
-from clinical_rules_provider.exceptions import ClinicalOneAPIError
+from clinical_rules_provider.exceptions import (
+    ClinicalOneAPIError,
+    ClinicalOneNotFoundError,
+    ClinicalRulesError,
+    PublishRunUnconfirmedError,
+)
+from clinical_rules_provider.job_options import check_poll_endpoint
+from clinical_rules_provider.job_watch import floor_to_millisecond
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     ErrorDetail,
     JobStatusResult,
+    PublishRunOutcome,
     PublishRunResult,
     RerunHistory,
     RuleJob,
 )
 from clinical_rules_provider.models.enums import (
     PUBLISH_MISSING_STATUS,
+    PublishJobStatus,
     PublishRun,
     StudyMode,
     parse_choice,
@@ -81,26 +92,136 @@ def _rule_ids_request(
 
 
 def update_publish_run(
-    study_id: object, mode: object, publish_run: object, rule_ids: object
+    study_id: object,
+    mode: object,
+    publish_run: object,
+    rule_ids: object,
+    *,
+    poll_endpoint: str = "rerun_history",
+    service_timezone: str = "UTC",
+    attempts: int = 5,
 ) -> Exchange[list[PublishRunResult]]:
-    """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order."""
+    """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order.
+
+    Each accepted PUT starts new rule jobs, so a chunk whose reply is lost after it may have
+    arrived is reconciled, not resent: the rules' latest jobs are read (``poll_endpoint``:
+    rerun history, or the bulk job status) and only rules with no job started since the
+    first send are published again, at most ``attempts`` sends per rule in all.
+    """
     args = study_path_args(study_id, mode)
     run = parse_choice(publish_run, PublishRun, "publish_run").value
     ids = rule_id_list(rule_ids)
+    check_poll_endpoint(poll_endpoint)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ValueError(f"attempts: expected a positive integer, got {attempts!r}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    return _publish_exchange(path, list(chunked(ids)))
+    reader = functools.partial(
+        _jobs_started_since, args["study_id"], args["mode"], poll_endpoint, service_timezone
+    )
+    return _publish_exchange(path, list(chunked(ids)), reader, attempts)
 
 
-def _publish_exchange(path: str, chunks: list[list[str]]) -> Exchange[list[PublishRunResult]]:
-    requests = [
-        _rule_ids_request("update_publish_run", path, c, functools.partial(parse_publish_run, requested=c))
-        for c in chunks
-    ]
-    pages: list[list[PublishRunResult]] = yield from send_all(requests)
-    results = [result for page in pages for result in page]
+JobReader = Callable[[list[str], datetime], Exchange[dict[str, RuleJob]]]
+
+
+def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
+    parse = functools.partial(parse_publish_run, requested=chunk)
+    request = _rule_ids_request("update_publish_run", path, chunk, parse)
+    return dataclasses.replace(request, idempotent=False)
+
+
+def _publish_exchange(
+    path: str, chunks: list[list[str]], read_started: JobReader, attempts: int
+) -> Exchange[list[PublishRunResult]]:
+    # jobStartDate has millisecond precision: a job started in the threshold's millisecond counts.
+    threshold = floor_to_millisecond(datetime.now(timezone.utc))
+    results: list[PublishRunResult] = []
+    pending, doubt = chunks, list[str]()
+    last_error: ClinicalRulesError | None = None
+    for _ in range(attempts):
+        replies = yield from send_all([_publish_request(path, c) for c in pending])
+        doubt = []
+        for chunk, reply in zip(pending, replies, strict=True):
+            if isinstance(reply, Ambiguous):
+                doubt.extend(chunk)
+                last_error = reply.error
+            else:
+                results.extend(reply)
+        if not doubt:
+            break
+        started = yield from read_started(doubt, threshold)
+        results.extend(_reconciled(rule_id, job) for rule_id, job in started.items())
+        doubt = [rule_id for rule_id in doubt if rule_id not in started]
+        pending = list(chunked(doubt))
+        if not pending:
+            break
+    if doubt:
+        raise PublishRunUnconfirmedError(
+            f"update_publish_run: {len(doubt)} rule(s) not updated after {attempts} attempt(s): every "
+            f"reply was lost or failed ({last_error}) and no job started since "
+            f"{threshold.isoformat()}: {', '.join(doubt)}",
+            rule_ids=doubt,
+            status_code=last_error.status_code if last_error else None,
+        )
     # Chunks keep input order; items the service added unasked go after all requested ones.
     order = {rule_id: i for i, rule_id in enumerate(r for chunk in chunks for r in chunk)}
     return sorted(results, key=lambda r: order.get(r.rule_id or "", len(order)))
+
+
+def _reconciled(rule_id: str, job: RuleJob) -> PublishRunResult:
+    """The result of a rule whose reply was lost but whose new job shows the update happened."""
+    started = job.job_start_date.isoformat() if job.job_start_date else "?"
+    return PublishRunResult(
+        rule_id=rule_id,
+        rule_name=job.rule_name,
+        job_status=PublishJobStatus.SUCCESS,
+        reconciled=True,
+        result=PublishRunOutcome(
+            status="reconciled",
+            result=f"Reply lost; job {job.job_id} ({job.status}) started {started} shows the update.",
+        ),
+    )
+
+
+def _jobs_started_since(
+    study_id: str,
+    mode: str,
+    poll_endpoint: str,
+    service_timezone: str,
+    rule_ids: list[str],
+    threshold: datetime,
+) -> Exchange[dict[str, RuleJob]]:
+    """For each rule with a job started at/after ``threshold``: its latest such job."""
+    jobs: list[tuple[str, RuleJob]]
+    if poll_endpoint == "job_status":
+        status = yield from get_job_status(study_id, mode, rule_ids, service_timezone=service_timezone)
+        jobs = [(job.rule_id or "", job) for job in status.job_status]
+    else:
+        parse = functools.partial(_history_jobs, service_timezone=service_timezone)
+        requests = [
+            dataclasses.replace(rerun_history_request(study_id, mode, rule_id), parse=parse)
+            for rule_id in rule_ids
+        ]
+        pages: list[list[RuleJob]] = yield from send_all(requests)
+        jobs = [(rule_id, job) for rule_id, page in zip(rule_ids, pages, strict=True) for job in page]
+    started: dict[str, RuleJob] = {}
+    wanted = set(rule_ids)
+    for rule_id, job in jobs:
+        when = job.job_start_date
+        if rule_id not in wanted or when is None or when < threshold:
+            continue
+        best = started.get(rule_id)
+        if best is None or best.job_start_date is None or when > best.job_start_date:
+            started[rule_id] = job
+    return started
+
+
+def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJob]:
+    """A rule's jobs from its rerun history; ``NOT_FOUND`` means it has none."""
+    try:
+        return parse_rerun_history(response, service_timezone).rule_history
+    except ClinicalOneNotFoundError:
+        return []
 
 
 def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[PublishRunResult]:

@@ -14,11 +14,20 @@ import tenacity
 from tenacity.wait import wait_base
 
 from clinical_rules_provider.clients.base import decode_json
-from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
+from clinical_rules_provider.exceptions import (
+    RateLimitedError,
+    RenewedCredentialsRejectedError,
+    TransientServiceError,
+)
 
 log = logging.getLogger("clinical_rules_provider.hooks._transport")
 
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+# Failures before a single byte of the request left: no connection was made (refused, DNS,
+# TLS handshake, connect timeout) or none was free in the pool. Not WriteError/WriteTimeout
+# (part of the request may be out), nor read errors, timeouts or protocol errors (the
+# service may have acted before its reply was lost).
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,29 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     )
 
 
-def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
-    """Shared tenacity configuration for ``Retrying`` and ``AsyncRetrying``."""
+def never_processed(exc: BaseException) -> bool:
+    """True when the service provably did not act on the request that failed with ``exc``.
+
+    That is: the request never left (:data:`NEVER_SENT`, the transport keeps the httpx error
+    as ``__cause__``), the service throttled it (HTTP 429), or it refused even freshly renewed
+    credentials (HTTP 401). Anything else after sending is ambiguous.
+    """
+    if isinstance(exc, (RateLimitedError, RenewedCredentialsRejectedError)):
+        return True
+    return isinstance(exc, TransientServiceError) and isinstance(exc.__cause__, NEVER_SENT)
+
+
+def _retryable(idempotent: bool) -> tenacity.retry_base:
+    if idempotent:
+        return tenacity.retry_if_exception_type(TransientServiceError)
+    return tenacity.retry_if_exception(never_processed)
+
+
+def retry_kwargs(policy: RetryPolicy, *, idempotent: bool = True) -> dict[str, Any]:
+    """Shared tenacity configuration for ``Retrying`` and ``AsyncRetrying``.
+
+    A non-idempotent request is retried only when it :func:`never_processed`.
+    """
     return {
         "stop": tenacity.stop_after_attempt(policy.attempts),
         "wait": _WaitRetryAfter(
@@ -68,7 +98,7 @@ def retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
             + tenacity.wait_random(0, policy.backoff),
             policy.max_retry_after,
         ),
-        "retry": tenacity.retry_if_exception_type(TransientServiceError),
+        "retry": _retryable(idempotent),
         "before_sleep": _log_retry,
         "reraise": True,
     }

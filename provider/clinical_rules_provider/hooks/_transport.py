@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
-from clinical_rules_provider.clients.base import ApiRequest, Delay, Exchange, reply_for
+from clinical_rules_provider.clients.base import Ambiguous, ApiRequest, Delay, Exchange, reply_for
 from clinical_rules_provider.exceptions import TransientServiceError
 from clinical_rules_provider.hooks._retry import (
     RETRIES,
     TRANSIENT_STATUS,
     RetryPolicy,
     check_response,
+    never_processed,
     retry_after_seconds,
     retry_kwargs,
 )
@@ -147,6 +148,13 @@ def _network_error(request: ApiRequest, exc: Exception) -> TransientServiceError
     )
 
 
+def _ambiguous_or_raise(request: ApiRequest, exc: TransientServiceError) -> Ambiguous:
+    """A non-idempotent request that may have been acted on is the exchange's to reconcile."""
+    if request.idempotent or never_processed(exc):
+        raise exc
+    return Ambiguous(exc)
+
+
 class HttpSession:
     """Owns a hook's sync ``httpx.Client`` and its share of a pooled ``httpx.AsyncClient``."""
 
@@ -193,7 +201,7 @@ class HttpSession:
 
     def send(self, request: ApiRequest) -> httpx.Response:
         """Send one request with retries; returns a response whose status is not transient."""
-        for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry)):
+        for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry, idempotent=request.idempotent)):
             with attempt:
                 self.requests_sent += 1
                 built = self.client.build_request(**_request_args(request))
@@ -216,9 +224,15 @@ class HttpSession:
                     time.sleep(step.seconds)
                     reply = None
                 else:
-                    reply = [reply_for(request, self.send(request)) for request in step]
+                    reply = [self._send_parsed(request) for request in step]
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+
+    def _send_parsed(self, request: ApiRequest) -> Any:
+        try:
+            return reply_for(request, self.send(request))
+        except TransientServiceError as exc:
+            return _ambiguous_or_raise(request, exc)
 
     def close(self) -> None:
         """Close the sync client (the async one belongs to its event loop: use :meth:`aclose`)."""
@@ -246,7 +260,8 @@ class HttpSession:
         """Async twin of :meth:`send`: at most ``max_concurrency`` requests of this session and
         ``pool_size`` of the whole pool are in flight."""
         client, unsent = self.aclient, self._unsent
-        async for attempt in tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry)):
+        retrying = tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry, idempotent=request.idempotent))
+        async for attempt in retrying:
             with attempt:
                 async with unsent.slot(self._semaphore):
                     self.requests_sent += 1
@@ -268,7 +283,10 @@ class HttpSession:
         return _release(response)
 
     async def _asend_parsed(self, request: ApiRequest) -> Any:
-        return reply_for(request, await self.asend(request))
+        try:
+            return reply_for(request, await self.asend(request))
+        except TransientServiceError as exc:
+            return _ambiguous_or_raise(request, exc)
 
     async def arun(self, exchange: Exchange[T]) -> T:
         """Drive an exchange; a batch is sent concurrently and each reply parsed as it arrives."""

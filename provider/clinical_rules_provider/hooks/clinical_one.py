@@ -14,6 +14,7 @@ from clinical_rules_provider._provider_info import (
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
+from clinical_rules_provider.clients.base import Exchange
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
 from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
@@ -82,19 +83,62 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     # --- update publish run ---------------------------------------------------------------
 
     def update_publish_run(
-        self, study_id: str, mode: str, publish_run: str, rule_ids: Any
+        self,
+        study_id: str,
+        mode: str,
+        publish_run: str,
+        rule_ids: Any,
+        *,
+        poll_endpoint: str = "rerun_history",
     ) -> list[PublishRunResult]:
         """Switch rules to ``AllData`` or ``FutureData``; one result per rule, in input order.
 
         Per-rule failures are results (check ``succeeded``/``failure_reason``), never dropped.
+        Each accepted update starts new rule jobs, so an update is resent blindly only when it
+        never reached the service (connect error, 429). After an ambiguous failure (timeout,
+        dropped connection, 5xx, malformed reply) the rules' latest jobs are read and only the
+        rules with no job started since the first send are published again; the others get a
+        ``reconciled`` result. Raises
+        :class:`~clinical_rules_provider.exceptions.PublishRunUnconfirmedError` naming the
+        rules still unsettled once the connection's retry attempts are used up.
+
+        :param poll_endpoint: how the latest jobs are read when reconciling:
+            ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
         """
-        return self._run(api.update_publish_run(study_id, mode, publish_run, rule_ids))
+        config = self.config
+        return self._run(self._publish(config, study_id, mode, publish_run, rule_ids, poll_endpoint))
 
     async def aupdate_publish_run(
-        self, study_id: str, mode: str, publish_run: str, rule_ids: Any
+        self,
+        study_id: str,
+        mode: str,
+        publish_run: str,
+        rule_ids: Any,
+        *,
+        poll_endpoint: str = "rerun_history",
     ) -> list[PublishRunResult]:
-        """Async :meth:`update_publish_run`; chunks are sent concurrently."""
-        return await self._arun(api.update_publish_run(study_id, mode, publish_run, rule_ids))
+        """Async :meth:`update_publish_run`; chunks (and reconciling reads) are sent concurrently."""
+        config = await self.aconfig()
+        return await self._arun(self._publish(config, study_id, mode, publish_run, rule_ids, poll_endpoint))
+
+    @staticmethod
+    def _publish(
+        config: ClinicalOneConfig,
+        study_id: str,
+        mode: str,
+        publish_run: str,
+        rule_ids: Any,
+        poll_endpoint: str,
+    ) -> Exchange[list[PublishRunResult]]:
+        return api.update_publish_run(
+            study_id,
+            mode,
+            publish_run,
+            rule_ids,
+            poll_endpoint=poll_endpoint,
+            service_timezone=config.service_timezone,
+            attempts=config.transport.retry.attempts,
+        )
 
     # --- filtered list --------------------------------------------------------------------
 

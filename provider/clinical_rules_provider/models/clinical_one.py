@@ -50,6 +50,9 @@ class PublishRunResult(CamelModel):
     http_error_message: str | None = None
     result: PublishRunOutcome | None = None
     error: ErrorDetail | None = None
+    # Set by the provider (never sent by the service): the reply was lost, and a job started
+    # since the update was sent showed that the service had applied it.
+    reconciled: bool = False
 
     @property
     def succeeded(self) -> bool:

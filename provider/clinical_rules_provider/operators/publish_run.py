@@ -48,7 +48,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     :param poll_interval: seconds between polls while waiting.
     :param timeout: longest wait (``timedelta`` or seconds).
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
-    :param poll_endpoint: ``rerun_history`` or ``job_status``.
+    :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
+        and after an update whose reply was lost (to see which rules it already started).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
     """
 
@@ -123,7 +124,9 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             self._push(context, report)
             return report
         try:
-            results = hook.update_publish_run(study, mode, self.publish_run, rule_ids)
+            results = hook.update_publish_run(
+                study, mode, self.publish_run, rule_ids, poll_endpoint=self.poll_endpoint
+            )
         finally:
             hook.close()
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
@@ -137,6 +140,14 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             results=dump_json(results),
             started_after=started_after.isoformat(),
         )
+        report["reconciled"] = [r.rule_id for r in results if r.reconciled]
+        if report["reconciled"]:
+            self.log.warning(
+                "The reply to the update was lost; a job started since shows these %d rule(s) were "
+                "updated, so they were not sent again: %s",
+                len(report["reconciled"]),
+                ", ".join(report["reconciled"]),
+            )
         self._started = (study, mode, updated)
         self._push(context, report)
         self._log_outcome(results, updated, warnings)

@@ -1,4 +1,4 @@
-"""Fault injection: per-run config plus the ASGI middleware that applies it.
+"""Fault injection: the ASGI middleware that applies the per-run `FaultConfig`.
 
 Faults exist so client retry, timeout and parsing paths can be exercised on demand,
 reproducibly (seeded RNG, or an explicit queue of upcoming faults).
@@ -10,18 +10,22 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
-import re
-import threading
-from collections import Counter, deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from clinical_rules_provider.testing.clinical_one_envelopes import injected_error_body
+from clinical_rules_provider.testing.fault_config import (
+    CONTROL_PREFIX,
+    DEFAULT_FAULT_KINDS,
+    EXPIRY_FAULTS,
+    FAULT_KINDS,
+    LIVE_SCOPE_KEY,
+    LOST_REPLY_FAULTS,
+    FaultConfig,
+)
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +37,7 @@ __all__ = [
     "EXPIRY_FAULTS",
     "FAULT_KINDS",
     "LIVE_SCOPE_KEY",
+    "LOST_REPLY_FAULTS",
     "FaultConfig",
     "FaultMiddleware",
     "InjectedDrop",
@@ -40,16 +45,6 @@ __all__ = [
     "InjectedReadTimeout",
     "RequestRecord",
 ]
-
-# Faults that only change state (expire Vault sessions / Clinical One OAuth2 tokens) before
-# the request is handled normally, so the client's re-authentication path runs.
-EXPIRY_FAULTS = frozenset({"session_expiry", "token_expiry"})
-FAULT_KINDS = EXPIRY_FAULTS | {"429", "500", "502", "503", "504", "drop", "malformed_json", "read_timeout"}
-# Random faults default to what a well-behaved client retries (DESIGN: 429/502/503/504).
-DEFAULT_FAULT_KINDS = frozenset({"429", "502", "503", "504"})
-# Scope key set by LiveSimulator / __main__: the app is served by uvicorn over a real socket.
-LIVE_SCOPE_KEY = "clinical_rules_sim.live"
-CONTROL_PREFIX = "/_sim"
 
 _REASONS = {
     429: "Too Many Requests",
@@ -91,154 +86,6 @@ class InjectedFaultLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, (InjectedDrop, InjectedReadTimeout))
-
-
-def _check_kinds(kinds: Iterable[str], field: str) -> list[str]:
-    result = [str(k) for k in kinds]
-    unknown = sorted(set(result) - FAULT_KINDS)
-    if unknown:
-        choices = sorted(FAULT_KINDS)
-        raise ValueError(f"{field}: unknown fault kind(s) {unknown}; choose from {choices}")
-    return result
-
-
-@dataclass
-class FaultConfig:
-    """What to inject into the next requests; mutable between (and during) test runs."""
-
-    latency_ms: float = 0.0  # response time: work is done on arrival, answers leave at arrival + this
-    fault_rate: float = 0.0
-    fault_kinds: frozenset[str] = DEFAULT_FAULT_KINDS
-    retry_after: int = 1
-    read_timeout_seconds: float = 2.0
-    path_filter: str | None = None
-    seed: int | None = None
-    script: deque[str] = field(default_factory=deque)
-    injected: Counter[str] = field(default_factory=Counter)
-    rng: random.Random = field(default_factory=random.Random, repr=False)
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
-
-    _SETTABLE = (
-        "latency_ms",
-        "fault_rate",
-        "fault_kinds",
-        "retry_after",
-        "read_timeout_seconds",
-        "path_filter",
-        "seed",
-        "script",
-    )
-
-    def __post_init__(self) -> None:
-        self.configure(
-            fault_kinds=self.fault_kinds,
-            fault_rate=self.fault_rate,
-            seed=self.seed,
-            path_filter=self.path_filter,
-            script=list(self.script),
-        )
-
-    def configure(self, **values: Any) -> FaultConfig:
-        """Validate and set fields by name (as `POST /_sim/faults` does); returns self."""
-        unknown = sorted(set(values) - set(self._SETTABLE))
-        if unknown:
-            raise ValueError(f"unknown fault setting(s) {unknown}; allowed {list(self._SETTABLE)}")
-        with self._lock:
-            for name, value in values.items():
-                self._set(name, value)
-        return self
-
-    def _set(self, name: str, value: Any) -> None:
-        if name == "fault_kinds":
-            kinds = [value] if isinstance(value, str) else list(value)
-            self.fault_kinds = frozenset(_check_kinds(kinds, name))
-        elif name == "fault_rate":
-            rate = float(value)
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"fault_rate must be between 0 and 1, got {value!r}")
-            self.fault_rate = rate
-        elif name in ("latency_ms", "read_timeout_seconds"):
-            number = float(value)
-            if number < 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-            setattr(self, name, number)
-        elif name == "retry_after":
-            seconds = int(value)
-            if seconds < 0:
-                raise ValueError(f"retry_after must be >= 0, got {value!r}")
-            self.retry_after = seconds
-        elif name == "path_filter":
-            try:
-                re.compile(str(value))
-            except re.error as exc:
-                raise ValueError(f"path_filter is not a valid regular expression: {exc}") from None
-            self.path_filter = None if value is None else str(value)
-        elif name == "seed":
-            self.seed = None if value is None else int(value)
-            self.rng.seed(self.seed)
-        elif name == "script":
-            self.script = deque(_check_kinds([value] if isinstance(value, str) else value, name))
-
-    def enqueue(self, *kinds: str) -> None:
-        """Queue faults for the next matching requests, in order, before any random draw."""
-        with self._lock:
-            self.script.extend(_check_kinds(kinds, "enqueue"))
-
-    def clear(self) -> None:
-        """Back to defaults: no latency, no faults, empty queue and counters."""
-        with self._lock:
-            self.latency_ms = 0.0
-            self.fault_rate = 0.0
-            self.fault_kinds = DEFAULT_FAULT_KINDS
-            self.retry_after = 1
-            self.read_timeout_seconds = 2.0
-            self.path_filter = None
-            self.seed = None
-            self.rng.seed(None)
-            self.script.clear()
-            self.injected.clear()
-
-    def applies_to(self, path: str) -> bool:
-        """Control routes are never faulted; the path filter narrows everything else."""
-        if path.startswith(CONTROL_PREFIX):
-            return False
-        return self.path_filter is None or re.search(self.path_filter, path) is not None
-
-    def next_fault(self, path: str) -> str | None:
-        """Pick the fault for one request (queue first, then a seeded random draw) and count it."""
-        with self._lock:
-            if not self.applies_to(path):
-                return None
-            kind: str | None = None
-            if self.script:
-                kind = self.script.popleft()
-            elif self.fault_kinds and self.fault_rate > 0 and self.rng.random() < self.fault_rate:
-                kind = self.rng.choice(sorted(self.fault_kinds))
-            if kind is not None:
-                self.injected[kind] += 1
-            return kind
-
-    def snapshot(self) -> dict[str, Any]:
-        """The settable fields, to restore later with `configure(**snapshot)`."""
-        with self._lock:
-            view = {name: getattr(self, name) for name in self._SETTABLE}
-            view["script"] = list(self.script)
-            return view
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready view for `/_sim/faults` and `/_sim/state`."""
-        with self._lock:
-            return {
-                "latency_ms": self.latency_ms,
-                "fault_rate": self.fault_rate,
-                "fault_kinds": sorted(self.fault_kinds),
-                "retry_after": self.retry_after,
-                "read_timeout_seconds": self.read_timeout_seconds,
-                "path_filter": self.path_filter,
-                "seed": self.seed,
-                "script": list(self.script),
-                "injected": dict(self.injected),
-            }
 
 
 def _is_vault(path: str) -> bool:
@@ -377,22 +224,49 @@ class FaultMiddleware:
         elif kind == "malformed_json":
             await _send_raw(send, 200, b'{"truncated":', {"content-type": "application/json"})
         elif kind == "drop":
-            # Promise more bytes than we send, then abort: uvicorn closes the socket
-            # (httpx: RemoteProtocolError); ASGITransport re-raises InjectedDrop itself.
-            start: Message = {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
-            }
-            await send(start)
-            await send({"type": "http.response.body", "body": b'{"partial": tr', "more_body": True})
-            raise InjectedDrop("Connection dropped by the simulator (injected fault).")
+            await _drop(send)
+        elif kind in LOST_REPLY_FAULTS:
+            await self._lose_reply(kind, scope, receives, send, path)
         elif kind == "read_timeout":
             if not scope.get(LIVE_SCOPE_KEY):
                 raise InjectedReadTimeout("Read timed out (injected fault, in-process).")
             replay, raw = receives
             if await _wait_or_disconnect(faults.read_timeout_seconds, raw):
                 await self.app(scope, replay, send)
+
+    async def _lose_reply(
+        self, kind: str, scope: Scope, receives: tuple[Receive, Receive], send: Send, path: str
+    ) -> None:
+        """Serve the request in full (its effects happen), then lose the answer on the way back."""
+        replay, raw = receives
+
+        async def discard(message: Message) -> None:
+            pass
+
+        await self.app(scope, replay, discard)
+        if kind == "lost_reply_504":
+            await _send_http_error(send, 504, path, self.state.faults.retry_after)
+            return
+        if kind == "lost_reply_timeout":
+            if not scope.get(LIVE_SCOPE_KEY):
+                raise InjectedReadTimeout("Read timed out after processing (injected fault, in-process).")
+            # Say nothing until the client gives up; one that waits longer sees the line cut.
+            if not await _wait_or_disconnect(self.state.faults.read_timeout_seconds, raw):
+                return
+        await _drop(send)
+
+
+async def _drop(send: Send) -> None:
+    """Promise more bytes than are sent, then abort: uvicorn closes the socket (httpx:
+    RemoteProtocolError); ASGITransport re-raises InjectedDrop itself."""
+    start: Message = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": b'{"partial": tr', "more_body": True})
+    raise InjectedDrop("Connection dropped by the simulator (injected fault).")
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,0 +1,192 @@
+"""ClinicalOneHook.update_publish_run never runs a rule twice: blind retries only when the PUT
+never arrived, reconciliation after anything ambiguous (respx and the live simulator)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+import respx
+
+from clinical_rules_provider.exceptions import (
+    PublishRunUnconfirmedError,
+    RateLimitedError,
+    RenewedCredentialsRejectedError,
+    TransientServiceError,
+)
+from clinical_rules_provider.hooks._retry import never_processed
+from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.testing.job_audit import rule_job_counts, rules_run_twice
+from clinical_rules_provider.testing.server import LiveSimulator
+from tests.conftest import RULE_A, RULE_B, STUDY, ConnFactory
+
+BASE = "https://c1.test"
+PUBLISH = f"{BASE}/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{STUDY}/test/AllData"
+HISTORY_A = f"{BASE}/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
+JOB_STATUS = f"{BASE}/ec-rule-svc/rest/v2.0/studies/{STUDY}/test/jobStatus"
+
+
+def _ok_items(request: httpx.Request) -> httpx.Response:
+    ids = json.loads(request.content)["ruleIds"]
+    return httpx.Response(
+        200, json=[{"ruleId": r, "jobStatus": "Success", "ruleValidationStatus": True} for r in ids]
+    )
+
+
+def _now_stamp() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}"
+
+
+def _history(start: str) -> httpx.Response:
+    job = {
+        "ruleId": RULE_A,
+        "jobId": "1E2428167F66445BAB544C7CDD884E87",
+        "jobStatus": "Running",
+        "jobStartDate": start,
+    }
+    return httpx.Response(200, json={"status": "SUCCESS", "statusDetail": None, "ruleHistory": [job]})
+
+
+# --- which failures are retried blindly -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (httpx.ConnectError("refused"), True),
+        (httpx.ConnectTimeout("slow handshake"), True),
+        (httpx.PoolTimeout("no free connection"), True),
+        (httpx.ReadTimeout("no reply"), False),
+        (httpx.WriteTimeout("half sent"), False),
+        (httpx.RemoteProtocolError("dropped"), False),
+    ],
+)
+def test_only_failures_before_sending_count_as_never_processed(error: Exception, expected: bool) -> None:
+    wrapped = TransientServiceError("update_publish_run: network")
+    wrapped.__cause__ = error
+    assert never_processed(wrapped) is expected
+
+
+def test_429_and_refused_renewed_credentials_count_as_never_processed_but_5xx_does_not() -> None:
+    assert never_processed(RateLimitedError("throttled", status_code=429))
+    assert never_processed(RenewedCredentialsRejectedError("refused", status_code=401))
+    assert not never_processed(TransientServiceError("gateway", status_code=504))
+
+
+@respx.mock
+def test_publish_retries_connect_errors_and_429_blindly_but_reconciles_a_503(c1_conn: str) -> None:
+    put = respx.put(PUBLISH).mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(429), httpx.Response(503), _ok_items]
+    )
+    history = respx.get(HISTORY_A).mock(return_value=_history("2025-09-07 19:08:07.437"))
+    (result,) = ClinicalOneHook(c1_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    assert put.call_count == 4
+    assert history.call_count == 1  # only after the 503, before the republish
+    assert result.succeeded and not result.reconciled
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(503),
+        httpx.Response(500, json={"status": "failed", "errorCode": "X", "errorMessage": "boom"}),
+        httpx.Response(504, text="<html>504</html>"),
+        httpx.Response(200, content=b'{"truncated":'),
+        httpx.ReadTimeout("no reply"),
+        httpx.RemoteProtocolError("dropped"),
+    ],
+    ids=["503", "500", "504", "malformed-2xx", "read-timeout", "dropped"],
+)
+def test_ambiguous_publish_failure_is_reconciled_not_resent(c1_conn: str, failure: object) -> None:
+    put = respx.put(PUBLISH).mock(side_effect=[failure, _ok_items])
+    history = respx.get(HISTORY_A).mock(side_effect=lambda request: _history(_now_stamp()))
+    (result,) = ClinicalOneHook(c1_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    assert put.call_count == 1
+    assert history.call_count == 1
+    assert result.succeeded and result.reconciled
+
+
+@respx.mock
+def test_reconcile_uses_bulk_job_status_when_asked(c1_conn: str) -> None:
+    put = respx.put(PUBLISH).mock(side_effect=[httpx.Response(504), _ok_items])
+
+    def latest(request: httpx.Request) -> httpx.Response:
+        entry = {"ruleId": RULE_A, "jobId": "AB", "jobStatus": "Pending", "jobStartDate": _now_stamp()}
+        return httpx.Response(200, json={"status": "Success", "jobStatus": [entry]})
+
+    status = respx.put(JOB_STATUS).mock(side_effect=latest)
+    results = ClinicalOneHook(c1_conn).update_publish_run(
+        STUDY, "test", "AllData", [RULE_A, RULE_B], poll_endpoint="job_status"
+    )
+    assert json.loads(status.calls.last.request.content) == {"ruleIds": [RULE_A, RULE_B]}
+    assert json.loads(put.calls.last.request.content) == {"ruleIds": [RULE_B]}  # only B is republished
+    assert [(r.rule_id, r.reconciled) for r in results] == [(RULE_A, True), (RULE_B, False)]
+
+
+@respx.mock
+def test_publish_still_unconfirmed_after_the_attempts_raises_naming_the_rules(make_conn: ConnFactory) -> None:
+    conn = make_conn("c1_two", "clinical_one", "c1.test", login="u", password="p", extra={"max_retries": 1})
+    put = respx.put(PUBLISH).mock(return_value=httpx.Response(503))
+    respx.get(HISTORY_A).mock(return_value=_history("2025-09-07 19:08:07.437"))
+    with pytest.raises(PublishRunUnconfirmedError, match=RULE_A) as caught:
+        ClinicalOneHook(conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    assert put.call_count == 2
+    assert caught.value.rule_ids == [RULE_A]
+
+
+# --- against the simulator: the service processed the PUT, the reply was lost ------------------
+
+
+@pytest.fixture
+def sim_conn(simulator: LiveSimulator, make_conn: ConnFactory) -> str:
+    simulator.state.faults.configure(read_timeout_seconds=2.0, path_filter="/rulemgt/")
+    return make_conn(
+        "sim_publish",
+        "clinical_one",
+        simulator.url,
+        login="demo-user",
+        password="demo-password",
+        extra={"timeout": 0.5},
+    )
+
+
+def _publish(conn: str, driver: str) -> list[object]:
+    hook = ClinicalOneHook(conn)
+    if driver == "async":
+        # run_async gives the pooled async client back when done.
+        return hook.run_async(hook.aupdate_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]))  # type: ignore[arg-type]
+    return hook.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B])  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["lost_reply_drop", "lost_reply_504", "lost_reply_timeout"])
+def test_lost_publish_reply_leaves_each_rule_run_exactly_once(
+    simulator: LiveSimulator, sim_conn: str, kind: str, driver: str
+) -> None:
+    before = simulator.state.now()
+    simulator.state.faults.enqueue(kind)
+    results = _publish(sim_conn, driver)
+    assert rule_job_counts(simulator.state, since=before) == {RULE_A: 1, RULE_B: 1}
+    assert [(r.rule_id, r.succeeded, r.reconciled) for r in results] == [  # type: ignore[attr-defined]
+        (RULE_A, True, True),
+        (RULE_B, True, True),
+    ]
+    assert len(simulator.state.requests_to("/AllData")) == 1
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_publish_not_processed_is_republished_once(
+    simulator: LiveSimulator, sim_conn: str, driver: str
+) -> None:
+    before = simulator.state.now()
+    simulator.state.faults.enqueue("503")
+    results = _publish(sim_conn, driver)
+    assert rules_run_twice(simulator.state, since=before) == {}
+    assert rule_job_counts(simulator.state, since=before) == {RULE_A: 1, RULE_B: 1}
+    assert [(r.succeeded, r.reconciled) for r in results] == [(True, False), (True, False)]  # type: ignore[attr-defined]
+    assert len(simulator.state.requests_to("/AllData")) == 2
+    assert len(simulator.state.requests_to("/rerunhistory/")) == 2
