@@ -296,10 +296,13 @@ def test_execute_complete_raises_sensor_timeout_on_timeout() -> None:
         task.execute_complete({}, {"status": "timeout", "message": "timed out waiting on 1 rule job(s)"})
 
 
-def test_execute_complete_raises_on_error_events() -> None:
+def test_execute_complete_raises_a_provider_error_not_an_airflow_exception_on_error_events() -> None:
+    from clinical_rules_provider.exceptions import ClinicalRulesError
+
     task = ClinicalOneRuleJobSensor(task_id="wait", rule_ids=[RULE_A])
-    with pytest.raises(AirflowException, match="HTTP 401"):
+    with pytest.raises(ClinicalRulesError, match="HTTP 401") as caught:
         task.execute_complete({}, {"status": "error", "message": "HTTP 401 from the service"})
+    assert not isinstance(caught.value, AirflowException)  # as in poke mode: soft_fail does not skip it
 
 
 # --- construction ------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
+from clinical_rules_provider.models.times import as_aware_datetime
+from clinical_rules_provider.task_helpers import as_id_list, as_seconds, resolve_study
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
 if TYPE_CHECKING:
@@ -29,13 +30,17 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     job yet keeps the sensor waiting until ``timeout``.
 
     ``mode="poke"``, ``"reschedule"`` and ``deferrable=True`` give the same results; the
-    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`.
+    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`. A job that
+    ended in a failure status raises :class:`AirflowFailException` (no retries), so
+    ``soft_fail=True`` skips the task in every mode alike.
 
-    :param rule_ids: rules to watch (ids in either UUID form; an XComArg works).
+    :param rule_ids: rules to watch (ids in either UUID form; an XComArg works). A string
+        (what a template renders) is one id, comma-separated ids, or a JSON list.
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``;
         default: the connection extra ``study_mode``.
-    :param job_ids: only these jobs count (``started_after`` is then ignored).
+    :param job_ids: only these jobs count (``started_after`` is then ignored); a string is
+        read like ``rule_ids``.
     :param started_after: aware datetime or ISO string.
     :param failure_statuses: terminal statuses that fail the sensor (default: all failure
         statuses, ``Cancelled`` included).
@@ -120,22 +125,18 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         from clinical_rules_provider.job_watch import RuleJobWatch
 
         study, mode = resolve_study(hook or self._hook(), self.study_id, self.study_mode)
-        self._watching = (
-            study,
-            mode,
-            list(self.rule_ids) if not isinstance(self.rule_ids, str) else [self.rule_ids],
-        )
         watch = RuleJobWatch.create(
-            self.rule_ids,
+            as_id_list(self.rule_ids, "rule_ids"),
             started_after=self._threshold(context),
-            job_ids=self.job_ids,
+            job_ids=as_id_list(self.job_ids, "job_ids"),
             failure_statuses=self.failure_statuses,
         )
+        self._watching = (study, mode, list(watch.rule_ids))
         return study, mode, watch
 
-    # --- poke / reschedule ----------------------------------------------------------------
+    # --- one poll, in every mode ----------------------------------------------------------
 
-    def poke(self, context: Context) -> PokeReturnValue:
+    def poll(self, context: Context) -> PokeReturnValue:
         """One poll: done (with the per-rule outcome as XCom value) or not; raises naming failed rules.
 
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.

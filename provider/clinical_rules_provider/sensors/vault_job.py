@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider.operators._common import as_seconds
+from clinical_rules_provider.task_helpers import as_id_list, as_seconds
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
 if TYPE_CHECKING:
@@ -25,9 +25,12 @@ class VaultJobSensor(DeferrableJobSensor):
     cancelled job fails the sensor unless you say otherwise).
 
     ``poll_interval`` is at least 10 s (Vault's per-job limit). ``deferrable=True`` waits in
-    the triggerer with the same semantics.
+    the triggerer with the same semantics. A job that ended in a failure status raises
+    :class:`AirflowFailException` (no retries), so ``soft_fail=True`` skips the task in every
+    mode alike.
 
-    :param job_ids: Vault job ids (ints or numeric strings; an XComArg works).
+    :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what
+        a template renders) is one id, comma-separated ids, or a JSON list.
     """
 
     template_fields: Sequence[str] = ("job_ids",)
@@ -61,9 +64,9 @@ class VaultJobSensor(DeferrableJobSensor):
     def _job_ids(self) -> list[int]:
         from clinical_rules_provider.clients.vault import job_id_list
 
-        return job_id_list(self.job_ids)
+        return job_id_list(as_id_list(self.job_ids, "job_ids"))
 
-    def poke(self, context: Context) -> PokeReturnValue:
+    def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
         from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._transport import gather_all
