@@ -60,11 +60,11 @@ def vault_sensor(conn_id: str, mode: str, **kwargs: Any) -> VaultJobSensor:
     )
 
 
-def run(task: BaseSensorOperator, mode: str, failure_message: str) -> Any:
-    """Run ``task`` as Airflow would in ``mode``: its execute, or its resume after a failure event."""
+def run(task: BaseSensorOperator, mode: str, failure_message: str, status: str = "failure") -> Any:
+    """Run ``task`` as Airflow would in ``mode``: its execute, or its resume after a trigger event."""
     context = make_context(RescheduleTI())
     if mode == "resumed":
-        event = {"status": "failure", "message": failure_message, "outcome": {}}
+        event = {"status": status, "message": failure_message, "outcome": {}}
         return task.resume_execution("execute_complete", {"event": event}, context)  # type: ignore[arg-type]
     return task.execute(context)  # type: ignore[arg-type]
 
@@ -118,11 +118,5 @@ def test_service_error_is_not_skipped_by_soft_fail_in_any_mode(
         password="wrong",
         extra={"study_id": "36753A48BBA048CB98A5F3278146118D", "study_mode": "test", "max_retries": 0},
     )
-    task = rule_sensor(conn, mode, soft_fail=True)
-    context = make_context(RescheduleTI())
     with pytest.raises(ClinicalRulesError):
-        if mode == "resumed":
-            event = {"status": "error", "message": "credentials refused", "polls": 1}
-            task.resume_execution("execute_complete", {"event": event}, context)  # type: ignore[arg-type]
-        else:
-            task.execute(context)  # type: ignore[arg-type]
+        run(rule_sensor(conn, mode, soft_fail=True), mode, "credentials refused", status="error")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds, resolve_study, select_rules
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
+from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds, resolve_study, select_rules
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds
 from clinical_rules_provider.operators._reports import finish, vault_cancel_report
+from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

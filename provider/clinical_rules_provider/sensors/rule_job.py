@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider.models.times import as_aware_datetime
-from clinical_rules_provider.task_helpers import as_id_list, as_seconds, resolve_study
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
+from clinical_rules_provider.task_helpers import as_id_list, as_seconds, resolve_study
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

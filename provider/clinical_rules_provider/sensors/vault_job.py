@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider.task_helpers import as_id_list, as_seconds
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
+from clinical_rules_provider.task_helpers import as_id_list, as_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
