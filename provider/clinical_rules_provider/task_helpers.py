@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import json
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +39,19 @@ __all__ = [
 
 
 def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
-    """A ``timedelta`` or a number of seconds, at least ``minimum``."""
+    """A ``timedelta`` or a finite number of seconds (a rendered template may give it as a
+    numeric string), at least ``minimum``."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < minimum:
-        raise ValueError(f"{field}: expected a timedelta or seconds >= {minimum}, got {value!r}")
+    if isinstance(seconds, str):
+        with contextlib.suppress(ValueError):
+            seconds = float(seconds.strip())
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+        or seconds < minimum
+    ):
+        raise ValueError(f"{field}: expected a timedelta or seconds >= {minimum}, got {str(value)[:100]!r}")
     return float(seconds)
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowFailException
+from clinical_rules_provider.task_helpers import as_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,12 +44,28 @@ class DeferrableJobSensor(BaseSensorOperator):
     value (the outcome of the last poll) and fail, or skip, alike.
     """
 
-    def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
+    min_poll_interval = 0.0
+    """Shortest wait between polls; a shorter ``poll_interval``/``poke_interval`` is raised to it."""
+
+    def __init__(self, *, poll_interval: Any = 30.0, deferrable: bool = False, **kwargs: Any) -> None:
+        self._poke_interval_given = "poke_interval" in kwargs
         super().__init__(**kwargs)
         if deferrable and self.mode == "reschedule":
             raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
         self.deferrable = deferrable
         self._defer_when_waiting = False
+        self.poll_interval = poll_interval
+        if not (isinstance(poll_interval, str) and "{{" in poll_interval):
+            self.apply_poll_interval()  # checked when the DAG is parsed, unless it is a template
+
+    def apply_poll_interval(self) -> None:
+        """Check the (rendered) ``poll_interval`` and make it Airflow's ``poke_interval`` too,
+        unless ``poke_interval`` was given; both are at least :attr:`min_poll_interval`."""
+        self.poll_interval = max(as_seconds(self.poll_interval, "poll_interval"), self.min_poll_interval)
+        if self._poke_interval_given:
+            self.poke_interval = max(float(self.poke_interval), self.min_poll_interval)
+        else:
+            self.poke_interval = self.poll_interval
 
     def trigger(self, context: Context, end_time: float) -> BaseTrigger:
         """The trigger that continues the wait (every parameter of the sensor reaches it)."""
@@ -68,6 +85,7 @@ class DeferrableJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Airflow's poke loop; ``deferrable`` hands the wait to the triggerer after the first poke."""
+        self.apply_poll_interval()
         self._defer_when_waiting = self.deferrable
         return super().execute(context)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
-from clinical_rules_provider.task_helpers import as_id_list, as_seconds
+from clinical_rules_provider.task_helpers import as_id_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,11 +29,13 @@ class VaultJobSensor(DeferrableJobSensor):
     :class:`AirflowFailException` (no retries), so ``soft_fail=True`` skips the task in every
     mode alike.
 
+    :param poll_interval: seconds (or a ``timedelta``) between polls, at least 10; templated.
     :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what
         a template renders) is one id, comma-separated ids, or a JSON list.
     """
 
-    template_fields: Sequence[str] = ("job_ids",)
+    template_fields: Sequence[str] = ("job_ids", "poll_interval")
+    min_poll_interval = MIN_POLL_INTERVAL
     ui_color = "#f4e3c1"
 
     def __init__(
@@ -41,23 +43,18 @@ class VaultJobSensor(DeferrableJobSensor):
         *,
         job_ids: Any,
         failure_statuses: Sequence[str] | None = None,
-        poll_interval: float | timedelta = 30.0,
+        poll_interval: float | timedelta | str = 30.0,
         deferrable: bool = False,
         cancel_on_kill: bool = False,
         vault_conn_id: str = "veeva_vault_default",
         **kwargs: Any,
     ) -> None:
-        interval = max(as_seconds(poll_interval, "poll_interval"), MIN_POLL_INTERVAL)
-        kwargs["poke_interval"] = max(
-            as_seconds(kwargs.get("poke_interval", interval), "poke_interval"), MIN_POLL_INTERVAL
-        )
-        super().__init__(deferrable=deferrable, **kwargs)
+        super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
         from clinical_rules_provider.job_options import vault_failure_status_set
 
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         vault_failure_status_set(self.failure_statuses)
-        self.poll_interval = interval
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
 
