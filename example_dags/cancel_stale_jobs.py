@@ -1,13 +1,15 @@
 """User job 3: every hour, cancel Clinical One rule jobs and Vault jobs that run/queue too long.
 
-Run with ``{"dry_run": true}`` to only see what would be cancelled. A job that cannot be
-cancelled (Clinical One's "Failed to cancel job", a Vault refusal) fails its task with
-the ids and reasons; the full per-item report is in XCom either way.
+Trigger with ``{"dry_run": true}`` to only see what would be cancelled. A job that cannot be
+cancelled (Clinical One's "Failed to cancel job", a Vault refusal) fails its task with the
+ids and reasons; the full per-item report is in XCom either way. The Vault canceller keeps to its defaults: only jobs of the connection's
+own user, and never a job merely scheduled for later.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag
@@ -17,12 +19,22 @@ from clinical_rules_provider.operators.cancel import (
     VaultCancelStaleJobsOperator,
 )
 
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "clinical-data",
+    # No task retries: the hook already retries each request's transient faults, and the next
+    # hourly run is the retry for a job that could not be cancelled this time.
+    "retries": 0,
+    "execution_timeout": timedelta(minutes=30),
+}
+
 
 @dag(
     schedule="@hourly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=50),
+    default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
     params={"dry_run": Param(False, type="boolean")},
     tags=["clinical-one", "vault", "example"],

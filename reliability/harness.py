@@ -41,7 +41,7 @@ def context_for(task_id: str, xcoms: dict[tuple[str, str], Any], interval_start:
 def run_task(task: Any, context: Mapping[str, Any], upstream: tuple[str, ...] = ()) -> Any:
     """Execute a task; on deferral, round-trip the trigger through ``serialize()`` and resume."""
     from clinical_rules_provider._compat import TaskDeferred
-    from clinical_rules_provider.operators._wait import run_in_worker
+    from clinical_rules_provider.task_helpers import run_in_worker
 
     if upstream:
         task.upstream_task_ids.update(upstream)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from clinical_rules_provider._compat import AirflowException
-from clinical_rules_provider.operators._common import utc_now
+from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.testing import (
     EXAMPLE_STUDY_ID,
     FAILING_RULE_ID,

@@ -183,11 +183,17 @@ def vault(sim: LiveSimulator) -> None:
     hook.close()
 
 
-def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run a DAG in its own process (scripts/run_dag.py) and return its JSON result."""
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None, *, scheduled: bool = False) -> dict[str, Any]:
+    """Run a DAG in its own process (scripts/run_dag.py) and return its JSON result.
+
+    ``scheduled``: a run with a data interval (its timetable's, around now), like the
+    scheduler's, instead of a manual run without one.
+    """
     args = [sys.executable, str(ROOT / "scripts" / "run_dag.py"), dag_id] + (
         [json.dumps(conf)] if conf else []
     )
+    if scheduled:
+        args += ["--logical-date", "now"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("DAG-RESULT ")]
     if not lines:
@@ -195,9 +201,9 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"dag_id": dag_id, "state": "crashed", "tasks": {}}
     result: dict[str, Any] = json.loads(lines[-1].removeprefix("DAG-RESULT "))
     errors = [
-        line.split("AirflowException: ", 1)[1]
+        line.split("Exception: ", 1)[1]
         for line in done.stdout.splitlines()
-        if "AirflowException: " in line
+        if "AirflowException: " in line or "AirflowFailException: " in line
     ]
     result["errors"] = list(dict.fromkeys(errors))
     return result
@@ -218,6 +224,25 @@ def show(result: dict[str, Any], expected_state: str, expected_tasks: dict[str, 
     return result["tasks"]
 
 
+# The demo's own choices for the example DAGs' params: the seed's form and user, and a poll
+# every second (the DAGs default to minutes, for real jobs).
+REPUBLISH_CONF = {
+    "form_id": "39903D6C-042D-4D9E-8977-3160488E6D3D",
+    "user_name": "jsmith",
+    "poll_interval_seconds": 1,
+}
+GATED_RULES = ["938D23FA6B7241CCA41BD627E5DB60DA", "704A7178208D44BC9AD52556B18933C3"]
+
+
+def start_rule_jobs(rule_ids: list[str]) -> None:
+    """What the gate DAG waits on is started outside it: here, by a publish from this process."""
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+    with ClinicalOneHook() as hook:
+        results = hook.update_publish_run(STUDY, MODE, "AllData", rule_ids)
+    print(f"   started outside the DAG: jobs of {[r.rule_id for r in results]}")
+
+
 def dags(sim: LiveSimulator) -> None:
     from clinical_rules_provider.testing import FAILING_RULE_ID
 
@@ -226,7 +251,7 @@ def dags(sim: LiveSimulator) -> None:
     state.pending_seconds, state.running_seconds = 0.5, 4.0  # outlasts the sensor's first poke
 
     section("DAG republish_rules: filter -> update publish run -> deferrable sensor -> report")
-    result = run_dag("republish_rules")
+    result = run_dag("republish_rules", REPUBLISH_CONF)
     tasks = show(result, "success", {"wait_for_rule_jobs": "success", "report": "success"})
     check(
         result.get("triggers") == ["ClinicalOneRuleJobTrigger"],
@@ -242,16 +267,18 @@ def dags(sim: LiveSimulator) -> None:
         f"simulator: {len(updated)} rules now AllData",
     )
 
-    section("DAG gate_on_rule_jobs: rule jobs succeed -> downstream step runs")
+    section("DAG gate_on_rule_jobs: rule jobs started outside succeed -> downstream step runs")
+    start_rule_jobs(GATED_RULES)
     show(
-        run_dag("gate_on_rule_jobs"),
+        run_dag("gate_on_rule_jobs", {"rule_ids": GATED_RULES, "poll_interval_seconds": 1}, scheduled=True),
         "success",
         {"rule_jobs_succeeded": "success", "load_downstream": "success"},
     )
 
     section("DAG gate_on_rule_jobs with a failing rule: the gate stops the pipeline")
-    failing = {"rule_ids": [FAILING_RULE_ID, "938D23FA6B7241CCA41BD627E5DB60DA"]}
-    result = run_dag("gate_on_rule_jobs", failing)
+    failing = [FAILING_RULE_ID, GATED_RULES[0]]
+    start_rule_jobs(failing)
+    result = run_dag("gate_on_rule_jobs", {"rule_ids": failing, "poll_interval_seconds": 1}, scheduled=True)
     show(result, "failed", {"rule_jobs_succeeded": "failed", "load_downstream": "upstream_failed"})
     check(
         any(FAILING_RULE_ID in e for e in result["errors"]),

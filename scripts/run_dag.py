@@ -4,21 +4,24 @@ Used by ``make demo`` and the end-to-end tests, each run in its own process so A
 global state never leaks between runs. Expects ``AIRFLOW_HOME`` (migrated),
 ``AIRFLOW__CORE__DAGS_FOLDER`` and the ``AIRFLOW_CONN_*`` connections in the environment.
 
-    python scripts/run_dag.py <dag_id> ['{"conf": "json"}']
+    python scripts/run_dag.py <dag_id> ['{"conf": "json"}'] [--logical-date ISO|now]
+
+Without ``--logical-date`` the run has no data interval (a manual run); with it, the DAG's
+timetable infers the interval, as for a scheduled run (``data_interval_start`` is set).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
 import time
 from typing import Any
 
 RESULT_PREFIX = "DAG-RESULT "
 
 
-def run(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any]:
+def run(dag_id: str, conf: dict[str, Any] | None, logical_date: str | None = None) -> dict[str, Any]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -36,7 +39,12 @@ def run(dag_id: str, conf: dict[str, Any] | None) -> dict[str, Any]:
             "errors": {k: str(v) for k, v in bag.import_errors.items()},
         }
     started = time.monotonic()
-    dag_run = bag.dags[dag_id].test(run_conf=conf)
+    when = None
+    if logical_date:
+        import pendulum
+
+        when = pendulum.now("UTC") if logical_date == "now" else pendulum.parse(logical_date)
+    dag_run = bag.dags[dag_id].test(run_conf=conf, logical_date=when)
     seconds = time.monotonic() - started
     tasks: dict[str, Any] = {}
     with create_session() as session:
@@ -74,5 +82,10 @@ def _record_inline_triggers() -> list[str]:
 
 
 if __name__ == "__main__":
-    conf = json.loads(sys.argv[2]) if len(sys.argv) > 2 else None
-    print(RESULT_PREFIX + json.dumps(run(sys.argv[1], conf), default=str), flush=True)
+    parser = argparse.ArgumentParser(description="Run one DAG with dag.test() and print a JSON result line.")
+    parser.add_argument("dag_id")
+    parser.add_argument("conf", nargs="?", help="run conf as JSON")
+    parser.add_argument("--logical-date", help="ISO-8601 time or 'now': a run with a data interval")
+    args = parser.parse_args()
+    conf = json.loads(args.conf) if args.conf else None
+    print(RESULT_PREFIX + json.dumps(run(args.dag_id, conf, args.logical_date), default=str), flush=True)

@@ -15,4 +15,9 @@ except ImportError:  # pragma: no cover - Airflow 3.0
         TaskDeferred,
     )
 
-__all__ = ["AirflowException", "AirflowSensorTimeout", "TaskDeferred"]
+try:  # Airflow 3.1+; the sensor base class catches this very class for soft_fail
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
+
+__all__ = ["AirflowException", "AirflowFailException", "AirflowSensorTimeout", "TaskDeferred"]

@@ -18,6 +18,7 @@ from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
 from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
+from clinical_rules_provider.models.times import floor_to_millisecond
 
 log = logging.getLogger(__name__)
 # Unknown statuses already logged (once each); bounded, and each kept short, so a service
@@ -35,12 +36,6 @@ def _warn_unknown_status(status: str) -> None:
     while len(_warned_statuses) > MAX_WARNED_STATUSES:
         _warned_statuses.popitem(last=False)
     log.warning("Unknown rule job status %r treated as still running", shown)
-
-
-def floor_to_millisecond(moment: datetime) -> datetime:
-    """``jobStartDate`` has millisecond precision: a job started in the same millisecond as
-    the threshold must count, so thresholds are compared at that precision."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class Outcome(Protocol):

@@ -5,7 +5,6 @@ task states and the simulator's final job states."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,22 +27,13 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "example_dags"
 MODE = "test"
-
-
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A fresh, migrated SQLite Airflow home for the DAG processes."""
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
-    )
-    return env
+# The tests' own params for the example DAGs (the DAGs' defaults are for a real study).
+REPUBLISH_CONF = {
+    "form_id": "39903D6C-042D-4D9E-8977-3160488E6D3D",
+    "user_name": "jsmith",
+    "poll_interval_seconds": 1,
+}
+GATED_RULES = ["938D23FA6B7241CCA41BD627E5DB60DA", "704A7178208D44BC9AD52556B18933C3"]
 
 
 @pytest.fixture
@@ -59,8 +49,33 @@ def slow_sim() -> Iterator[LiveSimulator]:
         yield live
 
 
+def c1_conn_json(sim: LiveSimulator) -> str:
+    return json.dumps(
+        {
+            "conn_type": "clinical_one",
+            "host": sim.url,
+            "login": "demo-user",
+            "password": "demo-password",
+            "extra": {"study_id": EXAMPLE_STUDY_ID, "study_mode": MODE, "retry_backoff": 0.05},
+        }
+    )
+
+
+def start_rule_jobs(sim: LiveSimulator, rule_ids: list[str]) -> None:
+    """Start the rules' jobs outside any DAG (the gate waits on jobs something else started)."""
+    for rule_id in rule_ids:
+        rule = sim.state.rule(EXAMPLE_STUDY_ID, MODE, rule_id)
+        assert rule is not None
+        sim.state.start_job(rule)
+
+
 def run_dag(
-    env: dict[str, str], sim: LiveSimulator, dag_id: str, conf: dict[str, Any] | None = None
+    env: dict[str, str],
+    sim: LiveSimulator,
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
     env = {
         **env,
@@ -85,6 +100,8 @@ def run_dag(
     args = [sys.executable, str(ROOT / "scripts" / "run_dag.py"), dag_id] + (
         [json.dumps(conf)] if conf else []
     )
+    if scheduled:  # a run with a data interval, as the scheduler makes it
+        args += ["--logical-date", "now"]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("DAG-RESULT ")]
     assert lines, done.stdout[-4000:] + done.stderr[-4000:]
@@ -116,7 +133,7 @@ def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs
     airflow_env: dict[str, str], slow_sim: LiveSimulator
 ) -> None:
     sim = slow_sim
-    result = run_dag(airflow_env, sim, "republish_rules")
+    result = run_dag(airflow_env, sim, "republish_rules", REPUBLISH_CONF)
     assert result["state"] == "success", result["log"][-3000:]
     assert states(result) == dict.fromkeys(
         ("find_rules", "update_publish_run", "wait_for_rule_jobs", "report"), "success"
@@ -132,33 +149,37 @@ def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs
     assert result["triggers"] == ["ClinicalOneRuleJobTrigger"]  # the sensor deferred, once
 
 
-def test_gate_runs_the_downstream_step_after_rule_jobs_succeed(
-    airflow_env: dict[str, str], sim: LiveSimulator
+def test_gate_runs_the_downstream_step_after_rule_jobs_started_outside_it_succeed(
+    airflow_env: dict[str, str], slow_sim: LiveSimulator
 ) -> None:
-    result = run_dag(airflow_env, sim, "gate_on_rule_jobs")
+    sim = slow_sim
+    start_rule_jobs(sim, GATED_RULES)
+    before = {r: len(sim.state.rule(EXAMPLE_STUDY_ID, MODE, r).jobs) for r in GATED_RULES}  # type: ignore[union-attr]
+    result = run_dag(
+        airflow_env,
+        sim,
+        "gate_on_rule_jobs",
+        {"rule_ids": GATED_RULES, "poll_interval_seconds": 1},
+        scheduled=True,
+    )
     assert result["state"] == "success", result["log"][-3000:]
-    assert states(result) == {
-        "rerun_rules": "success",
-        "rule_jobs_succeeded": "success",
-        "load_downstream": "success",
-    }
+    assert states(result) == {"rule_jobs_succeeded": "success", "load_downstream": "success"}
+    assert sorted(xcom(result, "rule_jobs_succeeded")["succeeded"]) == sorted(GATED_RULES)
+    # the gate started nothing itself
+    assert {r: len(sim.state.rule(EXAMPLE_STUDY_ID, MODE, r).jobs) for r in GATED_RULES} == before  # type: ignore[union-attr]
 
 
 def test_gate_stops_the_pipeline_when_a_rule_job_fails(
     airflow_env: dict[str, str], sim: LiveSimulator
 ) -> None:
+    rules = [FAILING_RULE_ID, GATED_RULES[0]]
+    start_rule_jobs(sim, rules)
     result = run_dag(
-        airflow_env,
-        sim,
-        "gate_on_rule_jobs",
-        {"rule_ids": [FAILING_RULE_ID, "938D23FA6B7241CCA41BD627E5DB60DA"]},
+        airflow_env, sim, "gate_on_rule_jobs", {"rule_ids": rules, "poll_interval_seconds": 1}, scheduled=True
     )
     assert result["state"] == "failed"
-    assert states(result) == {
-        "rerun_rules": "success",
-        "rule_jobs_succeeded": "failed",
-        "load_downstream": "upstream_failed",
-    }
+    assert states(result) == {"rule_jobs_succeeded": "failed", "load_downstream": "upstream_failed"}
+    assert result["tasks"]["rule_jobs_succeeded"]["try_number"] == 1  # a failed job is not retried
     assert f"{FAILING_RULE_ID} (job " in result["log"]
     assert "): Failed" in result["log"]
     job = sim.state.latest_job(EXAMPLE_STUDY_ID, MODE, FAILING_RULE_ID)

@@ -1,9 +1,10 @@
-"""Both job sensors: cancel on kill in poke mode, and the mode / deferrable guard."""
+"""Both job sensors: cancel on kill in poke mode, the mode / deferrable guard, templated poll intervals."""
 
 from __future__ import annotations
 
 import pytest
 
+from clinical_rules_provider._compat import TaskDeferred
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
 from clinical_rules_provider.sensors.vault_job import VaultJobSensor
 from clinical_rules_provider.testing.server import LiveSimulator
@@ -66,3 +67,35 @@ def test_deferrable_and_reschedule_together_are_refused(sensor_class: type) -> N
 
 def test_vault_sensor_never_polls_faster_than_vault_allows() -> None:
     assert VaultJobSensor(task_id="wait", job_ids=[1], poke_interval=1).poke_interval == 10.0
+
+
+def test_a_templated_poll_interval_is_checked_and_applied_when_the_task_runs(sim_c1: str) -> None:
+    task = ClinicalOneRuleJobSensor(
+        task_id="wait",
+        rule_ids=[STALE_RULE],
+        started_after=hours_ago(4),
+        poll_interval="{{ params.poll_seconds }}",
+        deferrable=True,
+        clinical_one_conn_id=sim_c1,
+    )
+    task.poll_interval = "7"  # what the template rendered (non-native rendering gives a string)
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute(make_context(FakeTI()))
+    assert caught.value.trigger.poll_interval == 7.0
+    assert task.poke_interval == 7.0
+
+
+def test_a_rendered_vault_poll_interval_is_still_at_least_ten_seconds() -> None:
+    task = VaultJobSensor(task_id="wait", job_ids=[1], poll_interval="{{ params.poll_seconds }}")
+    task.poll_interval = 2
+    task.apply_poll_interval()
+    assert task.poll_interval == 10.0 and task.poke_interval == 10.0
+
+
+def test_a_rendered_poll_interval_that_is_no_number_is_refused_naming_the_field(sim_c1: str) -> None:
+    task = ClinicalOneRuleJobSensor(
+        task_id="wait", rule_ids=[STALE_RULE], poll_interval="{{ params.x }}", clinical_one_conn_id=sim_c1
+    )
+    task.poll_interval = "soon"
+    with pytest.raises(ValueError, match=r"^poll_interval: "):
+        task.execute(make_context(FakeTI()))

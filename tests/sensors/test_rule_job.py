@@ -296,10 +296,13 @@ def test_execute_complete_raises_sensor_timeout_on_timeout() -> None:
         task.execute_complete({}, {"status": "timeout", "message": "timed out waiting on 1 rule job(s)"})
 
 
-def test_execute_complete_raises_on_error_events() -> None:
+def test_execute_complete_raises_a_provider_error_not_an_airflow_exception_on_error_events() -> None:
+    from clinical_rules_provider.exceptions import ClinicalRulesError
+
     task = ClinicalOneRuleJobSensor(task_id="wait", rule_ids=[RULE_A])
-    with pytest.raises(AirflowException, match="HTTP 401"):
+    with pytest.raises(ClinicalRulesError, match="HTTP 401") as caught:
         task.execute_complete({}, {"status": "error", "message": "HTTP 401 from the service"})
+    assert not isinstance(caught.value, AirflowException)  # as in poke mode: soft_fail does not skip it
 
 
 # --- construction ------------------------------------------------------------------------
@@ -326,3 +329,44 @@ def test_naive_started_after_is_rejected_on_poke(sim_c1: str) -> None:
     task = sensor(sim_c1, [RULE_A], started_after=datetime(2026, 1, 1, 12, 0))
     with pytest.raises(ValueError, match="started_after"):
         task.poke(make_context(FakeTI()))
+
+
+# --- ids given as one templated string -----------------------------------------------------
+
+
+def test_one_rule_id_string_is_watched_like_a_list_of_one(sim_c1: str) -> None:
+    task = sensor(sim_c1, OLD_SUCCESS_RULE, started_after=hours_ago(72))  # type: ignore[arg-type]
+    result = task.poke(make_context(FakeTI()))
+    assert list(result.xcom_value["succeeded"]) == [OLD_SUCCESS_RULE]
+
+
+def test_a_rendered_list_of_rule_ids_is_watched_rule_by_rule(sim_c1: str) -> None:
+    # what "{{ params.rule_ids }}" renders to without render_template_as_native_obj
+    rendered = str([OLD_SUCCESS_RULE, FAILING_RULE])
+    task = sensor(sim_c1, rendered, started_after=hours_ago(48))  # type: ignore[arg-type]
+    with pytest.raises(AirflowException, match=FAILING_RULE):
+        task.poke(make_context(FakeTI()))
+
+
+def test_one_job_id_string_picks_that_job(sim_c1: str, simulator: LiveSimulator) -> None:
+    rule = simulator.state.rule(STUDY, "test", OLD_SUCCESS_RULE)
+    assert rule is not None
+    task = sensor(
+        sim_c1,
+        f"{OLD_SUCCESS_RULE}",  # type: ignore[arg-type]
+        job_ids=rule.jobs[-1].job_id,
+        started_after=pendulum.now("UTC"),
+    )
+    assert bool(task.poke(make_context(FakeTI()))) is True
+
+
+def test_comma_separated_rule_ids_reach_the_trigger_as_a_list(sim_c1: str) -> None:
+    task = sensor(
+        sim_c1,
+        f"{STALE_RULE}, {OLD_SUCCESS_RULE.lower()}",  # type: ignore[arg-type]
+        started_after=hours_ago(4),
+        deferrable=True,
+    )
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute(make_context(FakeTI()))
+    assert caught.value.trigger.rule_ids == [STALE_RULE, OLD_SUCCESS_RULE]

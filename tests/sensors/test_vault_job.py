@@ -136,3 +136,19 @@ def test_execute_complete_raises_sensor_timeout_on_timeout() -> None:
     task = VaultJobSensor(task_id="wait_vault", job_ids=[1])
     with pytest.raises(AirflowSensorTimeout, match="job 1: RUNNING"):
         task.execute_complete({}, {"status": "timeout", "message": "timed out: job 1: RUNNING"})
+
+
+def test_one_job_id_string_is_watched_like_a_list_of_one(sim_vault: str) -> None:
+    result = sensor(sim_vault, str(SUCCEEDED)).poke(make_context(FakeTI()))
+    assert result.xcom_value["succeeded"] == {str(SUCCEEDED): "SUCCESS"}
+
+
+def test_comma_separated_job_ids_are_each_watched(sim_vault: str) -> None:
+    with pytest.raises(AirflowException, match=f"job {ERRORED}: ERRORS_ENCOUNTERED"):
+        sensor(sim_vault, f"{SUCCEEDED},{ERRORED}").poke(make_context(FakeTI()))
+
+
+def test_a_json_list_of_job_ids_reaches_the_trigger_as_ints(sim_vault: str) -> None:
+    with pytest.raises(TaskDeferred) as caught:
+        sensor(sim_vault, f"[{SUCCEEDED}, {RUNNING_STALE}]", deferrable=True).execute(make_context(FakeTI()))
+    assert caught.value.trigger.job_ids == [SUCCEEDED, RUNNING_STALE]

@@ -8,14 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from clinical_rules_provider.operators._common import (
-    as_bool,
-    as_seconds,
-    resolve_study,
-    select_rules,
-    utc_now,
-)
+from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
+from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds, resolve_study, select_rules
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -82,7 +77,8 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
     service's overall outcome text when it is not ``Success`` (also logged); it does not
     fail the task by itself.
 
-    :param rule_ids: rules whose jobs to cancel (either UUID form; an XComArg works).
+    :param rule_ids: rules whose jobs to cancel (either UUID form; an XComArg works; one id,
+        comma-separated ids or a JSON list as a string work too, for templates).
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
     """
@@ -100,7 +96,8 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
         report: dict[str, Any] = {"study_id": study, "study_mode": mode}
         try:
-            return self._cancel(context, hook, study, mode, self.rule_ids, report)
+            rule_ids = as_id_list(self.rule_ids, "rule_ids")
+            return self._cancel(context, hook, study, mode, rule_ids, report)
         finally:
             hook.close()
 

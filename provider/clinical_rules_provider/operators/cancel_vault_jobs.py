@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from clinical_rules_provider.operators._common import as_bool, as_seconds, utc_now
+from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, vault_cancel_report
 from clinical_rules_provider.operators._vault_scope import (
     OWNER_ME,
@@ -16,6 +16,7 @@ from clinical_rules_provider.operators._vault_scope import (
     age_since,
     check_scope_at_parse,
 )
+from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -75,7 +76,8 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
     ``CANCELLING``). The return value lists ``cancelled`` ids and ``not_cancelled`` items
     with Vault's reason; any refusal fails the task unless ``fail_on_not_cancelled=False``.
 
-    :param job_ids: positive integers or numeric strings (an XComArg works).
+    :param job_ids: positive integers or numeric strings (an XComArg works; one id,
+        comma-separated ids or a JSON list as a string work too, for templates).
     """
 
     template_fields: Sequence[str] = ("job_ids",)
@@ -89,7 +91,7 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
         """Cancel and report."""
         hook = self._hook()
         try:
-            return self._cancel(context, hook, self.job_ids, {})
+            return self._cancel(context, hook, as_id_list(self.job_ids, "job_ids"), {})
         finally:
             hook.close()
 

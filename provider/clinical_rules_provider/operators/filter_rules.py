@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from clinical_rules_provider.operators._common import resolve_study
+from clinical_rules_provider.task_helpers import resolve_study
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -1,4 +1,4 @@
-"""What both job sensors share: poke once, then defer or poke on; one verdict per poll."""
+"""What both job sensors share: one verdict per poll, and deferral from inside Airflow's poke loop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider._compat import AirflowFailException
+from clinical_rules_provider.task_helpers import as_seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -20,40 +21,76 @@ DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0
 
 
 def verdict(outcome: Outcome) -> PokeReturnValue:
-    """Raise naming the failed jobs, or say whether the wait is over (outcome as XCom value)."""
+    """Raise naming the failed jobs, or say whether the wait is over (outcome as XCom value).
+
+    A failure status is final, so it raises :class:`AirflowFailException`: no retry, and
+    ``soft_fail=True`` skips the task (Airflow's sensor loop and its deferral resume both
+    treat this exception so).
+    """
     if outcome.failed:
-        raise AirflowException(outcome.failure_message())
+        raise AirflowFailException(outcome.failure_message())
     return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
 
 
 class DeferrableJobSensor(BaseSensorOperator):
-    """A sensor that pokes once and, if ``deferrable`` and not done, defers to :meth:`trigger`.
+    """A sensor whose first poke runs in Airflow's own poke loop and, if ``deferrable`` and not
+    done, defers to :meth:`trigger`.
 
-    Poke, reschedule and deferrable modes return the same value: the outcome of the last poll.
+    Deferring from inside the loop (``TaskDeferred`` passes through it) keeps one place, Airflow's
+    :meth:`BaseSensorOperator.execute`, deciding what ``soft_fail``, ``never_fail`` and
+    ``silent_fail`` do with a failed first poke; after the deferral,
+    :meth:`BaseSensorOperator.resume_execution` applies the same rules to what
+    :meth:`execute_complete` raises. So poke, reschedule and deferrable modes return the same
+    value (the outcome of the last poll) and fail, or skip, alike.
     """
 
-    def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
+    min_poll_interval = 0.0
+    """Shortest wait between polls; a shorter ``poll_interval``/``poke_interval`` is raised to it."""
+
+    def __init__(self, *, poll_interval: Any = 30.0, deferrable: bool = False, **kwargs: Any) -> None:
+        self._poke_interval_given = "poke_interval" in kwargs
         super().__init__(**kwargs)
         if deferrable and self.mode == "reschedule":
             raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
         self.deferrable = deferrable
+        self._defer_when_waiting = False
+        self.poll_interval = poll_interval
+        if not (isinstance(poll_interval, str) and "{{" in poll_interval):
+            self.apply_poll_interval()  # checked when the DAG is parsed, unless it is a template
+
+    def apply_poll_interval(self) -> None:
+        """Check the (rendered) ``poll_interval`` and make it Airflow's ``poke_interval`` too,
+        unless ``poke_interval`` was given; both are at least :attr:`min_poll_interval`."""
+        self.poll_interval = max(as_seconds(self.poll_interval, "poll_interval"), self.min_poll_interval)
+        if self._poke_interval_given:
+            self.poke_interval = max(float(self.poke_interval), self.min_poll_interval)
+        else:
+            self.poke_interval = self.poll_interval
 
     def trigger(self, context: Context, end_time: float) -> BaseTrigger:
         """The trigger that continues the wait (every parameter of the sensor reaches it)."""
         raise NotImplementedError
 
+    def poll(self, context: Context) -> PokeReturnValue:
+        """One poll of every job: done or not; raises naming failed jobs."""
+        raise NotImplementedError
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One poll; within a deferrable :meth:`execute`, a wait that is not over defers."""
+        result = self.poll(context)
+        if not result.is_done and self._defer_when_waiting:
+            timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
+            self.defer(trigger=self.trigger(context, time.time() + timeout), method_name="execute_complete")
+        return result
+
     def execute(self, context: Context) -> Any:
-        """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if isinstance(first, PokeReturnValue) and first.is_done:
-            return first.xcom_value
-        timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
-        self.defer(trigger=self.trigger(context, time.time() + timeout), method_name="execute_complete")
+        """Airflow's poke loop; ``deferrable`` hands the wait to the triggerer after the first poke."""
+        self.apply_poll_interval()
+        self._defer_when_waiting = self.deferrable
+        return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: the outcome, or the matching exception with details."""
-        from clinical_rules_provider.operators._wait import raise_for_event
+        from clinical_rules_provider.task_helpers import raise_for_event
 
         return raise_for_event(event)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
+from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
+from clinical_rules_provider.task_helpers import as_id_list, resolve_study
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -29,17 +30,23 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     job yet keeps the sensor waiting until ``timeout``.
 
     ``mode="poke"``, ``"reschedule"`` and ``deferrable=True`` give the same results; the
-    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`.
+    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`. A job that
+    ended in a failure status raises :class:`AirflowFailException` (no retries), so
+    ``soft_fail=True`` skips the task in every mode alike.
 
-    :param rule_ids: rules to watch (ids in either UUID form; an XComArg works).
+    :param rule_ids: rules to watch (ids in either UUID form; an XComArg works). A string
+        (what a template renders) is one id, comma-separated ids, or a JSON list.
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``;
         default: the connection extra ``study_mode``.
-    :param job_ids: only these jobs count (``started_after`` is then ignored).
+    :param job_ids: only these jobs count (``started_after`` is then ignored); a string is
+        read like ``rule_ids``.
     :param started_after: aware datetime or ISO string.
     :param failure_statuses: terminal statuses that fail the sensor (default: all failure
         statuses, ``Cancelled`` included).
-    :param poll_interval: seconds between polls (also Airflow's ``poke_interval``).
+    :param poll_interval: seconds (or a ``timedelta``) between polls, in the worker and in the
+        triggerer; also Airflow's ``poke_interval`` unless that is given. Templated (a rendered
+        number or numeric string), so a run can choose it.
     :param poll_endpoint: ``rerun_history`` (one request per rule, concurrently) or
         ``job_status`` (bulk endpoint, one request per 500 rules).
     :param deferrable: wait in the triggerer instead of holding a worker slot.
@@ -48,7 +55,14 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     :param max_concurrency: cap on concurrent requests per poll.
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "job_ids", "started_after")
+    template_fields: Sequence[str] = (
+        "study_id",
+        "study_mode",
+        "rule_ids",
+        "job_ids",
+        "started_after",
+        "poll_interval",
+    )
     ui_color = "#f4e3c1"
 
     def __init__(
@@ -60,7 +74,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         job_ids: Any = None,
         started_after: datetime | str | None = None,
         failure_statuses: Sequence[str] | None = None,
-        poll_interval: float | timedelta = 30.0,
+        poll_interval: float | timedelta | str = 30.0,
         poll_endpoint: str = "rerun_history",
         deferrable: bool = False,
         cancel_on_kill: bool = False,
@@ -68,8 +82,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         clinical_one_conn_id: str = "clinical_one_default",
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
-        super().__init__(deferrable=deferrable, **kwargs)
+        super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
         from clinical_rules_provider.job_options import check_poll_endpoint
 
         check_poll_endpoint(poll_endpoint)
@@ -79,7 +92,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         self.job_ids = job_ids
         self.started_after = started_after
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
-        self.poll_interval = as_seconds(poll_interval, "poll_interval")
         self.poll_endpoint = poll_endpoint
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
@@ -120,22 +132,18 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         from clinical_rules_provider.job_watch import RuleJobWatch
 
         study, mode = resolve_study(hook or self._hook(), self.study_id, self.study_mode)
-        self._watching = (
-            study,
-            mode,
-            list(self.rule_ids) if not isinstance(self.rule_ids, str) else [self.rule_ids],
-        )
         watch = RuleJobWatch.create(
-            self.rule_ids,
+            as_id_list(self.rule_ids, "rule_ids"),
             started_after=self._threshold(context),
-            job_ids=self.job_ids,
+            job_ids=as_id_list(self.job_ids, "job_ids"),
             failure_statuses=self.failure_statuses,
         )
+        self._watching = (study, mode, list(watch.rule_ids))
         return study, mode, watch
 
-    # --- poke / reschedule ----------------------------------------------------------------
+    # --- one poll, in every mode ----------------------------------------------------------
 
-    def poke(self, context: Context) -> PokeReturnValue:
+    def poll(self, context: Context) -> PokeReturnValue:
         """One poll: done (with the per-rule outcome as XCom value) or not; raises naming failed rules.
 
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider.operators._common import as_seconds
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
+from clinical_rules_provider.task_helpers import as_id_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,12 +25,17 @@ class VaultJobSensor(DeferrableJobSensor):
     cancelled job fails the sensor unless you say otherwise).
 
     ``poll_interval`` is at least 10 s (Vault's per-job limit). ``deferrable=True`` waits in
-    the triggerer with the same semantics.
+    the triggerer with the same semantics. A job that ended in a failure status raises
+    :class:`AirflowFailException` (no retries), so ``soft_fail=True`` skips the task in every
+    mode alike.
 
-    :param job_ids: Vault job ids (ints or numeric strings; an XComArg works).
+    :param poll_interval: seconds (or a ``timedelta``) between polls, at least 10; templated.
+    :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what
+        a template renders) is one id, comma-separated ids, or a JSON list.
     """
 
-    template_fields: Sequence[str] = ("job_ids",)
+    template_fields: Sequence[str] = ("job_ids", "poll_interval")
+    min_poll_interval = MIN_POLL_INTERVAL
     ui_color = "#f4e3c1"
 
     def __init__(
@@ -38,32 +43,27 @@ class VaultJobSensor(DeferrableJobSensor):
         *,
         job_ids: Any,
         failure_statuses: Sequence[str] | None = None,
-        poll_interval: float | timedelta = 30.0,
+        poll_interval: float | timedelta | str = 30.0,
         deferrable: bool = False,
         cancel_on_kill: bool = False,
         vault_conn_id: str = "veeva_vault_default",
         **kwargs: Any,
     ) -> None:
-        interval = max(as_seconds(poll_interval, "poll_interval"), MIN_POLL_INTERVAL)
-        kwargs["poke_interval"] = max(
-            as_seconds(kwargs.get("poke_interval", interval), "poke_interval"), MIN_POLL_INTERVAL
-        )
-        super().__init__(deferrable=deferrable, **kwargs)
+        super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
         from clinical_rules_provider.job_options import vault_failure_status_set
 
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         vault_failure_status_set(self.failure_statuses)
-        self.poll_interval = interval
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
 
     def _job_ids(self) -> list[int]:
         from clinical_rules_provider.clients.vault import job_id_list
 
-        return job_id_list(self.job_ids)
+        return job_id_list(as_id_list(self.job_ids, "job_ids"))
 
-    def poke(self, context: Context) -> PokeReturnValue:
+    def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
         from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._transport import gather_all

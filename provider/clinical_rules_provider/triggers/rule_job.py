@@ -8,7 +8,7 @@ from typing import Any
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
-from clinical_rules_provider.operators._common import as_aware_datetime
+from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 

@@ -1,0 +1,171 @@
+"""What the operators and sensors share: reading task arguments (templated values arrive as
+strings), study defaults from the connection, and finishing a wait on a job trigger.
+
+Task-side only: triggers, hooks, clients and models never import this module. It is imported
+when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions; hooks and
+clients load inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import json
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from clinical_rules_provider._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
+
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+__all__ = [
+    "as_bool",
+    "as_id_list",
+    "as_seconds",
+    "first_event",
+    "raise_for_event",
+    "resolve_study",
+    "run_in_worker",
+    "select_rules",
+]
+
+
+# --- task arguments ---------------------------------------------------------------------
+
+
+def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
+    """A ``timedelta`` or a finite number of seconds (a rendered template may give it as a
+    numeric string), at least ``minimum``."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, str):
+        with contextlib.suppress(ValueError):
+            seconds = float(seconds.strip())
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+        or seconds < minimum
+    ):
+        raise ValueError(f"{field}: expected a timedelta or seconds >= {minimum}, got {str(value)[:100]!r}")
+    return float(seconds)
+
+
+def as_bool(value: Any, field: str) -> bool:
+    """A bool, or its templated string form (``"True"``/``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{field}: expected True or False, got {value!r}")
+
+
+def as_id_list(value: Any, field: str) -> Any:
+    """The ids a task was given, as a list wherever a single id or a rendered template can
+    arrive as a string; the items are validated later, by the client, once.
+
+    A string is read as follows (ids contain no ``[``, ``,`` or whitespace, so this is never
+    ambiguous):
+
+    * ``"[...]"``: a JSON list, or the Python list literal a non-native template renders a list
+      to (``"['A', 'B']"``);
+    * ``"A,B"`` or ``"A, B"``: comma-separated ids;
+    * anything else: one id.
+
+    A single ``int`` (a Vault job id from XCom) becomes a one-item list. Lists, tuples, sets,
+    ``None`` and other values pass through unchanged.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                parsed = None
+        if not isinstance(parsed, list):
+            raise ValueError(
+                f"{field}: {value[:100]!r} is neither a JSON list nor a list literal of ids;"
+                " expected one id, comma-separated ids or a list"
+            )
+        return parsed
+    if "," in text:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return [text]
+
+
+def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> tuple[str, str]:
+    """``study_id``/``study_mode`` from the task, else from the connection extra; validated."""
+    from clinical_rules_provider.clients.clinical_one import study_path_args
+
+    config = hook.config
+    study = study_id or config.study_id
+    mode = study_mode or config.study_mode
+    if not study:
+        raise ValueError("study_id: not given, and the connection extra has no study_id")
+    if not mode:
+        raise ValueError("study_mode: not given, and the connection extra has no study_mode")
+    args = study_path_args(study, mode)
+    return args["study_id"], args["mode"]
+
+
+def select_rules(hook: ClinicalOneHook, study: str, mode: str, rule_ids: Any, rule_filter: Any) -> list[str]:
+    """``rule_ids`` as a list (see :func:`as_id_list`), else the ids of the rules
+    ``list_rules`` returns for ``rule_filter`` (no filter: every rule)."""
+    if rule_ids is not None:
+        return list(as_id_list(rule_ids, "rule_ids"))
+    filters = {} if rule_filter is None else rule_filter
+    if not isinstance(filters, dict):
+        raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {rule_filter!r}")
+    return [rule.rule_id for rule in hook.list_rules(study, mode, **filters)]
+
+
+# --- finishing a wait -------------------------------------------------------------------
+
+
+async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
+    """The payload of the first event ``trigger.run()`` yields (our triggers yield exactly one)."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise RuntimeError(f"{type(trigger).__name__} ended without an event")
+
+
+def run_in_worker(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger to its event in this process: the non-deferrable twin of deferring to it,
+    so waiting in a worker and in the triggerer share one poll loop."""
+    return asyncio.run(first_event(trigger))
+
+
+def raise_for_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Turn a job trigger event into a return value or the exception the poke path raises.
+
+    * ``failure`` (a job ended in a failure status): :class:`AirflowFailException`, so the
+      task is not retried (the job will not succeed on a second look) and a sensor with
+      ``soft_fail=True`` is skipped, exactly as when ``poke()`` sees the failure;
+    * ``timeout``: :class:`AirflowSensorTimeout` (skipped with ``soft_fail``, as in poke mode);
+    * ``error`` (the service refused a poll): a :class:`ClinicalRulesError` carrying the
+      service's message: a failure retries cover, which ``soft_fail`` does not skip, as
+      when ``poke()`` raises it.
+    """
+    status = event.get("status")
+    if status == "success":
+        return dict(event.get("outcome") or {})
+    message = event.get("message") or f"job wait ended with {status!r}"
+    if status == "failure":
+        raise AirflowFailException(message)
+    if status == "timeout":
+        raise AirflowSensorTimeout(message)
+    if status == "error":
+        from clinical_rules_provider.exceptions import ClinicalRulesError
+
+        raise ClinicalRulesError(message)
+    raise AirflowException(message)
