@@ -156,13 +156,28 @@ def vault(sim: LiveSimulator) -> None:
     check(ok, message)
 
     section("Vault: list_job_monitors (unfinished jobs)")
+    # Scoped the way VaultCancelStaleJobsOperator scopes by default: only this connection's
+    # user's jobs, SCHEDULED ones left alone, age from queueing or run start (not creation).
+    from clinical_rules_provider.operators._vault_scope import age_since
+
+    me = hook.current_user_id()
     now = datetime.now(timezone.utc)
     jobs = list(hook.list_job_monitors())
+    stale = []
     for job in jobs:
-        age = (now - job.created_date).total_seconds() / 60 if job.created_date else float("nan")
-        print(f"   job {job.job_id:<8} {job.status_text:<11} created {age:6.0f} min ago  {job.title or ''}")
-    stale = [j for j in jobs if j.created_date and now - j.created_date > timedelta(hours=1)]
-    check(bool(stale), f"{len(stale)} of {len(jobs)} unfinished jobs are older than 1 hour")
+        since = age_since(job)
+        age = (now - since[1]).total_seconds() / 60 if since else float("nan")
+        mine = str(job.created_by) == me
+        print(
+            f"   job {job.job_id:<8} {job.status_text:<11} {'mine ' if mine else 'other'} "
+            f"{age:6.0f} min since {since[0] if since else '-':<14} {job.title or ''}"
+        )
+        if mine and job.status_text != "SCHEDULED" and since and now - since[1] > timedelta(hours=1):
+            stale.append(job)
+    check(
+        bool(stale),
+        f"{len(stale)} of {len(jobs)} unfinished jobs are mine, not scheduled, and waiting > 1 hour",
+    )
 
     section("Vault: cancel_jobs on the stale jobs")
     results = hook.cancel_jobs([j.job_id for j in stale])
