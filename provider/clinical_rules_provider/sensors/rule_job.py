@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
@@ -50,6 +51,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
     template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "job_ids", "started_after")
     ui_color = "#f4e3c1"
+    operator_extra_links = (ClinicalOneRulesLink(),)
 
     def __init__(
         self,
@@ -132,6 +134,15 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
             failure_statuses=self.failure_statuses,
         )
         return study, mode, watch
+
+    def execute(self, context: Context) -> Any:
+        """Push the study's rules link (before any wait), then wait."""
+        from clinical_rules_provider.links import push_rules_link
+
+        hook = self._hook()
+        study, mode = resolve_study(hook, self.study_id, self.study_mode)
+        push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
+        return super().execute(context)
 
     # --- poke / reschedule ----------------------------------------------------------------
 
