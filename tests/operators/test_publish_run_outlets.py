@@ -88,3 +88,22 @@ def test_an_outlet_for_another_mode_is_refused_before_any_request(
         task.execute(run_context(ti))
     assert simulator.state.request_count == before
 
+
+def test_a_resume_without_the_report_rebuilds_the_extra_from_xcom(
+    sim_c1: str, simulator: LiveSimulator
+) -> None:
+    """``dag.test()`` resumes a deferred task with the trigger event only (no ``report``)."""
+    task, asset = publisher(sim_c1, simulator)
+    ti = FakeTI(pulls={"rule_ids": [RULE_A], "started_after": "2026-03-01T12:00:00+00:00"})
+    resumed = run_context(ti)
+    event = {"status": "success", "outcome": {"succeeded": {RULE_A: {"job_id": "J1"}}, "failed": {}}}
+    result = task.execute_complete(resumed, event)
+    assert resumed["outlet_events"][asset].extra == {
+        "study_id": STUDY,
+        "study_mode": "test",
+        "publish_run": "AllData",
+        "rule_ids": [RULE_A],
+        "started_after": "2026-03-01T12:00:00+00:00",
+        "job_ids": {RULE_A: "J1"},
+    }
+    assert result["rule_ids"] == [RULE_A]

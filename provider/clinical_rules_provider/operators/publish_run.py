@@ -247,8 +247,20 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         from clinical_rules_provider.operators._wait import raise_for_event
 
         jobs = raise_for_event(event)
-        self._announce(context, report or {}, jobs)
-        return {**(report or {}), "jobs": jobs}
+        report = report or self._report_from_xcom(context)
+        self._announce(context, report, jobs)
+        return {**report, "jobs": jobs}
+
+    def _report_from_xcom(self, context: Context) -> dict[str, Any]:
+        """The report's core when the resume lost it (``dag.test()`` resumes with the event only)."""
+        from clinical_rules_provider.models.enums import PublishRun, parse_choice
+
+        study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        pushed = {
+            k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")
+        }
+        publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
+        return {"study_id": study, "study_mode": mode, "publish_run": publish_run, **pushed}
 
     def on_kill(self) -> None:
         """Cancel the jobs this task started, when ``cancel_on_kill`` is set."""
