@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from run_dag import RESULT_PREFIX  # noqa: E402
-
+RESULT_PREFIX = "DAG-RESULT "  # as scripts/run_dag.py prints it
 PUBLISHER, CONSUMER = "rules_asset_publisher", "rules_asset_consumer"
 
 
