@@ -52,6 +52,7 @@ def run() -> dict[str, Any]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
+    from sqlalchemy.orm import object_session
 
     bag = _bag()
     if bag.import_errors:
@@ -70,16 +71,25 @@ def run() -> dict[str, Any]:
     if event is None:
         return result
 
-    original = dagrun_module.get_or_create_dagrun
+    # Where dag.test() creates its run: airflow.models.dagrun (3.1+) or airflow.models.dag (3.0).
+    import airflow.models.dag as dag_module
 
-    def with_triggering_event(**kwargs: Any) -> Any:
-        dag_run = original(**kwargs)
-        session = kwargs["session"]
+    target, name = (
+        (dagrun_module, "get_or_create_dagrun")
+        if hasattr(dagrun_module, "get_or_create_dagrun")
+        else (dag_module, "_get_or_create_dagrun")
+    )
+    original = getattr(target, name)
+
+    def with_triggering_event(*args: Any, **kwargs: Any) -> Any:
+        dag_run = original(*args, **kwargs)
+        session = object_session(dag_run)
+        assert session is not None
         dag_run.consumed_asset_events.append(session.get(AssetEvent, result["asset_event"]["id"]))
         session.flush()
         return dag_run
 
-    with mock.patch.object(dagrun_module, "get_or_create_dagrun", with_triggering_event):
+    with mock.patch.object(target, name, with_triggering_event):
         consumed = bag.dags[CONSUMER].test()
     result["consumer"] = {"state": str(consumed.state), "tasks": _task_results(consumed)}
     return result

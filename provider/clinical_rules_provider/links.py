@@ -22,7 +22,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from airflow.sdk import BaseOperatorLink
+try:  # the task SDK's public name (Airflow 3.0+)
+    from airflow.sdk import BaseOperatorLink
+except ImportError:  # pragma: no cover - a 3.0.x task SDK without the top-level export
+    from airflow.sdk.definitions.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
