@@ -8,6 +8,7 @@ home. Exits non-zero if anything differs from what the simulator's seed implies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -343,6 +344,104 @@ def dags(sim: LiveSimulator) -> None:
     )
 
 
+# --- Issue 15: event-driven (asset events on republish, the rule-job AssetWatcher trigger) ---
+
+
+def event_driven(sim: LiveSimulator) -> None:
+    """The asset-event DAG pair through real Airflow, and the watcher's trigger in-process."""
+    import importlib.util
+    from urllib.parse import urlsplit
+
+    state = sim.state
+    state.reset()
+    state.pending_seconds, state.running_seconds = 0.3, 3.0
+    os.environ["CLINICAL_ONE_ASSET_HOST"] = urlsplit(sim.url).netloc
+
+    section("DAGs rules_asset_publisher -> rules_asset_consumer: an asset event per republish")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_asset_dags.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("DAG-RESULT ")]
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("DAG-RESULT ")) if lines else {}
+    if not lines:
+        print(done.stdout[-3000:], done.stderr[-3000:])
+    event = result.get("asset_event") or {}
+    print(f"   asset: {event.get('uri')}")
+    print(f"   event extra: {json.dumps(event.get('extra'))}")
+    consumer = result.get("consumer") or {}
+    consumed = consumer.get("tasks", {}).get("refresh_downstream", {}).get("return_value")
+    print(f"   consumer read: {json.dumps(consumed)}")
+    check(result.get("publisher", {}).get("state") == "success", "publisher DAG succeeded")
+    extra = event.get("extra") or {}
+    check(
+        bool(extra.get("rule_ids")) and set(extra.get("job_ids", {})) == set(extra["rule_ids"]),
+        "the asset event's extra names the republished rules and each rule's job",
+    )
+    check(
+        consumer.get("state") == "success" and consumed == {"republished": extra.get("job_ids")},
+        "consumer DAG ran on that event and read the extra from triggering_asset_events",
+    )
+
+    section("AssetWatcher trigger (rule_job_watcher), run in-process: one event per finished job")
+    spec = importlib.util.spec_from_file_location(
+        "rule_job_watcher", ROOT / "example_dags" / "rule_job_watcher.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    watcher = module.RULE_JOBS.watchers[0]
+    classpath, kwargs = watcher.trigger.serialize()
+    trigger = type(watcher.trigger)(**{**kwargs, "poll_interval": 0.5})  # the DAG polls every 30 s
+    state.pending_seconds, state.running_seconds = 0.5, 2.0
+    started: list[str] = []
+
+    async def watch() -> list[dict[str, Any]]:
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        payloads: list[dict[str, Any]] = []
+
+        async def consume() -> None:
+            async for fired in trigger.run():
+                payloads.append(fired.payload)
+                print(
+                    f"   event: rule {fired.payload['rule_id']} job {fired.payload['job_id']} {fired.payload['status']}"
+                )
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(1.0)
+        async with ClinicalOneHook() as hook:
+            for _ in range(2):  # two republishes, 3 s apart: two jobs per rule, finishing over time
+                before = {r: state.latest_job(STUDY, MODE, r) for r in kwargs["rule_ids"]}
+                await hook.aupdate_publish_run(STUDY, MODE, "AllData", kwargs["rule_ids"])
+                started.extend(
+                    j.job_id
+                    for r in kwargs["rule_ids"]
+                    if (j := state.latest_job(STUDY, MODE, r)) is not None and j is not before[r]
+                )
+                await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return payloads
+
+    payloads = asyncio.run(watch())
+    print(f"   watcher {watcher.name!r} -> {classpath.rsplit('.', 1)[1]}({', '.join(sorted(kwargs))})")
+    fired = [p["job_id"] for p in payloads]
+    check(
+        sorted(fired) == sorted(started),
+        f"{len(fired)} events for the {len(started)} jobs started while watching",
+    )
+    check(
+        len(set(fired)) == len(fired), "no job fired twice; no job that had finished before the watch fired"
+    )
+
+
 def main() -> int:
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
@@ -360,6 +459,7 @@ def main() -> int:
         vault(sim)
         served = state.request_count
         dags(sim)
+        event_driven(sim)
         served += state.request_count
     section("Summary")
     print(f"   requests served by the simulator: {served}")

@@ -23,11 +23,18 @@ from clinical_rules_provider.operators.filter_rules import ClinicalOneFilterRule
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
 from clinical_rules_provider.sensors.vault_job import VaultJobSensor
+from airflow.sdk import Asset, AssetWatcher
+from clinical_rules_provider.assets import clinical_one_rules_asset
+from clinical_rules_provider.triggers.rule_job_event import ClinicalOneRuleJobEventTrigger
 
 rule = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
-with DAG("parse_cost", start_date=datetime(2026, 1, 1), schedule=None):
+study = "36753A48BBA048CB98A5F3278146118D"
+watcher = AssetWatcher(name="jobs", trigger=ClinicalOneRuleJobEventTrigger(
+    study_id=study, study_mode="test", rule_ids=[rule]))
+with DAG("parse_cost", start_date=datetime(2026, 1, 1), schedule=[Asset("jobs", watchers=[watcher])]):
     ClinicalOneUpdatePublishRunOperator(task_id="publish", rule_ids=[rule], publish_run="AllData",
-                                        wait_for_completion=True, failure_statuses=["Failed"])
+                                        wait_for_completion=True, failure_statuses=["Failed"],
+                                        outlets=[clinical_one_rules_asset("c1.example.com", study, "test")])
     ClinicalOneFilterRulesOperator(task_id="filter", user_name="jsmith", publish_run="AllData")
     ClinicalOneCancelRuleJobsOperator(task_id="cancel", rule_ids=[rule])
     ClinicalOneCancelStaleRuleJobsOperator(task_id="stale", older_than=3600, poll_endpoint="job_status")

@@ -42,6 +42,11 @@ CLINICAL_ONE_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Verify TLS certificates",
         "schema": {"type": ["boolean", "null"], "default": True},
     },
+    "rules_url_template": {
+        "label": "Rules page URL template (task link)",
+        "schema": _STRING,
+        "description": "e.g. {base_url}/<your UI path>/{study_id}/{study_mode}; empty: no link",
+    },
 }
 
 VAULT_FIELDS: dict[str, dict[str, Any]] = {
@@ -52,6 +57,11 @@ VAULT_FIELDS: dict[str, dict[str, Any]] = {
     "verify_ssl": {
         "label": "Verify TLS certificates",
         "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "job_url_template": {
+        "label": "Job page URL template (task link)",
+        "schema": _STRING,
+        "description": "e.g. {base_url}/<your UI path>/{job_id}; empty: no link",
     },
 }
 
@@ -110,9 +120,24 @@ PROVIDER_INFO: dict[str, Any] = {
     "triggers": [
         {
             "integration-name": "Oracle Clinical One",
-            "python-modules": ["clinical_rules_provider.triggers.rule_job"],
+            "python-modules": [
+                "clinical_rules_provider.triggers.rule_job",
+                "clinical_rules_provider.triggers.rule_job_event",
+            ],
         },
         {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.triggers.vault_job"]},
+    ],
+    # `clinical-one://<host>/<study_id>/<study_mode>/rules`: announced by the publish operator.
+    "asset-uris": [
+        {
+            "schemes": ["clinical-one"],
+            "handler": "clinical_rules_provider.assets.normalize_uri",
+            "factory": "clinical_rules_provider.assets.create_asset",
+        }
+    ],
+    "extra-links": [
+        "clinical_rules_provider.links.ClinicalOneRulesLink",
+        "clinical_rules_provider.links.VaultJobLink",
     ],
     "hooks": [
         {

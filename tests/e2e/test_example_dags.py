@@ -126,7 +126,14 @@ def test_example_dags_import_without_errors() -> None:
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"republish_rules", "gate_on_rule_jobs", "cancel_stale_jobs"}
+    assert set(bag.dag_ids) == {
+        "republish_rules",
+        "gate_on_rule_jobs",
+        "cancel_stale_jobs",
+        "rules_asset_publisher",
+        "rules_asset_consumer",
+        "rule_job_watcher",
+    }
 
 
 def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs(

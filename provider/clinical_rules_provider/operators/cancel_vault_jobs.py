@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from clinical_rules_provider.links import VaultJobLink
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, vault_cancel_report
 from clinical_rules_provider.operators._vault_scope import (
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 
 class _VaultJobsOperator(BaseOperator):
+    operator_extra_links = (VaultJobLink(),)
+
     def __init__(
         self, *, fail_on_not_cancelled: bool = True, vault_conn_id: str = "veeva_vault_default", **kwargs: Any
     ) -> None:
@@ -41,6 +44,10 @@ class _VaultJobsOperator(BaseOperator):
     def _cancel(
         self, context: Context, hook: VaultHook, job_ids: list[int], report: dict[str, Any]
     ) -> dict[str, Any]:
+        from clinical_rules_provider.clients.vault import job_id_list
+        from clinical_rules_provider.links import push_vault_job_links
+
+        push_vault_job_links(context, hook.get_connection(self.vault_conn_id), job_id_list(job_ids))
         report.update(vault_cancel_report(hook.cancel_jobs(job_ids)))
         self._recheck_refusals(hook, report)
         self.log.info(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.task_helpers import as_seconds, resolve_study, select_rules
 
@@ -52,11 +53,18 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
         and after an update whose reply was lost (to see which rules it already started).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
+
+    **Asset events.** Put :func:`~clinical_rules_provider.assets.clinical_one_rules_asset`
+    (``clinical-one://<host>/<study>/<mode>/rules``) in ``outlets``: on success its event
+    carries the extra ``publish_run``, ``rule_ids`` (updated), ``started_after``,
+    ``study_id``, ``study_mode`` and ``job_ids`` (rule id -> job id, known after a wait).
+    Such an outlet naming another host, study or mode is refused before anything is sent.
     """
 
     template_fields: Sequence[str] = ("study_id", "study_mode", "publish_run", "rule_ids", "rule_filter")
     template_fields_renderers = {"rule_filter": "json"}
     ui_color = "#c7dcf0"
+    operator_extra_links = (ClinicalOneRulesLink(),)
 
     def __init__(
         self,
@@ -114,6 +122,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         failure_status_set(self.failure_statuses)
         hook = self._hook()
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
+        self._prepare_announcements(context, hook, study, mode)
         rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
         started_after = utc_now()
         report: dict[str, Any] = {"study_id": study, "study_mode": mode, "publish_run": None}
@@ -123,6 +132,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
                 rule_ids=[], failed=[], warnings=[], results=[], started_after=started_after.isoformat()
             )
             self._push(context, report)
+            self._announce(context, report)
             return report
         try:
             results = hook.update_publish_run(
@@ -159,6 +169,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             lines = "; ".join(f"{w['rule_id']}: {w['warning']}" for w in warnings)
             raise AirflowException(f"{len(warnings)} updated rule(s) have validation warnings: {lines}")
         if not self.wait_for_completion or not updated:
+            self._announce(context, report)
             return report
         trigger = self._trigger(study, mode, updated, report["started_after"])
         if self.deferrable:
@@ -178,6 +189,31 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         for item in warnings:
             self.log.warning(
                 "Rule %s was updated with a validation warning: %s", item["rule_id"], item["warning"]
+            )
+
+    def _prepare_announcements(self, context: Context, hook: ClinicalOneHook, study: str, mode: str) -> None:
+        """Refuse a ``clinical-one://`` outlet for other rules; push the rules link (before any wait)."""
+        from clinical_rules_provider.assets import check_outlets
+        from clinical_rules_provider.links import push_rules_link
+
+        check_outlets(self.outlets, hook.config.transport.base_url, study, mode)
+        push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
+
+    def _announce(self, context: Context, report: dict[str, Any], jobs: dict[str, Any] | None = None) -> None:
+        """Attach what was republished to the event of each ``clinical-one://`` outlet."""
+        from clinical_rules_provider.assets import attach_publish_extra
+
+        extra = {
+            k: report.get(k) for k in ("study_id", "study_mode", "publish_run", "rule_ids", "started_after")
+        }
+        extra["job_ids"] = {
+            rule: job.get("job_id") for rule, job in ((jobs or {}).get("succeeded") or {}).items()
+        }
+        if attach_publish_extra(context, self.outlets, extra):
+            self.log.info(
+                "Asset event extra: %d rule(s) republished to %s",
+                len(extra["rule_ids"] or []),
+                extra["publish_run"],
             )
 
     def _push(self, context: Context, report: dict[str, Any]) -> None:
@@ -212,7 +248,20 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         from clinical_rules_provider.task_helpers import raise_for_event
 
         jobs = raise_for_event(event)
-        return {**(report or {}), "jobs": jobs}
+        report = report or self._report_from_xcom(context)
+        self._announce(context, report, jobs)
+        return {**report, "jobs": jobs}
+
+    def _report_from_xcom(self, context: Context) -> dict[str, Any]:
+        """The report's core when the resume lost it (``dag.test()`` resumes with the event only)."""
+        from clinical_rules_provider.models.enums import PublishRun, parse_choice
+
+        study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        pushed = {
+            k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")
+        }
+        publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
+        return {"study_id": study, "study_mode": mode, "publish_run": publish_run, **pushed}
 
     def on_kill(self) -> None:
         """Cancel the jobs this task started, when ``cancel_on_kill`` is set."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 from clinical_rules_provider.task_helpers import as_id_list, resolve_study
@@ -64,6 +65,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         "poll_interval",
     )
     ui_color = "#f4e3c1"
+    operator_extra_links = (ClinicalOneRulesLink(),)
 
     def __init__(
         self,
@@ -140,6 +142,15 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         )
         self._watching = (study, mode, list(watch.rule_ids))
         return study, mode, watch
+
+    def execute(self, context: Context) -> Any:
+        """Push the study's rules link (before any wait), then wait."""
+        from clinical_rules_provider.links import push_rules_link
+
+        hook = self._hook()
+        study, mode = resolve_study(hook, self.study_id, self.study_mode)
+        push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
+        return super().execute(context)
 
     # --- one poll, in every mode ----------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.links import VaultJobLink
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 from clinical_rules_provider.task_helpers import as_id_list
 
@@ -37,6 +38,7 @@ class VaultJobSensor(DeferrableJobSensor):
     template_fields: Sequence[str] = ("job_ids", "poll_interval")
     min_poll_interval = MIN_POLL_INTERVAL
     ui_color = "#f4e3c1"
+    operator_extra_links = (VaultJobLink(),)
 
     def __init__(
         self,
@@ -62,6 +64,14 @@ class VaultJobSensor(DeferrableJobSensor):
         from clinical_rules_provider.clients.vault import job_id_list
 
         return job_id_list(as_id_list(self.job_ids, "job_ids"))
+
+    def execute(self, context: Context) -> Any:
+        """Push the job links (before any wait), then wait."""
+        from clinical_rules_provider.hooks.vault import VaultHook
+        from clinical_rules_provider.links import push_vault_job_links
+
+        push_vault_job_links(context, VaultHook.get_connection(self.vault_conn_id), self._job_ids())
+        return super().execute(context)
 
     def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""

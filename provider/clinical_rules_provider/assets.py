@@ -1,0 +1,158 @@
+"""The ``clinical-one://`` asset URI scheme: one asset per study, mode and tenant host.
+
+``clinical-one://<host>/<study_id>/<study_mode>/rules`` names the rules of one study in one
+mode. Airflow calls :func:`normalize_uri` (registered under ``asset-uris`` in the provider
+info) for every such URI, so ``Asset("clinical-one://Tenant.example.com/8e22...-.../TEST/rules")``
+and the canonical spelling are the same asset: the host lowercased, the study id uppercase
+compact 32-hex and the mode lowercase, validated exactly as the hooks validate them.
+
+This module is imported while DAG files are parsed (by Airflow's normaliser lookup): it
+loads only the id and enum helpers, and Airflow's ``Asset`` class when an asset is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import SplitResult, urlsplit
+
+from clinical_rules_provider.models.enums import StudyMode, parse_choice
+from clinical_rules_provider.models.ids import compact_id
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+SCHEME = "clinical-one"
+URI_FORM = "clinical-one://<host>/<study_id>/<study_mode>/rules"
+
+
+class RulesAssetKey(NamedTuple):
+    """The parts of a canonical ``clinical-one://`` URI."""
+
+    host: str
+    study_id: str
+    study_mode: str
+
+
+def _canonical_host(host: str, field: str) -> str:
+    text = host.strip()
+    if "://" in text:  # a base URL (the connection's host field) is accepted too
+        parts = urlsplit(text)
+        text = parts.netloc
+    if not text or "@" in text or "/" in text or any(c.isspace() for c in text):
+        raise ValueError(
+            f"{field}: {host!r} is not a host; expected a host name (optionally with :port), "
+            f"without user info or path, as in {URI_FORM}"
+        )
+    return text.lower()
+
+
+def normalize_uri(parts: SplitResult) -> SplitResult:
+    """Validate and canonicalise a ``clinical-one://`` URI (Airflow's ``asset-uris`` handler).
+
+    Raises ``ValueError`` naming the part that is wrong and the accepted form, so a DAG file
+    with a misspelt asset fails to import instead of announcing events nobody listens to.
+    """
+    if parts.scheme.lower() != SCHEME:
+        raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {parts.scheme!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"asset uri: no query or fragment allowed; expected {URI_FORM}")
+    host = _canonical_host(parts.netloc, "asset uri host")
+    segments = parts.path.strip("/").split("/")
+    if len(segments) != 3 or segments[2].lower() != "rules":
+        raise ValueError(f"asset uri: path {parts.path!r} does not match {URI_FORM}")
+    study = compact_id(segments[0], "asset uri study_id")
+    mode = parse_choice(segments[1], StudyMode, "asset uri study_mode").value
+    return SplitResult(SCHEME, host, f"/{study}/{mode}/rules", "", "")
+
+
+def rules_asset_uri(host: str, study_id: str, study_mode: str) -> str:
+    """The canonical URI of a study's rules (host may be a bare host or the connection's base URL)."""
+    canonical = _canonical_host(host, "host")
+    return normalize_uri(SplitResult(SCHEME, canonical, f"/{study_id}/{study_mode}/rules", "", "")).geturl()
+
+
+def parse_rules_asset_uri(uri: str) -> RulesAssetKey | None:
+    """The host, study and mode of a ``clinical-one://`` URI, or ``None`` for other schemes."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() != SCHEME:
+        return None
+    canonical = normalize_uri(parts)
+    study, mode, _ = canonical.path.strip("/").split("/")
+    return RulesAssetKey(canonical.netloc, study, mode)
+
+
+def create_asset(*, host: str, study_id: str, study_mode: str, extra: dict[str, Any] | None = None) -> Asset:
+    """Airflow's ``asset-uris`` factory: the :class:`~airflow.sdk.Asset` of a study's rules."""
+    from airflow.sdk import Asset
+
+    uri = rules_asset_uri(host, study_id, study_mode)
+    return Asset(uri=uri, name=uri, extra=extra or {})
+
+
+def clinical_one_rules_asset(
+    host: str, study_id: str, study_mode: str, *, name: str | None = None, **kwargs: Any
+) -> Asset:
+    """The asset a :class:`ClinicalOneUpdatePublishRunOperator` announces for ``study_id``/``study_mode``.
+
+    Put it in the operator's ``outlets`` (the publisher) and in a DAG's ``schedule`` (the
+    consumers). ``host`` is the tenant host (``tenant.clinicalone.oraclecloud.com``) or the
+    connection's base URL; ``kwargs`` (``watchers``, ``group``, ``extra``) go to ``Asset``.
+
+    :param host: tenant host or base URL of the ``clinical_one`` connection.
+    :param study_id: study id, either UUID form.
+    :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``.
+    :param name: asset name (default: the canonical URI).
+    """
+    from airflow.sdk import Asset
+
+    uri = rules_asset_uri(host, study_id, study_mode)
+    return Asset(uri=uri, name=name or uri, **kwargs)
+
+
+def _ours(outlets: Iterable[Any]) -> list[tuple[Any, RulesAssetKey]]:
+    found = []
+    for outlet in outlets or ():
+        key = parse_rules_asset_uri(getattr(outlet, "uri", "") or "")
+        if key is not None:
+            found.append((outlet, key))
+    return found
+
+
+def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: str) -> None:
+    """Refuse (before any request) a ``clinical-one://`` outlet naming another host, study or mode.
+
+    An asset event announces "these rules were republished": on the wrong asset it would
+    start DAGs that wait for a different study.
+    """
+    expected = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
+    for outlet, key in _ours(outlets):
+        if key != expected:
+            raise ValueError(
+                f"outlets: {outlet.uri} does not name the rules this task publishes; "
+                f"expected {rules_asset_uri(host, study_id, study_mode)}"
+            )
+
+
+def attach_publish_extra(context: Mapping[str, Any], outlets: Iterable[Any], extra: dict[str, Any]) -> int:
+    """Put ``extra`` on the asset event of each ``clinical-one://`` outlet; how many got it."""
+    ours = _ours(outlets)
+    events = context.get("outlet_events")
+    if not ours or events is None:
+        return 0
+    for outlet, _ in ours:
+        events[outlet].extra.update(extra)
+    return len(ours)
+
+
+__all__ = [
+    "SCHEME",
+    "RulesAssetKey",
+    "attach_publish_extra",
+    "check_outlets",
+    "clinical_one_rules_asset",
+    "create_asset",
+    "normalize_uri",
+    "parse_rules_asset_uri",
+    "rules_asset_uri",
+]

@@ -1,0 +1,163 @@
+"""Extra links: a button on the task page that opens the study's rules or the Vault job.
+
+The URLs come from templates in the connection extra (``rules_url_template`` on
+``clinical_one``, ``job_url_template`` on ``veeva_vault``). Neither the Clinical One nor the
+Vault API reference documents a UI path, so there is no default: without a template the
+task shows no link. A template is either absolute or starts with ``/`` (joined to the
+connection's base URL) and may use only these placeholders:
+
+- ``clinical_one``: ``{base_url}``, ``{host}``, ``{study_id}``, ``{study_mode}``
+- ``veeva_vault``: ``{base_url}``, ``{host}``, ``{job_id}``
+
+Tasks render the URL and push it to XCom **before** they wait (Airflow's UI reads a link
+from the XCom named by the link's ``xcom_key``), so the button works while the task is
+still waiting or deferred. A task with several Vault jobs links to the first; the XCom
+``vault_job_urls`` lists one URL per job.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+try:  # the task SDK's public name (Airflow 3.0+)
+    from airflow.sdk import BaseOperatorLink
+except ImportError:  # pragma: no cover - a 3.0.x task SDK without the top-level export
+    from airflow.sdk.definitions.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk.types import TaskInstanceKey
+
+    from clinical_rules_provider.hooks.connection import ConnectionLike
+
+RULES_URL_TEMPLATE = "rules_url_template"
+JOB_URL_TEMPLATE = "job_url_template"
+RULES_FIELDS = frozenset({"base_url", "host", "study_id", "study_mode"})
+JOB_FIELDS = frozenset({"base_url", "host", "job_id"})
+VAULT_JOB_URLS_KEY = "vault_job_urls"
+
+
+def check_template(template: str, allowed: frozenset[str], field: str) -> str:
+    """Refuse templates with unknown, positional or attribute/index placeholders (before any use)."""
+    if not isinstance(template, str) or not template.strip():
+        raise ValueError(f"connection extra {field}: expected a URL template string, got {template!r}")
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"connection extra {field}: not a valid template ({exc})") from None
+    bad = sorted({n for n in names if n not in allowed})
+    if bad:
+        raise ValueError(
+            f"connection extra {field}: unknown placeholder(s) {bad}; use only "
+            + ", ".join("{" + n + "}" for n in sorted(allowed))
+        )
+    if not (template.startswith("/") or urlsplit(template).scheme in ("http", "https")):
+        raise ValueError(f"connection extra {field}: expected an http(s) URL or a path starting with '/'")
+    return template
+
+
+def render_url(
+    template: str, allowed: frozenset[str], field: str, base: str, values: Mapping[str, Any]
+) -> str:
+    """Fill a checked template; values are URL-quoted, a leading ``/`` is joined to ``base``."""
+    check_template(template, allowed, field)
+    filled = template.format(
+        base_url=base,
+        host=urlsplit(base).netloc,
+        **{k: quote(str(v), safe="") for k, v in values.items()},
+    )
+    return base.rstrip("/") + filled if filled.startswith("/") else filled
+
+
+def _template(conn: ConnectionLike, conn_type: str, field: str) -> str | None:
+    from clinical_rules_provider.hooks.connection import extra_value
+
+    value = extra_value(conn, conn_type, field)
+    return None if value is None else str(value)
+
+
+def rules_url(conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
+    """The study's rules page, from the ``clinical_one`` connection's ``rules_url_template``."""
+    from clinical_rules_provider.hooks.connection import base_url
+
+    template = _template(conn, "clinical_one", RULES_URL_TEMPLATE)
+    if template is None:
+        return None
+    values = {"study_id": study_id, "study_mode": study_mode}
+    return render_url(template, RULES_FIELDS, RULES_URL_TEMPLATE, base_url(conn), values)
+
+
+def vault_job_urls(conn: ConnectionLike, job_ids: list[int]) -> list[str]:
+    """One URL per job, from the ``veeva_vault`` connection's ``job_url_template`` (none without one)."""
+    from clinical_rules_provider.hooks.connection import base_url
+
+    template = _template(conn, "veeva_vault", JOB_URL_TEMPLATE)
+    if template is None:
+        return []
+    base = base_url(conn)
+    return [render_url(template, JOB_FIELDS, JOB_URL_TEMPLATE, base, {"job_id": j}) for j in job_ids]
+
+
+class _XComLink(BaseOperatorLink):
+    """A link whose URL the task pushed to XCom under :attr:`key` before waiting."""
+
+    key: ClassVar[str] = ""
+
+    @property
+    def xcom_key(self) -> str:
+        """The XCom the task pushes (Airflow's UI reads the link from it)."""
+        return self.key
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The URL the task pushed, or ``""`` (no link) when no template is configured."""
+        try:  # Airflow 3.0+ task SDK
+            from airflow.sdk.execution_time.xcom import XCom
+        except ImportError:  # pragma: no cover - older layouts
+            from airflow.models.xcom import XCom  # type: ignore[no-redef,attr-defined,unused-ignore]
+        value = XCom.get_value(key=self.key, ti_key=ti_key)
+        return value if isinstance(value, str) else ""
+
+
+class ClinicalOneRulesLink(_XComLink):
+    """Opens the rules of the study and mode a task works on (``rules_url_template``)."""
+
+    name = "Clinical One rules"
+    key = "clinical_one_rules_url"
+
+
+class VaultJobLink(_XComLink):
+    """Opens the (first) Vault job a task works on (``job_url_template``)."""
+
+    name = "Vault job"
+    key = "vault_job_url"
+
+
+def push_rules_link(context: Context, conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
+    """Render and push the rules link now (before any wait); returns it."""
+    url = rules_url(conn, study_id, study_mode)
+    if url is not None:
+        context["ti"].xcom_push(key=ClinicalOneRulesLink.key, value=url)
+    return url
+
+
+def push_vault_job_links(context: Context, conn: ConnectionLike, job_ids: list[int]) -> list[str]:
+    """Render and push the first job's link and every job's URL (``vault_job_urls``) now."""
+    urls = vault_job_urls(conn, job_ids)
+    if urls:
+        context["ti"].xcom_push(key=VaultJobLink.key, value=urls[0])
+        context["ti"].xcom_push(key=VAULT_JOB_URLS_KEY, value=urls)
+    return urls
+
+
+__all__ = [
+    "ClinicalOneRulesLink",
+    "VaultJobLink",
+    "check_template",
+    "push_rules_link",
+    "push_vault_job_links",
+    "rules_url",
+    "vault_job_urls",
+]

@@ -1,0 +1,88 @@
+"""The clinical-one:// asset scheme: Airflow applies the provider's normalizer, bad URIs fail."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from clinical_rules_provider.assets import (
+    attach_publish_extra,
+    check_outlets,
+    clinical_one_rules_asset,
+    create_asset,
+    normalize_uri,
+    parse_rules_asset_uri,
+    rules_asset_uri,
+)
+from tests.conftest import STUDY
+
+HOST = "tenant.clinicalone.oraclecloud.com"
+CANONICAL = f"clinical-one://{HOST}/{STUDY}/test/rules"
+HYPHENATED = "36753a48-bba0-48cb-98a5-f3278146118d"
+
+
+def test_airflow_assets_apply_the_registered_normalizer() -> None:
+    from airflow.sdk import Asset
+
+    asset = Asset(uri=f"Clinical-One://Tenant.ClinicalOne.OracleCloud.com/{HYPHENATED}/TEST/rules/")
+    assert asset.uri == CANONICAL
+
+
+def test_the_asset_uris_entry_names_importable_handler_and_factory() -> None:
+    try:  # Airflow 3.3+
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as Manager
+    except ImportError:  # Airflow 3.0-3.2
+        from airflow.providers_manager import ProvidersManager as Manager  # type: ignore[assignment]
+
+    manager: Any = Manager()
+    assert manager.asset_uri_handlers["clinical-one"] is normalize_uri
+    assert manager.asset_factories["clinical-one"] is create_asset
+
+
+@pytest.mark.parametrize(
+    ("uri", "part"),
+    [
+        (f"clinical-one://{HOST}/not-a-study/test/rules", "study_id"),
+        (f"clinical-one://{HOST}/{STUDY}/live/rules", "study_mode"),
+        (f"clinical-one://{HOST}/{STUDY}/test/jobs", "path"),
+        (f"clinical-one://{HOST}/{STUDY}/rules", "path"),
+        (f"clinical-one://{HOST}/{STUDY}/test/rules?x=1", "query"),
+        (f"clinical-one:///{STUDY}/test/rules", "host"),
+        (f"clinical-one://someone@{HOST}/{STUDY}/test/rules", "host"),
+    ],
+)
+def test_a_malformed_uri_is_refused_naming_the_part(uri: str, part: str) -> None:
+    with pytest.raises(ValueError, match=part):
+        normalize_uri(urlsplit(uri))
+
+
+def test_helper_factory_and_parser_agree_on_the_canonical_uri() -> None:
+    asset = clinical_one_rules_asset(f"https://{HOST.upper()}", HYPHENATED, "Test")
+    assert asset.uri == asset.name == CANONICAL
+    assert create_asset(host=HOST, study_id=STUDY, study_mode="test", extra={"a": 1}).extra == {"a": 1}
+    assert rules_asset_uri("127.0.0.1:8080", STUDY, "design").startswith("clinical-one://127.0.0.1:8080/")
+    assert parse_rules_asset_uri(CANONICAL) == (HOST, STUDY, "test")
+    assert parse_rules_asset_uri("s3://bucket/key") is None
+
+
+def test_check_outlets_refuses_an_asset_for_another_study_or_mode() -> None:
+    from airflow.sdk import Asset
+
+    check_outlets([Asset(CANONICAL), Asset("s3://bucket/key")], f"https://{HOST}", STUDY, "test")
+    with pytest.raises(ValueError, match="outlets"):
+        check_outlets([Asset(CANONICAL)], f"https://{HOST}", STUDY, "production")
+    with pytest.raises(ValueError, match="outlets"):
+        check_outlets([Asset(CANONICAL)], "https://other.example.com", STUDY, "test")
+
+
+def test_attach_publish_extra_fills_only_clinical_one_outlets() -> None:
+    from airflow.sdk import Asset
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    ours, other = Asset(CANONICAL), Asset("s3://bucket/key")
+    events: Any = OutletEventAccessors()
+    assert attach_publish_extra({"outlet_events": events}, [ours, other], {"rule_ids": ["A"]}) == 1
+    assert events[ours].extra == {"rule_ids": ["A"]}
+    assert events[other].extra == {}
