@@ -18,8 +18,20 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
-from clinical_rules_provider.clients.base import ApiRequest, Delay, Exchange, reply_for
-from clinical_rules_provider.exceptions import TransientServiceError
+from clinical_rules_provider.clients.base import ApiRequest, Delay, Exchange, reading_reply, reply_for
+from clinical_rules_provider.exceptions import (
+    ClinicalRulesError,
+    DeadlineExceededError,
+    TransientServiceError,
+    UnexpectedResponseError,
+)
+from clinical_rules_provider.hooks._limits import (
+    abody_cap_hook,
+    body_cap_hook,
+    call_deadline,
+    read_timeout,
+    remaining,
+)
 from clinical_rules_provider.hooks._retry import (
     RETRIES,
     TRANSIENT_STATUS,
@@ -27,10 +39,16 @@ from clinical_rules_provider.hooks._retry import (
     check_response,
     retry_after_seconds,
     retry_kwargs,
+    server_wait,
 )
 
 T = TypeVar("T")
-_NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_NETWORK_ERRORS = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.DecodingError,  # a garbled compressed body: as transient as a truncated one
+)
 _EMPTY_STREAM = httpx.ByteStream(b"")
 
 __all__ = [
@@ -63,6 +81,10 @@ class TransportSettings:
     inspect: Callable[[httpx.Response, str], None] | None = None
     # Seconds to pause after a response before the next request (burst limits).
     throttle: Callable[[httpx.Response], float] | None = None
+    # Total seconds one hook call may take, retries and waits included (``deadline`` extra).
+    deadline: float = 600.0
+    # Largest reply body read, in bytes (``max_body_bytes`` extra).
+    max_body_bytes: int = 64 * 1024 * 1024
 
     def __repr__(self) -> str:
         return f"TransportSettings(base_url={self.base_url!r}, verify={self.verify})"
@@ -124,10 +146,12 @@ class _AsyncClientPool:
 ASYNC_CLIENTS = _AsyncClientPool()
 
 
-def _network_error(request: ApiRequest, exc: Exception) -> TransientServiceError:
-    return TransientServiceError(
-        f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}"
-    )
+def _network_error(request: ApiRequest, exc: httpx.HTTPError) -> ClinicalRulesError:
+    """An httpx error as a provider error; its text is left out (it may quote a header)."""
+    what = f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}"
+    if isinstance(exc, _NETWORK_ERRORS):
+        return TransientServiceError(what)
+    return UnexpectedResponseError(what)
 
 
 class HttpSession:
@@ -143,15 +167,17 @@ class HttpSession:
     def __repr__(self) -> str:
         return f"HttpSession({self.settings!r})"
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _client_kwargs(self, asynchronous: bool = False) -> dict[str, Any]:
         s = self.settings
         limits = httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size)
+        cap = abody_cap_hook(s.max_body_bytes) if asynchronous else body_cap_hook(s.max_body_bytes)
         return {
             "base_url": s.base_url,
             "timeout": s.timeout,
             "verify": ssl_context(s.verify),
             "headers": s.headers,
             "limits": limits,
+            "event_hooks": {"response": [cap]},
         }
 
     def _check(self, response: httpx.Response, request: ApiRequest) -> None:
@@ -160,7 +186,20 @@ class HttpSession:
             self.settings.inspect(response, request.endpoint)
 
     def _throttle(self, response: httpx.Response) -> float:
-        return self.settings.throttle(response) if self.settings.throttle else 0.0
+        """The pause a service asked for before the next request: capped, and cut to the deadline."""
+        if self.settings.throttle is None:
+            return 0.0
+        pause = server_wait(self.settings.throttle(response), self.settings.retry.max_retry_after, "throttle")
+        left = remaining()
+        return pause if left is None else min(pause, max(left, 0.0))
+
+    def _delay(self, step: Delay) -> float:
+        left = remaining()
+        if left is not None and step.seconds >= left:
+            raise DeadlineExceededError(
+                f"a wait of {step.seconds:.1f} s would pass the call's deadline ({max(left, 0):.1f} s left)"
+            )
+        return step.seconds
 
     # --- sync ---------------------------------------------------------------------------
 
@@ -172,33 +211,42 @@ class HttpSession:
         return self._client
 
     def send(self, request: ApiRequest) -> httpx.Response:
-        """Send one request with retries; returns a response whose status is not transient."""
-        for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry)):
-            with attempt:
-                self.requests_sent += 1
-                built = self.client.build_request(**_request_args(request))
-                try:
-                    response = self.client.send(built, auth=self.settings.auth)
-                except _NETWORK_ERRORS as exc:
-                    raise _network_error(request, exc) from exc
-                self._check(response, request)
-        if (delay := self._throttle(response)) > 0:
-            time.sleep(delay)
+        """Send one request with retries, within the call's deadline; returns a response whose
+        status is not transient."""
+        with call_deadline(self.settings.deadline):
+            for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry)):
+                with attempt:
+                    self.requests_sent += 1
+                    args = _request_args(request)
+                    built = self.client.build_request(**args, timeout=read_timeout(self.settings.timeout))
+                    try:
+                        response = self.client.send(built, auth=self.settings.auth)
+                    except httpx.HTTPError as exc:
+                        raise _network_error(request, exc) from exc
+                    self._check(response, request)
+            if (delay := self._throttle(response)) > 0:
+                time.sleep(delay)
         return _release(response)
 
     def run(self, exchange: Exchange[T]) -> T:
-        """Drive an exchange to completion, one request at a time, parsing each reply as it comes."""
+        """Drive an exchange to completion, one request at a time, parsing each reply as it comes.
+
+        The whole exchange runs under one deadline (the ``deadline`` connection setting).
+        """
         reply: list[Any] | None = None
-        try:
-            while True:
-                step = exchange.send(reply)
-                if isinstance(step, Delay):
-                    time.sleep(step.seconds)
-                    reply = None
-                else:
-                    reply = [reply_for(request, self.send(request)) for request in step]
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        with call_deadline(self.settings.deadline):
+            try:
+                step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
+                while True:
+                    if isinstance(step, Delay):
+                        time.sleep(self._delay(step))
+                        reply = None
+                    else:
+                        reply = [reply_for(request, self.send(request)) for request in step]
+                    with reading_reply("reply"):
+                        step = exchange.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the sync client (the async one belongs to its event loop: use :meth:`aclose`)."""
@@ -214,8 +262,9 @@ class HttpSession:
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aclient_key is None or self._aclient_key[0] is not loop:
             s = self.settings
-            key = (loop, s.base_url, s.verify, s.timeout, s.pool_size, tuple(sorted(s.headers.items())))
-            make = lambda: httpx.AsyncClient(**self._client_kwargs())  # noqa: E731
+            headers = tuple(sorted(s.headers.items()))
+            key = (loop, s.base_url, s.verify, s.timeout, s.pool_size, s.max_body_bytes, headers)
+            make = lambda: httpx.AsyncClient(**self._client_kwargs(asynchronous=True))  # noqa: E731
             self._aclient, self._pool_slots = ASYNC_CLIENTS.acquire(key, make, s.pool_size)
             self._aclient_key = key
             self._semaphore = asyncio.Semaphore(max(s.max_concurrency, 1))
@@ -225,6 +274,10 @@ class HttpSession:
     async def asend(self, request: ApiRequest) -> httpx.Response:
         """Async twin of :meth:`send`: at most ``max_concurrency`` requests of this session and
         ``pool_size`` of the whole pool are in flight."""
+        with call_deadline(self.settings.deadline):
+            return await self._asend(request)
+
+    async def _asend(self, request: ApiRequest) -> httpx.Response:
         client, unsent = self.aclient, self._unsent
         async for attempt in tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry)):
             with attempt:
@@ -235,9 +288,12 @@ class HttpSession:
                         async with self._pool_slots:
                             with unsent.track() as trace:
                                 args = _request_args(request)
-                                built = client.build_request(**args, extensions={"trace": trace})
-                                response = await client.send(built, auth=self.settings.auth)
-                    except _NETWORK_ERRORS as exc:
+                                timeout = read_timeout(self.settings.timeout)
+                                built = client.build_request(**args, timeout=timeout, extensions={"trace": trace})
+                                response = await _within_deadline(
+                                    client.send(built, auth=self.settings.auth), request
+                                )
+                    except httpx.HTTPError as exc:
                         raise _network_error(request, exc) from exc
                     if (delay := self._throttle(response)) > 0:
                         await asyncio.sleep(delay)
@@ -253,16 +309,19 @@ class HttpSession:
     async def arun(self, exchange: Exchange[T]) -> T:
         """Drive an exchange; a batch is sent concurrently and each reply parsed as it arrives."""
         reply: list[Any] | None = None
-        try:
-            while True:
-                step = exchange.send(reply)
-                if isinstance(step, Delay):
-                    await asyncio.sleep(step.seconds)
-                    reply = None
-                else:
-                    reply = await gather_all(self._asend_parsed(request) for request in step)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        with call_deadline(self.settings.deadline):
+            try:
+                step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
+                while True:
+                    if isinstance(step, Delay):
+                        await asyncio.sleep(self._delay(step))
+                        reply = None
+                    else:
+                        reply = await gather_all(self._asend_parsed(request) for request in step)
+                    with reading_reply("reply"):
+                        step = exchange.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Give back this session's share of the pooled async client (the sync one stays usable)."""
@@ -335,6 +394,19 @@ class _UnsentRequests:
         await asyncio.sleep(0)
         if self._count:
             await self._none.wait()
+
+
+async def _within_deadline(call: Coroutine[Any, Any, T], request: ApiRequest) -> T:
+    """Await ``call`` but no longer than the current deadline (a trickling server included)."""
+    left = remaining()
+    if left is None:
+        return await call
+    try:
+        return await asyncio.wait_for(call, max(left, 0.0))
+    except asyncio.TimeoutError:
+        raise DeadlineExceededError(
+            f"{request.endpoint}: {request.method} {request.path} still unanswered at the call's deadline"
+        ) from None
 
 
 async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -54,11 +55,16 @@ def _inspect(response: httpx.Response, endpoint: str) -> None:
 
 
 def _delay_seconds(response: httpx.Response) -> float:
+    """``X-VaultAPI-ResponseDelay`` (milliseconds) in seconds; NaN, infinite or negative: 0.
+
+    (A value above the connection's ``max_wait`` is refused by the transport, not here.)
+    """
     raw = response.headers.get("X-VaultAPI-ResponseDelay", "").strip().lower().removesuffix("ms")
     try:
-        return max(float(raw) / 1000.0, 0.0)
+        seconds = float(raw) / 1000.0
     except ValueError:
         return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def burst_throttle(floor: int) -> Any:
@@ -66,7 +72,8 @@ def burst_throttle(floor: int) -> Any:
 
     def throttle(response: httpx.Response) -> float:
         remaining = response.headers.get("X-VaultAPI-BurstLimitRemaining")
-        if remaining is None or not remaining.strip().isdigit() or int(remaining) > floor:
+        digits = (remaining or "").strip()
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 12 or int(digits) > floor:
             return 0.0
         return max(_delay_seconds(response), 1.0)
 

@@ -1,0 +1,142 @@
+"""Bounds on what a service can make a hook spend: total time per call and bytes per reply.
+
+A per-read ``timeout`` does not bound a call: a server that trickles one byte per read holds
+it for as long as it likes, and a chunked reply can run to gigabytes. So each hook call runs
+under a *deadline* (a context variable, so a trigger or sensor can hand its own remaining time
+down to every request its hook sends, concurrent ones included), and each reply body is read
+through a counting stream that stops at a size cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
+
+import httpx
+
+from clinical_rules_provider.exceptions import DeadlineExceededError, ResponseTooLargeError
+
+_DEADLINE: ContextVar[float | None] = ContextVar("clinical_rules_deadline", default=None)
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float | None) -> Iterator[None]:
+    """Bound everything sent inside by ``seconds`` from now; an enclosing, earlier deadline wins.
+
+    ``None`` adds no bound (an enclosing one still applies).
+    """
+    if seconds is None or math.isnan(seconds):
+        yield
+        return
+    at = time.monotonic() + max(seconds, 0.0)
+    current = _DEADLINE.get()
+    token = _DEADLINE.set(at if current is None else min(at, current))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left before the current deadline (negative once passed), or ``None`` without one."""
+    at = _DEADLINE.get()
+    return None if at is None else at - time.monotonic()
+
+
+def check_deadline(what: str) -> None:
+    """Raise :class:`DeadlineExceededError` if the current deadline has passed."""
+    left = remaining()
+    if left is not None and left <= 0:
+        raise DeadlineExceededError(f"{what}: the call's deadline passed")
+
+
+def read_timeout(timeout: float) -> float:
+    """The per-read timeout to use now: the connection's, or less when the deadline is closer."""
+    left = remaining()
+    return timeout if left is None else max(min(timeout, left), 0.001)
+
+
+def _too_large(request: httpx.Request, cap: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{request.method} {request.url.path}: the reply body exceeds max_body_bytes ({cap} bytes); "
+        "it was not read further"
+    )
+
+
+def _check_length(response: httpx.Response, cap: int) -> None:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and len(declared) < 30 and int(declared) > cap:
+        raise _too_large(response.request, cap)
+
+
+class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """Counts a reply's raw bytes as they arrive; stops at ``cap`` bytes or at the deadline."""
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, cap: int, request: httpx.Request):
+        self._stream = stream
+        self._cap = cap
+        self._request = request
+        self._seen = 0
+
+    def _count(self, chunk: bytes) -> None:
+        self._seen += len(chunk)
+        if self._seen > self._cap:
+            raise _too_large(self._request, self._cap)
+        check_deadline(f"{self._request.method} {self._request.url.path}")
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert isinstance(self._stream, httpx.SyncByteStream)
+        for chunk in self._stream:
+            self._count(chunk)
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        async for chunk in self._stream:
+            self._count(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        assert isinstance(self._stream, httpx.SyncByteStream)
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        await self._stream.aclose()
+
+
+def body_cap_hook(cap: int) -> Callable[[httpx.Response], None]:
+    """An httpx ``response`` event hook (sync) that bounds the body before anything reads it.
+
+    Event hooks run for every response a client receives, token and login replies of the
+    auth flows included, before httpx reads the body.
+    """
+
+    def hook(response: httpx.Response) -> None:
+        _check_length(response, cap)
+        response.stream = _CappedStream(response.stream, cap, response.request)
+
+    return hook
+
+
+def abody_cap_hook(cap: int) -> Callable[[httpx.Response], Awaitable[None]]:
+    """Async twin of :func:`body_cap_hook`."""
+
+    async def hook(response: httpx.Response) -> None:
+        _check_length(response, cap)
+        response.stream = _CappedStream(response.stream, cap, response.request)
+
+    return hook
+
+
+__all__ = [
+    "abody_cap_hook",
+    "body_cap_hook",
+    "call_deadline",
+    "check_deadline",
+    "read_timeout",
+    "remaining",
+]
