@@ -18,7 +18,7 @@ from clinical_rules_provider._provider_info import (
     python_behaviour,
 )
 from clinical_rules_provider.clients import vault as api
-from clinical_rules_provider.clients.base import after_delay, decode_json
+from clinical_rules_provider.clients.base import after_delay, decode_json, reading_reply
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.auth import VaultSessionAuth
@@ -205,7 +205,10 @@ class VaultHook(ServiceHook[VaultConfig]):
     def _iter_monitors(self, pager: api.JobMonitorPager) -> Iterator[VaultJob]:
         pager.api_version = self.config.api_version
         while (request := pager.next_request()) is not None:
-            yield from pager.feed(self.http.send(request))
+            response = self.http.send(request)
+            with reading_reply("list_job_monitors"):
+                jobs = pager.feed(response)
+            yield from jobs
 
     def alist_job_monitors(
         self,
@@ -225,7 +228,10 @@ class VaultHook(ServiceHook[VaultConfig]):
         http = await self.ahttp()
         pager.api_version = (await self.aconfig()).api_version
         while (request := pager.next_request()) is not None:
-            for job in pager.feed(await http.asend(request)):
+            response = await http.asend(request)
+            with reading_reply("list_job_monitors"):
+                jobs = pager.feed(response)
+            for job in jobs:
                 yield job
 
     # --- connection test ------------------------------------------------------------------
