@@ -85,3 +85,24 @@ async def test_a_trigger_never_overruns_its_end_time_by_more_than_one_request_ti
 
 async def _collect(trigger: ClinicalOneRuleJobTrigger) -> list[dict[str, Any]]:
     return [event.payload async for event in trigger.run()]
+
+
+def test_a_sensor_poke_never_overruns_the_sensor_timeout_by_more_than_one_request_timeout(
+    hostile: HostileServer, c1: Conn
+) -> None:
+    from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
+
+    hostile.route("GET", HISTORY, trickle(HISTORY_BODY, every=0.05))
+    sensor = ClinicalOneRuleJobSensor(
+        task_id="wait",
+        rule_ids=[RULE_A],
+        study_id=STUDY,
+        study_mode="test",
+        started_after="2026-01-01T00:00:00+00:00",
+        timeout=0.5,
+        clinical_one_conn_id=c1(timeout=0.5, deadline=600),
+    )
+    started = time.monotonic()
+    result = bounded(lambda: sensor.poke({}), 4)  # type: ignore[arg-type]
+    assert not result.is_done  # the deadline is transient: the sensor's own timeout then fails it
+    assert time.monotonic() - started < 0.5 + 0.5 + 0.5

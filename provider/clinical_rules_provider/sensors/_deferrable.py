@@ -42,8 +42,19 @@ class DeferrableJobSensor(BaseSensorOperator):
         """The trigger that continues the wait (every parameter of the sensor reaches it)."""
         raise NotImplementedError
 
+    def poke_budget(self, request_timeout: float) -> float | None:
+        """Seconds the current poke may take: what is left of the sensor's ``timeout`` (counted
+        from the start of this execution) plus one request timeout, so that a slow or trickling
+        service cannot hold a poke past the sensor's own deadline."""
+        if self.timeout is None:
+            return None
+        started = getattr(self, "_wait_started", None)
+        elapsed = time.monotonic() - started if started is not None else 0.0
+        return max(float(self.timeout) - elapsed, 0.0) + request_timeout
+
     def execute(self, context: Context) -> Any:
         """Poke once; if not done and ``deferrable``, hand the wait to the triggerer."""
+        self._wait_started = time.monotonic()
         if not self.deferrable:
             return super().execute(context)
         first = self.poke(context)

@@ -141,17 +141,19 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
         """
         from clinical_rules_provider.exceptions import TransientServiceError
+        from clinical_rules_provider.hooks._limits import call_deadline
 
         hook = self._hook()
         study, mode, watch = self._resolve(context, hook)
         try:
-            jobs = hook.latest_jobs(
-                study,
-                mode,
-                list(watch.rule_ids),
-                poll_endpoint=self.poll_endpoint,
-                history=watch.job_ids is not None,
-            )
+            with call_deadline(self.poke_budget(hook.http.settings.timeout)):
+                jobs = hook.latest_jobs(
+                    study,
+                    mode,
+                    list(watch.rule_ids),
+                    poll_endpoint=self.poll_endpoint,
+                    history=watch.job_ids is not None,
+                )
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
             return PokeReturnValue(is_done=False)
