@@ -59,6 +59,10 @@ def connections(url: str) -> None:
 def main(runs: int, fault_rate: float, out: Path) -> int:
     from clinical_rules_provider.hooks._transport import RETRIES
     from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
+    from clinical_rules_provider.operators import _common
+
+    # The simulator's jobs finish within a second: poll below the 1 s floor real services get.
+    _common.MIN_RULE_POLL_INTERVAL = 0.05
     from clinical_rules_provider.testing import LiveSimulator, SimulatorState
     from reliability.scenarios import one_run
 

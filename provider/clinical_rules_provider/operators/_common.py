@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,12 +56,26 @@ def as_aware_datetime(value: Any, field: str) -> datetime | None:
     raise ValueError(f"{field}: expected an aware datetime or ISO-8601 string with an offset, got {value!r}")
 
 
+# The shortest poll interval of a Clinical One wait (Vault's floor is its 10 s status limit).
+MIN_RULE_POLL_INTERVAL = 1.0
+
+
 def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
-    """A ``timedelta`` or a number of seconds, at least ``minimum``."""
+    """A ``timedelta`` or a finite number of seconds, at least ``minimum`` (NaN and infinity refused)."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < minimum:
-        raise ValueError(f"{field}: expected a timedelta or seconds >= {minimum}, got {value!r}")
+    try:
+        finite = not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds)
+    except OverflowError:  # an int beyond float range
+        finite = False
+    if not finite or seconds < minimum:
+        shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:97] + "..."
+        raise ValueError(f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {shown}")
     return float(seconds)
+
+
+def rule_poll_interval(value: Any) -> float:
+    """A Clinical One ``poll_interval``: seconds, at least :data:`MIN_RULE_POLL_INTERVAL`."""
+    return as_seconds(value, "poll_interval", minimum=MIN_RULE_POLL_INTERVAL)
 
 
 def as_bool(value: Any, field: str) -> bool:

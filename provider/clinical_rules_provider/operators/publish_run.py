@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
-from clinical_rules_provider.operators._common import as_seconds, resolve_study, select_rules, utc_now
+from clinical_rules_provider.operators._common import (
+    as_seconds,
+    resolve_study,
+    rule_poll_interval,
+    select_rules,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,7 +84,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.fail_on_partial_failure = fail_on_partial_failure
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.poll_interval = rule_poll_interval(poll_interval)
         self.wait_timeout = as_seconds(timeout, "timeout", minimum=1.0)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_endpoint = poll_endpoint

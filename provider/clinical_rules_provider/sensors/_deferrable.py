@@ -33,6 +33,10 @@ class DeferrableJobSensor(BaseSensorOperator):
     """
 
     def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
+        if kwargs.get("timeout") is not None:
+            from clinical_rules_provider.operators._common import as_seconds
+
+            as_seconds(kwargs["timeout"], "timeout")  # NaN would never time out; infinity crashes Airflow
         super().__init__(**kwargs)
         if deferrable and self.mode == "reschedule":
             raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")

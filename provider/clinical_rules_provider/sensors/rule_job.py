@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
-from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
+from clinical_rules_provider.operators._common import as_aware_datetime, resolve_study, rule_poll_interval
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         clinical_one_conn_id: str = "clinical_one_default",
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
+        kwargs.setdefault("poke_interval", rule_poll_interval(poll_interval))
         super().__init__(deferrable=deferrable, **kwargs)
         from clinical_rules_provider.job_options import check_poll_endpoint
 
@@ -79,7 +79,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         self.job_ids = job_ids
         self.started_after = started_after
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
-        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.poll_interval = rule_poll_interval(poll_interval)
         self.poll_endpoint = poll_endpoint
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
