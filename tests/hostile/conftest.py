@@ -43,7 +43,9 @@ def c1(make_conn: ConnFactory, hostile: HostileServer) -> Callable[..., str]:
     """``c1(**extra)``: a static-bearer ``clinical_one`` connection to the hostile server."""
 
     def make(conn_id: str = "c1_hostile", **extra: Any) -> str:
-        return make_conn(conn_id, "clinical_one", hostile.url, extra={"token": "static-token", **FAST, **extra})
+        return make_conn(
+            conn_id, "clinical_one", hostile.url, extra={"token": "static-token", **FAST, **extra}
+        )
 
     return make
 

@@ -198,4 +198,3 @@ class HostileServer:
                 headers[key.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         return Request(method, target.split("?", 1)[0], headers, body)
-

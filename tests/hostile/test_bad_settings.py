@@ -43,8 +43,12 @@ def test_a_connection_setting_that_is_not_a_finite_positive_number_is_refused_na
     assert hostile.seen == []
 
 
-def test_a_vault_setting_that_is_not_finite_is_refused_naming_it(make_conn: ConnFactory, hostile: HostileServer) -> None:
-    conn = make_conn("vault_bad", "veeva_vault", hostile.url, login="u", password="p", extra={"timeout": "inf"})
+def test_a_vault_setting_that_is_not_finite_is_refused_naming_it(
+    make_conn: ConnFactory, hostile: HostileServer
+) -> None:
+    conn = make_conn(
+        "vault_bad", "veeva_vault", hostile.url, login="u", password="p", extra={"timeout": "inf"}
+    )
     with pytest.raises(ValueError, match="timeout"):
         VaultHook(conn).get_job_status(9)
     assert hostile.seen == []

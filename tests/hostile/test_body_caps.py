@@ -18,7 +18,9 @@ Conn = Callable[..., str]
 CAP = 1 << 20
 
 
-def test_an_endless_chunked_reply_stops_at_the_body_cap_in_bounded_memory(hostile: HostileServer, c1: Conn) -> None:
+def test_an_endless_chunked_reply_stops_at_the_body_cap_in_bounded_memory(
+    hostile: HostileServer, c1: Conn
+) -> None:
     hostile.route("GET", HISTORY, endless_chunks())
     conn = c1(max_body_bytes=CAP, deadline=30)
     tracemalloc.start()

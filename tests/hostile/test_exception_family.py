@@ -22,14 +22,21 @@ JOB = "0E2428167F66445BAB544C7CDD884E87"
 
 
 def _history_with(**job: Any) -> dict[str, Any]:
-    entry = {"ruleId": RULE_A, "jobId": JOB, "jobStatus": "Success", "jobStartDate": "2026-11-27 10:00:00.000"}
+    entry = {
+        "ruleId": RULE_A,
+        "jobId": JOB,
+        "jobStatus": "Success",
+        "jobStartDate": "2026-11-27 10:00:00.000",
+    }
     return {"status": "SUCCESS", "ruleHistory": [{**entry, **job}]}
 
 
-def test_a_job_start_date_that_is_not_a_timestamp_is_a_provider_error(hostile: HostileServer, c1: Conn) -> None:
+def test_a_job_start_date_that_is_not_a_timestamp_is_a_provider_error(
+    hostile: HostileServer, c1: Conn
+) -> None:
     hostile.route("GET", HISTORY, reply(200, _history_with(jobStartDate="now")))
     conn = c1()
-    with pytest.raises(ClinicalRulesError, match="job_start_date|jobStartDate"):
+    with pytest.raises(ClinicalRulesError, match=r"job_start_date|jobStartDate"):
         bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
 
 
@@ -65,7 +72,9 @@ def test_a_token_with_cr_lf_is_an_authentication_error(hostile: HostileServer, c
     assert hostile.count(HISTORY) == 0
 
 
-async def test_a_vault_session_with_cr_lf_is_an_authentication_error(hostile: HostileServer, vault: Conn) -> None:
+async def test_a_vault_session_with_cr_lf_is_an_authentication_error(
+    hostile: HostileServer, vault: Conn
+) -> None:
     hostile.route("POST", f"{API}/auth", reply(200, {"responseStatus": "SUCCESS", "sessionId": "s\r\nX: 1"}))
     hook = VaultHook(vault())
     with pytest.raises(AuthenticationError):
@@ -73,7 +82,9 @@ async def test_a_vault_session_with_cr_lf_is_an_authentication_error(hostile: Ho
     await hook.aclose()
 
 
-def test_credentials_refused_right_after_renewal_fail_fast_in_hooks(hostile: HostileServer, c1_oauth: Conn) -> None:
+def test_credentials_refused_right_after_renewal_fail_fast_in_hooks(
+    hostile: HostileServer, c1_oauth: Conn
+) -> None:
     hostile.route("POST", TOKEN_PATH, reply(200, {"access_token": "tok-1", "expires_in": 600}))
     hostile.route("GET", HISTORY, reply(401, {}))
     conn = c1_oauth(max_retries=4)

@@ -46,7 +46,9 @@ async def test_a_nan_or_infinite_retry_after_is_ignored(
     await hook.aclose()
 
 
-def test_a_huge_vault_response_delay_at_the_burst_limit_fails_at_once(hostile: HostileServer, vault: Conn) -> None:
+def test_a_huge_vault_response_delay_at_the_burst_limit_fails_at_once(
+    hostile: HostileServer, vault: Conn
+) -> None:
     delay = {"X-VaultAPI-BurstLimitRemaining": "0", "X-VaultAPI-ResponseDelay": "86400000"}
     hostile.route("GET", f"{API}/services/jobs/9", reply(200, JOB_OK, headers=delay))
     conn = vault(max_wait=5)
@@ -55,9 +57,7 @@ def test_a_huge_vault_response_delay_at_the_burst_limit_fails_at_once(hostile: H
 
 
 @pytest.mark.parametrize("delay", ["NaN", "infinity"])
-def test_a_nan_or_infinite_vault_delay_is_ignored(
-    hostile: HostileServer, vault: Conn, delay: str
-) -> None:
+def test_a_nan_or_infinite_vault_delay_is_ignored(hostile: HostileServer, vault: Conn, delay: str) -> None:
     headers = {"X-VaultAPI-ResponseDelay": delay}
     hostile.route(
         "GET", f"{API}/services/jobs/9", sequence(reply(200, LIMITED, headers=headers), reply(200, JOB_OK))

@@ -75,7 +75,9 @@ def _check_length(response: httpx.Response, cap: int) -> None:
 class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     """Counts a reply's raw bytes as they arrive; stops at ``cap`` bytes or at the deadline."""
 
-    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, cap: int, request: httpx.Request):
+    def __init__(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, cap: int, request: httpx.Request
+    ):
         self._stream = stream
         self._cap = cap
         self._request = request

@@ -289,7 +289,9 @@ class HttpSession:
                             with unsent.track() as trace:
                                 args = _request_args(request)
                                 timeout = read_timeout(self.settings.timeout)
-                                built = client.build_request(**args, timeout=timeout, extensions={"trace": trace})
+                                built = client.build_request(
+                                    **args, timeout=timeout, extensions={"trace": trace}
+                                )
                                 response = await _within_deadline(
                                     client.send(built, auth=self.settings.auth), request
                                 )

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -33,7 +33,7 @@ DEFAULT_TOKEN_TTL = 600.0
 MAX_TOKEN_TTL = 24 * 3600.0  # an ``expires_in`` beyond a day is not believed
 
 
-def _usable_secret(value: object) -> bool:
+def _usable_secret(value: object) -> TypeGuard[str]:
     """A token or session id that can go into an ``Authorization`` header as it is.
 
     Control characters (CR/LF) would make httpx refuse the header, and the refusal quotes it.

@@ -102,9 +102,7 @@ def _retry_policy(conn: ConnectionLike, conn_type: str) -> RetryPolicy:
         attempts=_as_count(extra_value(conn, conn_type, "max_retries", 4), "max_retries", 0) + 1,
         backoff=_as_number(extra_value(conn, conn_type, "retry_backoff", 0.5), "retry_backoff", 0),
         max_backoff=_as_number(extra_value(conn, conn_type, "retry_max_backoff", 30), "retry_max_backoff", 0),
-        max_retry_after=_as_number(
-            extra_value(conn, conn_type, "max_wait", DEFAULT_MAX_WAIT), "max_wait", 0
-        ),
+        max_retry_after=_as_number(extra_value(conn, conn_type, "max_wait", DEFAULT_MAX_WAIT), "max_wait", 0),
     )
 
 
@@ -113,7 +111,9 @@ def _common(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
         "timeout": _as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
         "verify": _as_bool(extra_value(conn, conn_type, "verify_ssl", True), "verify_ssl"),
         "retry": _retry_policy(conn, conn_type),
-        "max_concurrency": _as_count(extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1),
+        "max_concurrency": _as_count(
+            extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1
+        ),
         "pool_size": _as_count(extra_value(conn, conn_type, "pool_size", 32), "pool_size", 1),
         "deadline": _as_number(extra_value(conn, conn_type, "deadline", DEFAULT_DEADLINE), "deadline", 0.001),
         "max_body_bytes": _as_count(

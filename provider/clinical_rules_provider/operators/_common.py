@@ -64,12 +64,16 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
     """A ``timedelta`` or a finite number of seconds, at least ``minimum`` (NaN and infinity refused)."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     try:
-        finite = not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds)
+        finite = (
+            not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds)
+        )
     except OverflowError:  # an int beyond float range
         finite = False
     if not finite or seconds < minimum:
         shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:97] + "..."
-        raise ValueError(f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {shown}")
+        raise ValueError(
+            f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {shown}"
+        )
     return float(seconds)
 
 
