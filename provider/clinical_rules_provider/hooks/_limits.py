@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar
+from typing import Any
 
+import httpcore
 import httpx
 
 from clinical_rules_provider.exceptions import DeadlineExceededError, ResponseTooLargeError
@@ -57,6 +60,86 @@ def read_timeout(timeout: float) -> float:
     """The per-read timeout to use now: the connection's, or less when the deadline is closer."""
     left = remaining()
     return timeout if left is None else max(min(timeout, left), 0.001)
+
+
+def _clamp(timeout: float | None) -> float | None:
+    """A socket timeout no longer than what is left of the deadline (which must not have passed)."""
+    left = remaining()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise httpcore.ReadTimeout("the call's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A sync socket whose every read and write ends by the current deadline.
+
+    The async driver bounds a whole request with ``asyncio.wait_for``; a sync call cannot be
+    interrupted that way, so it is bounded here, one socket operation at a time: a server
+    trickling its headers byte by byte meets the deadline at the next read.
+    """
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _clamp(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Hands out :class:`_DeadlineStream` sockets."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(host, port, _clamp(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _clamp(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def deadline_transport(**kwargs: Any) -> httpx.HTTPTransport:
+    """An ``httpx.HTTPTransport`` whose sockets honour the current deadline on every read.
+
+    httpx offers no public way to pass httpcore a network backend, so the pool's backend is
+    wrapped after construction; should that attribute ever move, the transport is returned
+    as it is (the body stream's deadline check and the per-read timeout still apply).
+    """
+    transport = httpx.HTTPTransport(**kwargs)
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    return transport
 
 
 def _too_large(request: httpx.Request, cap: int) -> ResponseTooLargeError:
@@ -139,6 +222,7 @@ __all__ = [
     "body_cap_hook",
     "call_deadline",
     "check_deadline",
+    "deadline_transport",
     "read_timeout",
     "remaining",
 ]

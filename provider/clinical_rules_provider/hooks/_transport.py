@@ -29,6 +29,7 @@ from clinical_rules_provider.hooks._limits import (
     abody_cap_hook,
     body_cap_hook,
     call_deadline,
+    deadline_transport,
     read_timeout,
     remaining,
 )
@@ -205,9 +206,11 @@ class HttpSession:
 
     @property
     def client(self) -> httpx.Client:
-        """The lazily created sync client."""
+        """The lazily created sync client (its sockets honour the call's deadline on every read)."""
         if self._client is None:
-            self._client = httpx.Client(**self._client_kwargs())
+            kwargs = self._client_kwargs()
+            transport = deadline_transport(verify=kwargs.pop("verify"), limits=kwargs.pop("limits"))
+            self._client = httpx.Client(**kwargs, transport=transport)
         return self._client
 
     def send(self, request: ApiRequest) -> httpx.Response:
