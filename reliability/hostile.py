@@ -68,7 +68,12 @@ def _probes() -> list[Probe]:
     probes = [
         Probe("token endpoint never answers", [("POST", TOKEN, hang())], "c1_oauth", "history"),
         Probe("vault login never answers", [("POST", f"{API}/auth", hang())], "vault", "vault_job"),
-        Probe("body trickled byte by byte", [("GET", HISTORY, trickle(b"{" + b" " * 400 + b"}"))], "c1", "history"),
+        Probe(
+            "body trickled byte by byte",
+            [("GET", HISTORY, trickle(b"{" + b" " * 400 + b"}"))],
+            "c1",
+            "history",
+        ),
         Probe(
             "headers trickled byte by byte",
             [("GET", HISTORY, trickle(b"{}", headers_too=True))],
@@ -77,7 +82,9 @@ def _probes() -> list[Probe]:
         ),
         Probe("reply never sent", [("GET", HISTORY, hang())], "c1", "history"),
         Probe("endless chunked reply", [("GET", HISTORY, endless_chunks())], "c1", "history", big_body=True),
-        Probe("endless token reply", [("POST", TOKEN, endless_chunks())], "c1_oauth", "history", big_body=True),
+        Probe(
+            "endless token reply", [("POST", TOKEN, endless_chunks())], "c1_oauth", "history", big_body=True
+        ),
         Probe(
             "endless vault login reply",
             [("POST", f"{API}/auth", endless_chunks())],
@@ -86,7 +93,12 @@ def _probes() -> list[Probe]:
             big_body=True,
         ),
         Probe("Content-Length of 10 GiB", [("GET", HISTORY, raw(huge))], "c1", "history", big_body=True),
-        Probe("JSON nested 100 000 deep", [("GET", HISTORY, reply(200, b"[" * 100_000 + b"]" * 100_000))], "c1", "history"),
+        Probe(
+            "JSON nested 100 000 deep",
+            [("GET", HISTORY, reply(200, b"[" * 100_000 + b"]" * 100_000))],
+            "c1",
+            "history",
+        ),
         Probe("not HTTP at all", [("GET", HISTORY, raw(b"\x00\xff garbage\r\n\r\n"))], "c1", "history"),
         Probe(
             "gzip body that is not gzip",
@@ -94,24 +106,64 @@ def _probes() -> list[Probe]:
             "c1",
             "history",
         ),
-        Probe("jobStartDate 'now'", [("GET", HISTORY, reply(200, {**ok_history, "ruleHistory": [{**job, "jobStartDate": "now"}]}))], "c1", "history"),
         Probe(
-            "jobStartDate in year 99999",
-            [("GET", HISTORY, reply(200, {**ok_history, "ruleHistory": [{**job, "jobStartDate": "99999-01-01 00:00:00.000"}]}))],
+            "jobStartDate 'now'",
+            [("GET", HISTORY, reply(200, {**ok_history, "ruleHistory": [{**job, "jobStartDate": "now"}]}))],
             "c1",
             "history",
         ),
-        Probe("ruleHistory a number", [("GET", HISTORY, reply(200, {"status": "SUCCESS", "ruleHistory": 5}))], "c1", "history"),
-        Probe("jobStatus a number", [("PUT", CANCEL, reply(200, {"errorMessage": "Success", "jobStatus": 5}))], "c1", "cancel"),
+        Probe(
+            "jobStartDate in year 99999",
+            [
+                (
+                    "GET",
+                    HISTORY,
+                    reply(
+                        200,
+                        {**ok_history, "ruleHistory": [{**job, "jobStartDate": "99999-01-01 00:00:00.000"}]},
+                    ),
+                )
+            ],
+            "c1",
+            "history",
+        ),
+        Probe(
+            "ruleHistory a number",
+            [("GET", HISTORY, reply(200, {"status": "SUCCESS", "ruleHistory": 5}))],
+            "c1",
+            "history",
+        ),
+        Probe(
+            "jobStatus a number",
+            [("PUT", CANCEL, reply(200, {"errorMessage": "Success", "jobStatus": 5}))],
+            "c1",
+            "cancel",
+        ),
         Probe("resultData a string", [("POST", FILTER, reply(200, {"resultData": "x"}))], "c1", "list"),
-        Probe("vault data null", [("GET", f"{API}/services/jobs/9", reply(200, {"responseStatus": "SUCCESS", "data": None}))], "vault", "vault_job"),
+        Probe(
+            "vault data null",
+            [("GET", f"{API}/services/jobs/9", reply(200, {"responseStatus": "SUCCESS", "data": None}))],
+            "vault",
+            "vault_job",
+        ),
         Probe(
             "vault monitors data a number",
-            [("GET", f"{API}/services/jobs/monitors", reply(200, {"responseStatus": "SUCCESS", "data": 5, "responseDetails": 5}))],
+            [
+                (
+                    "GET",
+                    f"{API}/services/jobs/monitors",
+                    reply(200, {"responseStatus": "SUCCESS", "data": 5, "responseDetails": 5}),
+                )
+            ],
             "vault",
             "monitors",
         ),
-        Probe("Retry-After of a day", [("GET", HISTORY, reply(429, {}, headers={"Retry-After": "86400"}))], "c1", "history"),
+        Probe(
+            "Retry-After of a day",
+            [("GET", HISTORY, reply(429, {}, headers={"Retry-After": "86400"}))],
+            "c1",
+            "history",
+        ),
         Probe(
             "Retry-After far in the future",
             [("GET", HISTORY, reply(503, {}, headers={"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}))],
@@ -120,19 +172,37 @@ def _probes() -> list[Probe]:
         ),
         Probe(
             "Retry-After NaN",
-            [("GET", HISTORY, sequence(reply(503, {}, headers={"Retry-After": "nan"}), reply(200, ok_history)))],
+            [
+                (
+                    "GET",
+                    HISTORY,
+                    sequence(reply(503, {}, headers={"Retry-After": "nan"}), reply(200, ok_history)),
+                )
+            ],
             "c1",
             "history",
         ),
         Probe(
             "Retry-After infinite",
-            [("GET", HISTORY, sequence(reply(429, {}, headers={"Retry-After": "inf"}), reply(200, ok_history)))],
+            [
+                (
+                    "GET",
+                    HISTORY,
+                    sequence(reply(429, {}, headers={"Retry-After": "inf"}), reply(200, ok_history)),
+                )
+            ],
             "c1",
             "history",
         ),
         Probe(
             "vault delay of a day at the burst limit",
-            [("GET", f"{API}/services/jobs/9", reply(200, vjob, headers={**delay, "X-VaultAPI-ResponseDelay": "86400000"}))],
+            [
+                (
+                    "GET",
+                    f"{API}/services/jobs/9",
+                    reply(200, vjob, headers={**delay, "X-VaultAPI-ResponseDelay": "86400000"}),
+                )
+            ],
             "vault",
             "vault_job",
         ),
@@ -142,7 +212,9 @@ def _probes() -> list[Probe]:
                 (
                     "GET",
                     f"{API}/services/jobs/9",
-                    sequence(reply(200, limited, headers={"X-VaultAPI-ResponseDelay": "NaN"}), reply(200, vjob)),
+                    sequence(
+                        reply(200, limited, headers={"X-VaultAPI-ResponseDelay": "NaN"}), reply(200, vjob)
+                    ),
                 )
             ],
             "vault",
@@ -150,30 +222,66 @@ def _probes() -> list[Probe]:
         ),
         Probe(
             "expires_in of 400 digits",
-            [("POST", TOKEN, reply(200, b'{"access_token": "' + _issue("tok").encode() + b'", "expires_in": ' + b"9" * 400 + b"}")), ("GET", HISTORY, reply(200, ok_history))],
+            [
+                (
+                    "POST",
+                    TOKEN,
+                    reply(
+                        200,
+                        b'{"access_token": "'
+                        + _issue("tok").encode()
+                        + b'", "expires_in": '
+                        + b"9" * 400
+                        + b"}",
+                    ),
+                ),
+                ("GET", HISTORY, reply(200, ok_history)),
+            ],
             "c1_oauth",
             "history",
         ),
         Probe(
             "token with CR/LF",
-            [("POST", TOKEN, reply(200, {"access_token": _issue("tok") + "\r\nX-Injected: 1", "expires_in": 600}))],
+            [
+                (
+                    "POST",
+                    TOKEN,
+                    reply(200, {"access_token": _issue("tok") + "\r\nX-Injected: 1", "expires_in": 600}),
+                )
+            ],
             "c1_oauth",
             "history",
         ),
         Probe(
             "vault session with CR/LF",
-            [("POST", f"{API}/auth", reply(200, {"responseStatus": "SUCCESS", "sessionId": _issue("sess") + "\r\nX: 1"}))],
+            [
+                (
+                    "POST",
+                    f"{API}/auth",
+                    reply(200, {"responseStatus": "SUCCESS", "sessionId": _issue("sess") + "\r\nX: 1"}),
+                )
+            ],
             "vault",
             "vault_job",
         ),
-        Probe("token refused right after renewal", [("POST", TOKEN, ok_token), ("GET", HISTORY, reply(401, {}))], "c1_oauth", "history"),
+        Probe(
+            "token refused right after renewal",
+            [("POST", TOKEN, ok_token), ("GET", HISTORY, reply(401, {}))],
+            "c1_oauth",
+            "history",
+        ),
         Probe(
             "trigger against trickled headers",
             [("GET", HISTORY, trickle(b"{}", headers_too=True))],
             "c1",
             "trigger",
         ),
-        Probe("trigger with refused renewed token", [("POST", TOKEN, ok_token), ("GET", HISTORY, reply(401, {}))], "c1_oauth", "trigger"),
+        Probe(
+            "trigger with refused renewed token",
+            [("POST", TOKEN, ok_token), ("GET", HISTORY, reply(401, {}))],
+            "c1_oauth",
+            "trigger",
+        ),
     ]
     return probes
 
@@ -189,9 +297,17 @@ def _issue(kind: str) -> str:
 
 def _connections(url: str) -> None:
     common = {**LIMITS, "max_body_bytes": CAP, "study_id": STUDY, "study_mode": "test"}
-    oauth = {"token_url": url + TOKEN, "client_id": "hostile", "client_secret": os.environ["HOSTILE_CLIENT_SECRET"]}
+    oauth = {
+        "token_url": url + TOKEN,
+        "client_id": "hostile",
+        "client_secret": os.environ["HOSTILE_CLIENT_SECRET"],
+    }
     conns = {
-        "c1": {"conn_type": "clinical_one", "host": url, "extra": {**common, "token": os.environ["HOSTILE_TOKEN"]}},
+        "c1": {
+            "conn_type": "clinical_one",
+            "host": url,
+            "extra": {**common, "token": os.environ["HOSTILE_TOKEN"]},
+        },
         "c1_oauth": {"conn_type": "clinical_one", "host": url, "extra": {**common, **oauth}},
         "vault": {
             "conn_type": "veeva_vault",
@@ -370,6 +486,26 @@ def hostile_runs() -> dict[str, Any]:
     report["secrets_watched"] = len(watched)
     report["output_bytes_scanned"] = len(haystack)
     return report
+
+
+def summary(report: dict[str, Any]) -> bool:
+    """Print the hostile section's figures; True when nothing hung, escaped or leaked."""
+    print(
+        f"hostile probes:      {report['probes_tried']} in {report['seconds']} s (slowest {report['slowest_probe_seconds']} s)"
+    )
+    print(
+        f"  hangs {report['hangs']}, raw exceptions escaped {report['raw_exceptions_escaped']}, "
+        f"secrets seen {report['secret_occurrences']}, peak memory {report['peak_memory_bytes_over_the_cap']} B "
+        f"reading replies beyond a {report['body_cap_bytes']} B cap"
+    )
+    for problem in report["problems"][:5]:
+        print(f"  PROBLEM {problem}")
+    return (
+        report["hangs"] == 0
+        and report["raw_exceptions_escaped"] == 0
+        and report["secret_occurrences"] == 0
+        and report["peak_memory_bytes_over_the_cap"] < 4 * report["body_cap_bytes"]
+    )
 
 
 if __name__ == "__main__":
