@@ -9,19 +9,21 @@ through a counting stream that stops at a size cap.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
 
 from clinical_rules_provider.exceptions import DeadlineExceededError, ResponseTooLargeError
 
+T = TypeVar("T")
 _DEADLINE: ContextVar[float | None] = ContextVar("clinical_rules_deadline", default=None)
 
 
@@ -54,6 +56,34 @@ def check_deadline(what: str) -> None:
     left = remaining()
     if left is not None and left <= 0:
         raise DeadlineExceededError(f"{what}: the call's deadline passed")
+
+
+def within_deadline_pause(seconds: float) -> float:
+    """A pause cut to what is left of the deadline (a pause never fails a call)."""
+    left = remaining()
+    return seconds if left is None else min(seconds, max(left, 0.0))
+
+
+def checked_delay(seconds: float) -> float:
+    """A wait an exchange asked for (Vault's per-job read interval); one that would pass the
+    deadline raises :class:`DeadlineExceededError` instead of sleeping into it."""
+    left = remaining()
+    if left is not None and seconds >= left:
+        raise DeadlineExceededError(
+            f"a wait of {seconds:.1f} s would pass the call's deadline ({max(left, 0):.1f} s left)"
+        )
+    return seconds
+
+
+async def within_deadline(call: Coroutine[Any, Any, T], what: str) -> T:
+    """Await ``call`` but no longer than the current deadline (a trickling server included)."""
+    left = remaining()
+    if left is None:
+        return await call
+    try:
+        return await asyncio.wait_for(call, max(left, 0.0))
+    except asyncio.TimeoutError:
+        raise DeadlineExceededError(f"{what} still unanswered at the call's deadline") from None
 
 
 def read_timeout(timeout: float) -> float:
@@ -193,36 +223,31 @@ class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
-def body_cap_hook(cap: int) -> Callable[[httpx.Response], None]:
-    """An httpx ``response`` event hook (sync) that bounds the body before anything reads it.
+def body_cap_hook(cap: int, asynchronous: bool = False) -> Callable[[httpx.Response], Any]:
+    """An httpx ``response`` event hook that bounds the body before anything reads it.
 
     Event hooks run for every response a client receives, token and login replies of the
-    auth flows included, before httpx reads the body.
+    auth flows included, before httpx reads the body. An async client needs a coroutine hook.
     """
 
     def hook(response: httpx.Response) -> None:
         _check_length(response, cap)
         response.stream = _CappedStream(response.stream, cap, response.request)
 
-    return hook
+    async def ahook(response: httpx.Response) -> None:
+        hook(response)
 
-
-def abody_cap_hook(cap: int) -> Callable[[httpx.Response], Awaitable[None]]:
-    """Async twin of :func:`body_cap_hook`."""
-
-    async def hook(response: httpx.Response) -> None:
-        _check_length(response, cap)
-        response.stream = _CappedStream(response.stream, cap, response.request)
-
-    return hook
+    return ahook if asynchronous else hook
 
 
 __all__ = [
-    "abody_cap_hook",
     "body_cap_hook",
     "call_deadline",
     "check_deadline",
+    "checked_delay",
     "deadline_transport",
     "read_timeout",
     "remaining",
+    "within_deadline",
+    "within_deadline_pause",
 ]

@@ -21,18 +21,10 @@ import tenacity
 from clinical_rules_provider.clients.base import ApiRequest, Delay, Exchange, reading_reply, reply_for
 from clinical_rules_provider.exceptions import (
     ClinicalRulesError,
-    DeadlineExceededError,
     TransientServiceError,
     UnexpectedResponseError,
 )
-from clinical_rules_provider.hooks._limits import (
-    abody_cap_hook,
-    body_cap_hook,
-    call_deadline,
-    deadline_transport,
-    read_timeout,
-    remaining,
-)
+from clinical_rules_provider.hooks import _limits
 from clinical_rules_provider.hooks._retry import (
     RETRIES,
     TRANSIENT_STATUS,
@@ -44,12 +36,8 @@ from clinical_rules_provider.hooks._retry import (
 )
 
 T = TypeVar("T")
-_NETWORK_ERRORS = (
-    httpx.TimeoutException,
-    httpx.NetworkError,
-    httpx.RemoteProtocolError,
-    httpx.DecodingError,  # a garbled compressed body: as transient as a truncated one
-)
+# A garbled compressed body (DecodingError) is as transient as a truncated one.
+_NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError)
 _EMPTY_STREAM = httpx.ByteStream(b"")
 
 __all__ = [
@@ -171,7 +159,7 @@ class HttpSession:
     def _client_kwargs(self, asynchronous: bool = False) -> dict[str, Any]:
         s = self.settings
         limits = httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size)
-        cap = abody_cap_hook(s.max_body_bytes) if asynchronous else body_cap_hook(s.max_body_bytes)
+        cap = _limits.body_cap_hook(s.max_body_bytes, asynchronous)
         return {
             "base_url": s.base_url,
             "timeout": s.timeout,
@@ -191,16 +179,7 @@ class HttpSession:
         if self.settings.throttle is None:
             return 0.0
         pause = server_wait(self.settings.throttle(response), self.settings.retry.max_retry_after, "throttle")
-        left = remaining()
-        return pause if left is None else min(pause, max(left, 0.0))
-
-    def _delay(self, step: Delay) -> float:
-        left = remaining()
-        if left is not None and step.seconds >= left:
-            raise DeadlineExceededError(
-                f"a wait of {step.seconds:.1f} s would pass the call's deadline ({max(left, 0):.1f} s left)"
-            )
-        return step.seconds
+        return _limits.within_deadline_pause(pause)
 
     # --- sync ---------------------------------------------------------------------------
 
@@ -209,26 +188,29 @@ class HttpSession:
         """The lazily created sync client (its sockets honour the call's deadline on every read)."""
         if self._client is None:
             kwargs = self._client_kwargs()
-            transport = deadline_transport(verify=kwargs.pop("verify"), limits=kwargs.pop("limits"))
+            transport = _limits.deadline_transport(verify=kwargs.pop("verify"), limits=kwargs.pop("limits"))
             self._client = httpx.Client(**kwargs, transport=transport)
         return self._client
 
     def send(self, request: ApiRequest) -> httpx.Response:
         """Send one request with retries, within the call's deadline; returns a response whose
         status is not transient."""
-        with call_deadline(self.settings.deadline):
-            for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry)):
-                with attempt:
-                    self.requests_sent += 1
-                    args = _request_args(request)
-                    built = self.client.build_request(**args, timeout=read_timeout(self.settings.timeout))
-                    try:
-                        response = self.client.send(built, auth=self.settings.auth)
-                    except httpx.HTTPError as exc:
-                        raise _network_error(request, exc) from exc
-                    self._check(response, request)
-            if (delay := self._throttle(response)) > 0:
-                time.sleep(delay)
+        with _limits.call_deadline(self.settings.deadline):
+            return self._send(request)
+
+    def _send(self, request: ApiRequest) -> httpx.Response:
+        for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry)):
+            with attempt:
+                self.requests_sent += 1
+                args = _request_args(request)
+                built = self.client.build_request(**args, timeout=_limits.read_timeout(self.settings.timeout))
+                try:
+                    response = self.client.send(built, auth=self.settings.auth)
+                except httpx.HTTPError as exc:
+                    raise _network_error(request, exc) from exc
+                self._check(response, request)
+        if (delay := self._throttle(response)) > 0:
+            time.sleep(delay)
         return _release(response)
 
     def run(self, exchange: Exchange[T]) -> T:
@@ -237,12 +219,12 @@ class HttpSession:
         The whole exchange runs under one deadline (the ``deadline`` connection setting).
         """
         reply: list[Any] | None = None
-        with call_deadline(self.settings.deadline):
+        with _limits.call_deadline(self.settings.deadline):
             try:
                 step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
                 while True:
                     if isinstance(step, Delay):
-                        time.sleep(self._delay(step))
+                        time.sleep(_limits.checked_delay(step.seconds))
                         reply = None
                     else:
                         reply = [reply_for(request, self.send(request)) for request in step]
@@ -277,7 +259,7 @@ class HttpSession:
     async def asend(self, request: ApiRequest) -> httpx.Response:
         """Async twin of :meth:`send`: at most ``max_concurrency`` requests of this session and
         ``pool_size`` of the whole pool are in flight."""
-        with call_deadline(self.settings.deadline):
+        with _limits.call_deadline(self.settings.deadline):
             return await self._asend(request)
 
     async def _asend(self, request: ApiRequest) -> httpx.Response:
@@ -291,12 +273,13 @@ class HttpSession:
                         async with self._pool_slots:
                             with unsent.track() as trace:
                                 args = _request_args(request)
-                                timeout = read_timeout(self.settings.timeout)
+                                timeout = _limits.read_timeout(self.settings.timeout)
                                 built = client.build_request(
                                     **args, timeout=timeout, extensions={"trace": trace}
                                 )
-                                response = await _within_deadline(
-                                    client.send(built, auth=self.settings.auth), request
+                                what = f"{request.endpoint}: {request.method} {request.path}"
+                                response = await _limits.within_deadline(
+                                    client.send(built, auth=self.settings.auth), what
                                 )
                     except httpx.HTTPError as exc:
                         raise _network_error(request, exc) from exc
@@ -314,12 +297,12 @@ class HttpSession:
     async def arun(self, exchange: Exchange[T]) -> T:
         """Drive an exchange; a batch is sent concurrently and each reply parsed as it arrives."""
         reply: list[Any] | None = None
-        with call_deadline(self.settings.deadline):
+        with _limits.call_deadline(self.settings.deadline):
             try:
                 step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
                 while True:
                     if isinstance(step, Delay):
-                        await asyncio.sleep(self._delay(step))
+                        await asyncio.sleep(_limits.checked_delay(step.seconds))
                         reply = None
                     else:
                         reply = await gather_all(self._asend_parsed(request) for request in step)
@@ -399,19 +382,6 @@ class _UnsentRequests:
         await asyncio.sleep(0)
         if self._count:
             await self._none.wait()
-
-
-async def _within_deadline(call: Coroutine[Any, Any, T], request: ApiRequest) -> T:
-    """Await ``call`` but no longer than the current deadline (a trickling server included)."""
-    left = remaining()
-    if left is None:
-        return await call
-    try:
-        return await asyncio.wait_for(call, max(left, 0.0))
-    except asyncio.TimeoutError:
-        raise DeadlineExceededError(
-            f"{request.endpoint}: {request.method} {request.path} still unanswered at the call's deadline"
-        ) from None
 
 
 async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
