@@ -51,7 +51,9 @@ def test_a_body_trickled_byte_by_byte_is_cut_at_the_call_deadline(hostile: Hosti
     assert time.monotonic() - started < 0.5 + 1 + 0.5  # deadline + at most one read timeout
 
 
-def test_trickled_headers_are_cut_at_the_call_deadline_in_sync_calls(hostile: HostileServer, c1: Conn) -> None:
+def test_trickled_headers_are_cut_at_the_call_deadline_in_sync_calls(
+    hostile: HostileServer, c1: Conn
+) -> None:
     hostile.route("GET", HISTORY, trickle(HISTORY_BODY, every=0.02, headers_too=True))
     conn = c1(timeout=1, deadline=0.5)
     started = time.monotonic()
