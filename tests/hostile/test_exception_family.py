@@ -132,3 +132,20 @@ def test_a_sensor_poke_fails_on_refused_renewed_credentials_instead_of_waiting(
 
 async def _collect(trigger: ClinicalOneRuleJobTrigger) -> list[dict[str, Any]]:
     return [event.payload async for event in trigger.run()]
+
+
+async def test_a_trigger_turns_a_non_provider_error_into_an_error_event(
+    hostile: HostileServer, c1: Conn
+) -> None:
+    trigger = ClinicalOneRuleJobTrigger(
+        study_id=STUDY,
+        study_mode="test",
+        rule_ids=[RULE_A],
+        end_time=time.time() + 2,
+        started_after="2026-01-01T00:00:00+00:00",
+        poll_interval=0.05,
+        clinical_one_conn_id=c1(timeout="nan"),  # a ValueError when the triggerer reads the connection
+    )
+    events = await abounded(_collect(trigger), 5)
+    assert [(e["status"], e["polls"]) for e in events] == [("error", 1)]
+    assert "timeout" in events[0]["message"]
