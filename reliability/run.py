@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--fuzz", type=int, default=1000, help="invalid inputs to generate")
     parser.add_argument("--out", type=Path, default=ROOT / "reliability" / "results.json")
+    parser.add_argument(
+        "--hostile", action=argparse.BooleanOptionalAction, default=True, help="probe a misbehaving server"
+    )
     args = parser.parse_args(argv)
 
     from reliability.fuzz import fuzz
@@ -64,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Fault-injected runs: {args.runs} at {args.fault_rate:.0%} transient faults ...", flush=True)
     runs = fault_runs(args.runs, args.fault_rate)
     results = {"fault_runs": runs, "bad_input": fuzz_report}
+    hostile_ok = True
+    if args.hostile:
+        from reliability.hostile import hostile_runs, summary
+
+        print("Hostile-server probes ...", flush=True)
+        results["hostile"] = hostile = hostile_runs()
+        hostile_ok = summary(hostile)
     args.out.write_text(json.dumps(results, indent=2))
     ok = (
         runs["correct_runs"] == args.runs
@@ -71,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         and fuzz_report["rejected"] >= args.fuzz
         and fuzz_report["requests_sent"] == 0
         and not fuzz_report["not_rejected"]
+        and hostile_ok
     )
     print(
         f"runs correct:        {runs['correct_runs']}/{args.runs} at {args.fault_rate:.0%} faults ({runs['seconds']} s)"

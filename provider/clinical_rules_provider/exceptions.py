@@ -59,16 +59,34 @@ class AuthenticationError(ClinicalRulesError):
     """Credentials were refused, a token could not be obtained, or a session could not be renewed."""
 
 
-class RenewedCredentialsRejectedError(AuthenticationError, TransientServiceError):
+class RenewedCredentialsRejectedError(AuthenticationError):
     """A token or session was refused right after it was renewed.
 
-    Each request attempt renews credentials once; a refusal of the fresh ones
-    (a token or session that expired again in between) is retried as a whole new attempt,
-    and is an :class:`AuthenticationError` if it persists.
+    Each request renews credentials once; a refusal of the fresh ones means the credentials
+    (or the service's view of them) are wrong, so it is not retried: hooks, sensors and
+    triggers fail at once instead of logging in again until their timeout.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        TransientServiceError.__init__(self, message, status_code=status_code)
+
+class DeadlineExceededError(TransientServiceError):
+    """A hook call (retries and server-directed waits included) ran past its total deadline.
+
+    Transient: a sensor or trigger polls again while its own deadline allows.
+    """
+
+
+class WaitTooLongError(TransientServiceError):
+    """The service asked for a wait (``Retry-After``, a Vault burst-limit pause) longer than
+    the connection's ``max_wait``: failing now beats sleeping for as long as a server says."""
+
+
+class ResponseTooLargeError(ClinicalRulesError):
+    """A reply body exceeded the connection's ``max_body_bytes`` and was not read further."""
+
+
+class UnexpectedResponseError(ClinicalRulesError):
+    """A reply could not be read as the API reference describes it (wrong JSON types, absurd
+    values, JSON nested too deep, a protocol violation); never retried blindly."""
 
 
 class ClinicalOneAPIError(ClinicalRulesError):

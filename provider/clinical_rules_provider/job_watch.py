@@ -28,7 +28,7 @@ MAX_WARNED_STATUSES = 256
 _STATUS_SHOWN = 100
 
 
-def _warn_unknown_status(status: str) -> None:
+def warn_unknown_status(status: str) -> None:
     shown = status if len(status) <= _STATUS_SHOWN else status[: _STATUS_SHOWN - 3] + "..."
     if shown in _warned_statuses:
         return
@@ -137,7 +137,7 @@ class RuleJobWatch:
                 outcome.succeeded[rule_id] = job  # terminal, and the user does not count it as failure
             else:
                 if phase == "unknown":
-                    _warn_unknown_status(status)
+                    warn_unknown_status(status)
                 outcome.waiting[rule_id] = status
         return outcome
 

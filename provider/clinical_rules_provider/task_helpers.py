@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
 __all__ = [
+    "MIN_RULE_POLL_INTERVAL",
     "as_bool",
     "as_id_list",
     "as_seconds",
     "first_event",
     "raise_for_event",
     "resolve_study",
+    "rule_poll_interval",
     "run_in_worker",
     "select_rules",
 ]
@@ -38,21 +40,34 @@ __all__ = [
 # --- task arguments ---------------------------------------------------------------------
 
 
+# The shortest poll interval of a Clinical One wait (Vault's floor is its 10 s status limit).
+MIN_RULE_POLL_INTERVAL = 1.0
+
+
 def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
     """A ``timedelta`` or a finite number of seconds (a rendered template may give it as a
-    numeric string), at least ``minimum``."""
+    numeric string), at least ``minimum``; NaN and infinity are refused."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(seconds, str):
         with contextlib.suppress(ValueError):
             seconds = float(seconds.strip())
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, (int, float))
-        or not math.isfinite(seconds)
-        or seconds < minimum
-    ):
-        raise ValueError(f"{field}: expected a timedelta or seconds >= {minimum}, got {str(value)[:100]!r}")
+    try:
+        finite = (
+            not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds)
+        )
+    except OverflowError:  # an int beyond float range
+        finite = False
+    if not finite or seconds < minimum:
+        raise ValueError(
+            f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, "
+            f"got {str(value)[:100]!r}"
+        )
     return float(seconds)
+
+
+def rule_poll_interval(value: Any) -> float:
+    """A Clinical One ``poll_interval``: seconds, at least :data:`MIN_RULE_POLL_INTERVAL`."""
+    return as_seconds(value, "poll_interval", minimum=MIN_RULE_POLL_INTERVAL)
 
 
 def as_bool(value: Any, field: str) -> bool:

@@ -118,16 +118,17 @@ def test_oauth2_refreshes_the_token_once_on_401(make_conn: ConnFactory) -> None:
 
 
 @respx.mock
-def test_oauth2_token_refused_again_after_refresh_is_retried_as_a_new_attempt(make_conn: ConnFactory) -> None:
+def test_oauth2_token_refused_again_after_refresh_fails_at_once(make_conn: ConnFactory) -> None:
     conn = _oauth_conn(make_conn)
     tokens = [httpx.Response(200, json={"access_token": f"t{i}", "expires_in": 600}) for i in range(3)]
     token = respx.post(TOKEN_URL).mock(side_effect=tokens)
     api = respx.get(HISTORY).mock(
         side_effect=[httpx.Response(401), httpx.Response(401), httpx.Response(200, json=_history())]
     )
-    ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
-    assert token.call_count == 3
-    assert [c.request.headers["authorization"] for c in api.calls] == ["Bearer t0", "Bearer t1", "Bearer t2"]
+    with pytest.raises(AuthenticationError, match="freshly issued"):
+        ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A)
+    assert token.call_count == 2  # the first token, one renewal; no new attempt
+    assert [c.request.headers["authorization"] for c in api.calls] == ["Bearer t0", "Bearer t1"]
 
 
 @respx.mock

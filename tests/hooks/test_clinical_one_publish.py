@@ -70,9 +70,10 @@ def test_only_failures_before_sending_count_as_never_processed(error: Exception,
     assert never_processed(wrapped) is expected
 
 
-def test_429_and_refused_renewed_credentials_count_as_never_processed_but_5xx_does_not() -> None:
+def test_429_counts_as_never_processed_but_5xx_and_refused_renewed_credentials_do_not() -> None:
     assert never_processed(RateLimitedError("throttled", status_code=429))
-    assert never_processed(RenewedCredentialsRejectedError("refused", status_code=401))
+    # Refused fresh credentials fail fast (issue 13): never retried, not even blindly.
+    assert not never_processed(RenewedCredentialsRejectedError("refused", status_code=401))
     assert not never_processed(TransientServiceError("gateway", status_code=504))
 
 

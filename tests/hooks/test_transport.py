@@ -53,9 +53,12 @@ async def test_shared_client_applies_each_hooks_own_credentials(make_conn: objec
 
 
 @pytest.mark.parametrize(
-    ("header", "expected"), [("7", 7.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None), (None, None)]
+    ("header", "expected"),
+    [("7", 7.0), ("0.5", 0.5), ("-3", None), ("nan", None), ("inf", None), ("soon", None), (None, None)],
 )
-def test_retry_after_accepts_seconds(header: str | None, expected: float | None) -> None:
+def test_retry_after_accepts_seconds_and_ignores_negative_and_non_finite_values(
+    header: str | None, expected: float | None
+) -> None:
     assert retry_after_seconds(header) == expected
 
 

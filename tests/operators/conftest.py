@@ -135,3 +135,11 @@ def fast_vault_status(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(vault_hook, "JOB_STATUS_MIN_INTERVAL", 0.0)
     monkeypatch.setattr(vault_trigger, "JOB_STATUS_MIN_INTERVAL", 0.01)
+
+
+@pytest.fixture(autouse=True)
+def _fast_rule_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulator jobs finish in a fraction of a second: allow polls below the 1 s floor."""
+    from clinical_rules_provider import task_helpers
+
+    monkeypatch.setattr(task_helpers, "MIN_RULE_POLL_INTERVAL", 0.01)

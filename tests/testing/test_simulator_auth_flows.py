@@ -79,6 +79,18 @@ async def test_token_expiry_fault_leaves_basic_and_static_auth_working(
     assert sim_state.faults.injected["token_expiry"] == 2
 
 
+async def test_a_random_token_expiry_fault_spares_a_token_issued_within_the_last_second(
+    anon_client: httpx.AsyncClient, sim_state: SimulatorState, sim_clock: Any
+) -> None:
+    old = await issued_token(anon_client)
+    sim_clock.advance(5)
+    fresh = await issued_token(anon_client)
+    sim_state.faults.configure(fault_rate=1.0, fault_kinds=frozenset({"token_expiry"}))
+    assert_auth_401(await call(anon_client, bearer(old)))
+    sim_state.faults.configure(fault_rate=0.0)
+    assert (await call(anon_client, bearer(fresh))).status_code == 200
+
+
 async def test_token_expiry_can_be_enqueued_over_the_control_route(
     anon_client: httpx.AsyncClient,
 ) -> None:

@@ -8,14 +8,19 @@ request building, chunking and parsing therefore exist exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+import contextlib
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+from clinical_rules_provider.exceptions import (
+    ClinicalRulesError,
+    TransientServiceError,
+    UnexpectedResponseError,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -85,9 +90,43 @@ def send_all(requests: list[ApiRequest]) -> Generator[Step, list[Any] | None, li
 _JSON_KEY = "clinical_rules.json"
 
 
+# What parsing service data can raise when the data is not what the reference shows
+# (pydantic's ValidationError is a ValueError; a huge number an OverflowError, ...).
+_DATA_ERRORS = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    RecursionError,
+)
+
+
+@contextlib.contextmanager
+def reading_reply(endpoint: str) -> Iterator[None]:
+    """Turn any error raised while reading service data into :class:`UnexpectedResponseError`.
+
+    ``ValueError`` and the other built-in errors mean "bad input before sending" or a bug
+    to this provider's callers; a reply of the wrong shape is neither.
+    """
+    try:
+        yield
+    except ClinicalRulesError:
+        raise
+    except _DATA_ERRORS as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UnexpectedResponseError(
+            f"{endpoint}: the reply could not be read ({type(exc).__name__}: {first[:160]})"
+        ) from exc
+
+
 def reply_for(request: ApiRequest, response: httpx.Response) -> Any:
     """What an exchange receives for ``request``: its parsed reply, or the raw response."""
-    return request.parse(response) if request.parse is not None else response
+    if request.parse is None:
+        return response
+    with reading_reply(request.endpoint):
+        return request.parse(response)
 
 
 def decode_json(response: httpx.Response, endpoint: str) -> Any:
@@ -101,6 +140,12 @@ def decode_json(response: httpx.Response, endpoint: str) -> Any:
         return response.extensions[_JSON_KEY]
     try:
         data = response.json() if response.content or response.is_success else None
+    except RecursionError:
+        raise UnexpectedResponseError(
+            f"{endpoint}: the reply's JSON is nested too deeply to read "
+            f"(HTTP {response.status_code}, {len(response.content)} bytes)",
+            status_code=response.status_code,
+        ) from None
     except ValueError as exc:
         if not response.is_success:
             data = None

@@ -31,7 +31,6 @@ from clinical_rules_provider.exceptions import (
     PublishRunUnconfirmedError,
 )
 from clinical_rules_provider.job_options import check_poll_endpoint
-from clinical_rules_provider.job_watch import floor_to_millisecond
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     ErrorDetail,
@@ -49,6 +48,7 @@ from clinical_rules_provider.models.enums import (
     parse_choice,
 )
 from clinical_rules_provider.models.ids import chunked, compact_id, normalize_list
+from clinical_rules_provider.models.times import floor_to_millisecond
 
 R = TypeVar("R", bound=CancelRuleJobsResult)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from tenacity.wait import wait_base
 
 from clinical_rules_provider.clients.base import decode_json
 from clinical_rules_provider.exceptions import (
+    DeadlineExceededError,
     RateLimitedError,
-    RenewedCredentialsRejectedError,
     TransientServiceError,
+    WaitTooLongError,
 )
+from clinical_rules_provider.hooks._limits import remaining
 
 log = logging.getLogger("clinical_rules_provider.hooks._transport")
 
@@ -41,7 +44,12 @@ class RetryPolicy:
 
 
 class _WaitRetryAfter(wait_base):
-    """Use the server's ``Retry-After`` when it gave one, else the fallback backoff."""
+    """Use the server's ``Retry-After`` when it gave one, else the fallback backoff.
+
+    A server-directed wait above ``cap`` (the connection's ``max_wait``) fails at once with
+    :class:`WaitTooLongError`, and a wait that would pass the call's deadline with
+    :class:`DeadlineExceededError`: both end the retries (raised from here, tenacity stops).
+    """
 
     def __init__(self, fallback: wait_base, cap: float) -> None:
         self.fallback = fallback
@@ -49,9 +57,33 @@ class _WaitRetryAfter(wait_base):
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, (WaitTooLongError, DeadlineExceededError)):
+            raise exc
         if isinstance(exc, TransientServiceError) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.cap)
-        return float(self.fallback(retry_state))
+            wait = server_wait(exc.retry_after, self.cap, exc.message)
+        else:
+            wait = float(self.fallback(retry_state))
+        left = remaining()
+        if left is not None and wait >= left:
+            raise DeadlineExceededError(
+                f"{exc}: a retry in {wait:.1f} s would pass the call's deadline ({max(left, 0):.1f} s left)"
+            ) from exc
+        return wait
+
+
+def server_wait(seconds: float, cap: float, what: str) -> float:
+    """A wait the service asked for, checked against the ``max_wait`` cap.
+
+    NaN, infinity and negative values are ignored (0); above ``cap`` raises
+    :class:`WaitTooLongError` instead of sleeping.
+    """
+    if not math.isfinite(seconds) or seconds < 0:
+        return 0.0
+    if seconds > cap:
+        raise WaitTooLongError(
+            f"{what}: the service asked to wait {seconds:.0f} s, more than max_wait ({cap:g} s)"
+        )
+    return seconds
 
 
 RETRIES: Counter[str] = Counter()
@@ -72,10 +104,10 @@ def never_processed(exc: BaseException) -> bool:
     """True when the service provably did not act on the request that failed with ``exc``.
 
     That is: the request never left (:data:`NEVER_SENT`, the transport keeps the httpx error
-    as ``__cause__``), the service throttled it (HTTP 429), or it refused even freshly renewed
-    credentials (HTTP 401). Anything else after sending is ambiguous.
+    as ``__cause__``) or the service throttled it (HTTP 429). Anything else after sending is
+    ambiguous. (Credentials refused right after a renewal are not retried at all: they fail fast.)
     """
-    if isinstance(exc, (RateLimitedError, RenewedCredentialsRejectedError)):
+    if isinstance(exc, RateLimitedError):
         return True
     return isinstance(exc, TransientServiceError) and isinstance(exc.__cause__, NEVER_SENT)
 
@@ -105,17 +137,18 @@ def retry_kwargs(policy: RetryPolicy, *, idempotent: bool = True) -> dict[str, A
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """Parse ``Retry-After`` as delta-seconds or an HTTP date."""
+    """Parse ``Retry-After`` as delta-seconds or an HTTP date; NaN, infinite or negative: ``None``."""
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
-        return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+        return max(seconds, 0.0)  # a date in the past: retry now
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _per_item_report(response: httpx.Response, endpoint: str) -> bool:

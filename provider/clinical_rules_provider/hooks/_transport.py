@@ -19,8 +19,20 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
-from clinical_rules_provider.clients.base import Ambiguous, ApiRequest, Delay, Exchange, reply_for
-from clinical_rules_provider.exceptions import TransientServiceError
+from clinical_rules_provider.clients.base import (
+    Ambiguous,
+    ApiRequest,
+    Delay,
+    Exchange,
+    reading_reply,
+    reply_for,
+)
+from clinical_rules_provider.exceptions import (
+    ClinicalRulesError,
+    TransientServiceError,
+    UnexpectedResponseError,
+)
+from clinical_rules_provider.hooks import _limits
 from clinical_rules_provider.hooks._retry import (
     RETRIES,
     TRANSIENT_STATUS,
@@ -29,10 +41,12 @@ from clinical_rules_provider.hooks._retry import (
     never_processed,
     retry_after_seconds,
     retry_kwargs,
+    server_wait,
 )
 
 T = TypeVar("T")
-_NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# A garbled compressed body (DecodingError) is as transient as a truncated one.
+_NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError)
 _EMPTY_STREAM = httpx.ByteStream(b"")
 
 __all__ = [
@@ -65,6 +79,10 @@ class TransportSettings:
     inspect: Callable[[httpx.Response, str], None] | None = None
     # Seconds to pause after a response before the next request (burst limits).
     throttle: Callable[[httpx.Response], float] | None = None
+    # Total seconds one hook call may take, retries and waits included (``deadline`` extra).
+    deadline: float = 600.0
+    # Largest reply body read, in bytes (``max_body_bytes`` extra).
+    max_body_bytes: int = 64 * 1024 * 1024
 
     def __repr__(self) -> str:
         return f"TransportSettings(base_url={self.base_url!r}, verify={self.verify})"
@@ -142,10 +160,12 @@ def _no_cookie_jar() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-def _network_error(request: ApiRequest, exc: Exception) -> TransientServiceError:
-    return TransientServiceError(
-        f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}"
-    )
+def _network_error(request: ApiRequest, exc: httpx.HTTPError) -> ClinicalRulesError:
+    """An httpx error as a provider error; its text is left out (it may quote a header)."""
+    what = f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}"
+    if isinstance(exc, _NETWORK_ERRORS):
+        return TransientServiceError(what)
+    return UnexpectedResponseError(what)
 
 
 def _ambiguous_or_raise(request: ApiRequest, exc: TransientServiceError) -> Ambiguous:
@@ -168,9 +188,10 @@ class HttpSession:
     def __repr__(self) -> str:
         return f"HttpSession({self.settings!r})"
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _client_kwargs(self, asynchronous: bool = False) -> dict[str, Any]:
         s = self.settings
         limits = httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size)
+        cap = _limits.body_cap_hook(s.max_body_bytes, asynchronous)
         return {
             "base_url": s.base_url,
             "timeout": s.timeout,
@@ -180,6 +201,7 @@ class HttpSession:
             # Async clients are shared by hooks of different connections: keep no cookies,
             # so no connection ever rides on a session cookie another one was given.
             "cookies": _no_cookie_jar(),
+            "event_hooks": {"response": [cap]},
         }
 
     def _check(self, response: httpx.Response, request: ApiRequest) -> None:
@@ -188,26 +210,38 @@ class HttpSession:
             self.settings.inspect(response, request.endpoint)
 
     def _throttle(self, response: httpx.Response) -> float:
-        return self.settings.throttle(response) if self.settings.throttle else 0.0
+        """The pause a service asked for before the next request: capped, and cut to the deadline."""
+        if self.settings.throttle is None:
+            return 0.0
+        pause = server_wait(self.settings.throttle(response), self.settings.retry.max_retry_after, "throttle")
+        return _limits.within_deadline_pause(pause)
 
     # --- sync ---------------------------------------------------------------------------
 
     @property
     def client(self) -> httpx.Client:
-        """The lazily created sync client."""
+        """The lazily created sync client (its sockets honour the call's deadline on every read)."""
         if self._client is None:
-            self._client = httpx.Client(**self._client_kwargs())
+            kwargs = self._client_kwargs()
+            transport = _limits.deadline_transport(verify=kwargs.pop("verify"), limits=kwargs.pop("limits"))
+            self._client = httpx.Client(**kwargs, transport=transport)
         return self._client
 
     def send(self, request: ApiRequest) -> httpx.Response:
-        """Send one request with retries; returns a response whose status is not transient."""
+        """Send one request with retries, within the call's deadline; returns a response whose
+        status is not transient."""
+        with _limits.call_deadline(self.settings.deadline):
+            return self._send(request)
+
+    def _send(self, request: ApiRequest) -> httpx.Response:
         for attempt in tenacity.Retrying(**retry_kwargs(self.settings.retry, idempotent=request.idempotent)):
             with attempt:
                 self.requests_sent += 1
-                built = self.client.build_request(**_request_args(request))
+                args = _request_args(request)
+                built = self.client.build_request(**args, timeout=_limits.read_timeout(self.settings.timeout))
                 try:
                     response = self.client.send(built, auth=self.settings.auth)
-                except _NETWORK_ERRORS as exc:
+                except httpx.HTTPError as exc:
                     raise _network_error(request, exc) from exc
                 self._check(response, request)
         if (delay := self._throttle(response)) > 0:
@@ -215,18 +249,24 @@ class HttpSession:
         return _release(response)
 
     def run(self, exchange: Exchange[T]) -> T:
-        """Drive an exchange to completion, one request at a time, parsing each reply as it comes."""
+        """Drive an exchange to completion, one request at a time, parsing each reply as it comes.
+
+        The whole exchange runs under one deadline (the ``deadline`` connection setting).
+        """
         reply: list[Any] | None = None
-        try:
-            while True:
-                step = exchange.send(reply)
-                if isinstance(step, Delay):
-                    time.sleep(step.seconds)
-                    reply = None
-                else:
-                    reply = [self._send_parsed(request) for request in step]
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        with _limits.call_deadline(self.settings.deadline):
+            try:
+                step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
+                while True:
+                    if isinstance(step, Delay):
+                        time.sleep(_limits.checked_delay(step.seconds))
+                        reply = None
+                    else:
+                        reply = [self._send_parsed(request) for request in step]
+                    with reading_reply("reply"):
+                        step = exchange.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
     def _send_parsed(self, request: ApiRequest) -> Any:
         try:
@@ -248,8 +288,9 @@ class HttpSession:
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aclient_key is None or self._aclient_key[0] is not loop:
             s = self.settings
-            key = (loop, s.base_url, s.verify, s.timeout, s.pool_size, tuple(sorted(s.headers.items())))
-            make = lambda: httpx.AsyncClient(**self._client_kwargs())  # noqa: E731
+            headers = tuple(sorted(s.headers.items()))
+            key = (loop, s.base_url, s.verify, s.timeout, s.pool_size, s.max_body_bytes, headers)
+            make = lambda: httpx.AsyncClient(**self._client_kwargs(asynchronous=True))  # noqa: E731
             self._aclient, self._pool_slots = ASYNC_CLIENTS.acquire(key, make, s.pool_size)
             self._aclient_key = key
             self._semaphore = asyncio.Semaphore(max(s.max_concurrency, 1))
@@ -259,6 +300,10 @@ class HttpSession:
     async def asend(self, request: ApiRequest) -> httpx.Response:
         """Async twin of :meth:`send`: at most ``max_concurrency`` requests of this session and
         ``pool_size`` of the whole pool are in flight."""
+        with _limits.call_deadline(self.settings.deadline):
+            return await self._asend(request)
+
+    async def _asend(self, request: ApiRequest) -> httpx.Response:
         client, unsent = self.aclient, self._unsent
         retrying = tenacity.AsyncRetrying(**retry_kwargs(self.settings.retry, idempotent=request.idempotent))
         async for attempt in retrying:
@@ -270,9 +315,15 @@ class HttpSession:
                         async with self._pool_slots:
                             with unsent.track() as trace:
                                 args = _request_args(request)
-                                built = client.build_request(**args, extensions={"trace": trace})
-                                response = await client.send(built, auth=self.settings.auth)
-                    except _NETWORK_ERRORS as exc:
+                                timeout = _limits.read_timeout(self.settings.timeout)
+                                built = client.build_request(
+                                    **args, timeout=timeout, extensions={"trace": trace}
+                                )
+                                what = f"{request.endpoint}: {request.method} {request.path}"
+                                response = await _limits.within_deadline(
+                                    client.send(built, auth=self.settings.auth), what
+                                )
+                    except httpx.HTTPError as exc:
                         raise _network_error(request, exc) from exc
                     if (delay := self._throttle(response)) > 0:
                         await asyncio.sleep(delay)
@@ -291,16 +342,19 @@ class HttpSession:
     async def arun(self, exchange: Exchange[T]) -> T:
         """Drive an exchange; a batch is sent concurrently and each reply parsed as it arrives."""
         reply: list[Any] | None = None
-        try:
-            while True:
-                step = exchange.send(reply)
-                if isinstance(step, Delay):
-                    await asyncio.sleep(step.seconds)
-                    reply = None
-                else:
-                    reply = await gather_all(self._asend_parsed(request) for request in step)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        with _limits.call_deadline(self.settings.deadline):
+            try:
+                step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
+                while True:
+                    if isinstance(step, Delay):
+                        await asyncio.sleep(_limits.checked_delay(step.seconds))
+                        reply = None
+                    else:
+                        reply = await gather_all(self._asend_parsed(request) for request in step)
+                    with reading_reply("reply"):
+                        step = exchange.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Give back this session's share of the pooled async client (the sync one stays usable)."""

@@ -12,12 +12,13 @@ session id is registered with Airflow's secret masker as soon as it is received.
 from __future__ import annotations
 
 import base64
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -36,6 +37,43 @@ from clinical_rules_provider.hooks._secrets import has_control_characters, regis
 TOKEN_EXPIRY_MARGIN = 60.0
 # Tokens or sessions kept per process (expired ones go first, then the least recently stored).
 MAX_CACHED = 1024
+DEFAULT_TOKEN_TTL = 600.0
+MAX_TOKEN_TTL = 24 * 3600.0  # an ``expires_in`` beyond a day is not believed
+
+
+def _usable_secret(value: object) -> TypeGuard[str]:
+    """A token or session id that can go into an ``Authorization`` header as it is.
+
+    Control characters (CR/LF) would make httpx refuse the header, and the refusal quotes it.
+    """
+    return isinstance(value, str) and bool(value) and value.isascii() and value.isprintable()
+
+
+def _token_ttl(expires_in: object) -> float:
+    """``expires_in`` in seconds when it is a sane number (digits, or an int); else 10 minutes."""
+    if isinstance(expires_in, bool):
+        return DEFAULT_TOKEN_TTL
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit() and len(expires_in) < 10:
+        seconds = float(expires_in)
+    elif isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+        seconds = float(expires_in) if abs(expires_in) < 1e12 else math.inf
+    else:
+        return DEFAULT_TOKEN_TTL
+    if not math.isfinite(seconds) or seconds < 0:
+        return DEFAULT_TOKEN_TTL
+    return min(seconds, MAX_TOKEN_TTL)
+
+
+def _with_timeout(auth_request: httpx.Request, request: httpx.Request) -> httpx.Request:
+    """Give a token/login request the timeout of the request it authenticates.
+
+    Requests an auth flow builds carry no timeout of their own, so without this a token
+    endpoint that never answers would hold the call forever.
+    """
+    timeout = request.extensions.get("timeout")
+    if timeout is not None:
+        auth_request.extensions = {**auth_request.extensions, "timeout": timeout}
+    return auth_request
 
 
 @dataclass
@@ -178,34 +216,30 @@ class OAuth2Auth(httpx.Auth):
         if response.status_code != 200 or not isinstance(token, str) or not token:
             reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
             raise AuthenticationError(
-                f"the token endpoint refused client {self._client_id!r}: {reason or 'no access_token returned'}",
+                f"the token endpoint refused client {self._client_id!r}: "
+                f"{str(reason)[:200] if reason else 'no access_token returned'}",
                 status_code=response.status_code,
             )
         register_secret(token, "access_token")
-        if has_control_characters(token):
+        if not _usable_secret(token):
             raise AuthenticationError(
-                "the token endpoint issued an access_token with control characters (CR, LF, ...); "
-                "it cannot be sent as a header",
+                "the token endpoint issued an access_token with control or non-ASCII characters "
+                "(CR, LF, ...); it cannot be sent as a header",
                 status_code=response.status_code,
             )
-        expires_in = body.get("expires_in")
-        ttl = (
-            float(expires_in)
-            if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit()
-            else 600.0
-        )
+        ttl = _token_ttl(body.get("expires_in"))
         self._cache.put(self._key, token, max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
         return token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._cache.get(self._key)
         if token is None:
-            token = self._store((yield self._token_request()))
+            token = self._store((yield _with_timeout(self._token_request(), request)))
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
             self._cache.drop(self._key, token)
-            token = self._store((yield self._token_request()))
+            token = self._store((yield _with_timeout(self._token_request(), request)))
             request.headers["Authorization"] = f"Bearer {token}"
             response = yield request
             if response.status_code == 401:
@@ -273,20 +307,15 @@ class VaultSessionAuth(httpx.Auth):
             )
         body = decode_json(response, "vault_auth")
         session = body.get("sessionId") if isinstance(body, dict) else None
-        if (
-            not isinstance(body, dict)
-            or body.get("responseStatus") != "SUCCESS"
-            or not isinstance(session, str)
-            or not session
-        ):
-            types = ", ".join(sorted(error_types(body))) or "no sessionId returned"
+        if not isinstance(body, dict) or body.get("responseStatus") != "SUCCESS" or not session:
+            types = ", ".join(sorted(error_types(body)))[:200] or "no sessionId returned"
             raise AuthenticationError(
                 f"Vault refused the login for {self._username!r}: {types}", status_code=response.status_code
             )
         register_secret(session, "session_id")
-        if has_control_characters(session):
+        if not _usable_secret(session):
             raise AuthenticationError(
-                "Vault issued a session id with control characters (CR, LF, ...); "
+                "Vault issued a session id with control or non-ASCII characters (CR, LF, ...); "
                 "it cannot be sent as a header",
                 status_code=response.status_code,
             )
@@ -299,14 +328,14 @@ class VaultSessionAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         session = self._static_session or self._cache.get(self._key)
         if session is None:
-            session = self._store((yield self._login_request()))
+            session = self._store((yield _with_timeout(self._login_request(), request)))
         request.headers["Authorization"] = session
         response = yield request
         if not (self._username and self._password) or not _session_rejected(response):
             return
         self._static_session = None
         self._cache.drop(self._key, session)
-        session = self._store((yield self._login_request()))
+        session = self._store((yield _with_timeout(self._login_request(), request)))
         request.headers["Authorization"] = session
         response = yield request
         if _session_rejected(response):

@@ -14,7 +14,7 @@ from clinical_rules_provider._provider_info import (
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
-from clinical_rules_provider.clients.base import Exchange
+from clinical_rules_provider.clients.base import Exchange, reading_reply
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
 from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
@@ -156,7 +156,10 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     def _iter_rules(self, pager: filtered_list.RulePager) -> Iterator[RuleSummary]:
         pager.field_names = self.config.filter_field_names
         while (request := pager.next_request()) is not None:
-            yield from pager.feed(self.http.send(request))
+            response = self.http.send(request)
+            with reading_reply("list_rules"):
+                rules = pager.feed(response)
+            yield from rules
 
     def alist_rules(self, study_id: str, mode: str, **filters: Any) -> AsyncIterator[RuleSummary]:
         """Async :meth:`list_rules` (an async iterator)."""
@@ -167,7 +170,10 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         http = await self.ahttp()
         pager.field_names = (await self.aconfig()).filter_field_names
         while (request := pager.next_request()) is not None:
-            for rule in pager.feed(await http.asend(request)):
+            response = await http.asend(request)
+            with reading_reply("list_rules"):
+                rules = pager.feed(response)
+            for rule in rules:
                 yield rule
 
     # --- cancel and job status ------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ from clinical_rules_provider.hooks._transport import RetryPolicy, TransportSetti
 from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
 
 _API_VERSION = re.compile(r"v\d+(\.\d+)?")
+
+# Defaults of the settings that bound what a service can make a hook spend.
+DEFAULT_DEADLINE = 600.0  # seconds per hook call, retries and waits included
+DEFAULT_MAX_WAIT = 120.0  # seconds: the longest Retry-After / Vault delay obeyed
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class ConnectionLike(Protocol):
@@ -51,14 +57,30 @@ def _as_bool(value: Any, name: str) -> bool:
     raise ValueError(f"connection extra {name}: expected true or false, got {value!r}")
 
 
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
 def _as_number(value: Any, name: str, low: float) -> float:
+    """A finite number >= ``low`` (NaN, infinity, booleans and overflowing values refused)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"connection extra {name}: expected a number, got {value!r}") from None
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"connection extra {name}: expected a finite number, got {_show(value)}")
     if number < low:
-        raise ValueError(f"connection extra {name}: expected a number >= {low}, got {value!r}")
+        raise ValueError(f"connection extra {name}: expected a number >= {low}, got {_show(value)}")
     return number
+
+
+def _as_count(value: Any, name: str, low: int) -> int:
+    """A whole number >= ``low`` (``"4"`` and ``4.0`` accepted, ``4.5`` refused)."""
+    number = _as_number(value, name, low)
+    if not number.is_integer():
+        raise ValueError(f"connection extra {name}: expected a whole number >= {low}, got {_show(value)}")
+    return int(number)
 
 
 def base_url(conn: ConnectionLike) -> str:
@@ -92,9 +114,10 @@ def base_url(conn: ConnectionLike) -> str:
 
 def _retry_policy(conn: ConnectionLike, conn_type: str) -> RetryPolicy:
     return RetryPolicy(
-        attempts=int(_as_number(extra_value(conn, conn_type, "max_retries", 4), "max_retries", 0)) + 1,
+        attempts=_as_count(extra_value(conn, conn_type, "max_retries", 4), "max_retries", 0) + 1,
         backoff=_as_number(extra_value(conn, conn_type, "retry_backoff", 0.5), "retry_backoff", 0),
         max_backoff=_as_number(extra_value(conn, conn_type, "retry_max_backoff", 30), "retry_max_backoff", 0),
+        max_retry_after=_as_number(extra_value(conn, conn_type, "max_wait", DEFAULT_MAX_WAIT), "max_wait", 0),
     )
 
 
@@ -103,10 +126,14 @@ def _common(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
         "timeout": _as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
         "verify": _as_bool(extra_value(conn, conn_type, "verify_ssl", True), "verify_ssl"),
         "retry": _retry_policy(conn, conn_type),
-        "max_concurrency": int(
-            _as_number(extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1)
+        "max_concurrency": _as_count(
+            extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1
         ),
-        "pool_size": int(_as_number(extra_value(conn, conn_type, "pool_size", 32), "pool_size", 1)),
+        "pool_size": _as_count(extra_value(conn, conn_type, "pool_size", 32), "pool_size", 1),
+        "deadline": _as_number(extra_value(conn, conn_type, "deadline", DEFAULT_DEADLINE), "deadline", 0.001),
+        "max_body_bytes": _as_count(
+            extra_value(conn, conn_type, "max_body_bytes", DEFAULT_MAX_BODY_BYTES), "max_body_bytes", 1
+        ),
     }
 
 

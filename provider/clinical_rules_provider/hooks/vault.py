@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -19,7 +20,7 @@ from clinical_rules_provider._provider_info import (
 )
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import vault as api
-from clinical_rules_provider.clients.base import after_delay, decode_json
+from clinical_rules_provider.clients.base import after_delay, decode_json, reading_reply
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.auth import VaultSessionAuth
@@ -58,11 +59,16 @@ def _inspect(response: httpx.Response, endpoint: str) -> None:
 
 
 def _delay_seconds(response: httpx.Response) -> float:
+    """``X-VaultAPI-ResponseDelay`` (milliseconds) in seconds; NaN, infinite or negative: 0.
+
+    (A value above the connection's ``max_wait`` is refused by the transport, not here.)
+    """
     raw = response.headers.get("X-VaultAPI-ResponseDelay", "").strip().lower().removesuffix("ms")
     try:
-        return max(float(raw) / 1000.0, 0.0)
+        seconds = float(raw) / 1000.0
     except ValueError:
         return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def burst_throttle(floor: int) -> Any:
@@ -70,7 +76,8 @@ def burst_throttle(floor: int) -> Any:
 
     def throttle(response: httpx.Response) -> float:
         remaining = response.headers.get("X-VaultAPI-BurstLimitRemaining")
-        if remaining is None or not remaining.strip().isdigit() or int(remaining) > floor:
+        digits = (remaining or "").strip()
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 12 or int(digits) > floor:
             return 0.0
         return max(_delay_seconds(response), 1.0)
 
@@ -221,7 +228,10 @@ class VaultHook(ServiceHook[VaultConfig]):
     def _iter_monitors(self, pager: api.JobMonitorPager) -> Iterator[VaultJob]:
         pager.api_version = self.config.api_version
         while (request := pager.next_request()) is not None:
-            yield from pager.feed(self.http.send(request))
+            response = self.http.send(request)
+            with reading_reply("list_job_monitors"):
+                jobs = pager.feed(response)
+            yield from jobs
 
     def alist_job_monitors(
         self,
@@ -241,7 +251,10 @@ class VaultHook(ServiceHook[VaultConfig]):
         http = await self.ahttp()
         pager.api_version = (await self.aconfig()).api_version
         while (request := pager.next_request()) is not None:
-            for job in pager.feed(await http.asend(request)):
+            response = await http.asend(request)
+            with reading_reply("list_job_monitors"):
+                jobs = pager.feed(response)
+            for job in jobs:
                 yield job
 
     # --- the connection's user ------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, TypeVar
@@ -60,12 +61,18 @@ def _zone(name: str) -> Any:
     return pendulum.timezone(name)
 
 
+# What a timestamp must look like before pendulum may read it: a date and a time. (pendulum's
+# lenient parser also reads "now", "today" or a bare year, which are no timestamps.)
+_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?")
+
+
 def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
     """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` (the service's local time) into an aware datetime.
 
     The zone comes from pendulum's tz database (``timezone`` is the connection's
-    ``service_timezone``). ISO-8601 strings with an offset are accepted too; a string that is
-    neither is returned unchanged so pydantic reports it against the field.
+    ``service_timezone``). ISO-8601 timestamps (a date and a time, with or without an offset)
+    are accepted too; anything else (``"now"``, an impossible date) is returned unchanged
+    so pydantic reports it against the field.
     """
     if value is None or value == "":
         return None
@@ -77,9 +84,11 @@ def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
         return datetime.strptime(value, _JOB_START_STRPTIME).replace(tzinfo=_zone(timezone))
     except ValueError:
         pass
+    if len(value) > 40 or not _ISO_TIMESTAMP.fullmatch(value.strip()):
+        return value  # type: ignore[return-value]
     try:
-        parsed = pendulum.parse(value, tz=timezone, strict=False)
-    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        parsed = pendulum.parse(value.strip(), tz=timezone, strict=False)
+    except (ValueError, OverflowError, pendulum.parsing.exceptions.ParserError):
         return value  # type: ignore[return-value]
     return parsed if isinstance(parsed, datetime) else value  # type: ignore[return-value]
 

@@ -188,7 +188,8 @@ def parse_choice(value: object, enum_type: type[E], field: str, *, case_insensit
             if value == wire or (case_insensitive and value.lower() == wire.lower()):
                 return member
     accepted = ", ".join(str(m.value) for m in enum_type)
-    raise ValueError(f"{field}: {value!r} is not accepted; expected one of: {accepted}")
+    shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:97] + "..."
+    raise ValueError(f"{field}: {shown} is not accepted; expected one of: {accepted}")
 
 
 def parse_choices(values: Iterable[object] | None, enum_type: type[E], field: str) -> list[E]:

@@ -53,7 +53,9 @@ def vault_job_id(value: object, field: str) -> int:
         number = value
     elif isinstance(value, bool):
         raise ValueError(f"{field}: expected a positive integer job id, got a bool")
-    elif isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+    elif isinstance(value, int) or (
+        isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
+    ):
         number = int(value)
     else:
         raise ValueError(f"{field}: {_show(value)} is not a Vault job id; expected a positive integer")

@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.task_helpers import as_seconds, resolve_study, select_rules
+from clinical_rules_provider.task_helpers import as_seconds, resolve_study, rule_poll_interval, select_rules
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -99,7 +99,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.fail_on_validation_warnings = fail_on_validation_warnings
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = as_seconds(poll_interval, "poll_interval")
+        self.poll_interval = rule_poll_interval(poll_interval)
         self.wait_timeout = as_seconds(timeout, "timeout", minimum=1.0)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_endpoint = poll_endpoint

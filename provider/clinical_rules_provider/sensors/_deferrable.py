@@ -49,6 +49,8 @@ class DeferrableJobSensor(BaseSensorOperator):
 
     def __init__(self, *, poll_interval: Any = 30.0, deferrable: bool = False, **kwargs: Any) -> None:
         self._poke_interval_given = "poke_interval" in kwargs
+        if kwargs.get("timeout") is not None:
+            as_seconds(kwargs["timeout"], "timeout")  # NaN would never time out; infinity crashes Airflow
         super().__init__(**kwargs)
         if deferrable and self.mode == "reschedule":
             raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
@@ -58,10 +60,14 @@ class DeferrableJobSensor(BaseSensorOperator):
         if not (isinstance(poll_interval, str) and "{{" in poll_interval):
             self.apply_poll_interval()  # checked when the DAG is parsed, unless it is a template
 
+    def check_poll_interval(self, value: Any) -> float:
+        """Seconds between polls, checked (a subclass may refuse intervals below its floor)."""
+        return as_seconds(value, "poll_interval")
+
     def apply_poll_interval(self) -> None:
         """Check the (rendered) ``poll_interval`` and make it Airflow's ``poke_interval`` too,
         unless ``poke_interval`` was given; both are at least :attr:`min_poll_interval`."""
-        self.poll_interval = max(as_seconds(self.poll_interval, "poll_interval"), self.min_poll_interval)
+        self.poll_interval = max(self.check_poll_interval(self.poll_interval), self.min_poll_interval)
         if self._poke_interval_given:
             self.poke_interval = max(float(self.poke_interval), self.min_poll_interval)
         else:
@@ -83,8 +89,19 @@ class DeferrableJobSensor(BaseSensorOperator):
             self.defer(trigger=self.trigger(context, time.time() + timeout), method_name="execute_complete")
         return result
 
+    def poke_budget(self, request_timeout: float) -> float | None:
+        """Seconds the current poke may take: what is left of the sensor's ``timeout`` (counted
+        from the start of this execution) plus one request timeout, so that a slow or trickling
+        service cannot hold a poke past the sensor's own deadline."""
+        if self.timeout is None:
+            return None
+        started = getattr(self, "_wait_started", None)
+        elapsed = time.monotonic() - started if started is not None else 0.0
+        return max(float(self.timeout) - elapsed, 0.0) + request_timeout
+
     def execute(self, context: Context) -> Any:
         """Airflow's poke loop; ``deferrable`` hands the wait to the triggerer after the first poke."""
+        self._wait_started = time.monotonic()
         self.apply_poll_interval()
         self._defer_when_waiting = self.deferrable
         return super().execute(context)

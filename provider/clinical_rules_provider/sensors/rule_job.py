@@ -11,7 +11,7 @@ from airflow.sdk import PokeReturnValue
 from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
-from clinical_rules_provider.task_helpers import as_id_list, resolve_study
+from clinical_rules_provider.task_helpers import as_id_list, resolve_study, rule_poll_interval
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -160,17 +160,19 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
         """
         from clinical_rules_provider.exceptions import TransientServiceError
+        from clinical_rules_provider.hooks._limits import call_deadline
 
         hook = self._hook()
         study, mode, watch = self._resolve(context, hook)
         try:
-            jobs = hook.latest_jobs(
-                study,
-                mode,
-                list(watch.rule_ids),
-                poll_endpoint=self.poll_endpoint,
-                history=watch.job_ids is not None,
-            )
+            with call_deadline(self.poke_budget(hook.http.settings.timeout)):
+                jobs = hook.latest_jobs(
+                    study,
+                    mode,
+                    list(watch.rule_ids),
+                    poll_endpoint=self.poll_endpoint,
+                    history=watch.job_ids is not None,
+                )
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
             return PokeReturnValue(is_done=False)
@@ -182,6 +184,10 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         return verdict(outcome)
 
     # --- deferrable -----------------------------------------------------------------------
+
+    def check_poll_interval(self, value: Any) -> float:
+        """Clinical One polls are at least ``MIN_RULE_POLL_INTERVAL`` (1 s) apart: shorter is refused."""
+        return rule_poll_interval(value)
 
     def trigger(self, context: Context, end_time: float) -> ClinicalOneRuleJobTrigger:
         """The :class:`ClinicalOneRuleJobTrigger` carrying every parameter of this sensor."""

@@ -76,6 +76,7 @@ class VaultJobSensor(DeferrableJobSensor):
     def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
         from clinical_rules_provider.exceptions import TransientServiceError
+        from clinical_rules_provider.hooks._limits import call_deadline
         from clinical_rules_provider.hooks._transport import gather_all
         from clinical_rules_provider.hooks.vault import VaultHook
         from clinical_rules_provider.job_options import vault_failure_status_set
@@ -84,7 +85,8 @@ class VaultJobSensor(DeferrableJobSensor):
         hook = VaultHook(self.vault_conn_id)
         ids = self._job_ids()
         try:
-            jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in ids))
+            with call_deadline(self.poke_budget(hook.http.settings.timeout)):
+                jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in ids))
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)
             return PokeReturnValue(is_done=False)

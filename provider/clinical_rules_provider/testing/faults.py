@@ -187,13 +187,14 @@ class FaultMiddleware:
             # Let every request that arrived together take its timestamp before any is served.
             await asyncio.sleep(0)
         deadline = arrived + (faults.latency_ms / 1000.0 if delayed else 0.0)
+        scripted = bool(faults.script)  # an enqueued expiry expires every token, however young
         kind = faults.next_fault(path)
         record.fault = kind
         if kind is None or kind in EXPIRY_FAULTS:
             if kind == "session_expiry":
                 self.state.expire_sessions()
             elif kind == "token_expiry":
-                self.state.expire_tokens()
+                self.state.expire_tokens(min_age=0.0 if scripted else 1.0)
             if not delayed:
                 await self.app(scope, replay, watch)
                 return

@@ -322,10 +322,19 @@ class SimulatorState(VaultStateMixin):
                 return False
             return True
 
-    def expire_tokens(self) -> None:
-        """Invalidate every issued OAuth2 token (static tokens are unaffected)."""
+    def expire_tokens(self, min_age: float = 0.0) -> None:
+        """Invalidate issued OAuth2 tokens at least ``min_age`` seconds old (static tokens are unaffected).
+
+        A random expiry fault spares tokens issued within the last second: a real token
+        does not expire moments after it was issued, and a refusal of a freshly renewed
+        token is, to the provider, a credentials error that fails at once.
+        """
         with self.lock:
-            self.tokens.clear()
+            ttl = timedelta(seconds=self.settings.token_ttl_seconds)
+            born_before = self.now() - timedelta(seconds=min_age)
+            for token, expires in list(self.tokens.items()):
+                if expires - ttl <= born_before:
+                    del self.tokens[token]
 
     # ----- request log --------------------------------------------------------
     def log_request(

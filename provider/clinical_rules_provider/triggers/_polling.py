@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+from clinical_rules_provider.hooks._limits import call_deadline
 from clinical_rules_provider.hooks.base import ServiceHook
 
 if TYPE_CHECKING:
@@ -20,9 +21,11 @@ class JobPollingTrigger(BaseTrigger):
     """Polls until every job is terminal or ``end_time`` (epoch seconds) passes.
 
     Fires exactly one event: ``success``, ``failure`` (a job reached a failure status),
-    ``timeout`` or ``error`` (a non-transient service error), each with a ``message``;
-    ``outcome`` (per job) on success and failure, ``waiting`` on timeout, and ``polls``.
-    A transient poll error is logged and the poll repeats.
+    ``timeout`` or ``error`` (a non-transient service error, refused credentials, or any
+    other failure: the trigger never crashes), each with a ``message``; ``outcome`` (per job)
+    on success and failure, ``waiting`` on timeout, and ``polls``. A transient poll error is
+    logged and the poll repeats. A poll never runs past ``end_time`` by more than one request
+    timeout: the remaining time is the deadline of the hook calls it makes.
     """
 
     noun = "job(s)"
@@ -54,7 +57,9 @@ class JobPollingTrigger(BaseTrigger):
             while True:
                 polls += 1
                 try:
-                    outcome = await self.poll(hook)
+                    grace = (await hook.ahttp()).settings.timeout
+                    with call_deadline(max(self.end_time - time.time(), 0.0) + grace):
+                        outcome = await self.poll(hook)
                     if outcome.failed or outcome.done:
                         report = outcome.to_json()
                         status = "failure" if outcome.failed else "success"
@@ -73,6 +78,11 @@ class JobPollingTrigger(BaseTrigger):
                     self.log.warning("Transient error while polling %s (will poll again): %s", self.noun, exc)
                 except ClinicalRulesError as exc:
                     yield TriggerEvent({"status": "error", "message": str(exc), "polls": polls})
+                    return
+                except Exception as exc:  # a bug or bad settings: report it, never crash the triggerer
+                    self.log.exception("Polling %s failed", self.noun)
+                    message = f"{type(exc).__name__} while polling {self.noun}: {str(exc)[:300]}"
+                    yield TriggerEvent({"status": "error", "message": message, "polls": polls})
                     return
                 remaining = self.end_time - time.time()
                 if remaining <= 0:

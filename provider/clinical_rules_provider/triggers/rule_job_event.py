@@ -53,7 +53,7 @@ class RuleJobEventTracker:
 
     def update(self, jobs_by_rule: Mapping[str, Iterable[RuleJob]]) -> list[tuple[str, RuleJob]]:
         """Record one poll; the newly finished ``(rule id, job)`` pairs, oldest start first."""
-        from clinical_rules_provider.job_watch import _warn_unknown_status
+        from clinical_rules_provider.job_watch import warn_unknown_status
 
         fired: list[tuple[str, RuleJob]] = []
         for rule_id, jobs in jobs_by_rule.items():
@@ -69,7 +69,7 @@ class RuleJobEventTracker:
                 phase = rule_job_phase(job.status)
                 if phase not in ("success", "failure"):
                     if phase == "unknown":
-                        _warn_unknown_status(str(job.status or ""))
+                        warn_unknown_status(str(job.status or ""))
                     active.add(key)
                     continue
                 started = job.job_start_date

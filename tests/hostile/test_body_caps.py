@@ -1,0 +1,80 @@
+"""Class 3: reply bodies are bounded (endless streams, huge Content-Length, deep JSON)."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+
+import pytest
+
+from clinical_rules_provider.exceptions import ResponseTooLargeError, UnexpectedResponseError
+from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.hooks.vault import VaultHook
+from tests.conftest import RULE_A, STUDY
+from tests.hostile.conftest import API, HISTORY, TOKEN_PATH, abounded, bounded
+from tests.hostile.server import Handler, HostileServer, Request, Writer, endless_chunks, hang, raw, reply
+
+Conn = Callable[..., str]
+CAP = 1 << 20
+
+
+def test_an_endless_chunked_reply_stops_at_the_body_cap_in_bounded_memory(
+    hostile: HostileServer, c1: Conn
+) -> None:
+    hostile.route("GET", HISTORY, endless_chunks())
+    conn = c1(max_body_bytes=CAP, deadline=30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLargeError, match="max_body_bytes"):
+            bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * CAP
+
+
+async def test_an_endless_chunked_reply_stops_at_the_body_cap_in_async_calls(
+    hostile: HostileServer, vault: Conn
+) -> None:
+    hostile.route("GET", f"{API}/services/jobs/9", endless_chunks())
+    hook = VaultHook(vault(max_body_bytes=CAP, deadline=30))
+    with pytest.raises(ResponseTooLargeError):
+        await abounded(hook.aget_job_status(9))
+    await hook.aclose()
+
+
+def test_a_declared_content_length_above_the_cap_is_refused_before_reading(
+    hostile: HostileServer, c1: Conn
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n{"
+    hostile.route("GET", HISTORY, _then_hang(raw(head)))
+    conn = c1(max_body_bytes=CAP, timeout=5, deadline=30)
+    with pytest.raises(ResponseTooLargeError):
+        bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A), 3)
+
+
+def test_an_endless_token_reply_stops_at_the_body_cap(hostile: HostileServer, c1_oauth: Conn) -> None:
+    hostile.route("POST", TOKEN_PATH, endless_chunks())
+    conn = c1_oauth(max_body_bytes=CAP, deadline=30)
+    with pytest.raises(ResponseTooLargeError):
+        bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+
+
+@pytest.mark.parametrize("depth", [100_000])
+def test_json_nested_too_deep_is_a_provider_error_not_a_recursion_error(
+    hostile: HostileServer, c1: Conn, depth: int
+) -> None:
+    hostile.route("GET", HISTORY, reply(200, b"[" * depth + b"]" * depth))
+    conn = c1(max_body_bytes=CAP)
+    with pytest.raises(UnexpectedResponseError, match="nested too deeply"):
+        bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+
+
+def _then_hang(first: Handler) -> Handler:
+    """Send ``first`` and keep the connection open without finishing the body."""
+
+    async def handle(request: Request, writer: Writer) -> None:
+        await first(request, writer)
+        await hang()(request, writer)
+
+    return handle
