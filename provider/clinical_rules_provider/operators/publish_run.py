@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.job_options import failure_status_set
+from clinical_rules_provider.models.enums import PublishRun, parse_choice
 from clinical_rules_provider.operators._common import as_seconds, resolve_study, select_rules, utc_now
+from clinical_rules_provider.operators._wait import raise_for_event, run_in_worker
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -106,9 +109,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
-        from clinical_rules_provider.job_options import failure_status_set
         from clinical_rules_provider.models.clinical_one import dump_json
-        from clinical_rules_provider.models.enums import PublishRun, parse_choice
 
         failure_status_set(self.failure_statuses)
         hook = self._hook()
@@ -162,7 +163,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         trigger = self._trigger(study, mode, updated, report["started_after"])
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_complete", kwargs={"report": report})
-        from clinical_rules_provider.operators._wait import run_in_worker
 
         return self.execute_complete(context, run_in_worker(trigger), report)
 
@@ -208,7 +208,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], report: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after the trigger: return the report with job outcomes, or raise with details."""
-        from clinical_rules_provider.operators._wait import raise_for_event
 
         jobs = raise_for_event(event)
         return {**(report or {}), "jobs": jobs}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.operators._wait import raise_for_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,6 +55,5 @@ class DeferrableJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: the outcome, or the matching exception with details."""
-        from clinical_rules_provider.operators._wait import raise_for_event
 
         return raise_for_event(event)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.exceptions import TransientServiceError
+from clinical_rules_provider.job_options import check_poll_endpoint, failure_status_set
 from clinical_rules_provider.operators._common import as_aware_datetime, as_seconds, resolve_study
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
@@ -70,7 +72,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     ) -> None:
         kwargs.setdefault("poke_interval", as_seconds(poll_interval, "poll_interval", minimum=0.0))
         super().__init__(deferrable=deferrable, **kwargs)
-        from clinical_rules_provider.job_options import check_poll_endpoint
 
         check_poll_endpoint(poll_endpoint)
         self.rule_ids = rule_ids
@@ -84,7 +85,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
-        from clinical_rules_provider.job_options import failure_status_set
 
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
 
@@ -140,7 +140,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
         """
-        from clinical_rules_provider.exceptions import TransientServiceError
 
         hook = self._hook()
         study, mode, watch = self._resolve(context, hook)

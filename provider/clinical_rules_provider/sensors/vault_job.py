@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.exceptions import TransientServiceError
+from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.operators._common import as_seconds
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 
@@ -49,7 +51,6 @@ class VaultJobSensor(DeferrableJobSensor):
             as_seconds(kwargs.get("poke_interval", interval), "poke_interval"), MIN_POLL_INTERVAL
         )
         super().__init__(deferrable=deferrable, **kwargs)
-        from clinical_rules_provider.job_options import vault_failure_status_set
 
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
@@ -65,10 +66,8 @@ class VaultJobSensor(DeferrableJobSensor):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
-        from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._transport import gather_all
         from clinical_rules_provider.hooks.vault import VaultHook
-        from clinical_rules_provider.job_options import vault_failure_status_set
         from clinical_rules_provider.job_watch import evaluate_vault_jobs
 
         hook = VaultHook(self.vault_conn_id)
