@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 Undo = Callable[[], None]
+current = "with"  # the variant being run by :func:`alternate` (targets tag their samples with it)
 
 
 def _setattr(obj: Any, name: str, value: Any) -> Undo:
@@ -140,16 +141,18 @@ def alternate(rounds: int, run: Callable[[], float]) -> dict[str, Any]:
     """
     import statistics
 
+    global current
     variants = ab_variants()
     samples: dict[str, list[float]] = {name: [] for name, _ in variants}
     for r in range(rounds):
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         for name, switch_off in order:
-            undo = switch_off()
+            undo, current = switch_off(), name
             try:
                 samples[name].append(run())
             finally:
                 undo()
+                current = "with"
     base = statistics.median(samples["with"])
     return {
         name: {

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from typing import Any
 
+import _ablation
 from _common import (
     CANCEL_PATH,
     CONN_VAULT,
@@ -61,7 +63,7 @@ def measure(cfg: BenchConfig) -> TargetResult:
         finally:
             await hook.aclose()
 
-    runs: list[dict[str, float]] = []
+    runs: list[dict[str, Any]] = []
     fresh = iter(blocks[:-1])
 
     def timed_cancel() -> float:
@@ -70,6 +72,7 @@ def measure(cfg: BenchConfig) -> TargetResult:
         _, after = sim.requests()
         runs.append(
             {
+                "variant": _ablation.current,
                 "wall_s": elapsed,
                 "cancelled": ok,
                 "client_requests": sent,
@@ -79,12 +82,9 @@ def measure(cfg: BenchConfig) -> TargetResult:
         )
         return elapsed
 
-    from _ablation import ab_variants, alternate
-
-    if ab_variants():  # ablate.py: the repeats are shared round-robin by with/without variants
-        ablation = alternate(cfg.p4_repeats // len(ab_variants()), timed_cancel)
-        with_runs = [r for r in runs if r["wall_s"] in ablation["with"]["samples"]]
-        runs = with_runs
+    if _ablation.ab_variants():  # ablate.py: the repeats are shared round-robin by the variants
+        ablation = _ablation.alternate(cfg.p4_repeats // len(_ablation.ab_variants()), timed_cancel)
+        runs = [r for r in runs if r["variant"] == "with"]
     else:
         ablation = None
         for _ in blocks[:-1]:
