@@ -234,8 +234,13 @@ def child_main(target: str, title: str, body: Callable[[BenchConfig], TargetResu
     args = parser.parse_args()
     cfg = BenchConfig(**json.loads(args.config.read_text()))
     started = time.perf_counter()
+    from _ablation import apply_whole_child
+
+    without = apply_whole_child()  # ablate.py only: a mechanism switched off for this child
     try:
         result = body(cfg)
+        if without:
+            result.parameters["without"] = without
     except Exception as exc:  # reported in the table instead of a bare traceback
         import traceback
 

@@ -61,6 +61,9 @@ def measure(cfg: BenchConfig) -> TargetResult:
     cold, cold_done, cold_requests = timed_poke()  # first poke: imports done, caches cold
     warm = [timed_poke() for _ in range(cfg.p2_repeats)]
     measured = median([w[0] for w in warm])
+    from _ablation import ab_variants, alternate
+
+    ablation = alternate(cfg.p2_repeats, lambda: timed_poke()[0]) if ab_variants() else None
 
     # Naive baseline: one sync request after another, same rules, same server, same run.
     hook = ClinicalOneHook(CONN_C1)
@@ -118,6 +121,7 @@ def measure(cfg: BenchConfig) -> TargetResult:
             "sequential_rules_with_history": finished,
             "speedup_vs_sequential": sequential / measured if measured else None,
             "sequential_over_NL": sequential / (n * latency),
+            **({"ablation": ablation} if ablation else {}),
         },
     )
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
-from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase
+from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase, vault_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
 from clinical_rules_provider.models.times import floor_to_millisecond
 
@@ -176,7 +176,6 @@ def evaluate_vault_jobs(
     statuses: Mapping[int, str | None], failure_statuses: frozenset[str]
 ) -> VaultWatchOutcome:
     """Classify each job's status; unknown statuses keep waiting."""
-    from clinical_rules_provider.models.enums import vault_job_phase
 
     outcome = VaultWatchOutcome()
     for job_id, status in statuses.items():

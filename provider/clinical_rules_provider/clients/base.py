@@ -36,8 +36,6 @@ class ApiRequest:
     params: Mapping[str, str | int] | None = None
     json: Any = None
     data: Mapping[str, str] | None = field(default=None, repr=False)
-    # A body already encoded (large, regular bodies are cheaper to write than to json.dumps).
-    content: bytes | None = field(default=None, repr=False)
     headers: Mapping[str, str] | None = None
     # Turns the response into what the exchange receives; drivers call it as soon as the
     # response arrives (concurrently with the rest of a batch in the async driver).

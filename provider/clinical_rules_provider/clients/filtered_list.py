@@ -10,6 +10,7 @@ import httpx
 
 from clinical_rules_provider.clients._paging import SeenIds
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
+from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
 from clinical_rules_provider.models.clinical_one import RuleFilter, RuleListPage, RuleSummary
@@ -118,8 +119,6 @@ class RulePager:
         **filters: Any,
     ) -> RulePager:
         """Validate everything up front and return a pager at offset 0."""
-        from clinical_rules_provider.clients.clinical_one import study_path_args
-
         args = study_path_args(study_id, mode)
         if (
             isinstance(page_size, bool)

@@ -101,18 +101,13 @@ def cancel_validated_jobs(
             "cancel_jobs",
             "POST",
             path,
-            content=cancel_body(chunk),
+            json=[{"job_id": job_id} for job_id in chunk],
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             parse=functools.partial(parse_cancel, requested=chunk),
         )
         for chunk in chunks
     ]
     return _cancel_exchange(requests)
-
-
-def cancel_body(job_ids: list[int]) -> bytes:
-    """``[{"job_id":1},{"job_id":2}]``: the JSON cancel body, written directly (ids are ints)."""
-    return ('[{"job_id":' + '},{"job_id":'.join(map(str, job_ids)) + "}]").encode()
 
 
 def _cancel_exchange(requests: list[ApiRequest]) -> Exchange[list[VaultJobCancelResult]]:

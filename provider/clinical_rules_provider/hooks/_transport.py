@@ -448,6 +448,5 @@ def _request_args(request: ApiRequest) -> dict[str, Any]:
         "params": request.params,
         "json": request.json,
         "data": request.data,
-        "content": request.content,
         "headers": request.headers,
     }

@@ -6,9 +6,8 @@ id checks (``models.enums``, ``models.ids``) does not pay for building the pydan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from clinical_rules_provider._lazy import lazy_exports
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from clinical_rules_provider.models.clinical_one import (
@@ -87,4 +86,15 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+def __getattr__(name: str) -> Any:
+    """Import a public name's submodule on first use, then keep the name here (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.models.enums import RuleJobStatus, rule_job_phase
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,7 +31,6 @@ def rule_cancel_report(result: CancelRuleJobsResult) -> dict[str, list[dict[str,
     ``Failed to cancel job`` (the job still runs), a job still ``Running``/``Pending`` after
     the call, ``Rule doesn't exist`` and rules the service did not report on are not cancelled.
     """
-    from clinical_rules_provider.models.enums import RuleJobStatus, rule_job_phase
 
     report: dict[str, list[dict[str, Any]]] = {"cancelled": [], "already_finished": [], "not_cancelled": []}
     for job in result.job_status:

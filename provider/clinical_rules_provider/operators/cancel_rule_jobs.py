@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from clinical_rules_provider.job_options import check_poll_endpoint
+from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
 from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds, resolve_study, select_rules
@@ -133,7 +135,6 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         super().__init__(**kwargs)
         if rule_ids is not None and rule_filter is not None:
             raise ValueError("rule_ids / rule_filter: give at most one of them")
-        from clinical_rules_provider.job_options import check_poll_endpoint
 
         check_poll_endpoint(poll_endpoint)
         self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
@@ -146,7 +147,6 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Detect, then cancel (or only report when ``dry_run``)."""
         from clinical_rules_provider.models.clinical_one import latest_job
-        from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 
         dry_run = as_bool(self.dry_run, "dry_run")
         hook = self._hook()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider.links import VaultJobLink
+from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, vault_cancel_report
 from clinical_rules_provider.operators._vault_scope import (
@@ -171,7 +172,6 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the rendered scope, detect, then cancel (or only report when ``dry_run``)."""
-        from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 
         scope = VaultJobScope.parse(self.job_owner, self.title_pattern, self.job_types)
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")

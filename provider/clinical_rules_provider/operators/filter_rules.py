@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.task_helpers import resolve_study
 
 if TYPE_CHECKING:
@@ -96,7 +97,6 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         """List the matching rules; return their ids."""
-        from clinical_rules_provider._compat import AirflowException
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
         from clinical_rules_provider.models.clinical_one import dump_json
 

@@ -10,9 +10,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.links import ClinicalOneRulesLink
+from clinical_rules_provider.models.enums import PublishRun, parse_choice
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.task_helpers import as_seconds, resolve_study, rule_poll_interval, select_rules
+from clinical_rules_provider.task_helpers import (
+    as_seconds,
+    raise_for_event,
+    resolve_study,
+    rule_poll_interval,
+    run_in_worker,
+    select_rules,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -115,9 +124,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
-        from clinical_rules_provider.job_options import failure_status_set
         from clinical_rules_provider.models.clinical_one import dump_json
-        from clinical_rules_provider.models.enums import PublishRun, parse_choice
 
         failure_status_set(self.failure_statuses)
         hook = self._hook()
@@ -174,7 +181,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         trigger = self._trigger(study, mode, updated, report["started_after"])
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_complete", kwargs={"report": report})
-        from clinical_rules_provider.task_helpers import run_in_worker
 
         return self.execute_complete(context, run_in_worker(trigger), report)
 
@@ -245,7 +251,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], report: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after the trigger: return the report with job outcomes, or raise with details."""
-        from clinical_rules_provider.task_helpers import raise_for_event
 
         jobs = raise_for_event(event)
         report = report or self._report_from_xcom(context)
@@ -254,8 +259,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def _report_from_xcom(self, context: Context) -> dict[str, Any]:
         """The report's core when the resume lost it (``dag.test()`` resumes with the event only)."""
-        from clinical_rules_provider.models.enums import PublishRun, parse_choice
-
         study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
         pushed = {
             k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowFailException
-from clinical_rules_provider.task_helpers import as_seconds
+from clinical_rules_provider.task_helpers import as_seconds, raise_for_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -108,6 +108,5 @@ class DeferrableJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: the outcome, or the matching exception with details."""
-        from clinical_rules_provider.task_helpers import raise_for_event
 
         return raise_for_event(event)

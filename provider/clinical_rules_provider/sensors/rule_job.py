@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.exceptions import TransientServiceError
+from clinical_rules_provider.job_options import check_poll_endpoint, failure_status_set
 from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
@@ -85,7 +87,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
-        from clinical_rules_provider.job_options import check_poll_endpoint
 
         check_poll_endpoint(poll_endpoint)
         self.rule_ids = rule_ids
@@ -98,7 +99,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
-        from clinical_rules_provider.job_options import failure_status_set
 
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
 
@@ -159,7 +159,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
         """
-        from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._limits import call_deadline
 
         hook = self._hook()

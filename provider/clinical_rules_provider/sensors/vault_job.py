@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider.exceptions import TransientServiceError
+from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.links import VaultJobLink
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
 from clinical_rules_provider.task_helpers import as_id_list
@@ -52,7 +54,6 @@ class VaultJobSensor(DeferrableJobSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
-        from clinical_rules_provider.job_options import vault_failure_status_set
 
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
@@ -75,11 +76,9 @@ class VaultJobSensor(DeferrableJobSensor):
 
     def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
-        from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._limits import call_deadline
         from clinical_rules_provider.hooks._transport import gather_all
         from clinical_rules_provider.hooks.vault import VaultHook
-        from clinical_rules_provider.job_options import vault_failure_status_set
         from clinical_rules_provider.job_watch import evaluate_vault_jobs
 
         hook = VaultHook(self.vault_conn_id)

@@ -1,7 +1,6 @@
 """Simulator of the Clinical One and Veeva Vault APIs (reference shapes), for tests and demos.
 
-Names are resolved lazily so importing this package stays cheap (no Starlette or uvicorn
-until a name that needs them is used)::
+Importing this package loads the simulator (Starlette, uvicorn)::
 
     from clinical_rules_provider.testing import LiveSimulator, SimulatorState, create_app
 
@@ -19,58 +18,28 @@ Default credentials (all are `Settings` fields, restored by ``reset()``):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from clinical_rules_provider._lazy import lazy_exports
-
-if TYPE_CHECKING:
-    from clinical_rules_provider.testing._seed import (
-        EXAMPLE_RULE_IDS,
-        EXAMPLE_STUDY_ID,
-        FAILING_RULE_ID,
-        MODES,
-        SECOND_STUDY_ID,
-        STALE_RULE_ID,
-        UNCANCELLABLE_RULE_ID,
-    )
-    from clinical_rules_provider.testing.app import create_app
-    from clinical_rules_provider.testing.auth import TOKEN_PATH, basic_header
-    from clinical_rules_provider.testing.clock import ManualClock
-    from clinical_rules_provider.testing.faults import (
-        FAULT_KINDS,
-        FaultConfig,
-        InjectedDrop,
-        InjectedReadTimeout,
-        RequestRecord,
-    )
-    from clinical_rules_provider.testing.server import LiveSimulator
-    from clinical_rules_provider.testing.state import Rule, RuleJob, Settings, SimulatorState
-    from clinical_rules_provider.testing.vault_state import VaultJob
-
-_EXPORTS = {
-    "EXAMPLE_RULE_IDS": "_seed",
-    "EXAMPLE_STUDY_ID": "_seed",
-    "FAILING_RULE_ID": "_seed",
-    "MODES": "_seed",
-    "SECOND_STUDY_ID": "_seed",
-    "STALE_RULE_ID": "_seed",
-    "UNCANCELLABLE_RULE_ID": "_seed",
-    "create_app": "app",
-    "TOKEN_PATH": "auth",
-    "basic_header": "auth",
-    "ManualClock": "clock",
-    "FAULT_KINDS": "faults",
-    "FaultConfig": "faults",
-    "InjectedDrop": "faults",
-    "InjectedReadTimeout": "faults",
-    "RequestRecord": "faults",
-    "LiveSimulator": "server",
-    "Rule": "state",
-    "RuleJob": "state",
-    "Settings": "state",
-    "SimulatorState": "state",
-    "VaultJob": "vault_state",
-}
+from clinical_rules_provider.testing._seed import (
+    EXAMPLE_RULE_IDS,
+    EXAMPLE_STUDY_ID,
+    FAILING_RULE_ID,
+    MODES,
+    SECOND_STUDY_ID,
+    STALE_RULE_ID,
+    UNCANCELLABLE_RULE_ID,
+)
+from clinical_rules_provider.testing.app import create_app
+from clinical_rules_provider.testing.auth import TOKEN_PATH, basic_header
+from clinical_rules_provider.testing.clock import ManualClock
+from clinical_rules_provider.testing.faults import (
+    FAULT_KINDS,
+    FaultConfig,
+    InjectedDrop,
+    InjectedReadTimeout,
+    RequestRecord,
+)
+from clinical_rules_provider.testing.server import LiveSimulator
+from clinical_rules_provider.testing.state import Rule, RuleJob, Settings, SimulatorState
+from clinical_rules_provider.testing.vault_state import VaultJob
 
 __all__ = [
     "EXAMPLE_RULE_IDS",
@@ -96,6 +65,3 @@ __all__ = [
     "basic_header",
     "create_app",
 ]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

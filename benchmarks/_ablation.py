@@ -1,0 +1,166 @@
+"""Switch a performance mechanism off in this process, to measure what it is worth.
+
+Used by ``ablate.py`` only (``make bench`` never applies these). Each entry patches the
+provider in memory so it behaves as if the mechanism had been deleted; the undo function
+restores it, so a target can alternate with/without inside one process (same machine
+state, same simulator, same connection pool warm-up).
+
+* ``BENCH_AB=name[,name...]``: P2 and P4 alternate "with" and each "without" round-robin.
+* ``BENCH_WITHOUT=name``: the mechanism is off for the whole child (P3, P5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Undo = Callable[[], None]
+current = "with"  # the variant being run by :func:`alternate` (targets tag their samples with it)
+
+
+def _setattr(obj: Any, name: str, value: Any) -> Undo:
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    return lambda: setattr(obj, name, old)
+
+
+def without_unsent_reordering() -> Undo:
+    """Replies are decoded and parsed as soon as they arrive; no trace hook is installed."""
+    from clinical_rules_provider.hooks import _transport
+
+    cls = getattr(_transport, "_UnsentRequests", None)
+    if cls is None:  # already removed from the code
+        return lambda: None
+
+    async def written(self: Any) -> None:
+        return None
+
+    @contextlib.contextmanager
+    def track(self: Any) -> Iterator[None]:
+        yield None  # httpcore skips tracing when the extension is None
+
+    undo = [_setattr(cls, "written", written), _setattr(cls, "track", track)]
+    return lambda: [u() for u in undo] and None
+
+
+class _NoSemaphore:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def without_pool_semaphore() -> Undo:
+    """Requests beyond the shared pool wait in httpcore's queue, not in a semaphore."""
+    from clinical_rules_provider.hooks import _transport
+
+    pool = _transport.ASYNC_CLIENTS
+    original = type(pool).acquire
+
+    def acquire(self: Any, key: Any, make: Any, slots: int) -> Any:
+        result = original(self, key, make, slots)
+        if isinstance(result, tuple):
+            return result[0], _NoSemaphore()
+        return result
+
+    return _setattr(type(pool), "acquire", acquire)
+
+
+def without_config_cache() -> Undo:
+    """Every hook reads and parses its connection itself (no 30 s single-flight cache)."""
+    from clinical_rules_provider.hooks import base
+
+    cache = getattr(base, "ASYNC_CONFIGS", None)
+    if cache is None:
+        return lambda: None
+
+    async def get(key: Any, fetch: Callable[[], Any]) -> Any:
+        return await fetch()
+
+    return _setattr(cache, "get", get)
+
+
+def without_json_bodies() -> Undo:
+    """Cancel bodies go through httpx's ``json=`` (``json.dumps``) instead of hand-written bytes."""
+    import json
+
+    from clinical_rules_provider.clients import vault
+
+    if not hasattr(vault, "cancel_body"):
+        return lambda: None
+
+    def cancel_body(job_ids: list[int]) -> bytes:
+        # What httpx's json= does: json.dumps(...).encode() of the list of objects.
+        return json.dumps([{"job_id": i} for i in job_ids]).encode()
+
+    return _setattr(vault, "cancel_body", cancel_body)
+
+
+def without_release() -> Undo:
+    """Responses keep their stream (and the reference cycle) until the collector runs."""
+    from clinical_rules_provider.hooks import _transport
+
+    if not hasattr(_transport, "_release"):
+        return lambda: None
+    return _setattr(_transport, "_release", lambda response: response)
+
+
+MECHANISMS: dict[str, Callable[[], Undo]] = {
+    "unsent_reordering": without_unsent_reordering,
+    "pool_semaphore": without_pool_semaphore,
+    "config_cache": without_config_cache,
+    "json_bodies": without_json_bodies,
+    "release": without_release,
+}
+
+
+def ab_variants() -> list[tuple[str, Callable[[], Undo]]]:
+    """``[("with", no-op), ("without <name>", patch), ...]`` from ``BENCH_AB``; empty if unset."""
+    names = [n.strip() for n in os.environ.get("BENCH_AB", "").split(",") if n.strip()]
+    if not names:
+        return []
+    return [("with", lambda: lambda: None)] + [(f"without {n}", MECHANISMS[n]) for n in names]
+
+
+def apply_whole_child() -> str:
+    """Apply ``BENCH_WITHOUT`` for the whole process; returns its value ("" if unset)."""
+    names = [n.strip() for n in os.environ.get("BENCH_WITHOUT", "").split(",") if n.strip()]
+    for name in names:
+        MECHANISMS[name]()
+    return ",".join(names)
+
+
+def alternate(rounds: int, run: Callable[[], float]) -> dict[str, Any]:
+    """Run ``run`` for each ``BENCH_AB`` variant round-robin (rotating who goes first).
+
+    Returns per variant the samples, their median, min and max, and the median ratio
+    to "with" (> 1: slower without the mechanism).
+    """
+    import statistics
+
+    global current
+    variants = ab_variants()
+    samples: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for r in range(rounds):
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
+        for name, switch_off in order:
+            undo, current = switch_off(), name
+            try:
+                samples[name].append(run())
+            finally:
+                undo()
+                current = "with"
+    base = statistics.median(samples["with"])
+    return {
+        name: {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "ratio_to_with": statistics.median(values) / base if base else None,
+            "samples": values,
+        }
+        for name, values in samples.items()
+    }
