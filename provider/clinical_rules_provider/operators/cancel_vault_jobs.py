@@ -61,13 +61,11 @@ class _VaultJobsOperator(BaseOperator):
         A retried cancel (after a dropped connection or timeout that Vault had already
         processed) is refused because the job left ``QUEUED``; reading the job tells.
         """
-        from clinical_rules_provider.hooks._transport import gather_all
-
         refused = [item["job_id"] for item in report["not_cancelled"]]
         if not refused:
             return
         try:
-            jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in refused))
+            jobs = hook.get_job_statuses(refused)
         except Exception as exc:  # the refusals stand as reported
             self.log.warning("Could not re-check refused cancels: %s", exc)
             return

@@ -77,7 +77,6 @@ class VaultJobSensor(DeferrableJobSensor):
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
         from clinical_rules_provider.exceptions import TransientServiceError
         from clinical_rules_provider.hooks._limits import call_deadline
-        from clinical_rules_provider.hooks._transport import gather_all
         from clinical_rules_provider.hooks.vault import VaultHook
         from clinical_rules_provider.job_options import vault_failure_status_set
         from clinical_rules_provider.job_watch import evaluate_vault_jobs
@@ -86,7 +85,7 @@ class VaultJobSensor(DeferrableJobSensor):
         ids = self._job_ids()
         try:
             with call_deadline(self.poke_budget(hook.http.settings.timeout)):
-                jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in ids))
+                jobs = hook.get_job_statuses(ids)
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)
             return PokeReturnValue(is_done=False)

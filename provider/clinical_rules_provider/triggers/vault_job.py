@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from clinical_rules_provider.hooks._transport import gather_all
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
 from clinical_rules_provider.job_options import vault_failure_status_set
@@ -69,7 +68,7 @@ class VaultJobTrigger(JobPollingTrigger):
     async def poll(self, hook: ServiceHook[Any]) -> VaultWatchOutcome:
         """The status of every job (each read at most once per 10 s)."""
         assert isinstance(hook, VaultHook)
-        jobs = await gather_all(hook.aget_job_status(j) for j in self.job_ids)
+        jobs = await hook.aget_job_statuses(self.job_ids)
         return evaluate_vault_jobs(
             {j.job_id: j.status_text for j in jobs}, vault_failure_status_set(self.failure_statuses)
         )
