@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,9 @@ class _RuleJobsOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
 
-    def _hook(self) -> ClinicalOneHook:
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
@@ -92,7 +95,7 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
-        hook = self._hook()
+        hook = self.hook
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
         report: dict[str, Any] = {"study_id": study, "study_mode": mode}
         try:
@@ -149,7 +152,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 
         dry_run = as_bool(self.dry_run, "dry_run")
-        hook = self._hook()
+        hook = self.hook
         try:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)

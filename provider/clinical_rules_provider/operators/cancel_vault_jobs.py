@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,9 @@ class _VaultJobsOperator(BaseOperator):
         self.fail_on_not_cancelled = fail_on_not_cancelled
         self.vault_conn_id = vault_conn_id
 
-    def _hook(self) -> VaultHook:
+    @cached_property
+    def hook(self) -> VaultHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.vault import VaultHook
 
         return VaultHook(self.vault_conn_id)
@@ -94,7 +97,7 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
-        hook = self._hook()
+        hook = self.hook
         try:
             return self._cancel(context, hook, as_id_list(self.job_ids, "job_ids"), {})
         finally:
@@ -175,7 +178,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
         cutoff = utc_now() - timedelta(seconds=self.older_than)
-        hook = self._hook()
+        hook = self.hook
         try:
             unfinished = list(hook.list_job_monitors())  # logs in first: the reply names the user
             owner_ids = scope.owner_ids(hook.current_user_id)

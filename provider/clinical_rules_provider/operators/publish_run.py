@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -100,7 +101,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = rule_poll_interval(poll_interval)
-        self.wait_timeout = as_seconds(timeout, "timeout", minimum=1.0)
+        self.timeout = as_seconds(timeout, "timeout", minimum=1.0)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_endpoint = poll_endpoint
         self.cancel_on_kill = cancel_on_kill
@@ -108,7 +109,9 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.clinical_one_conn_id = clinical_one_conn_id
         self._started: tuple[str, str, list[str]] | None = None
 
-    def _hook(self) -> ClinicalOneHook:
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
@@ -120,7 +123,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         from clinical_rules_provider.models.enums import PublishRun, parse_choice
 
         failure_status_set(self.failure_statuses)
-        hook = self._hook()
+        hook = self.hook
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
         self._prepare_announcements(context, hook, study, mode)
         rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
@@ -231,7 +234,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             study_id=study,
             study_mode=mode,
             rule_ids=rule_ids,
-            end_time=time.time() + self.wait_timeout,
+            end_time=time.time() + self.timeout,
             started_after=started_after,
             failure_statuses=self.failure_statuses,
             poll_interval=self.poll_interval,
@@ -256,7 +259,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         """The report's core when the resume lost it (``dag.test()`` resumes with the event only)."""
         from clinical_rules_provider.models.enums import PublishRun, parse_choice
 
-        study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
         pushed = {
             k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")
         }
@@ -268,5 +271,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         if not self.cancel_on_kill or not self._started or not self._started[2]:
             return
         study, mode, rule_ids = self._started
-        result = self._hook().cancel_rule_jobs(study, mode, rule_ids)
-        self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        try:
+            result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
+            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        finally:
+            self.hook.close()
