@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -84,9 +84,12 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
         comma-separated ids or a JSON list as a string work too, for templates).
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
+    :param fail_on_not_cancelled: fail the task when a rule's job was not cancelled (default ``True``).
+    :param max_concurrency: cap on concurrent requests (default: the connection's).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids")
+    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "clinical_one_conn_id")
     ui_color = "#f0c7c7"
 
     def __init__(self, *, rule_ids: Any, **kwargs: Any) -> None:
@@ -117,9 +120,30 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     Return value: ``stale`` (what was found), ``cancelled``, ``already_finished``,
     ``not_cancelled`` (with reasons), ``messages`` (the service's outcome text when it is
     not ``Success``), ``checked_rules`` and ``dry_run``.
+
+    :param older_than: a job is stale once running/pending at least this long (``timedelta``
+        or seconds).
+    :param rule_ids: rules to check (either UUID form); default: those ``rule_filter`` selects.
+    :param rule_filter: the ``list_rules`` filters selecting the rules (default: every rule).
+    :param dry_run: only report what would be cancelled (templated; the attribute shadows
+        ``BaseOperator.dry_run()``, which Airflow 3 keeps, so that the design's name stays
+        templatable).
+    :param poll_endpoint: ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
+    :param study_id: study; default: the connection extra ``study_id``.
+    :param study_mode: study mode; default: the connection extra ``study_mode``.
+    :param fail_on_not_cancelled: fail the task when a rule's job was not cancelled (default ``True``).
+    :param max_concurrency: cap on concurrent requests (default: the connection's).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "rule_filter", "dry_run")
+    template_fields: Sequence[str] = (
+        "study_id",
+        "study_mode",
+        "rule_ids",
+        "rule_filter",
+        "dry_run",
+        "clinical_one_conn_id",
+    )
     template_fields_renderers = {"rule_filter": "json"}
     ui_color = "#f0c7c7"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -86,9 +86,11 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
 
     :param job_ids: positive integers or numeric strings (an XComArg works; one id,
         comma-separated ids or a JSON list as a string work too, for templates).
+    :param fail_on_not_cancelled: fail the task when Vault refuses a cancel (default ``True``).
+    :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
 
-    template_fields: Sequence[str] = ("job_ids",)
+    template_fields: Sequence[str] = ("job_ids", "vault_conn_id")
     ui_color = "#f0c7c7"
 
     def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
@@ -135,7 +137,11 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     :param job_types: job type or list of types (case-insensitive); a job must have one.
     :param include_scheduled: also cancel ``SCHEDULED`` jobs waiting at least
         ``older_than`` since creation (default ``False``: never).
-    :param dry_run: only report what would be cancelled.
+    :param dry_run: only report what would be cancelled (templated). The attribute shadows
+        ``BaseOperator.dry_run()`` (Airflow 3 still has it, a legacy helper that only renders
+        templates): the design's parameter name is kept so that the flag can be a template field.
+    :param fail_on_not_cancelled: fail the task when Vault refuses a cancel (default ``True``).
+    :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -144,6 +150,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         "job_types",
         "include_scheduled",
         "dry_run",
+        "vault_conn_id",
     )
     ui_color = "#f0c7c7"
 

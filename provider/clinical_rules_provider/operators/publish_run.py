@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
@@ -47,13 +48,16 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     :param fail_on_validation_warnings: also fail when an updated rule came back with
         ``ruleValidationStatus: false`` (default ``False``: such warnings are only reported).
     :param wait_for_completion: also wait until the started rule jobs are terminal.
-    :param deferrable: wait in the triggerer (same semantics as the sensor).
+    :param deferrable: wait in the triggerer (same semantics as the sensor); default: the
+        ``[operators] default_deferrable`` option.
     :param poll_interval: seconds between polls while waiting.
     :param timeout: longest wait (``timedelta`` or seconds).
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
         and after an update whose reply was lost (to see which rules it already started).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
+    :param max_concurrency: cap on concurrent requests (default: the connection's).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
 
     **Asset events.** Put :func:`~clinical_rules_provider.assets.clinical_one_rules_asset`
     (``clinical-one://<host>/<study>/<mode>/rules``) in ``outlets``: on success its event
@@ -62,7 +66,14 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     Such an outlet naming another host, study or mode is refused before anything is sent.
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "publish_run", "rule_ids", "rule_filter")
+    template_fields: Sequence[str] = (
+        "study_id",
+        "study_mode",
+        "publish_run",
+        "rule_ids",
+        "rule_filter",
+        "clinical_one_conn_id",
+    )
     template_fields_renderers = {"rule_filter": "json"}
     ui_color = "#c7dcf0"
     operator_extra_links = (ClinicalOneRulesLink(),)
@@ -78,7 +89,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         fail_on_partial_failure: bool = True,
         fail_on_validation_warnings: bool = False,
         wait_for_completion: bool = False,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta = 30.0,
         timeout: float | timedelta = timedelta(hours=2),
         failure_statuses: Sequence[str] | None = None,
@@ -176,7 +187,12 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             return report
         trigger = self._trigger(study, mode, updated, report["started_after"])
         if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete", kwargs={"report": report})
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                kwargs={"report": report},
+                timeout=timedelta(seconds=self.timeout),  # the trigger keeps the absolute end_time
+            )
         from clinical_rules_provider.task_helpers import run_in_worker
 
         return self.execute_complete(context, run_in_worker(trigger), report)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider.links import ClinicalOneRulesLink
@@ -51,10 +52,12 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         number or numeric string), so a run can choose it.
     :param poll_endpoint: ``rerun_history`` (one request per rule, concurrently) or
         ``job_status`` (bulk endpoint, one request per 500 rules).
-    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param deferrable: wait in the triggerer instead of holding a worker slot (default: the
+        ``[operators] default_deferrable`` option).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting (in any
         mode; deferred, on Airflow 3.3+).
     :param max_concurrency: cap on concurrent requests per poll.
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -64,6 +67,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         "job_ids",
         "started_after",
         "poll_interval",
+        "clinical_one_conn_id",
     )
     ui_color = "#f4e3c1"
     operator_extra_links = (ClinicalOneRulesLink(),)
@@ -79,7 +83,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         failure_statuses: Sequence[str] | None = None,
         poll_interval: float | timedelta | str = 30.0,
         poll_endpoint: str = "rerun_history",
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         max_concurrency: int | None = None,
         clinical_one_conn_id: str = "clinical_one_default",

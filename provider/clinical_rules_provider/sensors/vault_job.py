@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider.links import VaultJobLink
@@ -35,9 +36,15 @@ class VaultJobSensor(DeferrableJobSensor):
     :param poll_interval: seconds (or a ``timedelta``) between polls, at least 10; templated.
     :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what
         a template renders) is one id, comma-separated ids, or a JSON list.
+    :param failure_statuses: terminal statuses that fail the sensor (default: every terminal
+        status but ``SUCCESS``).
+    :param deferrable: wait in the triggerer (default: the ``[operators] default_deferrable``
+        option).
+    :param cancel_on_kill: cancel the jobs if the task is killed while waiting.
+    :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
 
-    template_fields: Sequence[str] = ("job_ids", "poll_interval")
+    template_fields: Sequence[str] = ("job_ids", "poll_interval", "vault_conn_id")
     min_poll_interval = MIN_POLL_INTERVAL
     ui_color = "#f4e3c1"
     operator_extra_links = (VaultJobLink(),)
@@ -48,7 +55,7 @@ class VaultJobSensor(DeferrableJobSensor):
         job_ids: Any,
         failure_statuses: Sequence[str] | None = None,
         poll_interval: float | timedelta | str = 30.0,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         vault_conn_id: str = "veeva_vault_default",
         **kwargs: Any,
