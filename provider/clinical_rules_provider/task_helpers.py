@@ -57,7 +57,7 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
         )
     except OverflowError:  # an int beyond float range
         finite = False
-    if not finite or seconds < minimum:
+    if not finite or float(seconds) < minimum:
         raise ValueError(
             f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, "
             f"got {str(value)[:100]!r}"

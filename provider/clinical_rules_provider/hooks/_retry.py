@@ -24,7 +24,7 @@ from clinical_rules_provider.exceptions import (
 )
 from clinical_rules_provider.hooks._limits import remaining
 
-log = logging.getLogger("clinical_rules_provider.hooks._transport")
+log = logging.getLogger(__name__)
 
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 # Failures before a single byte of the request left: no connection was made (refused, DNS,
