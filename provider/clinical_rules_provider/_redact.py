@@ -69,6 +69,3 @@ def fingerprint(*parts: object) -> str:
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()
-
-
-__all__ = ["REDACTED", "fingerprint", "forget_all", "redact", "remember"]

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 
+from clinical_rules_provider.clients.clinical_one import is_item_list
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._transport import ASYNC_CLIENTS, check_response, retry_after_seconds
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
@@ -78,7 +79,12 @@ def test_throttling_server_and_gateway_statuses_are_transient(status: int) -> No
 
 def test_a_500_listing_per_rule_results_is_left_to_the_parser() -> None:
     items = [{"ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A", "jobStatus": "Error"}]
-    check_response(httpx.Response(500, json=items, request=httpx.Request("PUT", "https://x")), "endpoint")
+    response = httpx.Response(500, json=items, request=httpx.Request("PUT", "https://x"))
+    check_response(response, "endpoint", is_item_list)
+    with pytest.raises(
+        TransientServiceError
+    ):  # only the endpoint that says so: the transport knows no shapes
+        check_response(response, "endpoint")
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 409])

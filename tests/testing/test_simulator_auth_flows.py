@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from clinical_rules_provider.hooks.auth import OAuth2Auth, _SecretCache
-from clinical_rules_provider.hooks.connection import clinical_one_config
+from clinical_rules_provider.hooks.clinical_one import clinical_one_config
 from clinical_rules_provider.testing import (
     EXAMPLE_STUDY_ID,
     FAULT_KINDS,

@@ -46,6 +46,3 @@ class SeenIds(Generic[K]):
                 "items; stopping (it looks like it never ends)"
             )
         return new
-
-
-__all__ = ["MAX_DISTINCT_ITEMS", "SeenIds"]

@@ -44,6 +44,10 @@ class ApiRequest:
     # time). Drivers retry such a request only when it provably never reached the service and
     # answer any other failure with an :class:`Ambiguous` reply, for the exchange to reconcile.
     idempotent: bool = True
+    # Whether a 500 reply is data for ``parse`` rather than a fault to retry: set by endpoints
+    # whose 500 may carry per-item results (Clinical One's publish run), called with the
+    # decoded body. The transport knows no endpoint's shapes; it only asks this.
+    data_on_500: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

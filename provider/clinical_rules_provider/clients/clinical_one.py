@@ -127,7 +127,7 @@ JobReader = Callable[[list[str], datetime], Exchange[dict[str, RuleJob]]]
 def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
     parse = functools.partial(parse_publish_run, requested=chunk)
     request = _rule_ids_request("update_publish_run", path, chunk, parse)
-    return dataclasses.replace(request, idempotent=False)
+    return dataclasses.replace(request, idempotent=False, data_on_500=is_item_list)
 
 
 def _publish_exchange(
@@ -192,28 +192,61 @@ def _jobs_started_since(
     threshold: datetime,
 ) -> Exchange[dict[str, RuleJob]]:
     """For each rule with a job started at/after ``threshold``: its latest such job."""
-    jobs: list[tuple[str, RuleJob]]
-    if poll_endpoint == "job_status":
-        status = yield from get_job_status(study_id, mode, rule_ids, service_timezone=service_timezone)
-        jobs = [(job.rule_id or "", job) for job in status.job_status]
-    else:
-        parse = functools.partial(_history_jobs, service_timezone=service_timezone)
-        requests = [
-            dataclasses.replace(rerun_history_request(study_id, mode, rule_id), parse=parse)
-            for rule_id in rule_ids
-        ]
-        pages: list[list[RuleJob]] = yield from send_all(requests)
-        jobs = [(rule_id, job) for rule_id, page in zip(rule_ids, pages, strict=True) for job in page]
+    args = {"study_id": study_id, "mode": mode}
+    by_rule = yield from _latest_jobs(args, rule_ids, poll_endpoint, False, service_timezone)
     started: dict[str, RuleJob] = {}
     wanted = set(rule_ids)
-    for rule_id, job in jobs:
-        when = job.job_start_date
-        if rule_id not in wanted or when is None or when < threshold:
-            continue
-        best = started.get(rule_id)
-        if best is None or best.job_start_date is None or when > best.job_start_date:
-            started[rule_id] = job
+    for rule_id, jobs in by_rule.items():
+        for job in jobs:
+            when = job.job_start_date
+            if rule_id not in wanted or when is None or when < threshold:
+                continue
+            best = started.get(rule_id)
+            if best is None or best.job_start_date is None or when > best.job_start_date:
+                started[rule_id] = job
     return started
+
+
+def latest_jobs(
+    study_id: object,
+    mode: object,
+    rule_ids: object,
+    *,
+    poll_endpoint: str = "rerun_history",
+    history: bool = False,
+    service_timezone: str = "UTC",
+) -> Exchange[dict[str, list[RuleJob]]]:
+    """Recent jobs of each rule, keyed by uppercase compact rule id (every requested rule a key).
+
+    ``rerun_history``: one request per rule, sent as one batch (a rule whose history is
+    ``NOT_FOUND`` maps to ``[]``); ``job_status``: the bulk endpoint, 500 rules per request,
+    the latest job per rule unless ``history``. Study, mode and ids are validated here once;
+    the requests below are built from the validated values.
+    """
+    args = study_path_args(study_id, mode)
+    ids = rule_id_list(rule_ids)
+    return _latest_jobs(args, ids, check_poll_endpoint(poll_endpoint), history, service_timezone)
+
+
+def _latest_jobs(
+    args: Mapping[str, str], ids: list[str], poll_endpoint: str, history: bool, service_timezone: str
+) -> Exchange[dict[str, list[RuleJob]]]:
+    grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
+    if poll_endpoint == "job_status":
+        requests = _job_status_requests(args, ids, history, service_timezone)
+        result = yield from _job_status_exchange(JobStatusResult, requests, ids)
+        for job in result.job_status:
+            grouped.setdefault(job.rule_id or "", []).append(job)
+        return grouped
+    parse = functools.partial(_history_jobs, service_timezone=service_timezone)
+    requests = [
+        ApiRequest(
+            "get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rule_id, **args), parse=parse
+        )
+        for rule_id in ids
+    ]
+    pages: list[list[RuleJob]] = yield from send_all(requests)
+    return dict(zip(ids, pages, strict=True))
 
 
 def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJob]:
@@ -230,7 +263,7 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     A requested rule the service did not report on gets a synthetic failed item.
     """
     body = decode_json(response, "update_publish_run")
-    if not _is_item_list(body):
+    if not is_item_list(body):
         raise_for_error(response, body, "update_publish_run")
         if not isinstance(body, list):
             raise ClinicalOneAPIError(
@@ -260,7 +293,8 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     return [by_id[r] if r in by_id else next(filled) for r in requested] + extras
 
 
-def _is_item_list(body: Any) -> bool:
+def is_item_list(body: Any) -> bool:
+    """A publish-run reply listing per-rule results (which a 500 may carry too)."""
     return isinstance(body, list) and any(isinstance(i, dict) and i.get("ruleId") for i in body)
 
 
@@ -294,13 +328,20 @@ def get_job_status(
     """``PUT .../v2.0/studies/{studyId}/{mode}/jobStatus``: latest jobs of many rules, 500 per call."""
     args = study_path_args(study_id, mode)
     ids = rule_id_list(rule_ids)
+    return _job_status_exchange(
+        JobStatusResult, _job_status_requests(args, ids, history, service_timezone), ids
+    )
+
+
+def _job_status_requests(
+    args: Mapping[str, str], ids: list[str], history: bool, service_timezone: str
+) -> list[ApiRequest]:
     path = JOB_STATUS_PATH.format(**args)
     params = {"history": "true"} if history else None
     parse = functools.partial(
         parse_job_status_page, endpoint="get_job_status", service_timezone=service_timezone
     )
-    requests = [_rule_ids_request("get_job_status", path, c, parse, params) for c in chunked(ids)]
-    return _job_status_exchange(JobStatusResult, requests, ids)
+    return [_rule_ids_request("get_job_status", path, c, parse, params) for c in chunked(ids)]
 
 
 def _job_status_exchange(model: type[R], requests: list[ApiRequest], ids: list[str]) -> Exchange[R]:

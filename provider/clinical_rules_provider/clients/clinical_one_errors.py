@@ -1,6 +1,6 @@
 """Turn Clinical One error envelopes into typed exceptions.
 
-The endpoints use three envelope shapes (DESIGN.md, "Wire rules"): the rule-designer
+The endpoints use three envelope shapes (see the API references): the rule-designer
 ``BulkRuleMgmtErrorDoc`` (``errorMessage``/``errorCode``, sometimes wrapped in a list of
 per-rule items), the rerun-history ``status`` (``VALIDATION_ERROR``/``NOT_FOUND``/
 ``SERVER_ERROR``) with ``statusDetail`` (``NOT_FOUND`` arrives with HTTP 200 as well as

@@ -23,7 +23,7 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 # Wire names of the filteredlist fields, keyed by the snake_case filter keyword. The
-# reference hides several of them (DESIGN.md); the connection extra can override any.
+# reference hides several of them (see docs/inferences.md); the connection extra can override any.
 DEFAULT_FILTER_FIELD_NAMES: Mapping[str, str] = {
     "form_id": "formId",
     "item_ids": "itemId",

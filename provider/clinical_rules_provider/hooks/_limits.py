@@ -242,16 +242,3 @@ def body_cap_hook(cap: int, asynchronous: bool = False) -> Callable[[httpx.Respo
         hook(response)
 
     return ahook if asynchronous else hook
-
-
-__all__ = [
-    "body_cap_hook",
-    "call_deadline",
-    "check_deadline",
-    "checked_delay",
-    "deadline_transport",
-    "read_timeout",
-    "remaining",
-    "within_deadline",
-    "within_deadline_pause",
-]

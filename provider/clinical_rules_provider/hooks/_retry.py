@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,7 +24,7 @@ from clinical_rules_provider.exceptions import (
 )
 from clinical_rules_provider.hooks._limits import remaining
 
-log = logging.getLogger("clinical_rules_provider.hooks._transport")
+log = logging.getLogger(__name__)
 
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 # Failures before a single byte of the request left: no connection was made (refused, DNS,
@@ -151,20 +152,17 @@ def retry_after_seconds(value: str | None) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _per_item_report(response: httpx.Response, endpoint: str) -> bool:
-    """A 500 whose body lists per-rule results is data to report, not a fault to retry."""
-    body = decode_json(response, endpoint)
-    return isinstance(body, list) and any(isinstance(item, dict) and item.get("ruleId") for item in body)
-
-
-def check_response(response: httpx.Response, endpoint: str) -> None:
+def check_response(
+    response: httpx.Response, endpoint: str, data_on_500: Callable[[Any], bool] | None = None
+) -> None:
     """Raise a transient error for throttling/gateway statuses and for unparsable 2xx JSON.
 
-    HTTP 500 is retried too (both services answer it for passing server faults), unless
-    its body is a list of per-rule results, which the parser reports item by item.
+    HTTP 500 is retried too (both services answer it for passing server faults), unless the
+    endpoint's ``data_on_500`` says its decoded body is data (per-item results to report).
     """
     if response.status_code in TRANSIENT_STATUS or (
-        response.status_code == 500 and not _per_item_report(response, endpoint)
+        response.status_code == 500
+        and not (data_on_500 is not None and data_on_500(decode_json(response, endpoint)))
     ):
         cls = RateLimitedError if response.status_code == 429 else TransientServiceError
         raise cls(

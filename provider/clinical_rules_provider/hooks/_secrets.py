@@ -61,6 +61,3 @@ def register_secret(value: object, name: str | None = None) -> None:
 def has_control_characters(value: object) -> bool:
     """True for text that cannot go into an HTTP header (CR, LF, NUL and other controls)."""
     return isinstance(value, str) and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
-
-
-__all__ = ["has_control_characters", "register_secret"]

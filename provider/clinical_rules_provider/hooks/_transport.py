@@ -205,7 +205,7 @@ class HttpSession:
         }
 
     def _check(self, response: httpx.Response, request: ApiRequest) -> None:
-        check_response(response, request.endpoint)
+        check_response(response, request.endpoint, request.data_on_500)
         if self.settings.inspect is not None:
             self.settings.inspect(response, request.endpoint)
 

@@ -82,8 +82,6 @@ class ServiceHook(BaseHook, Generic[C]):
     :meth:`close`/:meth:`aclose`, to release connections early.
     """
 
-    conn_id_attr: str = ""
-
     def __init__(self, conn_id: str, *, max_concurrency: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._conn_id = conn_id

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
 
 from clinical_rules_provider._provider_info import (
     CLINICAL_ONE_BEHAVIOUR,
@@ -15,11 +19,12 @@ from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
 from clinical_rules_provider.clients.base import Exchange, reading_reply
-from clinical_rules_provider.exceptions import ClinicalOneNotFoundError
-from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
+from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
+from clinical_rules_provider.hooks._secrets import register_secret
+from clinical_rules_provider.hooks._transport import TransportSettings
+from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
 from clinical_rules_provider.hooks.base import ServiceHook
-from clinical_rules_provider.hooks.connection import ClinicalOneConfig, ConnectionLike, clinical_one_config
-from clinical_rules_provider.job_options import check_poll_endpoint
+from clinical_rules_provider.hooks.connection import ConnectionLike, base_url, extra_value, transport_options
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     JobStatusResult,
@@ -28,6 +33,82 @@ from clinical_rules_provider.models.clinical_one import (
     RuleJob,
     RuleSummary,
 )
+
+
+@dataclass(frozen=True, repr=False)
+class ClinicalOneConfig:
+    """A ``clinical_one`` connection, parsed; ``transport.auth`` holds the secrets."""
+
+    transport: TransportSettings
+    auth_kind: str
+    service_timezone: str = "UTC"
+    study_id: str | None = None
+    study_mode: str | None = None
+    filter_field_names: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FILTER_FIELD_NAMES)
+
+    def __repr__(self) -> str:
+        return f"ClinicalOneConfig(base_url={self.transport.base_url!r}, auth={self.auth_kind})"
+
+
+def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
+    """Parse a ``clinical_one`` connection (auth order: OAuth2, static bearer, Basic)."""
+
+    def ext(key: str, default: Any = None) -> Any:
+        return extra_value(conn, "clinical_one", key, default)
+
+    auth: httpx.Auth | None
+    if ext("token_url"):
+        if not ext("client_id") or not ext("client_secret"):
+            raise ValueError(
+                f"connection {conn.conn_id!r}: token_url needs client_id and client_secret in the extra"
+            )
+        auth, kind = (
+            OAuth2Auth(
+                ext("token_url"),
+                ext("client_id"),
+                ext("client_secret"),
+                scope=ext("scope"),
+                username=conn.login or None,
+                password=conn.password or None,
+                client_auth=ext("token_auth_method", "basic"),
+            ),
+            "oauth2",
+        )
+    elif ext("token"):
+        auth, kind = BearerTokenAuth(ext("token")), "bearer"
+    elif conn.login:
+        register_secret(conn.password, "password")
+        auth, kind = httpx.BasicAuth(conn.login, conn.password or ""), "basic"
+    else:
+        raise ValueError(
+            f"connection {conn.conn_id!r}: no credentials; set token_url+client_id+client_secret, "
+            "a token in the extra, or login/password"
+        )
+    timezone = str(ext("service_timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"connection extra service_timezone: {timezone!r} is not an IANA time zone"
+        ) from None
+    names = ext("filter_field_names", {}) or {}
+    if not isinstance(names, dict) or set(names) - set(DEFAULT_FILTER_FIELD_NAMES):
+        raise ValueError(
+            f"connection extra filter_field_names: keys must be among {sorted(DEFAULT_FILTER_FIELD_NAMES)}"
+        )
+    return ClinicalOneConfig(
+        transport=TransportSettings(
+            base_url=base_url(conn),
+            auth=auth,
+            headers={"Accept": "application/json"},
+            **transport_options(conn, "clinical_one"),
+        ),
+        auth_kind=kind,
+        service_timezone=timezone,
+        study_id=ext("study_id"),
+        study_mode=ext("study_mode"),
+        filter_field_names={**DEFAULT_FILTER_FIELD_NAMES, **names},
+    )
 
 
 class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
@@ -254,25 +335,26 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         ``poll_endpoint="rerun_history"`` (default, the references' endpoint) sends one
         request per rule, at most ``max_concurrency`` at a time; a rule with ``NOT_FOUND``
         history maps to ``[]``. ``"job_status"`` uses the bulk endpoint: ceil(N/500)
-        requests, the latest job per rule unless ``history=True``.
+        requests, the latest job per rule unless ``history=True``. Study, mode and ids are
+        validated once per call, however many requests it sends.
+
+        :param study_id: the study (either UUID form).
+        :param mode: the study mode (case-insensitive).
+        :param rule_ids: the rules (either UUID form; duplicates dropped).
+        :param poll_endpoint: ``rerun_history`` or ``job_status``.
+        :param history: with ``job_status``, every recent job of a rule, not only the latest.
         """
-        ids = api.rule_id_list(rule_ids)
-        if check_poll_endpoint(poll_endpoint) == "job_status":
-            result = await self.aget_job_status(study_id, mode, ids, history=history)
-            grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
-            for job in result.job_status:
-                grouped.setdefault(job.rule_id or "", []).append(job)
-            return grouped
-        api.study_path_args(study_id, mode)
-
-        async def one(rule_id: str) -> list[RuleJob]:
-            try:
-                return (await self.aget_rerun_history(study_id, mode, rule_id)).rule_history
-            except ClinicalOneNotFoundError:
-                return []
-
-        histories = await gather_all(one(rule_id) for rule_id in ids)
-        return dict(zip(ids, histories, strict=True))
+        config = await self.aconfig()
+        return await self._arun(
+            api.latest_jobs(
+                study_id,
+                mode,
+                rule_ids,
+                poll_endpoint=poll_endpoint,
+                history=history,
+                service_timezone=config.service_timezone,
+            )
+        )
 
     def latest_jobs(
         self,

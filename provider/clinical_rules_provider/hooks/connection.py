@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.hooks._secrets import register_secret
-from clinical_rules_provider.hooks._transport import RetryPolicy, TransportSettings
-from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
+from clinical_rules_provider.hooks._transport import RetryPolicy
 
 _API_VERSION = re.compile(r"v\d+(\.\d+)?")
 
@@ -62,7 +57,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
-def _as_number(value: Any, name: str, low: float) -> float:
+def as_number(value: Any, name: str, low: float) -> float:
     """A finite number >= ``low`` (NaN, infinity, booleans and overflowing values refused)."""
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
@@ -77,7 +72,7 @@ def _as_number(value: Any, name: str, low: float) -> float:
 
 def _as_count(value: Any, name: str, low: int) -> int:
     """A whole number >= ``low`` (``"4"`` and ``4.0`` accepted, ``4.5`` refused)."""
-    number = _as_number(value, name, low)
+    number = as_number(value, name, low)
     if not number.is_integer():
         raise ValueError(f"connection extra {name}: expected a whole number >= {low}, got {_show(value)}")
     return int(number)
@@ -115,114 +110,27 @@ def base_url(conn: ConnectionLike) -> str:
 def _retry_policy(conn: ConnectionLike, conn_type: str) -> RetryPolicy:
     return RetryPolicy(
         attempts=_as_count(extra_value(conn, conn_type, "max_retries", 4), "max_retries", 0) + 1,
-        backoff=_as_number(extra_value(conn, conn_type, "retry_backoff", 0.5), "retry_backoff", 0),
-        max_backoff=_as_number(extra_value(conn, conn_type, "retry_max_backoff", 30), "retry_max_backoff", 0),
-        max_retry_after=_as_number(extra_value(conn, conn_type, "max_wait", DEFAULT_MAX_WAIT), "max_wait", 0),
+        backoff=as_number(extra_value(conn, conn_type, "retry_backoff", 0.5), "retry_backoff", 0),
+        max_backoff=as_number(extra_value(conn, conn_type, "retry_max_backoff", 30), "retry_max_backoff", 0),
+        max_retry_after=as_number(extra_value(conn, conn_type, "max_wait", DEFAULT_MAX_WAIT), "max_wait", 0),
     )
 
 
-def _common(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
+def transport_options(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
+    """The transport settings both connection types share (timeouts, retries, limits), checked."""
     return {
-        "timeout": _as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
+        "timeout": as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
         "verify": _as_bool(extra_value(conn, conn_type, "verify_ssl", True), "verify_ssl"),
         "retry": _retry_policy(conn, conn_type),
         "max_concurrency": _as_count(
             extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1
         ),
         "pool_size": _as_count(extra_value(conn, conn_type, "pool_size", 32), "pool_size", 1),
-        "deadline": _as_number(extra_value(conn, conn_type, "deadline", DEFAULT_DEADLINE), "deadline", 0.001),
+        "deadline": as_number(extra_value(conn, conn_type, "deadline", DEFAULT_DEADLINE), "deadline", 0.001),
         "max_body_bytes": _as_count(
             extra_value(conn, conn_type, "max_body_bytes", DEFAULT_MAX_BODY_BYTES), "max_body_bytes", 1
         ),
     }
-
-
-@dataclass(frozen=True, repr=False)
-class ClinicalOneConfig:
-    """A ``clinical_one`` connection, parsed; ``transport.auth`` holds the secrets."""
-
-    transport: TransportSettings
-    auth_kind: str
-    service_timezone: str = "UTC"
-    study_id: str | None = None
-    study_mode: str | None = None
-    filter_field_names: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FILTER_FIELD_NAMES)
-
-    def __repr__(self) -> str:
-        return f"ClinicalOneConfig(base_url={self.transport.base_url!r}, auth={self.auth_kind})"
-
-
-def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
-    """Parse a ``clinical_one`` connection (auth order: OAuth2, static bearer, Basic)."""
-
-    def ext(key: str, default: Any = None) -> Any:
-        return extra_value(conn, "clinical_one", key, default)
-
-    auth: httpx.Auth | None
-    if ext("token_url"):
-        if not ext("client_id") or not ext("client_secret"):
-            raise ValueError(
-                f"connection {conn.conn_id!r}: token_url needs client_id and client_secret in the extra"
-            )
-        auth, kind = (
-            OAuth2Auth(
-                ext("token_url"),
-                ext("client_id"),
-                ext("client_secret"),
-                scope=ext("scope"),
-                username=conn.login or None,
-                password=conn.password or None,
-                client_auth=ext("token_auth_method", "basic"),
-            ),
-            "oauth2",
-        )
-    elif ext("token"):
-        auth, kind = BearerTokenAuth(ext("token")), "bearer"
-    elif conn.login:
-        register_secret(conn.password, "password")
-        auth, kind = httpx.BasicAuth(conn.login, conn.password or ""), "basic"
-    else:
-        raise ValueError(
-            f"connection {conn.conn_id!r}: no credentials; set token_url+client_id+client_secret, "
-            "a token in the extra, or login/password"
-        )
-    timezone = str(ext("service_timezone", "UTC"))
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"connection extra service_timezone: {timezone!r} is not an IANA time zone"
-        ) from None
-    names = ext("filter_field_names", {}) or {}
-    if not isinstance(names, dict) or set(names) - set(DEFAULT_FILTER_FIELD_NAMES):
-        raise ValueError(
-            f"connection extra filter_field_names: keys must be among {sorted(DEFAULT_FILTER_FIELD_NAMES)}"
-        )
-    return ClinicalOneConfig(
-        transport=TransportSettings(
-            base_url=base_url(conn),
-            auth=auth,
-            headers={"Accept": "application/json"},
-            **_common(conn, "clinical_one"),
-        ),
-        auth_kind=kind,
-        service_timezone=timezone,
-        study_id=ext("study_id"),
-        study_mode=ext("study_mode"),
-        filter_field_names={**DEFAULT_FILTER_FIELD_NAMES, **names},
-    )
-
-
-@dataclass(frozen=True, repr=False)
-class VaultConfig:
-    """A ``veeva_vault`` connection, parsed."""
-
-    transport: TransportSettings
-    api_version: str = DEFAULT_API_VERSION
-    burst_limit_floor: int = 10
-
-    def __repr__(self) -> str:
-        return f"VaultConfig(base_url={self.transport.base_url!r}, api_version={self.api_version!r})"
 
 
 def vault_api_version(conn: ConnectionLike) -> str:
@@ -234,11 +142,10 @@ def vault_api_version(conn: ConnectionLike) -> str:
 
 
 __all__ = [
-    "ClinicalOneConfig",
     "ConnectionLike",
-    "VaultConfig",
+    "as_number",
     "base_url",
-    "clinical_one_config",
     "extra_value",
+    "transport_options",
     "vault_api_version",
 ]

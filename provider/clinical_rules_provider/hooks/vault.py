@@ -7,6 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,17 +22,17 @@ from clinical_rules_provider._provider_info import (
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import after_delay, decode_json, reading_reply
+from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
-from clinical_rules_provider.hooks._transport import TransportSettings
+from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
 from clinical_rules_provider.hooks.auth import VaultSessionAuth
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import (
     ConnectionLike,
-    VaultConfig,
-    _as_number,
-    _common,
+    as_number,
     base_url,
     extra_value,
+    transport_options,
     vault_api_version,
 )
 from clinical_rules_provider.models.ids import vault_job_id
@@ -84,11 +85,23 @@ def burst_throttle(floor: int) -> Any:
     return throttle
 
 
+@dataclass(frozen=True, repr=False)
+class VaultConfig:
+    """A ``veeva_vault`` connection, parsed."""
+
+    transport: TransportSettings
+    api_version: str = DEFAULT_API_VERSION
+    burst_limit_floor: int = 10
+
+    def __repr__(self) -> str:
+        return f"VaultConfig(base_url={self.transport.base_url!r}, api_version={self.api_version!r})"
+
+
 def vault_config(conn: ConnectionLike) -> VaultConfig:
     """Parse a ``veeva_vault`` connection: login/password session, or a static ``session_id``."""
     url = base_url(conn)
     version = vault_api_version(conn)
-    floor = int(_as_number(extra_value(conn, "veeva_vault", "burst_limit_floor", 10), "burst_limit_floor", 0))
+    floor = int(as_number(extra_value(conn, "veeva_vault", "burst_limit_floor", 10), "burst_limit_floor", 0))
     auth = VaultSessionAuth(
         url,
         version,
@@ -105,7 +118,7 @@ def vault_config(conn: ConnectionLike) -> VaultConfig:
         headers=headers,
         inspect=_inspect,
         throttle=burst_throttle(floor),
-        **_common(conn, "veeva_vault"),
+        **transport_options(conn, "veeva_vault"),
     )
     return VaultConfig(transport=transport, api_version=version, burst_limit_floor=floor)
 
@@ -196,18 +209,41 @@ class VaultHook(ServiceHook[VaultConfig]):
             clock.popitem(last=False)
 
     def get_job_status(self, job_id: Any) -> VaultJob:
-        """Read one job instance; waits if the same job was read less than 10 s ago."""
+        """Read one job instance; waits if the same job was read less than 10 s ago.
+
+        :param job_id: a Vault job id (positive int or numeric string).
+        """
         number = vault_job_id(job_id, "job_id")
         config = self.config
         exchange = api.get_job_status(number, api_version=config.api_version)
         return self._run(after_delay(self._status_wait(config.transport.base_url, number), exchange))
 
     async def aget_job_status(self, job_id: Any) -> VaultJob:
-        """Async :meth:`get_job_status`."""
-        number = vault_job_id(job_id, "job_id")
+        """Async :meth:`get_job_status`.
+
+        :param job_id: a Vault job id (positive int or numeric string).
+        """
+        return await self._aread_status(vault_job_id(job_id, "job_id"))
+
+    async def _aread_status(self, number: int) -> VaultJob:
         config = await self.aconfig()
         exchange = api.get_job_status(number, api_version=config.api_version)
         return await self._arun(after_delay(self._status_wait(config.transport.base_url, number), exchange))
+
+    def get_job_statuses(self, job_ids: Any) -> list[VaultJob]:
+        """Read many job instances concurrently (each at most once per 10 s), in input order.
+
+        :param job_ids: Vault job ids (positive ints or numeric strings).
+        """
+        return self.run_async(self.aget_job_statuses(job_ids))
+
+    async def aget_job_statuses(self, job_ids: Any) -> list[VaultJob]:
+        """Async :meth:`get_job_statuses`.
+
+        :param job_ids: Vault job ids (positive ints or numeric strings).
+        """
+        ids = api.job_id_list(job_ids)
+        return await gather_all(self._aread_status(job_id) for job_id in ids)
 
     # --- job monitors ---------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ import pendulum
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
-JOB_START_FORMAT = "YYYY-MM-DD HH:mm:ss.SSS"  # the reference's yyyy-MM-dd HH:mm:ss.SSS
 _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
 
 

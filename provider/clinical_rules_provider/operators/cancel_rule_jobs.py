@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -40,7 +41,9 @@ class _RuleJobsOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
 
-    def _hook(self) -> ClinicalOneHook:
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
@@ -83,9 +86,12 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
         comma-separated ids or a JSON list as a string work too, for templates).
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
+    :param fail_on_not_cancelled: fail the task when a rule's job was not cancelled (default ``True``).
+    :param max_concurrency: cap on concurrent requests (default: the connection's).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids")
+    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "clinical_one_conn_id")
     ui_color = "#f0c7c7"
 
     def __init__(self, *, rule_ids: Any, **kwargs: Any) -> None:
@@ -94,7 +100,7 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
-        hook = self._hook()
+        hook = self.hook
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
         report: dict[str, Any] = {"study_id": study, "study_mode": mode}
         try:
@@ -116,9 +122,30 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     Return value: ``stale`` (what was found), ``cancelled``, ``already_finished``,
     ``not_cancelled`` (with reasons), ``messages`` (the service's outcome text when it is
     not ``Success``), ``checked_rules`` and ``dry_run``.
+
+    :param older_than: a job is stale once running/pending at least this long (``timedelta``
+        or seconds).
+    :param rule_ids: rules to check (either UUID form); default: those ``rule_filter`` selects.
+    :param rule_filter: the ``list_rules`` filters selecting the rules (default: every rule).
+    :param dry_run: only report what would be cancelled (templated; the attribute shadows
+        ``BaseOperator.dry_run()``, which Airflow 3 keeps, so that the design's name stays
+        templatable).
+    :param poll_endpoint: ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
+    :param study_id: study; default: the connection extra ``study_id``.
+    :param study_mode: study mode; default: the connection extra ``study_mode``.
+    :param fail_on_not_cancelled: fail the task when a rule's job was not cancelled (default ``True``).
+    :param max_concurrency: cap on concurrent requests (default: the connection's).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "rule_filter", "dry_run")
+    template_fields: Sequence[str] = (
+        "study_id",
+        "study_mode",
+        "rule_ids",
+        "rule_filter",
+        "dry_run",
+        "clinical_one_conn_id",
+    )
     template_fields_renderers = {"rule_filter": "json"}
     ui_color = "#f0c7c7"
 
@@ -149,7 +176,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         from clinical_rules_provider.models.clinical_one import latest_job
 
         dry_run = as_bool(self.dry_run, "dry_run")
-        hook = self._hook()
+        hook = self.hook
         try:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -37,7 +38,9 @@ class _VaultJobsOperator(BaseOperator):
         self.fail_on_not_cancelled = fail_on_not_cancelled
         self.vault_conn_id = vault_conn_id
 
-    def _hook(self) -> VaultHook:
+    @cached_property
+    def hook(self) -> VaultHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.vault import VaultHook
 
         return VaultHook(self.vault_conn_id)
@@ -62,13 +65,11 @@ class _VaultJobsOperator(BaseOperator):
         A retried cancel (after a dropped connection or timeout that Vault had already
         processed) is refused because the job left ``QUEUED``; reading the job tells.
         """
-        from clinical_rules_provider.hooks._transport import gather_all
-
         refused = [item["job_id"] for item in report["not_cancelled"]]
         if not refused:
             return
         try:
-            jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in refused))
+            jobs = hook.get_job_statuses(refused)
         except Exception as exc:  # the refusals stand as reported
             self.log.warning("Could not re-check refused cancels: %s", exc)
             return
@@ -86,9 +87,11 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
 
     :param job_ids: positive integers or numeric strings (an XComArg works; one id,
         comma-separated ids or a JSON list as a string work too, for templates).
+    :param fail_on_not_cancelled: fail the task when Vault refuses a cancel (default ``True``).
+    :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
 
-    template_fields: Sequence[str] = ("job_ids",)
+    template_fields: Sequence[str] = ("job_ids", "vault_conn_id")
     ui_color = "#f0c7c7"
 
     def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
@@ -97,7 +100,7 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
-        hook = self._hook()
+        hook = self.hook
         try:
             return self._cancel(context, hook, as_id_list(self.job_ids, "job_ids"), {})
         finally:
@@ -135,7 +138,11 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     :param job_types: job type or list of types (case-insensitive); a job must have one.
     :param include_scheduled: also cancel ``SCHEDULED`` jobs waiting at least
         ``older_than`` since creation (default ``False``: never).
-    :param dry_run: only report what would be cancelled.
+    :param dry_run: only report what would be cancelled (templated). The attribute shadows
+        ``BaseOperator.dry_run()`` (Airflow 3 still has it, a legacy helper that only renders
+        templates): the design's parameter name is kept so that the flag can be a template field.
+    :param fail_on_not_cancelled: fail the task when Vault refuses a cancel (default ``True``).
+    :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -144,6 +151,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         "job_types",
         "include_scheduled",
         "dry_run",
+        "vault_conn_id",
     )
     ui_color = "#f0c7c7"
 
@@ -177,7 +185,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
         cutoff = utc_now() - timedelta(seconds=self.older_than)
-        hook = self._hook()
+        hook = self.hook
         try:
             unfinished = list(hook.list_job_monitors())  # logs in first: the reply names the user
             owner_ids = scope.owner_ids(hook.current_user_id)

@@ -47,9 +47,11 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
     :param user_name: last modifier's name (case-insensitive).
     :param page_size: rules per request (1-1000, default 100).
     :param fail_if_empty: fail when no rule matches (default ``False``: return ``[]``).
+    :param push_summaries: also push the matching rules' summaries as XCom ``rule_summaries``.
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", *FILTER_PARAMS)
+    template_fields: Sequence[str] = ("study_id", "study_mode", *FILTER_PARAMS, "clinical_one_conn_id")
     ui_color = "#d7ecd9"
 
     def __init__(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
@@ -55,13 +57,16 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     :param fail_on_validation_warnings: also fail when an updated rule came back with
         ``ruleValidationStatus: false`` (default ``False``: such warnings are only reported).
     :param wait_for_completion: also wait until the started rule jobs are terminal.
-    :param deferrable: wait in the triggerer (same semantics as the sensor).
+    :param deferrable: wait in the triggerer (same semantics as the sensor); default: the
+        ``[operators] default_deferrable`` option.
     :param poll_interval: seconds between polls while waiting.
     :param timeout: longest wait (``timedelta`` or seconds).
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
         and after an update whose reply was lost (to see which rules it already started).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
+    :param max_concurrency: cap on concurrent requests (default: the connection's).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
 
     **Asset events.** Put :func:`~clinical_rules_provider.assets.clinical_one_rules_asset`
     (``clinical-one://<host>/<study>/<mode>/rules``) in ``outlets``: on success its event
@@ -70,7 +75,14 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     Such an outlet naming another host, study or mode is refused before anything is sent.
     """
 
-    template_fields: Sequence[str] = ("study_id", "study_mode", "publish_run", "rule_ids", "rule_filter")
+    template_fields: Sequence[str] = (
+        "study_id",
+        "study_mode",
+        "publish_run",
+        "rule_ids",
+        "rule_filter",
+        "clinical_one_conn_id",
+    )
     template_fields_renderers = {"rule_filter": "json"}
     ui_color = "#c7dcf0"
     operator_extra_links = (ClinicalOneRulesLink(),)
@@ -86,7 +98,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         fail_on_partial_failure: bool = True,
         fail_on_validation_warnings: bool = False,
         wait_for_completion: bool = False,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta = 30.0,
         timeout: float | timedelta = timedelta(hours=2),
         failure_statuses: Sequence[str] | None = None,
@@ -109,7 +121,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = rule_poll_interval(poll_interval)
-        self.wait_timeout = as_seconds(timeout, "timeout", minimum=1.0)
+        self.timeout = as_seconds(timeout, "timeout", minimum=1.0)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_endpoint = poll_endpoint
         self.cancel_on_kill = cancel_on_kill
@@ -117,7 +129,9 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.clinical_one_conn_id = clinical_one_conn_id
         self._started: tuple[str, str, list[str]] | None = None
 
-    def _hook(self) -> ClinicalOneHook:
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
@@ -127,7 +141,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         from clinical_rules_provider.models.clinical_one import dump_json
 
         failure_status_set(self.failure_statuses)
-        hook = self._hook()
+        hook = self.hook
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
         self._prepare_announcements(context, hook, study, mode)
         rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
@@ -180,7 +194,12 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             return report
         trigger = self._trigger(study, mode, updated, report["started_after"])
         if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete", kwargs={"report": report})
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                kwargs={"report": report},
+                timeout=timedelta(seconds=self.timeout),  # the trigger keeps the absolute end_time
+            )
 
         return self.execute_complete(context, run_in_worker(trigger), report)
 
@@ -237,7 +256,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             study_id=study,
             study_mode=mode,
             rule_ids=rule_ids,
-            end_time=time.time() + self.wait_timeout,
+            end_time=time.time() + self.timeout,
             started_after=started_after,
             failure_statuses=self.failure_statuses,
             poll_interval=self.poll_interval,
@@ -259,7 +278,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def _report_from_xcom(self, context: Context) -> dict[str, Any]:
         """The report's core when the resume lost it (``dag.test()`` resumes with the event only)."""
-        study, mode = resolve_study(self._hook(), self.study_id, self.study_mode)
+        study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
         pushed = {
             k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")
         }
@@ -271,5 +290,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         if not self.cancel_on_kill or not self._started or not self._started[2]:
             return
         study, mode, rule_ids = self._started
-        result = self._hook().cancel_rule_jobs(study, mode, rule_ids)
-        self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        try:
+            result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
+            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        finally:
+            self.hook.close()

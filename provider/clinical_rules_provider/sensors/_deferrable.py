@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowFailException
@@ -47,7 +49,13 @@ class DeferrableJobSensor(BaseSensorOperator):
     min_poll_interval = 0.0
     """Shortest wait between polls; a shorter ``poll_interval``/``poke_interval`` is raised to it."""
 
-    def __init__(self, *, poll_interval: Any = 30.0, deferrable: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        poll_interval: Any = 30.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
         self._poke_interval_given = "poke_interval" in kwargs
         if kwargs.get("timeout") is not None:
             as_seconds(kwargs["timeout"], "timeout")  # NaN would never time out; infinity crashes Airflow
@@ -86,7 +94,12 @@ class DeferrableJobSensor(BaseSensorOperator):
         result = self.poll(context)
         if not result.is_done and self._defer_when_waiting:
             timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
-            self.defer(trigger=self.trigger(context, time.time() + timeout), method_name="execute_complete")
+            # The trigger keeps the absolute end_time; Airflow's own timeout is the same remaining time.
+            self.defer(
+                trigger=self.trigger(context, time.time() + timeout),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=timeout),
+            )
         return result
 
     def poke_budget(self, request_timeout: float) -> float | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider.exceptions import TransientServiceError
@@ -52,10 +54,12 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         number or numeric string), so a run can choose it.
     :param poll_endpoint: ``rerun_history`` (one request per rule, concurrently) or
         ``job_status`` (bulk endpoint, one request per 500 rules).
-    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param deferrable: wait in the triggerer instead of holding a worker slot (default: the
+        ``[operators] default_deferrable`` option).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting (in any
         mode; deferred, on Airflow 3.3+).
     :param max_concurrency: cap on concurrent requests per poll.
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -65,6 +69,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         "job_ids",
         "started_after",
         "poll_interval",
+        "clinical_one_conn_id",
     )
     ui_color = "#f4e3c1"
     operator_extra_links = (ClinicalOneRulesLink(),)
@@ -80,7 +85,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         failure_statuses: Sequence[str] | None = None,
         poll_interval: float | timedelta | str = 30.0,
         poll_endpoint: str = "rerun_history",
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         max_concurrency: int | None = None,
         clinical_one_conn_id: str = "clinical_one_default",
@@ -99,12 +104,17 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
+        self._study_cache: tuple[str, str] | None = None
+        self._resolved: tuple[str, str, RuleJobWatch] | None = None
+        self._resolved_for: Context | None = None
 
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
 
     # --- shared by every mode -------------------------------------------------------------
 
-    def _hook(self) -> ClinicalOneHook:
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
         return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
@@ -128,28 +138,36 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         )
         return as_aware_datetime(start, "data_interval_start")
 
-    def _resolve(
-        self, context: Context, hook: ClinicalOneHook | None = None
-    ) -> tuple[str, str, RuleJobWatch]:
+    def _resolve(self, context: Context) -> tuple[str, str, RuleJobWatch]:
+        """Study, mode and watch, parsed once per execution (the boundary) and reused by every
+        poll: ids, statuses and ``started_after`` are trusted below this."""
         from clinical_rules_provider.job_watch import RuleJobWatch
 
-        study, mode = resolve_study(hook or self._hook(), self.study_id, self.study_mode)
-        watch = RuleJobWatch.create(
-            as_id_list(self.rule_ids, "rule_ids"),
-            started_after=self._threshold(context),
-            job_ids=as_id_list(self.job_ids, "job_ids"),
-            failure_statuses=self.failure_statuses,
-        )
-        self._watching = (study, mode, list(watch.rule_ids))
-        return study, mode, watch
+        if self._resolved is None or self._resolved_for is not context:
+            self._resolved_for = context  # one execution, one context: every poke of it reuses this
+            study, mode = self._study()
+            watch = RuleJobWatch.create(
+                as_id_list(self.rule_ids, "rule_ids"),
+                started_after=self._threshold(context),
+                job_ids=as_id_list(self.job_ids, "job_ids"),
+                failure_statuses=self.failure_statuses,
+            )
+            self._resolved = (study, mode, watch)
+            self._watching = (study, mode, list(watch.rule_ids))
+        return self._resolved
+
+    def _study(self) -> tuple[str, str]:
+        if self._study_cache is None:
+            self._study_cache = resolve_study(self.hook, self.study_id, self.study_mode)
+        return self._study_cache
 
     def execute(self, context: Context) -> Any:
         """Push the study's rules link (before any wait), then wait."""
         from clinical_rules_provider.links import push_rules_link
 
-        hook = self._hook()
-        study, mode = resolve_study(hook, self.study_id, self.study_mode)
-        push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
+        self._study_cache, self._resolved = None, None
+        study, mode = self._study()
+        push_rules_link(context, self.hook.get_connection(self.clinical_one_conn_id), study, mode)
         return super().execute(context)
 
     # --- one poll, in every mode ----------------------------------------------------------
@@ -161,8 +179,8 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         """
         from clinical_rules_provider.hooks._limits import call_deadline
 
-        hook = self._hook()
-        study, mode, watch = self._resolve(context, hook)
+        hook = self.hook
+        study, mode, watch = self._resolve(context)
         try:
             with call_deadline(self.poke_budget(hook.http.settings.timeout)):
                 jobs = hook.latest_jobs(
@@ -198,7 +216,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
             study_mode=mode,
             rule_ids=list(watch.rule_ids),
             end_time=end_time,
-            started_after=watch.started_after.isoformat() if watch.started_after else None,
+            started_after=watch.started_after,
             job_ids=sorted(watch.job_ids) if watch.job_ids is not None else None,
             failure_statuses=self.failure_statuses,
             poll_interval=self.poll_interval,
@@ -216,5 +234,8 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         watching = getattr(self, "_watching", None)
         if not self.cancel_on_kill or watching is None:
             return
-        result = self._hook().cancel_rule_jobs(*watching)
-        self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        try:
+            result = self.hook.cancel_rule_jobs(*watching)
+            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+        finally:
+            self.hook.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider.exceptions import TransientServiceError
@@ -17,6 +19,7 @@ from clinical_rules_provider.task_helpers import as_id_list
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from clinical_rules_provider.hooks.vault import VaultHook
     from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
@@ -35,9 +38,15 @@ class VaultJobSensor(DeferrableJobSensor):
     :param poll_interval: seconds (or a ``timedelta``) between polls, at least 10; templated.
     :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what
         a template renders) is one id, comma-separated ids, or a JSON list.
+    :param failure_statuses: terminal statuses that fail the sensor (default: every terminal
+        status but ``SUCCESS``).
+    :param deferrable: wait in the triggerer (default: the ``[operators] default_deferrable``
+        option).
+    :param cancel_on_kill: cancel the jobs if the task is killed while waiting.
+    :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
 
-    template_fields: Sequence[str] = ("job_ids", "poll_interval")
+    template_fields: Sequence[str] = ("job_ids", "poll_interval", "vault_conn_id")
     min_poll_interval = MIN_POLL_INTERVAL
     ui_color = "#f4e3c1"
     operator_extra_links = (VaultJobLink(),)
@@ -48,7 +57,7 @@ class VaultJobSensor(DeferrableJobSensor):
         job_ids: Any,
         failure_statuses: Sequence[str] | None = None,
         poll_interval: float | timedelta | str = 30.0,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         vault_conn_id: str = "veeva_vault_default",
         **kwargs: Any,
@@ -57,9 +66,16 @@ class VaultJobSensor(DeferrableJobSensor):
 
         self.job_ids = job_ids
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
-        vault_failure_status_set(self.failure_statuses)
+        self._failure_status_set = vault_failure_status_set(self.failure_statuses)
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
+
+    @cached_property
+    def hook(self) -> VaultHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
+        from clinical_rules_provider.hooks.vault import VaultHook
+
+        return VaultHook(self.vault_conn_id)
 
     def _job_ids(self) -> list[int]:
         from clinical_rules_provider.clients.vault import job_id_list
@@ -68,32 +84,27 @@ class VaultJobSensor(DeferrableJobSensor):
 
     def execute(self, context: Context) -> Any:
         """Push the job links (before any wait), then wait."""
-        from clinical_rules_provider.hooks.vault import VaultHook
         from clinical_rules_provider.links import push_vault_job_links
 
-        push_vault_job_links(context, VaultHook.get_connection(self.vault_conn_id), self._job_ids())
+        push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), self._job_ids())
         return super().execute(context)
 
     def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
         from clinical_rules_provider.hooks._limits import call_deadline
-        from clinical_rules_provider.hooks._transport import gather_all
-        from clinical_rules_provider.hooks.vault import VaultHook
         from clinical_rules_provider.job_watch import evaluate_vault_jobs
 
-        hook = VaultHook(self.vault_conn_id)
+        hook = self.hook
         ids = self._job_ids()
         try:
             with call_deadline(self.poke_budget(hook.http.settings.timeout)):
-                jobs = hook.run_async(gather_all(hook.aget_job_status(j) for j in ids))
+                jobs = hook.get_job_statuses(ids)
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)
             return PokeReturnValue(is_done=False)
         finally:
             hook.close()
-        outcome = evaluate_vault_jobs(
-            {j.job_id: j.status_text for j in jobs}, vault_failure_status_set(self.failure_statuses)
-        )
+        outcome = evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self._failure_status_set)
         return verdict(outcome)
 
     def trigger(self, context: Context, end_time: float) -> VaultJobTrigger:
@@ -113,7 +124,8 @@ class VaultJobSensor(DeferrableJobSensor):
         """In poke/reschedule mode, cancel the jobs when ``cancel_on_kill`` is set."""
         if not self.cancel_on_kill:
             return
-        from clinical_rules_provider.hooks.vault import VaultHook
-
-        results = VaultHook(self.vault_conn_id).cancel_jobs(self._job_ids())
-        self.log.info("Cancel accepted for %d Vault job(s) on kill", sum(r.cancelled for r in results))
+        try:
+            results = self.hook.cancel_jobs(self._job_ids())
+            self.log.info("Cancel accepted for %d Vault job(s) on kill", sum(r.cancelled for r in results))
+        finally:
+            self.hook.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -16,8 +16,10 @@ from clinical_rules_provider.hooks.base import ServiceHook
 if TYPE_CHECKING:
     from clinical_rules_provider.job_watch import Outcome
 
+H = TypeVar("H", bound=ServiceHook[Any])
 
-class JobPollingTrigger(BaseTrigger):
+
+class JobPollingTrigger(BaseTrigger, Generic[H]):
     """Polls until every job is terminal or ``end_time`` (epoch seconds) passes.
 
     Fires exactly one event: ``success``, ``failure`` (a job reached a failure status),
@@ -32,7 +34,7 @@ class JobPollingTrigger(BaseTrigger):
     end_time: float
     poll_interval: float
 
-    def open_hook(self) -> ServiceHook[Any]:
+    def open_hook(self) -> H:
         """The hook one run polls with (closed when the run ends)."""
         raise NotImplementedError
 
@@ -44,7 +46,7 @@ class JobPollingTrigger(BaseTrigger):
         """How a waiting job is named in the timeout message."""
         return key
 
-    async def poll(self, hook: ServiceHook[Any]) -> Outcome:
+    async def poll(self, hook: H) -> Outcome:
         """One poll of every job."""
         raise NotImplementedError
 

@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
-from clinical_rules_provider.hooks.base import ServiceHook
+from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
+__all__ = ["ClinicalOneRuleJobTrigger"]
 
-class ClinicalOneRuleJobTrigger(JobPollingTrigger):
+
+class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
     """Polls the rules' latest jobs until every relevant job is terminal or ``end_time`` passes.
 
     Events as described in :class:`JobPollingTrigger`. ``end_time`` is an absolute epoch
     timestamp, so a triggerer restart does not extend the deadline.
+
+    **Validated once.** The constructor is the boundary: study, mode, rule ids, job ids,
+    failure statuses and ``started_after`` are parsed once per trigger (study, mode and the
+    threshold here; the :class:`RuleJobWatch` the polls reuse on the first poll). A poll then validates only what the hook's public
+    :meth:`~ClinicalOneHook.alatest_jobs` checks on every call (the study once, each rule id
+    once), not once per request.
+
+    :param study_id: the study (either UUID form).
+    :param study_mode: the study mode (case-insensitive).
+    :param rule_ids: the rules whose jobs are watched (either UUID form).
+    :param end_time: epoch seconds after which the trigger fires ``timeout``.
+    :param started_after: without ``job_ids``, only jobs started at/after this aware time
+        (datetime or ISO-8601 string with an offset) count.
+    :param job_ids: only these jobs count (``started_after`` is then ignored).
+    :param failure_statuses: terminal statuses that end the wait with ``failure``
+        (default: every failure status).
+    :param poll_interval: seconds between polls.
+    :param poll_endpoint: ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
+    :param clinical_one_conn_id: Airflow connection of type ``clinical_one``.
+    :param max_concurrency: cap on concurrent requests per poll (default: the connection's).
+    :param cancel_on_kill: cancel the rules' jobs when the task is killed (Airflow 3.3+).
     """
 
     noun = "rule job(s)"
@@ -28,7 +53,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
         study_mode: str,
         rule_ids: list[str],
         end_time: float,
-        started_after: str | None = None,
+        started_after: datetime | str | None = None,
         job_ids: list[str] | None = None,
         failure_statuses: list[str] | None = None,
         poll_interval: float = 30.0,
@@ -38,19 +63,23 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
-        self.study_id = study_id
-        self.study_mode = study_mode
+        study = study_path_args(study_id, study_mode)
+        self.study_id = study["study_id"]
+        self.study_mode = study["mode"]
         self.rule_ids = list(rule_ids)
+        # Parsed once; kept as the ISO string it serializes to.
+        moment = as_aware_datetime(started_after, "started_after")
+        self.started_after = moment.isoformat() if moment is not None else None
+        self._started_after = moment
+        self._watch: RuleJobWatch | None = None
         self.end_time = float(end_time)
-        self.started_after = started_after
         self.job_ids = list(job_ids) if job_ids is not None else None
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_interval = float(poll_interval)
-        self.poll_endpoint = poll_endpoint
+        self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = max_concurrency
         self.cancel_on_kill = cancel_on_kill
-        self._watch_cache: RuleJobWatch | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; every constructor argument round-trips."""
@@ -72,30 +101,29 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
             },
         )
 
-    def _watch(self) -> RuleJobWatch:
-        return RuleJobWatch.create(
-            self.rule_ids,
-            started_after=as_aware_datetime(self.started_after, "started_after"),
-            job_ids=self.job_ids,
-            failure_statuses=self.failure_statuses,
-        )
-
-    def _hook(self) -> ClinicalOneHook:
-        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+    @property
+    def watch(self) -> RuleJobWatch:
+        """Ids, statuses and threshold, parsed once (on first use: a trigger missing both
+        ``started_after`` and ``job_ids`` still serializes, and reports the error as its event)."""
+        if self._watch is None:
+            self._watch = RuleJobWatch.create(
+                self.rule_ids,
+                started_after=self._started_after,
+                job_ids=self.job_ids,
+                failure_statuses=self.failure_statuses,
+            )
+        return self._watch
 
     def open_hook(self) -> ClinicalOneHook:
         """A hook on this trigger's connection."""
-        return self._hook()
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
 
     def waiting_at_start(self) -> dict[str, str]:
         """Every rule, before the first poll."""
         return dict.fromkeys(self.rule_ids, "not polled yet")
 
-    async def poll(self, hook: ServiceHook[Any]) -> WatchOutcome:
-        """Latest jobs of every rule, judged by the watch."""
-        assert isinstance(hook, ClinicalOneHook)
-        if self._watch_cache is None:
-            self._watch_cache = self._watch()
+    async def poll(self, hook: ClinicalOneHook) -> WatchOutcome:
+        """Latest jobs of every rule, judged by the watch (parsed on the first poll)."""
         jobs = await hook.alatest_jobs(
             self.study_id,
             self.study_mode,
@@ -103,13 +131,13 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
             poll_endpoint=self.poll_endpoint,
             history=self.job_ids is not None,
         )
-        return self._watch_cache.evaluate(jobs)
+        return self.watch.evaluate(jobs)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the task; cancel the rules' jobs when asked to."""
         if not self.cancel_on_kill:
             return
-        hook = self._hook()
+        hook = self.open_hook()
         try:
             result = await asyncio.wait_for(
                 hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids), 30

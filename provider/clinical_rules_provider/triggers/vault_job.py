@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from clinical_rules_provider.hooks._transport import gather_all
-from clinical_rules_provider.hooks.base import ServiceHook
+from clinical_rules_provider.clients.vault import job_id_list
 from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.job_watch import VaultWatchOutcome, evaluate_vault_jobs
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
+__all__ = ["VaultJobTrigger"]
 
-class VaultJobTrigger(JobPollingTrigger):
+
+class VaultJobTrigger(JobPollingTrigger[VaultHook]):
     """Polls Vault job status until every job is terminal or ``end_time`` (epoch) passes.
 
     Each job is read at most once per 10 s (Vault's limit). Events as described in
-    :class:`JobPollingTrigger`.
+    :class:`JobPollingTrigger`. Ids and failure statuses are checked once, here.
+
+    :param job_ids: Vault job ids.
+    :param end_time: epoch seconds after which the trigger fires ``timeout``.
+    :param failure_statuses: terminal statuses that end the wait with ``failure``
+        (default: every terminal status but ``SUCCESS``).
+    :param poll_interval: seconds between polls (at least 10, Vault's per-job limit).
+    :param vault_conn_id: Airflow connection of type ``veeva_vault``.
+    :param cancel_on_kill: cancel the jobs when the task is killed (Airflow 3.3+).
     """
 
     noun = "Vault job(s)"
@@ -33,9 +42,10 @@ class VaultJobTrigger(JobPollingTrigger):
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
-        self.job_ids = [int(j) for j in job_ids]
+        self.job_ids = job_id_list(job_ids)
         self.end_time = float(end_time)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        self.failure_status_set = vault_failure_status_set(self.failure_statuses)
         self.poll_interval = max(float(poll_interval), JOB_STATUS_MIN_INTERVAL)
         self.vault_conn_id = vault_conn_id
         self.cancel_on_kill = cancel_on_kill
@@ -66,19 +76,16 @@ class VaultJobTrigger(JobPollingTrigger):
         """``job <id>``."""
         return f"job {key}"
 
-    async def poll(self, hook: ServiceHook[Any]) -> VaultWatchOutcome:
+    async def poll(self, hook: VaultHook) -> VaultWatchOutcome:
         """The status of every job (each read at most once per 10 s)."""
-        assert isinstance(hook, VaultHook)
-        jobs = await gather_all(hook.aget_job_status(j) for j in self.job_ids)
-        return evaluate_vault_jobs(
-            {j.job_id: j.status_text for j in jobs}, vault_failure_status_set(self.failure_statuses)
-        )
+        jobs = await hook.aget_job_statuses(self.job_ids)
+        return evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self.failure_status_set)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: cancel the jobs when the task is killed and ``cancel_on_kill`` is set."""
         if not self.cancel_on_kill:
             return
-        hook = VaultHook(self.vault_conn_id)
+        hook = self.open_hook()
         try:
             await asyncio.wait_for(hook.acancel_jobs(self.job_ids), 30)
         finally:
