@@ -321,6 +321,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(
         "clinical_one_conn_id": sim_c1,
         "max_concurrency": 2,
         "cancel_on_kill": True,
+        "first_poll_delay": 20.0,  # the jobs started a moment ago: the first poll waits an interval
     }
     # XCom was pushed before deferring, and the report rides along for execute_complete.
     assert ti.keys == ["rule_ids", "started_after", "results", "warnings"]

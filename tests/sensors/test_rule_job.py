@@ -234,6 +234,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(sim_c1: str) 
         "clinical_one_conn_id": sim_c1,
         "max_concurrency": 3,
         "cancel_on_kill": True,
+        "first_poll_delay": 12.0,  # it has just poked: the trigger's first poll waits an interval
     }
 
 

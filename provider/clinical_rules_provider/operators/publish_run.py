@@ -202,6 +202,10 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             clinical_one_conn_id=self.clinical_one_conn_id,
             max_concurrency=self.max_concurrency,
             cancel_on_kill=self.cancel_on_kill,
+            # Deferred, the first poll waits one interval: the jobs were started a moment ago,
+            # and a trigger firing within moments of defer() can make the scheduler fail the
+            # resumed task (apache/airflow #66374). In the worker there is no such race.
+            first_poll_delay=self.poll_interval if self.deferrable else 0.0,
         )
 
     def execute_complete(

@@ -30,7 +30,12 @@ class DeferrableJobSensor(BaseSensorOperator):
     """A sensor that pokes once and, if ``deferrable`` and not done, defers to :meth:`trigger`.
 
     Poke, reschedule and deferrable modes return the same value: the outcome of the last poll.
+    Having just poked, the sensor tells the trigger to wait one ``poll_interval`` before its
+    first poll: a trigger firing within moments of ``defer()`` can make Airflow's scheduler fail
+    the resumed task (apache/airflow #66374), and an immediate second poll learns nothing new.
     """
+
+    poll_interval: float
 
     def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -38,7 +43,7 @@ class DeferrableJobSensor(BaseSensorOperator):
             raise ValueError("deferrable / mode: a sensor cannot both defer and reschedule; pick one")
         self.deferrable = deferrable
 
-    def trigger(self, context: Context, end_time: float) -> BaseTrigger:
+    def trigger(self, context: Context, end_time: float, first_poll_delay: float = 0.0) -> BaseTrigger:
         """The trigger that continues the wait (every parameter of the sensor reaches it)."""
         raise NotImplementedError
 
@@ -50,7 +55,8 @@ class DeferrableJobSensor(BaseSensorOperator):
         if isinstance(first, PokeReturnValue) and first.is_done:
             return first.xcom_value
         timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
-        self.defer(trigger=self.trigger(context, time.time() + timeout), method_name="execute_complete")
+        trigger = self.trigger(context, time.time() + timeout, first_poll_delay=self.poll_interval)
+        self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: the outcome, or the matching exception with details."""

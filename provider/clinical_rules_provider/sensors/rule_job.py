@@ -164,7 +164,9 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
     # --- deferrable -----------------------------------------------------------------------
 
-    def trigger(self, context: Context, end_time: float) -> ClinicalOneRuleJobTrigger:
+    def trigger(
+        self, context: Context, end_time: float, first_poll_delay: float = 0.0
+    ) -> ClinicalOneRuleJobTrigger:
         """The :class:`ClinicalOneRuleJobTrigger` carrying every parameter of this sensor."""
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
@@ -182,6 +184,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
             clinical_one_conn_id=self.clinical_one_conn_id,
             max_concurrency=self.max_concurrency,
             cancel_on_kill=self.cancel_on_kill,
+            first_poll_delay=first_poll_delay,
         )
 
     def on_kill(self) -> None:

@@ -23,11 +23,16 @@ class JobPollingTrigger(BaseTrigger):
     ``timeout`` or ``error`` (a non-transient service error), each with a ``message``;
     ``outcome`` (per job) on success and failure, ``waiting`` on timeout, and ``polls``.
     A transient poll error is logged and the poll repeats.
+
+    ``first_poll_delay`` (seconds) holds the first poll back: a sensor that has just poked
+    sets it to its poll interval, so the trigger cannot fire within moments of ``defer()``
+    (Airflow's scheduler can then fail the resumed task, see docs/running-at-scale.md).
     """
 
     noun = "job(s)"
     end_time: float
     poll_interval: float
+    first_poll_delay: float = 0.0
 
     def open_hook(self) -> ServiceHook[Any]:
         """The hook one run polls with (closed when the run ends)."""
@@ -51,6 +56,9 @@ class JobPollingTrigger(BaseTrigger):
         waiting = self.waiting_at_start()
         polls = 0
         try:
+            delay = min(self.first_poll_delay, self.end_time - time.time())
+            if delay > 0:
+                await asyncio.sleep(delay)
             while True:
                 polls += 1
                 try:

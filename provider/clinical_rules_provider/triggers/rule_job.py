@@ -36,6 +36,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
         clinical_one_conn_id: str = ClinicalOneHook.default_conn_name,
         max_concurrency: int | None = None,
         cancel_on_kill: bool = False,
+        first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
         self.study_id = study_id
@@ -50,6 +51,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = max_concurrency
         self.cancel_on_kill = cancel_on_kill
+        self.first_poll_delay = max(float(first_poll_delay), 0.0)
         self._watch_cache: RuleJobWatch | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -69,6 +71,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
                 "clinical_one_conn_id": self.clinical_one_conn_id,
                 "max_concurrency": self.max_concurrency,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_delay": self.first_poll_delay,
             },
         )
 
