@@ -30,9 +30,10 @@ class DeferrableJobSensor(BaseSensorOperator):
     """A sensor that pokes once and, if ``deferrable`` and not done, defers to :meth:`trigger`.
 
     Poke, reschedule and deferrable modes return the same value: the outcome of the last poll.
-    Having just poked, the sensor tells the trigger to wait one ``poll_interval`` before its
-    first poll: a trigger firing within moments of ``defer()`` can make Airflow's scheduler fail
-    the resumed task (apache/airflow #66374), and an immediate second poll learns nothing new.
+    Having just poked, the sensor tells the trigger to wait one ``poll_interval`` (at least
+    10 s) before its first poll: a trigger firing within seconds of ``defer()`` can make
+    Airflow's scheduler fail the resumed task (apache/airflow #66374), and an immediate
+    second poll learns little.
     """
 
     poll_interval: float
@@ -55,7 +56,10 @@ class DeferrableJobSensor(BaseSensorOperator):
         if isinstance(first, PokeReturnValue) and first.is_done:
             return first.xcom_value
         timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
-        trigger = self.trigger(context, time.time() + timeout, first_poll_delay=self.poll_interval)
+        from clinical_rules_provider.job_options import first_poll_delay
+
+        delay = first_poll_delay(self.poll_interval)
+        trigger = self.trigger(context, time.time() + timeout, first_poll_delay=delay)
         self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
