@@ -278,7 +278,7 @@ class Stack:
                 self.spawn(name, self.env_cache)
             time.sleep(every)
 
-    def kill_tree(self, name: str, proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    def kill_tree(self, name: str, proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         """SIGTERM the process group and every descendant, SIGKILL what is left after ``grace``."""
         try:
             family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]

@@ -38,12 +38,18 @@ def test_deferred_sensor_polls_from_the_triggerer_process(
 ) -> None:
     airflow.sim_settings(running_seconds=20)
     run_id = airflow.trigger("stack_deferred_sensor")
-    ti = airflow.wait_task_state("stack_deferred_sensor", run_id, "wait", "deferred")
+    airflow.wait_task_state("stack_deferred_sensor", run_id, "wait", "deferred")
+    deferred_at = datetime.now(timezone.utc)
+    _wait_polling(airflow, stack_process, "stack_deferred_sensor", run_id, "wait")
+    ti = airflow.tasks("stack_deferred_sensor", run_id)["wait"]
+    assert ti["state"] == "deferred"
     assert ti["trigger"]["classpath"] == TRIGGER
     assert ti["triggerer_job"]["job_type"] == "TriggererJob"
     assert ti["triggerer_job"]["state"] == "running"
-    deferred_at = datetime.now(timezone.utc)
-    _wait_polling(airflow, stack_process, "stack_deferred_sensor", run_id, "wait")
+    folder = (
+        stack_process.home / "logs" / "dag_id=stack_deferred_sensor" / f"run_id={run_id}" / "task_id=wait"
+    )
+    assert (folder / f"attempt=1.log.trigger.{ti['triggerer_job']['id']}.log").is_file()
     # No worker runs the task while it is deferred: these polls come from the triggerer.
     wait_until(
         "two polls while deferred",
