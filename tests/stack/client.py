@@ -164,10 +164,12 @@ class Airflow:
         return list(reply.json()["requests"])
 
     def sim_requests_to(self, fragment: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Requests whose path contains ``fragment`` (any case), at/after ``since``."""
         return [
             r
             for r in self.sim_requests()
-            if fragment in r["path"] and (since is None or datetime.fromisoformat(r["time"]) >= since)
+            if fragment.lower() in r["path"].lower()
+            and (since is None or datetime.fromisoformat(r["time"]) >= since)
         ]
 
 
