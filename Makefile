@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint compat bench reliability docs ui-check dist clean
+.PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ compat:
 	AIRFLOW_HOME=$(CURDIR)/.airflow-$(AIRFLOW_VERSION) $(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 		--ignore=tests/test_distribution.py $(PYTEST_ARGS)
 
+# A real local Airflow (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecutor)
+# in .stack/ beside the simulator, example DAGs loaded; Ctrl-C stops all of it.
+up: install
+	$(BIN)/python scripts/stack.py $(STACK_ARGS)
+
+# The stack tests start their own stack (in .stack-test/, free ports) and stop it at the end.
+stack-test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m stack tests/stack $(PYTEST_ARGS)
+
 reliability: install
 	$(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000
 
@@ -61,4 +70,4 @@ dist: $(BIN)/python
 	rm -rf dist && $(BIN)/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) .airflow .coverage build dist
+	rm -rf $(VENV) .airflow .stack .stack-test .stack-test.out .coverage build dist

@@ -18,6 +18,15 @@ from clinical_rules_provider.models.enums import (
 )
 
 POLL_ENDPOINTS = ("rerun_history", "job_status")
+# A trigger that fires within seconds of defer() can make Airflow's scheduler fail the resumed
+# task (apache/airflow #66374): measured on a loaded 2-core stack, the scheduler took 5-8 s to
+# process the executor's report; 10 s covered every run (docs/running-at-scale.md).
+MIN_FIRST_POLL_DELAY = 10.0
+
+
+def first_poll_delay(poll_interval: float) -> float:
+    """How long a trigger deferred right after a poll (or a publish) waits before polling."""
+    return max(float(poll_interval), MIN_FIRST_POLL_DELAY)
 
 
 def check_poll_endpoint(value: str) -> str:

@@ -285,6 +285,18 @@ def test_no_wait_returns_without_polling(
 # --- deferrable --------------------------------------------------------------------------
 
 
+def test_deferred_wait_polls_first_after_ten_seconds_and_in_the_worker_at_once(
+    sim_c1: str, slow_jobs: LiveSimulator, context: dict[str, Any]
+) -> None:
+    # Deferred, a trigger firing within seconds of defer() can make the scheduler fail the task.
+    task = operator(sim_c1, rule_ids=[RULE_A], wait_for_completion=True, deferrable=True, poll_interval=1)
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute(context)
+    assert caught.value.trigger.first_poll_delay == 10.0
+    in_worker = operator(sim_c1, rule_ids=[RULE_A], wait_for_completion=True, poll_interval=1)
+    assert in_worker._trigger(STUDY, "test", [RULE_A], "2026-01-01T00:00:00+00:00").first_poll_delay == 0.0
+
+
 def test_deferrable_defers_with_a_trigger_carrying_every_parameter(
     sim_c1: str, slow_jobs: LiveSimulator, ti: FakeTI, context: dict[str, Any]
 ) -> None:
@@ -321,6 +333,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(
         "clinical_one_conn_id": sim_c1,
         "max_concurrency": 2,
         "cancel_on_kill": True,
+        "first_poll_delay": 20.0,  # the jobs started a moment ago: the first poll waits an interval
     }
     # XCom was pushed before deferring, and the report rides along for execute_complete.
     assert ti.keys == ["rule_ids", "started_after", "results", "warnings"]

@@ -234,6 +234,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(sim_c1: str) 
         "clinical_one_conn_id": sim_c1,
         "max_concurrency": 3,
         "cancel_on_kill": True,
+        "first_poll_delay": 12.0,  # it has just poked: the trigger's first poll waits an interval
     }
 
 
@@ -247,6 +248,15 @@ def test_deferred_trigger_carries_job_ids_instead_of_started_after(
         task.execute(make_context(FakeTI()))
     assert caught.value.trigger.job_ids == [job.job_id]
     assert caught.value.trigger.started_after is None
+
+
+def test_deferred_trigger_waits_at_least_ten_seconds_before_its_first_poll(sim_c1: str) -> None:
+    # A trigger firing within seconds of defer() can make the scheduler fail the resumed task.
+    task = sensor(sim_c1, [STALE_RULE], started_after=hours_ago(4), deferrable=True, poll_interval=2)
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute(make_context(FakeTI()))
+    assert caught.value.trigger.first_poll_delay == 10.0
+    assert caught.value.trigger.poll_interval == 2.0
 
 
 def test_deferred_trigger_uses_the_upstream_started_after(sim_c1: str) -> None:

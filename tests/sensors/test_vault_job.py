@@ -111,6 +111,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(sim_vault: st
         "poll_interval": 15.0,
         "vault_conn_id": sim_vault,
         "cancel_on_kill": True,
+        "first_poll_delay": 15.0,  # it has just poked: the trigger's first poll waits an interval
     }
 
 

@@ -51,6 +51,7 @@ def test_serialize_round_trips_every_argument() -> None:
         clinical_one_conn_id="c1_other",
         max_concurrency=3,
         cancel_on_kill=True,
+        first_poll_delay=7.5,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger"
@@ -67,6 +68,7 @@ def test_serialize_round_trips_every_argument() -> None:
         "clinical_one_conn_id": "c1_other",
         "max_concurrency": 3,
         "cancel_on_kill": True,
+        "first_poll_delay": 7.5,
     }
     assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
 
@@ -77,6 +79,7 @@ def test_serialize_round_trips_defaults() -> None:
     ).serialize()
     assert kwargs["job_ids"] is None and kwargs["failure_statuses"] is None
     assert kwargs["cancel_on_kill"] is False
+    assert kwargs["first_poll_delay"] == 0.0
     assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 
@@ -125,6 +128,32 @@ async def test_job_ids_select_jobs_regardless_of_start_time(sim_c1: str, simulat
     [event] = await events(trigger)
     assert event["status"] == "success"
     assert event["outcome"]["succeeded"][OLD_SUCCESS_RULE]["job_id"] == old_job
+
+
+async def test_first_poll_waits_first_poll_delay(sim_c1: str, simulator: LiveSimulator) -> None:
+    trigger = make_trigger(
+        sim_c1, [OLD_SUCCESS_RULE], started_after=hours_ago(72).isoformat(), first_poll_delay=0.5
+    )
+    before = simulator.state.request_count
+    runner = asyncio.ensure_future(events(trigger))
+    await asyncio.sleep(0.3)
+    assert simulator.state.request_count == before  # nothing polled yet
+    [event] = await runner
+    assert event["status"] == "success" and event["polls"] == 1
+
+
+async def test_first_poll_delay_never_extends_the_deadline(sim_c1: str) -> None:
+    trigger = make_trigger(
+        sim_c1,
+        [STALE_RULE],
+        started_after=hours_ago(4).isoformat(),
+        end_time=time.time() + 0.2,
+        first_poll_delay=30,
+    )
+    started = time.monotonic()
+    [event] = await events(trigger)
+    assert event["status"] == "timeout" and event["polls"] == 1
+    assert time.monotonic() - started < 5
 
 
 async def test_deadline_in_the_past_times_out_after_one_poll(sim_c1: str) -> None:

@@ -39,6 +39,7 @@ def test_serialize_round_trips_every_argument() -> None:
         poll_interval=45,
         vault_conn_id="vault_other",
         cancel_on_kill=True,
+        first_poll_delay=45,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "clinical_rules_provider.triggers.vault_job.VaultJobTrigger"
@@ -49,6 +50,7 @@ def test_serialize_round_trips_every_argument() -> None:
         "poll_interval": 45.0,
         "vault_conn_id": "vault_other",
         "cancel_on_kill": True,
+        "first_poll_delay": 45.0,
     }
     assert VaultJobTrigger(**kwargs).serialize() == (classpath, kwargs)
 

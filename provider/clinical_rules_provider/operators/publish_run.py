@@ -250,6 +250,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self, study: str, mode: str, rule_ids: list[str], started_after: str
     ) -> ClinicalOneRuleJobTrigger:
         """The wait for the jobs just started, in the triggerer or (not deferrable) in the worker."""
+        from clinical_rules_provider.job_options import first_poll_delay
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
         return ClinicalOneRuleJobTrigger(
@@ -264,6 +265,10 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
             clinical_one_conn_id=self.clinical_one_conn_id,
             max_concurrency=self.max_concurrency,
             cancel_on_kill=self.cancel_on_kill,
+            # Deferred, the first poll waits an interval (at least 10 s): the jobs were started a
+            # moment ago, and a trigger firing within seconds of defer() can make the scheduler
+            # fail the resumed task (apache/airflow #66374). In the worker there is no such race.
+            first_poll_delay=first_poll_delay(self.poll_interval) if self.deferrable else 0.0,
         )
 
     def execute_complete(

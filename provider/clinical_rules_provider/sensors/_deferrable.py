@@ -10,6 +10,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowFailException
+from clinical_rules_provider.job_options import first_poll_delay
 from clinical_rules_provider.task_helpers import as_seconds, raise_for_event
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class DeferrableJobSensor(BaseSensorOperator):
     :meth:`BaseSensorOperator.resume_execution` applies the same rules to what
     :meth:`execute_complete` raises. So poke, reschedule and deferrable modes return the same
     value (the outcome of the last poll) and fail, or skip, alike.
+
+    Having just poked, the sensor tells the trigger to wait max(``poll_interval``, 10 s) before
+    its first poll (see :func:`clinical_rules_provider.job_options.first_poll_delay`).
     """
 
     min_poll_interval = 0.0
@@ -81,7 +85,7 @@ class DeferrableJobSensor(BaseSensorOperator):
         else:
             self.poke_interval = self.poll_interval
 
-    def trigger(self, context: Context, end_time: float) -> BaseTrigger:
+    def trigger(self, context: Context, end_time: float, first_poll_delay: float = 0.0) -> BaseTrigger:
         """The trigger that continues the wait (every parameter of the sensor reaches it)."""
         raise NotImplementedError
 
@@ -94,9 +98,13 @@ class DeferrableJobSensor(BaseSensorOperator):
         result = self.poll(context)
         if not result.is_done and self._defer_when_waiting:
             timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
-            # The trigger keeps the absolute end_time; Airflow's own timeout is the same remaining time.
+            # Having just polled, the trigger waits max(poll_interval, 10 s) before its first poll:
+            # a trigger firing within seconds of defer() can make Airflow's scheduler fail the
+            # resumed task (apache/airflow #66374). The trigger keeps the absolute end_time;
+            # Airflow's own timeout is the same remaining time.
+            delay = first_poll_delay(self.poll_interval)
             self.defer(
-                trigger=self.trigger(context, time.time() + timeout),
+                trigger=self.trigger(context, time.time() + timeout, first_poll_delay=delay),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=timeout),
             )
@@ -121,5 +129,4 @@ class DeferrableJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: the outcome, or the matching exception with details."""
-
         return raise_for_event(event)

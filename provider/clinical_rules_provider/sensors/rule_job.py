@@ -206,7 +206,9 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         """Clinical One polls are at least ``MIN_RULE_POLL_INTERVAL`` (1 s) apart: shorter is refused."""
         return rule_poll_interval(value)
 
-    def trigger(self, context: Context, end_time: float) -> ClinicalOneRuleJobTrigger:
+    def trigger(
+        self, context: Context, end_time: float, first_poll_delay: float = 0.0
+    ) -> ClinicalOneRuleJobTrigger:
         """The :class:`ClinicalOneRuleJobTrigger` carrying every parameter of this sensor."""
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
@@ -224,6 +226,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
             clinical_one_conn_id=self.clinical_one_conn_id,
             max_concurrency=self.max_concurrency,
             cancel_on_kill=self.cancel_on_kill,
+            first_poll_delay=first_poll_delay,
         )
 
     def on_kill(self) -> None:

@@ -107,7 +107,7 @@ class VaultJobSensor(DeferrableJobSensor):
         outcome = evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self._failure_status_set)
         return verdict(outcome)
 
-    def trigger(self, context: Context, end_time: float) -> VaultJobTrigger:
+    def trigger(self, context: Context, end_time: float, first_poll_delay: float = 0.0) -> VaultJobTrigger:
         """The :class:`VaultJobTrigger` carrying every parameter of this sensor."""
         from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
@@ -118,6 +118,7 @@ class VaultJobSensor(DeferrableJobSensor):
             poll_interval=self.poll_interval,
             vault_conn_id=self.vault_conn_id,
             cancel_on_kill=self.cancel_on_kill,
+            first_poll_delay=first_poll_delay,
         )
 
     def on_kill(self) -> None:

@@ -28,11 +28,17 @@ class JobPollingTrigger(BaseTrigger, Generic[H]):
     on success and failure, ``waiting`` on timeout, and ``polls``. A transient poll error is
     logged and the poll repeats. A poll never runs past ``end_time`` by more than one request
     timeout: the remaining time is the deadline of the hook calls it makes.
+
+    ``first_poll_delay`` (seconds) holds the first poll back: a sensor that has just poked
+    sets it to max(poll interval, 10 s), so the trigger cannot fire within moments of
+    ``defer()`` (Airflow's scheduler can then fail the resumed task, see
+    docs/running-at-scale.md).
     """
 
     noun = "job(s)"
     end_time: float
     poll_interval: float
+    first_poll_delay: float = 0.0
 
     def open_hook(self) -> H:
         """The hook one run polls with (closed when the run ends)."""
@@ -56,6 +62,9 @@ class JobPollingTrigger(BaseTrigger, Generic[H]):
         waiting = self.waiting_at_start()
         polls = 0
         try:
+            delay = min(self.first_poll_delay, self.end_time - time.time())
+            if delay > 0:
+                await asyncio.sleep(delay)
             while True:
                 polls += 1
                 try:

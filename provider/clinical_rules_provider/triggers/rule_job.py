@@ -61,6 +61,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         clinical_one_conn_id: str = ClinicalOneHook.default_conn_name,
         max_concurrency: int | None = None,
         cancel_on_kill: bool = False,
+        first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
         study = study_path_args(study_id, study_mode)
@@ -80,6 +81,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = max_concurrency
         self.cancel_on_kill = cancel_on_kill
+        self.first_poll_delay = max(float(first_poll_delay), 0.0)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; every constructor argument round-trips."""
@@ -98,6 +100,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
                 "clinical_one_conn_id": self.clinical_one_conn_id,
                 "max_concurrency": self.max_concurrency,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_delay": self.first_poll_delay,
             },
         )
 

@@ -40,6 +40,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         poll_interval: float = 30.0,
         vault_conn_id: str = VaultHook.default_conn_name,
         cancel_on_kill: bool = False,
+        first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
         self.job_ids = job_id_list(job_ids)
@@ -49,6 +50,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         self.poll_interval = max(float(poll_interval), JOB_STATUS_MIN_INTERVAL)
         self.vault_conn_id = vault_conn_id
         self.cancel_on_kill = cancel_on_kill
+        self.first_poll_delay = max(float(first_poll_delay), 0.0)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; every constructor argument round-trips."""
@@ -61,6 +63,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
                 "poll_interval": self.poll_interval,
                 "vault_conn_id": self.vault_conn_id,
                 "cancel_on_kill": self.cancel_on_kill,
+                "first_poll_delay": self.first_poll_delay,
             },
         )
 
