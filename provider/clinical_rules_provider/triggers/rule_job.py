@@ -20,7 +20,9 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger):
     """Polls the rules' latest jobs until every relevant job is terminal or ``end_time`` passes.
 
     Events as described in :class:`JobPollingTrigger`. ``end_time`` is an absolute epoch
-    timestamp, so a triggerer restart does not extend the deadline.
+    timestamp, so a triggerer restart does not extend the deadline. Triggers of one
+    triggerer that watch the same connection, study and mode share one poll per cycle
+    (:mod:`~clinical_rules_provider.triggers.coalesced_poll`); each still judges its own jobs.
     """
 
     noun = "rule job(s)"
