@@ -26,9 +26,10 @@ Rules of the game:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
-import logging
+import threading
 import time
 import weakref
 from collections.abc import Iterable
@@ -40,8 +41,6 @@ from clinical_rules_provider.hooks._limits import call_deadline
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import RuleJob
-
-log = logging.getLogger(__name__)
 
 PollKey = tuple[str, str, str, str, bool, "int | None"]
 JobsByRule = dict[str, list[RuleJob]]
@@ -128,7 +127,7 @@ class SharedPoll:
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
         self.answer: JobsByRule | BaseException | None = None
-        self.requests_rules: list[int] = []  # distinct rules asked for, per poll (for tests/benchmarks)
+        self.rules_polled = 0  # distinct rules asked for by the latest poll (diagnostics)
         self._answered: asyncio.Future[None] = loop.create_future()
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -149,7 +148,8 @@ class SharedPoll:
             return
         _forget(self)
         if self._task is not None and not self._task.done():
-            self._task.cancel()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: the task died with it
+                self._task.cancel()
         self._task = None
 
     def interval(self) -> float:
@@ -169,29 +169,31 @@ class SharedPoll:
 
     async def _run(self) -> None:
         conn_id, study_id, mode, endpoint, history, max_concurrency = self.key
-        hook = ClinicalOneHook(conn_id, max_concurrency=max_concurrency)
+        hook: ClinicalOneHook | None = None
         try:
             await asyncio.sleep(min(JOIN_WINDOW_SECONDS, self.interval()))
             while self.subscribers:
                 began = time.monotonic()
                 self.started += 1
-                rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
-                self.requests_rules.append(len(rules))
+                answer: JobsByRule | BaseException
                 try:
+                    if hook is None:
+                        hook = ClinicalOneHook(conn_id, max_concurrency=max_concurrency)
+                    rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
+                    self.rules_polled = len(rules)
                     grace = (await hook.ahttp()).settings.timeout
                     latest_end = max(s.end_time for s in self.subscribers.values())
                     with call_deadline(max(latest_end - time.time(), 0.0) + grace):
-                        answer: JobsByRule | BaseException = await hook.alatest_jobs(
+                        answer = await hook.alatest_jobs(
                             study_id, mode, rules, poll_endpoint=endpoint, history=history
                         )
-                except asyncio.CancelledError:
-                    raise
                 except Exception as exc:  # every subscriber waiting on this poll gets it
                     answer = exc
                 self._publish(answer)
                 await self._sleep_until_next(began)
         finally:
-            await hook.aclose()
+            if hook is not None:
+                await hook.aclose()
 
     def _publish(self, answer: JobsByRule | BaseException) -> None:
         self.answer = answer
@@ -216,29 +218,33 @@ class SharedPoll:
 _POLLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PollKey, SharedPoll]] = (
     weakref.WeakKeyDictionary()
 )
+_LOCK = threading.Lock()
 
 
 def subscribe(key: PollKey, rule_ids: Iterable[str], interval: float, end_time: float) -> Subscription:
     """Join (or start) the shared poll of ``key`` in the running event loop."""
     loop = asyncio.get_running_loop()
-    polls = _POLLS.setdefault(loop, {})
-    poll = polls.get(key)
-    if poll is None:
-        poll = polls[key] = SharedPoll(key, loop)
+    with _LOCK:  # loops in other threads use the same registry
+        polls = _POLLS.setdefault(loop, {})
+        poll = polls.get(key)
+        if poll is None:
+            poll = polls[key] = SharedPoll(key, loop)
     return poll.add(rule_ids, interval, end_time)
 
 
 def active_polls(loop: asyncio.AbstractEventLoop | None = None) -> dict[PollKey, SharedPoll]:
     """The shared polls of ``loop`` (default: the running one), for tests and diagnostics."""
-    return dict(_POLLS.get(loop or asyncio.get_running_loop(), {}))
+    with _LOCK:
+        return dict(_POLLS.get(loop or asyncio.get_running_loop(), {}))
 
 
 def _forget(poll: SharedPoll) -> None:
-    polls = _POLLS.get(poll.loop)
-    if polls is not None and polls.get(poll.key) is poll:
-        del polls[poll.key]
-        if not polls:
-            _POLLS.pop(poll.loop, None)
+    with _LOCK:
+        polls = _POLLS.get(poll.loop)
+        if polls is not None and polls.get(poll.key) is poll:
+            del polls[poll.key]
+            if not polls:
+                _POLLS.pop(poll.loop, None)
 
 
 __all__ = [
