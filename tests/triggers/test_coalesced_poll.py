@@ -245,3 +245,15 @@ async def test_the_shared_poll_runs_at_the_smallest_interval(sim_c1: str, simula
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_shared_poll_error_reaches_every_trigger_waiting_on_it(
+    sim_c1_no_retry: str, simulator: LiveSimulator
+) -> None:
+    simulator.state.faults.enqueue("503")
+    long_ago = hours_ago(72).isoformat()
+    triggers = [make_trigger(sim_c1_no_retry, [OLD_SUCCESS_RULE], started_after=long_ago) for _ in range(3)]
+    events = await run_all(triggers)
+    assert simulator.state.faults.injected["503"] == 1
+    # each saw the one transient fault, polled again and succeeded
+    assert [(e["status"], e["polls"]) for e in events] == [("success", 2)] * 3

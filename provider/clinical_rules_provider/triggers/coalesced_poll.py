@@ -34,6 +34,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.exceptions import DeadlineExceededError
@@ -106,7 +107,9 @@ class Subscription:
         self.taken = self.poll.completed
         answer = self.poll.answer
         if isinstance(answer, BaseException):
-            raise answer
+            # Every waiter raises the same error: start each from the poll's own traceback,
+            # or the frames of all earlier raises would pile up on it.
+            raise answer.with_traceback(self.poll.answer_traceback)
         assert answer is not None
         return answer
 
@@ -127,6 +130,7 @@ class SharedPoll:
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
         self.answer: JobsByRule | BaseException | None = None
+        self.answer_traceback: TracebackType | None = None
         self.rules_polled = 0  # distinct rules asked for by the latest poll (diagnostics)
         self._answered: asyncio.Future[None] = loop.create_future()
         self._reschedule = asyncio.Event()
@@ -197,6 +201,7 @@ class SharedPoll:
 
     def _publish(self, answer: JobsByRule | BaseException) -> None:
         self.answer = answer
+        self.answer_traceback = answer.__traceback__ if isinstance(answer, BaseException) else None
         self.completed = self.started
         answered, self._answered = self._answered, self.loop.create_future()
         answered.set_result(None)
