@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from clinical_rules_provider.testing import EXAMPLE_STUDY_ID, LiveSimulator, SimulatorState
-from tests.e2e.test_example_dags import airflow_env as airflow_env
 
 pytestmark = pytest.mark.e2e
 
