@@ -28,7 +28,9 @@ MODE = "test"
 P2_STUDY = "B2000000000000000000000000000002"
 P3_STUDY = "B3000000000000000000000000000003"
 P5_STUDY = "B5000000000000000000000000000005"
+P3C_STUDY = "B3C00000000000000000000000000003"
 P2_TAG, P3_TAG, P5_TAG = 0xA2, 0xA3, 0xA5
+P3C_TAG = 0xC3
 VAULT_JOB_BASE = 5_000_001  # Vault job ids of P4 start here
 
 CONN_C1 = "bench_clinical_one"
@@ -64,6 +66,9 @@ class BenchConfig:
     p2_repeats: int = 5
     p3_triggers: int = 1000
     p3_poll_interval: float = 10.0
+    p3c_triggers: int = 1000
+    p3c_rules: int = 2000
+    p3c_rules_per_trigger: int = 10
     p4_jobs: int = 10_000
     p4_repeats: int = 7
     p5_rules: int = 100_000

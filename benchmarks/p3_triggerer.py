@@ -65,6 +65,12 @@ class Recorder:
                 recorder.ends[id(self)].append(time.monotonic())
 
         ClinicalOneHook.alatest_jobs = alatest_jobs  # type: ignore[method-assign]
+        self._original = original
+
+    def uninstall(self) -> None:
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        ClinicalOneHook.alatest_jobs = self._original  # type: ignore[method-assign]
 
 
 def sim_connections(proc: psutil.Process, port: int) -> int:

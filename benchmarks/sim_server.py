@@ -26,13 +26,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import MODE, P2_STUDY, P2_TAG, P3_STUDY, P3_TAG, P5_STUDY, P5_TAG, VAULT_JOB_BASE, rule_id
+from _common import (
+    MODE,
+    P2_STUDY,
+    P2_TAG,
+    P3_STUDY,
+    P3_TAG,
+    P3C_STUDY,
+    P3C_TAG,
+    P5_STUDY,
+    P5_TAG,
+    VAULT_JOB_BASE,
+    rule_id,
+)
 
 from clinical_rules_provider.testing import FaultConfig, LiveSimulator, SimulatorState
 
 
 def seed(state: SimulatorState, args: argparse.Namespace) -> dict[str, int]:
-    """P2: rules with one finished job each; P3: rules without jobs (the child publishes them);
+    """P2: rules with one finished job each; P3, P3c: rules without jobs (the child publishes them);
     P4: QUEUED Vault jobs; P5: a large static study."""
     long_ago = state.now() - timedelta(hours=2)
     for i in range(args.p2_rules):
@@ -40,6 +52,8 @@ def seed(state: SimulatorState, args: argparse.Namespace) -> dict[str, int]:
         state.start_job(rule, started=long_ago)
     for i in range(args.p3_rules):
         state.add_rule(P3_STUDY, MODE, rule_id=rule_id(P3_TAG, i))
+    for i in range(args.p3c_rules):
+        state.add_rule(P3C_STUDY, MODE, rule_id=rule_id(P3C_TAG, i))
     for i in range(args.vault_jobs):
         state.add_vault_job(status="QUEUED", job_id=VAULT_JOB_BASE + i)
     for i in range(args.p5_rules):
@@ -47,6 +61,7 @@ def seed(state: SimulatorState, args: argparse.Namespace) -> dict[str, int]:
     return {
         "p2_rules": args.p2_rules,
         "p3_rules": args.p3_rules,
+        "p3c_rules": args.p3c_rules,
         "vault_jobs": args.vault_jobs,
         "p5_rules": args.p5_rules,
     }
@@ -123,6 +138,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--p2-rules", type=int, default=500)
     parser.add_argument("--p3-rules", type=int, default=1000)
+    parser.add_argument("--p3c-rules", type=int, default=2000)
     parser.add_argument("--vault-jobs", type=int, default=40_000)
     parser.add_argument("--p5-rules", type=int, default=100_000)
     parser.add_argument("--max-seconds", type=float, default=900.0)

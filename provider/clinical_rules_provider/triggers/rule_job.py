@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
+
+from airflow.triggers.base import TriggerEvent
 
 from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
 from clinical_rules_provider.models.times import as_aware_datetime
+from clinical_rules_provider.triggers import coalesced_poll
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 __all__ = ["ClinicalOneRuleJobTrigger"]
@@ -20,7 +24,9 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
     """Polls the rules' latest jobs until every relevant job is terminal or ``end_time`` passes.
 
     Events as described in :class:`JobPollingTrigger`. ``end_time`` is an absolute epoch
-    timestamp, so a triggerer restart does not extend the deadline.
+    timestamp, so a triggerer restart does not extend the deadline. Triggers of one
+    triggerer that watch the same connection, study and mode share one poll per cycle
+    (:mod:`~clinical_rules_provider.triggers.coalesced_poll`); each still judges its own jobs.
 
     **Validated once.** The constructor is the boundary: study, mode, rule ids, job ids,
     failure statuses and ``started_after`` are parsed once per trigger (study, mode and the
@@ -82,6 +88,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.max_concurrency = max_concurrency
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_delay = max(float(first_poll_delay), 0.0)
+        self._subscription: coalesced_poll.Subscription | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and kwargs; every constructor argument round-trips."""
@@ -126,15 +133,54 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         return dict.fromkeys(self.rule_ids, "not polled yet")
 
     async def poll(self, hook: ClinicalOneHook) -> WatchOutcome:
-        """Latest jobs of every rule, judged by the watch (parsed on the first poll)."""
-        jobs = await hook.alatest_jobs(
-            self.study_id,
-            self.study_mode,
-            self.rule_ids,
-            poll_endpoint=self.poll_endpoint,
-            history=self.job_ids is not None,
-        )
-        return self.watch.evaluate(jobs)
+        """Latest jobs of every rule, judged by the watch (parsed on the first poll).
+
+        The jobs come from the poll this trigger shares with the other triggers of its event
+        loop that watch the same connection, study and mode (see
+        :mod:`~clinical_rules_provider.triggers.coalesced_poll`), unless sharing is off.
+        """
+        watch = self.watch
+        if not coalesced_poll.coalescing_enabled():
+            jobs = await hook.alatest_jobs(
+                self.study_id,
+                self.study_mode,
+                self.rule_ids,
+                poll_endpoint=self.poll_endpoint,
+                history=self.job_ids is not None,
+            )
+        else:
+            if self._subscription is None:
+                key = coalesced_poll.poll_key(
+                    self.clinical_one_conn_id,
+                    self.study_id,
+                    self.study_mode,
+                    self.poll_endpoint,
+                    self.job_ids is not None,
+                    self.max_concurrency,
+                )
+                self._subscription = coalesced_poll.subscribe(
+                    key, watch.rule_ids, self.poll_interval, self.end_time
+                )
+            jobs = await self._subscription.next_jobs((await hook.ahttp()).settings.timeout)
+        return watch.evaluate(jobs)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done (see :class:`JobPollingTrigger`), then leave the shared poll."""
+        try:
+            async for event in super().run():
+                yield event
+        finally:
+            self._leave_shared_poll()
+
+    async def cleanup(self) -> None:
+        """Leave the shared poll however the run ended (fired, timed out, cancelled)."""
+        self._leave_shared_poll()
+        await super().cleanup()
+
+    def _leave_shared_poll(self) -> None:
+        if self._subscription is not None:
+            self._subscription.leave()
+            self._subscription = None
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the task; cancel the rules' jobs when asked to."""

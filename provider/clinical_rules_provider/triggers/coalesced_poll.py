@@ -1,0 +1,263 @@
+"""One shared poll per (connection, study, mode) for the rule-job triggers of one event loop.
+
+A triggerer runs every trigger of its process in one event loop. Without sharing, 1000
+deferred waits on one study cost 1000 requests per cycle; with it they cost what the union
+of their rules costs: ceil(distinct rules / 500) ``jobStatus`` requests, or one rerun-history
+request per distinct rule. Each trigger still judges its own jobs from the shared answer
+(:class:`~clinical_rules_provider.job_watch.RuleJobWatch`), so verdicts do not change.
+
+Rules of the game:
+
+* Triggers share when connection id, study, mode, ``poll_endpoint``, job history (asked for
+  when ``job_ids`` are given) and ``max_concurrency`` are equal: those decide the requests.
+* The shared poll runs at the smallest ``poll_interval`` among its subscribers, start to
+  start; a subscriber with a longer interval takes the newest answer when it polls.
+* A subscriber's first answer comes from a poll that started after it joined (it covers its
+  rules); later ones from any poll newer than the last it took. A poll error reaches every
+  subscriber waiting on that poll, which handles it as its own (transient faults retried).
+* The last subscriber out stops the poll task and closes its hook. State lives per running
+  event loop (a ``WeakKeyDictionary`` of loops): several triggerer processes, or several
+  loops in one process, never share, and nothing outlives its loop.
+* ``[clinical_rules] coalesce_trigger_polls = False`` (environment variable
+  ``AIRFLOW__CLINICAL_RULES__COALESCE_TRIGGER_POLLS=False``) turns sharing off: each trigger
+  polls on its own, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import itertools
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from clinical_rules_provider.clients import clinical_one as api
+from clinical_rules_provider.exceptions import DeadlineExceededError
+from clinical_rules_provider.hooks._limits import call_deadline
+from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.job_options import check_poll_endpoint
+from clinical_rules_provider.models.clinical_one import RuleJob
+
+PollKey = tuple[str, str, str, str, bool, "int | None"]
+JobsByRule = dict[str, list[RuleJob]]
+
+# Poll tasks started cold wait this long (at most one interval) so triggers that resume
+# together (a triggerer start, a burst of deferrals) share the first poll too.
+JOIN_WINDOW_SECONDS = 0.05
+
+
+def coalescing_enabled() -> bool:
+    """``[clinical_rules] coalesce_trigger_polls`` (default True); True when Airflow's config is unreadable."""
+    try:
+        from airflow.configuration import conf
+
+        return bool(conf.getboolean("clinical_rules", "coalesce_trigger_polls", fallback=True))
+    except Exception:  # config unreadable: keep the default
+        return True
+
+
+def poll_key(
+    conn_id: str, study_id: str, mode: str, poll_endpoint: str, history: bool, max_concurrency: int | None
+) -> PollKey:
+    """What decides the requests of a poll; ``ValueError`` for a bad study id, mode or endpoint."""
+    path = api.study_path_args(study_id, mode)
+    endpoint = check_poll_endpoint(poll_endpoint)
+    return (conn_id, path["study_id"], path["mode"], endpoint, bool(history), max_concurrency)
+
+
+@dataclass
+class Subscription:
+    """One trigger's seat in a shared poll: its rules, interval, deadline and the answers it took."""
+
+    poll: SharedPoll
+    rule_ids: frozenset[str]
+    interval: float
+    end_time: float
+    first_generation: int
+    taken: int = 0
+    active: bool = True
+    token: int = field(default_factory=itertools.count().__next__)
+
+    async def next_jobs(self, grace: float) -> JobsByRule:
+        """Jobs of (at least) this subscriber's rules from a poll newer than the last one taken.
+
+        Waits at most until ``end_time`` plus ``grace`` (one request timeout), like a poll of
+        its own would; past that it raises :class:`DeadlineExceededError` (transient).
+        """
+        if not self.active:
+            raise RuntimeError("this subscription has left its shared poll")
+        wanted = max(self.first_generation, self.taken + 1)
+        limit = time.monotonic() + max(self.end_time - time.time(), 0.0) + grace
+        while self.poll.completed < wanted:
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceededError(
+                    "rule job poll: the wait's deadline passed before the shared poll answered"
+                )
+            self.poll.ensure_running()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.poll.next_answer()), left)
+            except asyncio.TimeoutError:
+                continue
+        self.taken = self.poll.completed
+        answer = self.poll.answer
+        if isinstance(answer, BaseException):
+            # Every waiter raises the same error: start each from the poll's own traceback,
+            # or the frames of all earlier raises would pile up on it.
+            raise answer.with_traceback(self.poll.answer_traceback)
+        assert answer is not None
+        return answer
+
+    def leave(self) -> None:
+        """Give up the seat (idempotent); the last one out stops the poll."""
+        if self.active:
+            self.active = False
+            self.poll.remove(self)
+
+
+class SharedPoll:
+    """The poll task of one key in one event loop, and the newest answer it got."""
+
+    def __init__(self, key: PollKey, loop: asyncio.AbstractEventLoop) -> None:
+        self.key = key
+        self.loop = loop
+        self.subscribers: dict[int, Subscription] = {}
+        self.started = 0  # polls started
+        self.completed = 0  # polls answered (or failed)
+        self.answer: JobsByRule | BaseException | None = None
+        self.answer_traceback: TracebackType | None = None
+        self.rules_polled = 0  # distinct rules asked for by the latest poll (diagnostics)
+        self._answered: asyncio.Future[None] = loop.create_future()
+        self._reschedule = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- subscribers ---------------------------------------------------------------------------
+
+    def add(self, rule_ids: Iterable[str], interval: float, end_time: float) -> Subscription:
+        sub = Subscription(self, frozenset(rule_ids), interval, end_time, first_generation=self.started + 1)
+        if self.subscribers and interval < self.interval():
+            self._reschedule.set()  # a faster subscriber: the sleeping poll recomputes its wake-up
+        self.subscribers[sub.token] = sub
+        self.ensure_running()
+        return sub
+
+    def remove(self, sub: Subscription) -> None:
+        self.subscribers.pop(sub.token, None)
+        if self.subscribers:
+            return
+        _forget(self)
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: the task died with it
+                self._task.cancel()
+        self._task = None
+
+    def interval(self) -> float:
+        return min((s.interval for s in self.subscribers.values()), default=1.0)
+
+    def next_answer(self) -> asyncio.Future[None]:
+        return self._answered
+
+    def ensure_running(self) -> None:
+        """(Re)start the poll task if it is not running (e.g. it was cancelled from outside)."""
+        if self._task is None or self._task.done():
+            # An empty context: the task must not inherit the first subscriber's call deadline
+            # or its log fields; it serves every subscriber alike.
+            self._task = contextvars.Context().run(self.loop.create_task, self._run())
+
+    # --- the poll loop -------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        conn_id, study_id, mode, endpoint, history, max_concurrency = self.key
+        hook: ClinicalOneHook | None = None
+        try:
+            await asyncio.sleep(min(JOIN_WINDOW_SECONDS, self.interval()))
+            while self.subscribers:
+                began = time.monotonic()
+                self.started += 1
+                answer: JobsByRule | BaseException
+                try:
+                    if hook is None:
+                        hook = ClinicalOneHook(conn_id, max_concurrency=max_concurrency)
+                    rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
+                    self.rules_polled = len(rules)
+                    grace = (await hook.ahttp()).settings.timeout
+                    latest_end = max(s.end_time for s in self.subscribers.values())
+                    with call_deadline(max(latest_end - time.time(), 0.0) + grace):
+                        answer = await hook.alatest_jobs(
+                            study_id, mode, rules, poll_endpoint=endpoint, history=history
+                        )
+                except Exception as exc:  # every subscriber waiting on this poll gets it
+                    answer = exc
+                self._publish(answer)
+                await self._sleep_until_next(began)
+        finally:
+            if hook is not None:
+                await hook.aclose()
+
+    def _publish(self, answer: JobsByRule | BaseException) -> None:
+        self.answer = answer
+        self.answer_traceback = answer.__traceback__ if isinstance(answer, BaseException) else None
+        self.completed = self.started
+        answered, self._answered = self._answered, self.loop.create_future()
+        answered.set_result(None)
+
+    async def _sleep_until_next(self, began: float) -> None:
+        while self.subscribers:
+            left = began + self.interval() - time.monotonic()
+            if left <= 0:
+                return
+            self._reschedule.clear()
+            try:
+                await asyncio.wait_for(self._reschedule.wait(), left)
+            except asyncio.TimeoutError:
+                return
+
+
+# --- the per-loop registry ---------------------------------------------------------------------
+
+_POLLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PollKey, SharedPoll]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCK = threading.Lock()
+
+
+def subscribe(key: PollKey, rule_ids: Iterable[str], interval: float, end_time: float) -> Subscription:
+    """Join (or start) the shared poll of ``key`` in the running event loop."""
+    loop = asyncio.get_running_loop()
+    with _LOCK:  # loops in other threads use the same registry
+        polls = _POLLS.setdefault(loop, {})
+        poll = polls.get(key)
+        if poll is None:
+            poll = polls[key] = SharedPoll(key, loop)
+    return poll.add(rule_ids, interval, end_time)
+
+
+def active_polls(loop: asyncio.AbstractEventLoop | None = None) -> dict[PollKey, SharedPoll]:
+    """The shared polls of ``loop`` (default: the running one), for tests and diagnostics."""
+    with _LOCK:
+        return dict(_POLLS.get(loop or asyncio.get_running_loop(), {}))
+
+
+def _forget(poll: SharedPoll) -> None:
+    with _LOCK:
+        polls = _POLLS.get(poll.loop)
+        if polls is not None and polls.get(poll.key) is poll:
+            del polls[poll.key]
+            if not polls:
+                _POLLS.pop(poll.loop, None)
+
+
+__all__ = [
+    "PollKey",
+    "SharedPoll",
+    "Subscription",
+    "active_polls",
+    "coalescing_enabled",
+    "poll_key",
+    "subscribe",
+]
