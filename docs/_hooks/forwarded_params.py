@@ -15,7 +15,9 @@ import logging
 import re
 from typing import Any
 
-_FORWARDED = re.compile(r"Parameter '\w+' does not appear in the function signature|No matching parameter for '\w+'")
+_FORWARDED = re.compile(
+    r"Parameter '\w+' does not appear in the function signature|No matching parameter for '\w+'"
+)
 
 
 class _ForwardedParamFilter(logging.Filter):
