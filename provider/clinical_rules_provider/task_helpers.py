@@ -14,7 +14,7 @@ import contextlib
 import json
 import math
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clinical_rules_provider._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 
@@ -25,14 +25,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_RULE_POLL_INTERVAL",
+    "InfoLog",
     "as_bool",
     "as_id_list",
     "as_seconds",
+    "cancel_rule_jobs_on_kill",
     "first_event",
+    "is_template",
     "raise_for_event",
     "resolve_study",
     "rule_poll_interval",
     "run_in_worker",
+    "seconds_at_parse",
     "select_rules",
 ]
 
@@ -63,6 +67,17 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
             f"got {str(value)[:100]!r}"
         )
     return float(seconds)
+
+
+def is_template(value: Any) -> bool:
+    """Whether ``value`` is a Jinja template still to be rendered (checked again at execute)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def seconds_at_parse(value: Any, field: str, *, minimum: float = 0.0) -> Any:
+    """A templated seconds field when the DAG is parsed: a template is kept as given (``execute``
+    checks the rendered value with :func:`as_seconds`); anything else is checked now."""
+    return value if is_template(value) else as_seconds(value, field, minimum=minimum)
 
 
 def rule_poll_interval(value: Any) -> float:
@@ -142,6 +157,25 @@ def select_rules(hook: ClinicalOneHook, study: str, mode: str, rule_ids: Any, ru
     if not isinstance(filters, dict):
         raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {rule_filter!r}")
     return [rule.rule_id for rule in hook.list_rules(study, mode, **filters)]
+
+
+class InfoLog(Protocol):
+    """A task's logger as far as the helpers use it (its class differs across Airflow 3.x)."""
+
+    def info(self, msg: Any, /, *args: Any) -> object:
+        """Log at INFO."""
+
+
+def cancel_rule_jobs_on_kill(
+    hook: ClinicalOneHook, log: InfoLog, study: str, mode: str, rule_ids: list[str]
+) -> None:
+    """A killed task's last act: cancel the rules' jobs, log how many were cancelled, and close
+    the hook whatever happened (the task's process is about to end)."""
+    try:
+        result = hook.cancel_rule_jobs(study, mode, rule_ids)
+        log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
+    finally:
+        hook.close()
 
 
 # --- finishing a wait -------------------------------------------------------------------

@@ -13,7 +13,14 @@ from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
-from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds, resolve_study, select_rules
+from clinical_rules_provider.task_helpers import (
+    as_bool,
+    as_id_list,
+    as_seconds,
+    resolve_study,
+    seconds_at_parse,
+    select_rules,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -124,7 +131,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     not ``Success``), ``checked_rules`` and ``dry_run``.
 
     :param older_than: a job is stale once running/pending at least this long (``timedelta``
-        or seconds).
+        or seconds, >= 1; templated: a rendered number of seconds, numeric strings included).
     :param rule_ids: rules to check (either UUID form); default: those ``rule_filter`` selects.
     :param rule_filter: the ``list_rules`` filters selecting the rules (default: every rule).
     :param dry_run: only report what would be cancelled (templated; the attribute shadows
@@ -143,6 +150,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         "study_mode",
         "rule_ids",
         "rule_filter",
+        "older_than",
         "dry_run",
         "clinical_one_conn_id",
     )
@@ -152,7 +160,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     def __init__(
         self,
         *,
-        older_than: timedelta | float = timedelta(hours=1),
+        older_than: timedelta | float | str = timedelta(hours=1),
         rule_ids: Any = None,
         rule_filter: dict[str, Any] | None = None,
         dry_run: bool | str = False,
@@ -164,7 +172,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
             raise ValueError("rule_ids / rule_filter: give at most one of them")
 
         check_poll_endpoint(poll_endpoint)
-        self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
+        self.older_than = seconds_at_parse(older_than, "older_than", minimum=1.0)
         self.rule_ids = rule_ids
         self.rule_filter = rule_filter
         # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
@@ -176,11 +184,12 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         from clinical_rules_provider.models.clinical_one import latest_job
 
         dry_run = as_bool(self.dry_run, "dry_run")
+        older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
         hook = self.hook
         try:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
-            cutoff = utc_now() - timedelta(seconds=self.older_than)
+            cutoff = utc_now() - timedelta(seconds=older_than)
             jobs = (
                 hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint) if rule_ids else {}
             )
@@ -198,7 +207,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 "study_id": study,
                 "study_mode": mode,
                 "checked_rules": len(rule_ids),
-                "older_than_seconds": self.older_than,
+                "older_than_seconds": older_than,
                 "dry_run": dry_run,
                 "stale": stale,
                 "cancelled": [],

@@ -19,7 +19,13 @@ from clinical_rules_provider.operators._vault_scope import (
     age_since,
     check_scope_at_parse,
 )
-from clinical_rules_provider.task_helpers import as_bool, as_id_list, as_seconds
+from clinical_rules_provider.task_helpers import (
+    as_bool,
+    as_id_list,
+    as_seconds,
+    is_template,
+    seconds_at_parse,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -130,7 +136,8 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     ``running_not_cancellable``, ``scheduled_not_included``, ``dry_run``.
 
     :param older_than: a job is stale once queued/running at least this long
-        (``timedelta`` or seconds, >= 1).
+        (``timedelta`` or seconds, >= 1; templated: a rendered number of seconds, numeric
+        strings included).
     :param job_owner: ``"me"`` (default: the connection's user), ``"any"``, a Vault user id,
         or a list of user ids (``"me"`` may be one of them).
     :param title_pattern: glob (``fnmatch``, case-insensitive) or list of globs matched
@@ -146,6 +153,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     """
 
     template_fields: Sequence[str] = (
+        "older_than",
         "job_owner",
         "title_pattern",
         "job_types",
@@ -158,7 +166,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     def __init__(
         self,
         *,
-        older_than: timedelta | float = timedelta(hours=1),
+        older_than: timedelta | float | str = timedelta(hours=1),
         job_owner: Any = OWNER_ME,
         title_pattern: Any = None,
         job_types: Any = None,
@@ -167,9 +175,9 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.older_than = as_seconds(older_than, "older_than", minimum=1.0)
+        self.older_than = seconds_at_parse(older_than, "older_than", minimum=1.0)
         check_scope_at_parse(job_owner, title_pattern, job_types)
-        if isinstance(include_scheduled, bool) or not _templated(include_scheduled):
+        if isinstance(include_scheduled, bool) or not is_template(include_scheduled):
             as_bool(include_scheduled, "include_scheduled")
         self.job_owner = job_owner
         self.title_pattern = title_pattern
@@ -184,7 +192,8 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         scope = VaultJobScope.parse(self.job_owner, self.title_pattern, self.job_types)
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
-        cutoff = utc_now() - timedelta(seconds=self.older_than)
+        older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
+        cutoff = utc_now() - timedelta(seconds=older_than)
         hook = self.hook
         try:
             unfinished = list(hook.list_job_monitors())  # logs in first: the reply names the user
@@ -204,7 +213,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 "scope": {**scope.describe(owner_ids), "include_scheduled": include_scheduled},
                 "checked_jobs": len(unfinished),
                 "in_scope_jobs": len(in_scope),
-                "older_than_seconds": self.older_than,
+                "older_than_seconds": older_than,
                 "dry_run": dry_run,
                 "stale": [_stale_entry(j, field, since) for j, (field, since) in stale],
                 "running_not_cancellable": [j.job_id for j, _ in aged if j.status_text == "RUNNING"],
@@ -223,10 +232,6 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             return self._cancel(context, hook, [j.job_id for j, _ in stale], report)
         finally:
             hook.close()
-
-
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def _stale_entry(job: VaultJob, field: str, since: datetime) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from clinical_rules_provider.models.enums import PublishRun, parse_choice
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.task_helpers import (
     as_seconds,
+    cancel_rule_jobs_on_kill,
     raise_for_event,
     resolve_study,
     rule_poll_interval,
     run_in_worker,
+    seconds_at_parse,
     select_rules,
 )
 
@@ -60,7 +62,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     :param deferrable: wait in the triggerer (same semantics as the sensor); default: the
         ``[operators] default_deferrable`` option.
     :param poll_interval: seconds between polls while waiting.
-    :param timeout: longest wait (``timedelta`` or seconds).
+    :param timeout: longest wait (``timedelta`` or seconds, >= 1; templated: a rendered number
+        of seconds, numeric strings included).
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
         and after an update whose reply was lost (to see which rules it already started).
@@ -81,6 +84,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         "publish_run",
         "rule_ids",
         "rule_filter",
+        "timeout",
         "clinical_one_conn_id",
     )
     template_fields_renderers = {"rule_filter": "json"}
@@ -100,7 +104,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta = 30.0,
-        timeout: float | timedelta = timedelta(hours=2),
+        timeout: float | timedelta | str = timedelta(hours=2),
         failure_statuses: Sequence[str] | None = None,
         poll_endpoint: str = "rerun_history",
         cancel_on_kill: bool = False,
@@ -121,7 +125,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = rule_poll_interval(poll_interval)
-        self.timeout = as_seconds(timeout, "timeout", minimum=1.0)
+        self.timeout: Any = seconds_at_parse(timeout, "timeout", minimum=1.0)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_endpoint = poll_endpoint
         self.cancel_on_kill = cancel_on_kill
@@ -140,6 +144,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
         from clinical_rules_provider.models.clinical_one import dump_json
 
+        self.timeout = as_seconds(self.timeout, "timeout", minimum=1.0)  # rendered now, before any request
         failure_status_set(self.failure_statuses)
         hook = self.hook
         study, mode = resolve_study(hook, self.study_id, self.study_mode)
@@ -294,9 +299,4 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         """Cancel the jobs this task started, when ``cancel_on_kill`` is set."""
         if not self.cancel_on_kill or not self._started or not self._started[2]:
             return
-        study, mode, rule_ids = self._started
-        try:
-            result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
-            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
-        finally:
-            self.hook.close()
+        cancel_rule_jobs_on_kill(self.hook, self.log, *self._started)

@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowFailException
 from clinical_rules_provider.job_options import first_poll_delay
-from clinical_rules_provider.task_helpers import as_seconds, raise_for_event
+from clinical_rules_provider.task_helpers import as_seconds, is_template, raise_for_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -69,7 +69,7 @@ class DeferrableJobSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self._defer_when_waiting = False
         self.poll_interval = poll_interval
-        if not (isinstance(poll_interval, str) and "{{" in poll_interval):
+        if not is_template(poll_interval):
             self.apply_poll_interval()  # checked when the DAG is parsed, unless it is a template
 
     def check_poll_interval(self, value: Any) -> float:

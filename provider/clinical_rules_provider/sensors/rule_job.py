@@ -15,7 +15,12 @@ from clinical_rules_provider.job_options import check_poll_endpoint, failure_sta
 from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
-from clinical_rules_provider.task_helpers import as_id_list, resolve_study, rule_poll_interval
+from clinical_rules_provider.task_helpers import (
+    as_id_list,
+    cancel_rule_jobs_on_kill,
+    resolve_study,
+    rule_poll_interval,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -237,8 +242,4 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         watching = getattr(self, "_watching", None)
         if not self.cancel_on_kill or watching is None:
             return
-        try:
-            result = self.hook.cancel_rule_jobs(*watching)
-            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
-        finally:
-            self.hook.close()
+        cancel_rule_jobs_on_kill(self.hook, self.log, *watching)
