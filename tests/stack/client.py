@@ -114,8 +114,11 @@ class Airflow:
             base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        reply = self.http.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
+    ) -> str:
+        body = {"logical_date": logical_date, "conf": conf or {}}
+        reply = self.http.post(f"/dags/{dag_id}/dagRuns", json=body)
         reply.raise_for_status()
         return str(reply.json()["dag_run_id"])
 

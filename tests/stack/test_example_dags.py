@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import httpx
 import pytest
 
+from clinical_rules_provider.testing import EXAMPLE_STUDY_ID
 from tests.stack.client import Airflow
+
+GATED_RULES = ["938D23FA6B7241CCA41BD627E5DB60DA", "704A7178208D44BC9AD52556B18933C3"]
 
 pytestmark = pytest.mark.stack
 
@@ -19,10 +25,17 @@ def test_republish_rules_runs_end_to_end(airflow: Airflow) -> None:
 
 
 def test_gate_on_rule_jobs_runs_end_to_end(airflow: Airflow) -> None:
-    run_id = airflow.trigger("gate_on_rule_jobs")
+    # The gate waits on rule jobs something else started: start them here, outside the DAG.
+    path = f"/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{EXAMPLE_STUDY_ID}/test/AllData"
+    httpx.put(
+        airflow.sim_url + path, json={"ruleIds": GATED_RULES}, auth=("demo-user", "demo-password"), timeout=30
+    ).raise_for_status()
+    conf = {"rule_ids": GATED_RULES, "poll_interval_seconds": 2}
+    # A run with a logical date has a data interval (the sensor's started_after).
+    run_id = airflow.trigger("gate_on_rule_jobs", conf, logical_date=datetime.now(timezone.utc).isoformat())
     assert airflow.wait_run("gate_on_rule_jobs", run_id)["state"] == "success"
     states = {t: ti["state"] for t, ti in airflow.tasks("gate_on_rule_jobs", run_id).items()}
-    assert states == dict.fromkeys(("rerun_rules", "rule_jobs_succeeded", "load_downstream"), "success")
+    assert states == dict.fromkeys(("rule_jobs_succeeded", "load_downstream"), "success")
 
 
 def test_cancel_stale_jobs_dry_run_runs_end_to_end(airflow: Airflow) -> None:
