@@ -122,6 +122,18 @@ class Airflow:
         reply.raise_for_status()
         return str(reply.json()["dag_run_id"])
 
+    def fail_unfinished_runs(self, dag_id: str) -> list[str]:
+        """Mark the DAG's queued and running runs failed (a scheduled run may hold
+        ``max_active_runs``); the ids of the runs it ended."""
+        reply = self.http.get(f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]})
+        reply.raise_for_status()
+        ended = [str(run["dag_run_id"]) for run in reply.json()["dag_runs"]]
+        for run_id in ended:
+            self.http.patch(
+                f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", json={"state": "failed"}
+            ).raise_for_status()
+        return ended
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         reply = self.http.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
         reply.raise_for_status()

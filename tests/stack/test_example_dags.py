@@ -30,6 +30,9 @@ def test_gate_on_rule_jobs_runs_end_to_end(airflow: Airflow) -> None:
     httpx.put(
         airflow.sim_url + path, json={"ruleIds": GATED_RULES}, auth=("demo-user", "demo-password"), timeout=30
     ).raise_for_status()
+    # The stack unpauses the example: its scheduled run (no rule ids set, so it fails and
+    # retries) would hold max_active_runs=1 and keep this run queued.
+    airflow.fail_unfinished_runs("gate_on_rule_jobs")
     conf = {"rule_ids": GATED_RULES, "poll_interval_seconds": 2}
     # A run with a logical date has a data interval (the sensor's started_after).
     run_id = airflow.trigger("gate_on_rule_jobs", conf, logical_date=datetime.now(timezone.utc).isoformat())
