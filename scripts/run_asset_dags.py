@@ -58,6 +58,13 @@ def run() -> dict[str, Any]:
     if bag.import_errors:
         return {"state": "import_error", "errors": {k: str(v) for k, v in bag.import_errors.items()}}
     uri = bag.dags[PUBLISHER].get_task("republish").outlets[0].uri
+    if hasattr(bag, "sync_to_db"):
+        # Airflow 3.0's dag.test() does not activate the DAG's assets (3.1+ does), and an
+        # inactive outlet fails the task: store the bag as the DAG processor would first.
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        DagBundlesManager().sync_bundles_to_db()
+        bag.sync_to_db("dags-folder", None)
     published = bag.dags[PUBLISHER].test()
     result: dict[str, Any] = {"publisher": {"state": str(published.state), "tasks": _task_results(published)}}
     with create_session() as session:
