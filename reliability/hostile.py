@@ -19,9 +19,7 @@ import json
 import logging
 import os
 import secrets
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -38,6 +36,7 @@ from reliability.hostile_probes import (
     TOKEN,
     probes,
 )
+from reliability.watched import run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUND = 5.0  # seconds after which a probe counts as a hang
@@ -212,27 +211,8 @@ def hostile_runs() -> dict[str, Any]:
         "HOSTILE_CLIENT_SECRET": "cs-" + secrets.token_hex(12),
         "HOSTILE_VAULT_PASSWORD": "vp-" + secrets.token_hex(12),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "hostile.json"
-        env = {**os.environ, **secret_values, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        done = subprocess.run(
-            [sys.executable, "-m", "reliability.hostile", str(out)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if not out.exists():
-            raise RuntimeError(f"hostile probes crashed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        report: dict[str, Any] = json.loads(out.read_text())
-        issued = [line for line in Path(str(out) + ".issued").read_text().splitlines() if line]
-    haystack = done.stdout + done.stderr + json.dumps(report)
-    watched = list(secret_values.values()) + issued
-    report["secret_occurrences"] = sum(haystack.count(value) for value in watched)
-    report["secrets_watched"] = len(watched)
-    report["output_bytes_scanned"] = len(haystack)
+    report, issued = run_watched("reliability.hostile", [], secret_values, timeout=1800)
+    report["secrets_watched"] = len(secret_values) + issued
     return report
 
 

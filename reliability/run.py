@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from reliability.watched import run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,27 +24,10 @@ def fault_runs(runs: int, fault_rate: float) -> dict[str, Any]:
         "REL_CLIENT_SECRET": "cs-" + secrets.token_hex(12),
         "REL_VAULT_PASSWORD": "vp-" + secrets.token_hex(12),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "fault-runs.json"
-        env = {**os.environ, **secret_values, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        done = subprocess.run(
-            [sys.executable, "-m", "reliability.worker", str(runs), str(fault_rate), str(out)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            check=False,
-        )
-        if not out.exists():
-            raise RuntimeError(f"reliability worker crashed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        report: dict[str, Any] = json.loads(out.read_text())
-        issued = [line for line in Path(str(out) + ".issued").read_text().splitlines() if line]
-    haystack = done.stdout + done.stderr + json.dumps(report)
-    watched = list(secret_values.values()) + issued
-    report["secret_occurrences"] = sum(haystack.count(value) for value in watched)
-    report["secrets_watched"] = {"configured": len(secret_values), "issued_tokens_and_sessions": len(issued)}
-    report["output_bytes_scanned"] = len(haystack)
+    report, issued = run_watched(
+        "reliability.worker", [str(runs), str(fault_rate)], secret_values, timeout=3600
+    )
+    report["secrets_watched"] = {"configured": len(secret_values), "issued_tokens_and_sessions": issued}
     return report
 
 
