@@ -79,6 +79,23 @@ def vault(make_conn: ConnFactory, hostile: HostileServer) -> Callable[..., str]:
     return make
 
 
+def rule_trigger(conn_id: str, *, runs_for: float) -> Any:
+    """A rule-job trigger on one rule of the hostile server, ending ``runs_for`` s from now."""
+    import time
+
+    from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
+
+    return ClinicalOneRuleJobTrigger(
+        study_id=STUDY,
+        study_mode="test",
+        rule_ids=[RULE_A],
+        end_time=time.time() + runs_for,
+        started_after="2026-01-01T00:00:00+00:00",
+        poll_interval=0.05,
+        clinical_one_conn_id=conn_id,
+    )
+
+
 def bounded(call: Callable[[], T], seconds: float = 5.0) -> T:
     """Run ``call`` in a daemon thread; fail the test if it has not returned within ``seconds``.
 

@@ -13,7 +13,7 @@ from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.hooks.vault import VaultHook
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 from tests.conftest import RULE_A, STUDY
-from tests.hostile.conftest import API, HISTORY, TOKEN_PATH, abounded, bounded
+from tests.hostile.conftest import API, HISTORY, TOKEN_PATH, abounded, bounded, rule_trigger
 from tests.hostile.server import HostileServer, hang, trickle
 
 HISTORY_BODY = b'{"status": "SUCCESS", "ruleHistory": []}' + b" " * 200
@@ -79,15 +79,7 @@ async def test_a_trigger_never_overruns_its_end_time_by_more_than_one_request_ti
 ) -> None:
     hostile.route("GET", HISTORY, trickle(HISTORY_BODY, every=0.05, headers_too=True))
     # The connection's own deadline is long: only the trigger's end_time can stop the poll.
-    trigger = ClinicalOneRuleJobTrigger(
-        study_id=STUDY,
-        study_mode="test",
-        rule_ids=[RULE_A],
-        end_time=time.time() + 0.5,
-        started_after="2026-01-01T00:00:00+00:00",
-        poll_interval=0.05,
-        clinical_one_conn_id=c1(timeout=0.5, deadline=600, max_retries=3),
-    )
+    trigger = rule_trigger(c1(timeout=0.5, deadline=600, max_retries=3), runs_for=0.5)
     started = time.monotonic()
     events: list[dict[str, Any]] = await abounded(_collect(trigger), 5)
     assert [e["status"] for e in events] == ["timeout"]

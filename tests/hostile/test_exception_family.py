@@ -3,7 +3,6 @@ pydantic or httpx error); refused renewed credentials fail fast in hooks, sensor
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.hooks.vault import VaultHook
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 from tests.conftest import RULE_A, STUDY
-from tests.hostile.conftest import API, HISTORY, TOKEN_PATH, abounded, bounded
+from tests.hostile.conftest import API, HISTORY, TOKEN_PATH, abounded, bounded, rule_trigger
 from tests.hostile.server import HostileServer, reply
 
 Conn = Callable[..., str]
@@ -98,15 +97,7 @@ async def test_a_trigger_reports_refused_renewed_credentials_as_an_error_event_a
 ) -> None:
     hostile.route("POST", TOKEN_PATH, reply(200, {"access_token": "tok-1", "expires_in": 600}))
     hostile.route("GET", HISTORY, reply(401, {}))
-    trigger = ClinicalOneRuleJobTrigger(
-        study_id=STUDY,
-        study_mode="test",
-        rule_ids=[RULE_A],
-        end_time=time.time() + 2,
-        started_after="2026-01-01T00:00:00+00:00",
-        poll_interval=0.05,
-        clinical_one_conn_id=c1_oauth(),
-    )
+    trigger = rule_trigger(c1_oauth(), runs_for=2)
     events = await abounded(_collect(trigger), 5)
     assert [(e["status"], e["polls"]) for e in events] == [("error", 1)]
 
@@ -137,15 +128,8 @@ async def _collect(trigger: ClinicalOneRuleJobTrigger) -> list[dict[str, Any]]:
 async def test_a_trigger_turns_a_non_provider_error_into_an_error_event(
     hostile: HostileServer, c1: Conn
 ) -> None:
-    trigger = ClinicalOneRuleJobTrigger(
-        study_id=STUDY,
-        study_mode="test",
-        rule_ids=[RULE_A],
-        end_time=time.time() + 2,
-        started_after="2026-01-01T00:00:00+00:00",
-        poll_interval=0.05,
-        clinical_one_conn_id=c1(timeout="nan"),  # a ValueError when the triggerer reads the connection
-    )
+    # A ValueError when the triggerer reads the connection.
+    trigger = rule_trigger(c1(timeout="nan"), runs_for=2)
     events = await abounded(_collect(trigger), 5)
     assert [(e["status"], e["polls"]) for e in events] == [("error", 1)]
     assert "timeout" in events[0]["message"]
