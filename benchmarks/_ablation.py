@@ -28,9 +28,9 @@ def _setattr(obj: Any, name: str, value: Any) -> Undo:
 
 def without_unsent_reordering() -> Undo:
     """Replies are decoded and parsed as soon as they arrive; no trace hook is installed."""
-    from clinical_rules_provider.hooks import _transport
+    from clinical_rules_provider.hooks import _concurrency
 
-    cls = getattr(_transport, "_UnsentRequests", None)
+    cls = getattr(_concurrency, "UnsentRequests", None)
     if cls is None:  # already removed from the code
         return lambda: None
 
@@ -55,9 +55,9 @@ class _NoSemaphore:
 
 def without_pool_semaphore() -> Undo:
     """Requests beyond the shared pool wait in httpcore's queue, not in a semaphore."""
-    from clinical_rules_provider.hooks import _transport
+    from clinical_rules_provider.hooks import _concurrency
 
-    pool = _transport.ASYNC_CLIENTS
+    pool = _concurrency.ASYNC_CLIENTS
     original = type(pool).acquire
 
     def acquire(self: Any, key: Any, make: Any, slots: int) -> Any:

@@ -94,7 +94,7 @@ async def drive(trigger: Any, events: list[dict[str, Any]]) -> None:
 
 
 async def scenario(cfg: BenchConfig, started_after: str) -> dict[str, Any]:
-    from clinical_rules_provider.hooks._transport import ASYNC_CLIENTS
+    from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 

@@ -62,7 +62,7 @@ def connections(url: str) -> None:
 
 def main(runs: int, fault_rate: float, out: Path) -> int:
     from clinical_rules_provider import job_options, task_helpers
-    from clinical_rules_provider.hooks._transport import RETRIES
+    from clinical_rules_provider.hooks._retry import RETRIES
     from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
 
     # The simulator's jobs finish within a second: poll below the 1 s floor real services get.

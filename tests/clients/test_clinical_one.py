@@ -17,6 +17,7 @@ import pytest
 
 from clinical_rules_provider.clients import clinical_one as c1
 from clinical_rules_provider.clients import filtered_list as fl
+from clinical_rules_provider.clients import publish_run as pr
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, reply_for
 from clinical_rules_provider.exceptions import (
     ClinicalOneAPIError,
@@ -156,7 +157,7 @@ def start(exchange: Generator[Any, Any, Any]) -> list[ApiRequest]:
 
 
 def test_update_publish_run_sends_one_put_to_the_publish_run_path_with_compact_uppercase_ids() -> None:
-    (request,) = start(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A.lower(), hyphenate(RULE_B)]))
+    (request,) = start(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A.lower(), hyphenate(RULE_B)]))
     assert request.method == "PUT"
     assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/test/AllData"
     assert request.json == {"ruleIds": [RULE_A, RULE_B]}
@@ -168,18 +169,18 @@ def test_update_publish_run_sends_one_put_to_the_publish_run_path_with_compact_u
     [("TEST", "test"), ("Design", "design"), ("PRODUCTION", "production"), ("active", "active")],
 )
 def test_update_publish_run_lowercases_the_mode(mode: str, wire: str) -> None:
-    (request,) = start(c1.update_publish_run(STUDY, mode, "FutureData", [RULE_A]))
+    (request,) = start(pr.update_publish_run(STUDY, mode, "FutureData", [RULE_A]))
     assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/{wire}/FutureData"
 
 
 def test_update_publish_run_normalises_study_id_and_publish_run_spelling() -> None:
-    (request,) = start(c1.update_publish_run(STUDY_HYPHENATED_LOWER, "test", "futuredata", [RULE_A]))
+    (request,) = start(pr.update_publish_run(STUDY_HYPHENATED_LOWER, "test", "futuredata", [RULE_A]))
     assert request.path == f"{PUBLISH_PREFIX}/{STUDY}/test/FutureData"
 
 
 def test_update_publish_run_returns_one_result_per_rule_in_input_order() -> None:
     results, driver = drive(
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_B, RULE_A, RULE_C]), echo_publish
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_B, RULE_A, RULE_C]), echo_publish
     )
     assert len(driver.sent) == 1
     assert all(isinstance(r, PublishRunResult) for r in results)
@@ -190,7 +191,7 @@ def test_update_publish_run_returns_one_result_per_rule_in_input_order() -> None
 
 def test_update_publish_run_orders_results_like_the_input_when_the_server_reorders_them() -> None:
     results, _ = drive(
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C]),
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C]),
         lambda req: list(reversed(echo_publish(req))),
     )
     assert [r.rule_id for r in results] == [RULE_A, RULE_B, RULE_C]
@@ -198,7 +199,7 @@ def test_update_publish_run_orders_results_like_the_input_when_the_server_reorde
 
 def test_update_publish_run_matches_results_reported_with_hyphenated_lowercase_ids() -> None:
     results, _ = drive(
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]),
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]),
         lambda req: [publish_item(hyphenate(r).lower()) for r in reversed(req.json["ruleIds"])],
     )
     assert [r.rule_id for r in results] == [RULE_A, RULE_B]
@@ -207,7 +208,7 @@ def test_update_publish_run_matches_results_reported_with_hyphenated_lowercase_i
 
 def test_update_publish_run_turns_a_rule_missing_from_the_answer_into_a_failed_item() -> None:
     results, _ = drive(
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C]),
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C]),
         lambda req: [publish_item(RULE_C), publish_item(RULE_A)],
     )
     assert [r.rule_id for r in results] == [RULE_A, RULE_B, RULE_C]
@@ -220,14 +221,14 @@ def test_update_publish_run_turns_a_rule_missing_from_the_answer_into_a_failed_i
 
 
 def test_update_publish_run_with_an_empty_answer_reports_every_rule_as_failed() -> None:
-    results, _ = drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]), lambda req: [])
+    results, _ = drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]), lambda req: [])
     assert [r.rule_id for r in results] == [RULE_A, RULE_B]
     assert not any(r.succeeded for r in results)
 
 
 def test_update_publish_run_keeps_unrequested_items_after_the_requested_ones() -> None:
     results, _ = drive(
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
         lambda req: [publish_item(RULE_C), publish_item(RULE_A)],
     )
     assert [r.rule_id for r in results] == [RULE_A, RULE_C]
@@ -237,7 +238,7 @@ def test_update_publish_run_splits_1201_ids_into_500_500_201_and_merges_in_input
     ids = many_ids(1201)
     given = [*ids, ids[10].lower(), hyphenate(ids[700]), ids[1200]]  # duplicates in other spellings
     results, driver = drive(
-        c1.update_publish_run(STUDY, "test", "AllData", given), lambda req: list(reversed(echo_publish(req)))
+        pr.update_publish_run(STUDY, "test", "AllData", given), lambda req: list(reversed(echo_publish(req)))
     )
     assert len(driver.steps) == 1, "chunks are independent and sent as one batch"
     assert [len(r.json["ruleIds"]) for r in driver.sent] == [500, 500, 201]
@@ -261,7 +262,7 @@ def test_update_publish_run_a_400_item_list_with_rule_ids_is_returned_per_rule()
             ),
         ]
 
-    results, _ = drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]), answer)
+    results, _ = drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]), answer)
     assert [r.rule_id for r in results] == [RULE_A, RULE_B]
     assert results[0].succeeded is True
     assert results[1].succeeded is False
@@ -271,7 +272,7 @@ def test_update_publish_run_a_400_item_list_with_rule_ids_is_returned_per_rule()
 def test_update_publish_run_a_400_item_list_without_rule_ids_raises_validation_error_with_code() -> None:
     answer = (400, [{"ruleId": None, "jobStatus": "Failed", "httpErrorCode": 400, "error": ERROR_DOC}])
     with pytest.raises(ClinicalOneValidationError) as info:
-        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: answer)
+        drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: answer)
     error = info.value
     assert error.code == "JSON-004"
     assert error.status_code == 400
@@ -281,7 +282,7 @@ def test_update_publish_run_a_400_item_list_without_rule_ids_raises_validation_e
 
 def test_update_publish_run_a_400_object_envelope_raises_validation_error_with_code_and_message() -> None:
     with pytest.raises(ClinicalOneValidationError) as info:
-        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (400, ERROR_DOC))
+        drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (400, ERROR_DOC))
     assert info.value.code == "JSON-004"
     assert "Invalid UUID list" in info.value.message
     assert "update_publish_run" in info.value.message
@@ -290,25 +291,25 @@ def test_update_publish_run_a_400_object_envelope_raises_validation_error_with_c
 
 def test_update_publish_run_a_500_object_envelope_raises_server_error() -> None:
     with pytest.raises(ClinicalOneServerError) as info:
-        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (500, ERROR_DOC))
+        drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (500, ERROR_DOC))
     assert info.value.code == "JSON-004"
     assert info.value.status_code == 500
 
 
 def test_update_publish_run_an_empty_400_list_raises_validation_error() -> None:
     with pytest.raises(ClinicalOneValidationError):
-        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (400, []))
+        drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: (400, []))
 
 
 def test_update_publish_run_an_unexpected_200_object_raises_an_api_error() -> None:
     with pytest.raises(ClinicalOneAPIError, match="unexpected response shape"):
-        drive(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: {"hello": "world"})
+        drive(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]), lambda req: {"hello": "world"})
 
 
 def test_update_publish_run_malformed_json_raises_a_transient_error() -> None:
     with pytest.raises(TransientServiceError) as info:
         drive(
-            c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
+            pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
             lambda req: make_response(req, 200, content=b'[{"ruleId": "8E22'),
         )
     assert info.value.status_code == 200
@@ -346,7 +347,7 @@ def _rejected(call: Callable[[], Any], pattern: str) -> None:
     ],
 )
 def test_update_publish_run_rejects_bad_input_at_call_time(args: tuple[Any, ...], pattern: str) -> None:
-    _rejected(lambda: c1.update_publish_run(*args), pattern)
+    _rejected(lambda: pr.update_publish_run(*args), pattern)
 
 
 @pytest.mark.parametrize(
@@ -698,7 +699,7 @@ def test_decode_json_turns_an_unparsable_2xx_body_into_a_transient_error_naming_
 def test_an_html_error_page_raises_the_error_for_its_http_status() -> None:
     with pytest.raises(ClinicalOneNotFoundError) as info:
         drive(
-            c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
+            pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
             lambda req: make_response(req, 404, content=b"<html>Not Found</html>"),
         )
     assert info.value.status_code == 404

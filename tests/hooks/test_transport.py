@@ -12,9 +12,10 @@ import httpx
 import pytest
 import respx
 
-from clinical_rules_provider.clients.clinical_one import is_item_list
+from clinical_rules_provider.clients.publish_run import is_item_list
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
-from clinical_rules_provider.hooks._transport import ASYNC_CLIENTS, check_response, retry_after_seconds
+from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS
+from clinical_rules_provider.hooks._retry import check_response, retry_after_seconds
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing import LiveSimulator
 from tests.conftest import RULE_A, STUDY, ConnFactory
@@ -126,17 +127,17 @@ async def test_requests_in_flight_never_exceed_the_hooks_concurrency_cap(make_co
 async def test_unsent_requests_let_replies_through_at_once_when_nothing_is_being_sent() -> None:
     import asyncio
 
-    from clinical_rules_provider.hooks._transport import _UnsentRequests
+    from clinical_rules_provider.hooks._concurrency import UnsentRequests
 
-    await asyncio.wait_for(_UnsentRequests().written(), timeout=1)
+    await asyncio.wait_for(UnsentRequests().written(), timeout=1)
 
 
 async def test_a_reply_waits_until_the_request_holding_a_slot_has_written_its_body() -> None:
     import asyncio
 
-    from clinical_rules_provider.hooks._transport import _UnsentRequests
+    from clinical_rules_provider.hooks._concurrency import UnsentRequests
 
-    unsent = _UnsentRequests()
+    unsent = UnsentRequests()
     with unsent.track() as trace:
         waiter = asyncio.ensure_future(unsent.written())
         await trace("http11.send_request_headers.complete", {})
@@ -149,9 +150,9 @@ async def test_a_reply_waits_until_the_request_holding_a_slot_has_written_its_bo
 async def test_a_request_that_fails_before_writing_stops_holding_replies_back() -> None:
     import asyncio
 
-    from clinical_rules_provider.hooks._transport import _UnsentRequests
+    from clinical_rules_provider.hooks._concurrency import UnsentRequests
 
-    unsent = _UnsentRequests()
+    unsent = UnsentRequests()
     waiters: list[asyncio.Future[None]] = []
 
     async def send_and_fail() -> None:
@@ -169,16 +170,16 @@ async def test_a_request_that_fails_before_writing_stops_holding_replies_back() 
 async def test_requests_sent_over_a_socket_report_their_body_written(
     simulator: LiveSimulator, make_conn: ConnFactory
 ) -> None:
-    from clinical_rules_provider.hooks._transport import Trace, _UnsentRequests
+    from clinical_rules_provider.hooks._concurrency import Trace, UnsentRequests
 
     conn = make_conn("c1_live", "clinical_one", simulator.url, login="demo-user", password="demo-password")
     simulator.state.start_job(simulator.state.add_rule(STUDY, "test", rule_id=RULE_A))  # has history
 
     events: list[str] = []
-    original = _UnsentRequests.track
+    original = UnsentRequests.track
 
     @contextlib.contextmanager
-    def spy(self: _UnsentRequests) -> Iterator[Trace]:
+    def spy(self: UnsentRequests) -> Iterator[Trace]:
         with original(self) as trace:
 
             async def recording(event: str, info: dict[str, Any]) -> None:
@@ -190,7 +191,7 @@ async def test_requests_sent_over_a_socket_report_their_body_written(
 
     hook = ClinicalOneHook(conn)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_UnsentRequests, "track", spy)
+        patch.setattr(UnsentRequests, "track", spy)
         await hook.aget_rerun_history(STUDY, "test", RULE_A)
     await hook.aclose()
     assert "http11.send_request_body.complete" in events

@@ -11,7 +11,8 @@ import respx
 from clinical_rules_provider import job_watch
 from clinical_rules_provider.exceptions import AuthenticationError
 from clinical_rules_provider.hooks import vault
-from clinical_rules_provider.hooks._transport import ASYNC_CLIENTS, HttpSession, TransportSettings
+from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS
+from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
 from clinical_rules_provider.hooks.auth import TOKEN_CACHE
 from clinical_rules_provider.hooks.base import _AsyncConfigCache
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook

@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import httpx
 
 from clinical_rules_provider.clients.base import (
-    Ambiguous,
     ApiRequest,
     Exchange,
     decode_json,
@@ -24,35 +22,19 @@ from clinical_rules_provider.clients.base import (
     send_one,
 )
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
-from clinical_rules_provider.exceptions import (
-    ClinicalOneAPIError,
-    ClinicalOneNotFoundError,
-    ClinicalRulesError,
-    PublishRunUnconfirmedError,
-)
+from clinical_rules_provider.exceptions import ClinicalOneAPIError, ClinicalOneNotFoundError
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
-    ErrorDetail,
     JobStatusResult,
-    PublishRunOutcome,
-    PublishRunResult,
     RerunHistory,
     RuleJob,
 )
-from clinical_rules_provider.models.enums import (
-    PUBLISH_MISSING_STATUS,
-    PublishJobStatus,
-    PublishRun,
-    StudyMode,
-    parse_choice,
-)
+from clinical_rules_provider.models.enums import StudyMode, parse_choice
 from clinical_rules_provider.models.ids import chunked, compact_id, normalize_list
-from clinical_rules_provider.models.times import floor_to_millisecond
 
 R = TypeVar("R", bound=CancelRuleJobsResult)
 
-PUBLISH_RUN_PATH = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{study_id}/{mode}/{publish_run}"
 CANCEL_RULE_JOB_PATH = "/ec-rule-svc/rest/v1.0/studies/{study_id}/{mode}/cancelRuleJob"
 RERUN_HISTORY_PATH = "/ec-rule-svc/rest/v1.0/studies/{study_id}/{mode}/rerunhistory/{rule_id}"
 JOB_STATUS_PATH = "/ec-rule-svc/rest/v2.0/studies/{study_id}/{mode}/jobStatus"
@@ -71,140 +53,18 @@ def rule_id_list(rule_ids: object) -> list[str]:
     return normalize_list(rule_ids, "rule_ids", compact_id)
 
 
-def _rule_ids_request(
+def rule_ids_request(
     endpoint: str,
     path: str,
     chunk: list[str],
     parse: Callable[[httpx.Response], Any],
     params: Mapping[str, str] | None = None,
 ) -> ApiRequest:
-    return ApiRequest(
-        endpoint,
-        "PUT",
-        path,
-        params=params or None,
-        json={"ruleIds": chunk},
-        parse=parse,
-    )
+    """A ``PUT`` of ``{"ruleIds": chunk}``, the body every bulk rule endpoint takes."""
+    return ApiRequest(endpoint, "PUT", path, params=params or None, json={"ruleIds": chunk}, parse=parse)
 
 
-# --- update publish run ------------------------------------------------------------------
-
-
-def update_publish_run(
-    study_id: object,
-    mode: object,
-    publish_run: object,
-    rule_ids: object,
-    *,
-    poll_endpoint: str = "rerun_history",
-    service_timezone: str = "UTC",
-    attempts: int = 5,
-) -> Exchange[list[PublishRunResult]]:
-    """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order.
-
-    Each accepted PUT starts new rule jobs, so a chunk whose reply is lost after it may have
-    arrived is reconciled, not resent: the rules' latest jobs are read (``poll_endpoint``:
-    rerun history, or the bulk job status) and only rules with no job started since the
-    first send are published again, at most ``attempts`` sends per rule in all.
-    """
-    args = study_path_args(study_id, mode)
-    run = parse_choice(publish_run, PublishRun, "publish_run").value
-    ids = rule_id_list(rule_ids)
-    check_poll_endpoint(poll_endpoint)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ValueError(f"attempts: expected a positive integer, got {attempts!r}")
-    path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    reader = functools.partial(
-        _jobs_started_since, args["study_id"], args["mode"], poll_endpoint, service_timezone
-    )
-    return _publish_exchange(path, list(chunked(ids)), reader, attempts)
-
-
-JobReader = Callable[[list[str], datetime], Exchange[dict[str, RuleJob]]]
-
-
-def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
-    parse = functools.partial(parse_publish_run, requested=chunk)
-    request = _rule_ids_request("update_publish_run", path, chunk, parse)
-    return dataclasses.replace(request, idempotent=False, data_on_500=is_item_list)
-
-
-def _publish_exchange(
-    path: str, chunks: list[list[str]], read_started: JobReader, attempts: int
-) -> Exchange[list[PublishRunResult]]:
-    # jobStartDate has millisecond precision: a job started in the threshold's millisecond counts.
-    threshold = floor_to_millisecond(datetime.now(timezone.utc))
-    results: list[PublishRunResult] = []
-    pending, doubt = chunks, list[str]()
-    last_error: ClinicalRulesError | None = None
-    for _ in range(attempts):
-        replies = yield from send_all([_publish_request(path, c) for c in pending])
-        doubt = []
-        for chunk, reply in zip(pending, replies, strict=True):
-            if isinstance(reply, Ambiguous):
-                doubt.extend(chunk)
-                last_error = reply.error
-            else:
-                results.extend(reply)
-        if not doubt:
-            break
-        started = yield from read_started(doubt, threshold)
-        results.extend(_reconciled(rule_id, job) for rule_id, job in started.items())
-        doubt = [rule_id for rule_id in doubt if rule_id not in started]
-        pending = list(chunked(doubt))
-        if not pending:
-            break
-    if doubt:
-        raise PublishRunUnconfirmedError(
-            f"update_publish_run: {len(doubt)} rule(s) not updated after {attempts} attempt(s): every "
-            f"reply was lost or failed ({last_error}) and no job started since "
-            f"{threshold.isoformat()}: {', '.join(doubt)}",
-            rule_ids=doubt,
-            status_code=last_error.status_code if last_error else None,
-        )
-    # Chunks keep input order; items the service added unasked go after all requested ones.
-    order = {rule_id: i for i, rule_id in enumerate(r for chunk in chunks for r in chunk)}
-    return sorted(results, key=lambda r: order.get(r.rule_id or "", len(order)))
-
-
-def _reconciled(rule_id: str, job: RuleJob) -> PublishRunResult:
-    """The result of a rule whose reply was lost but whose new job shows the update happened."""
-    started = job.job_start_date.isoformat() if job.job_start_date else "?"
-    return PublishRunResult(
-        rule_id=rule_id,
-        rule_name=job.rule_name,
-        job_status=PublishJobStatus.SUCCESS,
-        reconciled=True,
-        result=PublishRunOutcome(
-            status="reconciled",
-            result=f"Reply lost; job {job.job_id} ({job.status}) started {started} shows the update.",
-        ),
-    )
-
-
-def _jobs_started_since(
-    study_id: str,
-    mode: str,
-    poll_endpoint: str,
-    service_timezone: str,
-    rule_ids: list[str],
-    threshold: datetime,
-) -> Exchange[dict[str, RuleJob]]:
-    """For each rule with a job started at/after ``threshold``: its latest such job."""
-    args = {"study_id": study_id, "mode": mode}
-    by_rule = yield from _latest_jobs(args, rule_ids, poll_endpoint, False, service_timezone)
-    started: dict[str, RuleJob] = {}
-    wanted = set(rule_ids)
-    for rule_id, jobs in by_rule.items():
-        for job in jobs:
-            when = job.job_start_date
-            if rule_id not in wanted or when is None or when < threshold:
-                continue
-            best = started.get(rule_id)
-            if best is None or best.job_start_date is None or when > best.job_start_date:
-                started[rule_id] = job
-    return started
+# --- latest jobs of many rules ------------------------------------------------------------
 
 
 def latest_jobs(
@@ -225,12 +85,13 @@ def latest_jobs(
     """
     args = study_path_args(study_id, mode)
     ids = rule_id_list(rule_ids)
-    return _latest_jobs(args, ids, check_poll_endpoint(poll_endpoint), history, service_timezone)
+    return read_latest_jobs(args, ids, check_poll_endpoint(poll_endpoint), history, service_timezone)
 
 
-def _latest_jobs(
+def read_latest_jobs(
     args: Mapping[str, str], ids: list[str], poll_endpoint: str, history: bool, service_timezone: str
 ) -> Exchange[dict[str, list[RuleJob]]]:
+    """:func:`latest_jobs` for values already validated (``args`` from :func:`study_path_args`)."""
     grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
     if poll_endpoint == "job_status":
         requests = _job_status_requests(args, ids, history, service_timezone)
@@ -257,48 +118,8 @@ def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJ
         return []
 
 
-def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[PublishRunResult]:
-    """Parse per-rule items (HTTP 200, 400 or 500 alike) and order them like ``requested``.
-
-    A requested rule the service did not report on gets a synthetic failed item.
-    """
-    body = decode_json(response, "update_publish_run")
-    if not is_item_list(body):
-        raise_for_error(response, body, "update_publish_run")
-        if not isinstance(body, list):
-            raise ClinicalOneAPIError(
-                "update_publish_run: unexpected response shape", status_code=response.status_code
-            )
-    by_id: dict[str, PublishRunResult] = {}
-    extras: list[PublishRunResult] = []
-    for raw in body:
-        item = parse_model(PublishRunResult, raw, "update_publish_run", error=ClinicalOneAPIError)
-        key = _normal(item.rule_id)
-        if key in requested and key not in by_id:
-            item.rule_id = key
-            by_id[key] = item
-        else:
-            extras.append(item)
-    missing = [
-        PublishRunResult(
-            rule_id=rule_id,
-            job_status=PUBLISH_MISSING_STATUS,
-            http_error_code=response.status_code,
-            error=ErrorDetail(status="failed", error_message="The service returned no result for this rule."),
-        )
-        for rule_id in requested
-        if rule_id not in by_id
-    ]
-    filled = iter(missing)
-    return [by_id[r] if r in by_id else next(filled) for r in requested] + extras
-
-
-def is_item_list(body: Any) -> bool:
-    """A publish-run reply listing per-rule results (which a 500 may carry too)."""
-    return isinstance(body, list) and any(isinstance(i, dict) and i.get("ruleId") for i in body)
-
-
-def _normal(rule_id: str | None) -> str | None:
+def normal_rule_id(rule_id: str | None) -> str | None:
+    """A reply's rule id in the compact uppercase form requests use (kept as is if malformed)."""
     try:
         return compact_id(rule_id, "ruleId")
     except ValueError:
@@ -318,7 +139,7 @@ def cancel_rule_jobs(
         parse_job_status_page, endpoint="cancel_rule_jobs", service_timezone=service_timezone
     )
     path = CANCEL_RULE_JOB_PATH.format(**args)
-    requests = [_rule_ids_request("cancel_rule_jobs", path, c, parse) for c in chunked(ids)]
+    requests = [rule_ids_request("cancel_rule_jobs", path, c, parse) for c in chunked(ids)]
     return _job_status_exchange(CancelRuleJobsResult, requests, ids)
 
 
@@ -341,7 +162,7 @@ def _job_status_requests(
     parse = functools.partial(
         parse_job_status_page, endpoint="get_job_status", service_timezone=service_timezone
     )
-    return [_rule_ids_request("get_job_status", path, c, parse, params) for c in chunked(ids)]
+    return [rule_ids_request("get_job_status", path, c, parse, params) for c in chunked(ids)]
 
 
 def _job_status_exchange(model: type[R], requests: list[ApiRequest], ids: list[str]) -> Exchange[R]:
@@ -405,7 +226,7 @@ def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple
         entries.extend(e for e in page if e.job_id is not None or e.job_status is not None)
     order = {rule_id: i for i, rule_id in enumerate(requested)}
     for entry in entries:
-        entry.rule_id = _normal(entry.rule_id)
+        entry.rule_id = normal_rule_id(entry.rule_id)
     entries.sort(key=lambda e: order.get(e.rule_id or "", len(order)))
     reported = {e.rule_id for e in entries}
     return model(

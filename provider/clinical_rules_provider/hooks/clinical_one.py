@@ -18,6 +18,7 @@ from clinical_rules_provider._provider_info import (
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
+from clinical_rules_provider.clients import publish_run as publish_api
 from clinical_rules_provider.clients.base import Exchange, reading_reply
 from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
 from clinical_rules_provider.hooks._secrets import register_secret
@@ -211,7 +212,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         rule_ids: Any,
         poll_endpoint: str,
     ) -> Exchange[list[PublishRunResult]]:
-        return api.update_publish_run(
+        return publish_api.update_publish_run(
             study_id,
             mode,
             publish_run,

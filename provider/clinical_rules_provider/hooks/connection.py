@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import httpx
 
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
+from clinical_rules_provider.hooks._retry import RetryPolicy
 from clinical_rules_provider.hooks._secrets import register_secret
-from clinical_rules_provider.hooks._transport import RetryPolicy
 
 _API_VERSION = re.compile(r"v\d+(\.\d+)?")
 

@@ -24,7 +24,8 @@ from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import after_delay, decode_json, reading_reply
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
-from clinical_rules_provider.hooks._transport import TransportSettings, gather_all
+from clinical_rules_provider.hooks._concurrency import gather_all
+from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.auth import VaultSessionAuth
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import (

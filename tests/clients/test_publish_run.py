@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from clinical_rules_provider.clients import clinical_one as c1
+from clinical_rules_provider.clients import publish_run as pr
 from clinical_rules_provider.clients.base import Ambiguous, ApiRequest, reply_for
 from clinical_rules_provider.exceptions import PublishRunUnconfirmedError, TransientServiceError
 from tests.clients.test_clinical_one import RULE_A, RULE_B, RULE_C, STUDY, echo_publish, make_response
@@ -92,7 +92,7 @@ def lost_after_processing(service: Service) -> Callable[[ApiRequest], Any]:
 
 
 def test_publish_requests_are_marked_not_idempotent() -> None:
-    (request,) = c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]).send(None)
+    (request,) = pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]).send(None)
     assert request.idempotent is False
 
 
@@ -100,7 +100,7 @@ def test_publish_requests_are_marked_not_idempotent() -> None:
 def test_lost_reply_after_processing_is_reconciled_without_resending(poll_endpoint: str) -> None:
     service = Service([], {RULE_A: [datetime.now(timezone.utc) - timedelta(days=1)]})
     service.publish.append(lost_after_processing(service))
-    exchange = c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B], poll_endpoint=poll_endpoint)
+    exchange = pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B], poll_endpoint=poll_endpoint)
     results = service.run(exchange)
     assert service.puts() == [[RULE_A, RULE_B]]
     assert [(r.rule_id, r.succeeded, r.reconciled) for r in results] == [
@@ -120,7 +120,7 @@ def test_only_rules_without_a_job_since_the_first_send_are_republished_once(poll
         return LOST
 
     service.publish.extend([only_a_processed, echo_publish])
-    exchange = c1.update_publish_run(
+    exchange = pr.update_publish_run(
         STUDY, "test", "AllData", [RULE_A, RULE_B, RULE_C], poll_endpoint=poll_endpoint
     )
     results = service.run(exchange)
@@ -137,14 +137,14 @@ def test_threshold_is_compared_at_millisecond_precision(monkeypatch: pytest.Monk
         def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
             return sent_at
 
-    monkeypatch.setattr(c1, "datetime", Clock)
+    monkeypatch.setattr(pr, "datetime", Clock)
     # jobStartDate has milliseconds: A started in the send's millisecond, B one millisecond before.
     service = Service([lambda request: LOST, echo_publish], {})
     service.jobs = {
         RULE_A: [sent_at.replace(microsecond=437_000)],
         RULE_B: [sent_at.replace(microsecond=436_000)],
     }
-    results = service.run(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]))
+    results = service.run(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B]))
     assert service.puts() == [[RULE_A, RULE_B], [RULE_B]]
     assert [(r.rule_id, r.reconciled) for r in results] == [(RULE_A, True), (RULE_B, False)]
 
@@ -152,7 +152,7 @@ def test_threshold_is_compared_at_millisecond_precision(monkeypatch: pytest.Monk
 def test_ambiguous_failures_stop_after_the_attempts_with_an_error_naming_the_rules() -> None:
     service = Service([lambda request: LOST] * 3, {})
     with pytest.raises(PublishRunUnconfirmedError) as caught:
-        service.run(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B], attempts=3))
+        service.run(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A, RULE_B], attempts=3))
     assert service.puts() == [[RULE_A, RULE_B]] * 3
     assert len(service.reads()) == 6  # one read per rule after each of the three sends
     assert caught.value.rule_ids == [RULE_A, RULE_B]
@@ -162,15 +162,15 @@ def test_ambiguous_failures_stop_after_the_attempts_with_an_error_naming_the_rul
 
 def test_bad_attempts_or_poll_endpoint_raise_value_error_before_any_request() -> None:
     with pytest.raises(ValueError, match="attempts"):
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A], attempts=0)
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_A], attempts=0)
     with pytest.raises(ValueError, match="poll_endpoint"):
-        c1.update_publish_run(STUDY, "test", "AllData", [RULE_A], poll_endpoint="guess")
+        pr.update_publish_run(STUDY, "test", "AllData", [RULE_A], poll_endpoint="guess")
 
 
 def test_reconciled_result_keeps_the_reply_lost_note_in_its_wire_form() -> None:
     service = Service([], {})
     service.publish.append(lost_after_processing(service))
-    (result,) = service.run(c1.update_publish_run(STUDY, "test", "AllData", [RULE_A]))
+    (result,) = service.run(pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]))
     dumped = result.model_dump(mode="json")
     assert dumped["reconciled"] is True
     assert dumped["jobStatus"] == "Success"
