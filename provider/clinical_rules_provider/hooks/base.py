@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
 try:  # Airflow 3.1+
@@ -13,6 +15,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 from clinical_rules_provider.clients.base import Exchange
+from clinical_rules_provider.hooks import _limits
 from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
 from clinical_rules_provider.hooks.connection import ConnectionLike
 
@@ -152,6 +155,18 @@ class ServiceHook(BaseHook, Generic[C]):
 
     async def _arun(self, exchange: Exchange[T]) -> T:
         return await (await self.ahttp()).arun(exchange)
+
+    def time_limit(self, seconds_left: float | None) -> AbstractContextManager[None]:
+        """Bound every call made inside by ``seconds_left`` plus one request timeout.
+
+        Sensors and triggers wrap each poll in it: a request started before their deadline
+        may finish, but a slow or trickling service cannot hold them much past it. ``None``
+        adds no bound (each call keeps its ``deadline``). Async callers read the connection
+        first (``await hook.aconfig()``), so this never blocks the event loop.
+        """
+        if seconds_left is None:
+            return contextlib.nullcontext()
+        return _limits.call_deadline(max(seconds_left, 0.0) + self._transport(self.config).timeout)
 
     @property
     def requests_sent(self) -> int:

@@ -110,15 +110,14 @@ class DeferrableJobSensor(BaseSensorOperator):
             )
         return result
 
-    def poke_budget(self, request_timeout: float) -> float | None:
-        """Seconds the current poke may take: what is left of the sensor's ``timeout`` (counted
-        from the start of this execution) plus one request timeout, so that a slow or trickling
-        service cannot hold a poke past the sensor's own deadline."""
+    def seconds_left(self) -> float | None:
+        """What is left of the sensor's ``timeout``, counted from the start of this execution
+        (each poke runs within it, plus one request timeout: see ``ServiceHook.time_limit``)."""
         if self.timeout is None:
             return None
         started = getattr(self, "_wait_started", None)
         elapsed = time.monotonic() - started if started is not None else 0.0
-        return max(float(self.timeout) - elapsed, 0.0) + request_timeout
+        return max(float(self.timeout) - elapsed, 0.0)
 
     def execute(self, context: Context) -> Any:
         """Airflow's poke loop; ``deferrable`` hands the wait to the triggerer after the first poke."""

@@ -182,12 +182,11 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
         Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
         """
-        from clinical_rules_provider.hooks._limits import call_deadline
 
         hook = self.hook
         study, mode, watch = self._resolve(context)
         try:
-            with call_deadline(self.poke_budget(hook.http.settings.timeout)):
+            with hook.time_limit(self.seconds_left()):
                 jobs = hook.latest_jobs(
                     study,
                     mode,

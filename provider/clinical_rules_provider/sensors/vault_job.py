@@ -91,13 +91,12 @@ class VaultJobSensor(DeferrableJobSensor):
 
     def poll(self, context: Context) -> PokeReturnValue:
         """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
-        from clinical_rules_provider.hooks._limits import call_deadline
         from clinical_rules_provider.job_watch import evaluate_vault_jobs
 
         hook = self.hook
         ids = self._job_ids()
         try:
-            with call_deadline(self.poke_budget(hook.http.settings.timeout)):
+            with hook.time_limit(self.seconds_left()):
                 jobs = hook.get_job_statuses(ids)
         except TransientServiceError as exc:
             self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)

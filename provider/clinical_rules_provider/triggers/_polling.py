@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
-from clinical_rules_provider.hooks._limits import call_deadline
 from clinical_rules_provider.hooks.base import ServiceHook
 
 if TYPE_CHECKING:
@@ -68,8 +67,8 @@ class JobPollingTrigger(BaseTrigger, Generic[H]):
             while True:
                 polls += 1
                 try:
-                    grace = (await hook.ahttp()).settings.timeout
-                    with call_deadline(max(self.end_time - time.time(), 0.0) + grace):
+                    await hook.aconfig()
+                    with hook.time_limit(self.end_time - time.time()):
                         outcome = await self.poll(hook)
                     if outcome.failed or outcome.done:
                         report = outcome.to_json()

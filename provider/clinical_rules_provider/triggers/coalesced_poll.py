@@ -38,7 +38,6 @@ from types import TracebackType
 
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.exceptions import DeadlineExceededError
-from clinical_rules_provider.hooks._limits import call_deadline
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import RuleJob
@@ -185,9 +184,9 @@ class SharedPoll:
                         hook = ClinicalOneHook(conn_id, max_concurrency=max_concurrency)
                     rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
                     self.rules_polled = len(rules)
-                    grace = (await hook.ahttp()).settings.timeout
+                    await hook.aconfig()
                     latest_end = max(s.end_time for s in self.subscribers.values())
-                    with call_deadline(max(latest_end - time.time(), 0.0) + grace):
+                    with hook.time_limit(latest_end - time.time()):
                         answer = await hook.alatest_jobs(
                             study_id, mode, rules, poll_endpoint=endpoint, history=history
                         )
