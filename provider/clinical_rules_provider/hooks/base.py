@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
@@ -14,7 +14,8 @@ try:  # Airflow 3.1+
 except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
-from clinical_rules_provider.clients.base import Exchange
+from clinical_rules_provider.clients._paging import Pager
+from clinical_rules_provider.clients.base import Exchange, reading_reply
 from clinical_rules_provider.hooks import _limits
 from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
 from clinical_rules_provider.hooks.connection import ConnectionLike
@@ -155,6 +156,26 @@ class ServiceHook(BaseHook, Generic[C]):
 
     async def _arun(self, exchange: Exchange[T]) -> T:
         return await (await self.ahttp()).arun(exchange)
+
+    def _iter_pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> Iterator[T]:
+        """Stream a pager's items, reading the connection (``prepare``) on first use."""
+        prepare(self.config)
+        while (request := pager.next_request()) is not None:
+            response = self.http.send(request)
+            with reading_reply(request.endpoint):
+                items = pager.feed(response)
+            yield from items
+
+    async def _aiter_pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> AsyncIterator[T]:
+        """Async :meth:`_iter_pages`."""
+        http = await self.ahttp()
+        prepare(await self.aconfig())
+        while (request := pager.next_request()) is not None:
+            response = await http.asend(request)
+            with reading_reply(request.endpoint):
+                items = pager.feed(response)
+            for item in items:
+                yield item
 
     def time_limit(self, seconds_left: float | None) -> AbstractContextManager[None]:
         """Bound every call made inside by ``seconds_left`` plus one request timeout.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +19,7 @@ from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
 from clinical_rules_provider.clients import publish_run as publish_api
-from clinical_rules_provider.clients.base import Exchange, reading_reply
+from clinical_rules_provider.clients.base import Exchange
 from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
 from clinical_rules_provider.hooks._secrets import register_secret
 from clinical_rules_provider.hooks._transport import TransportSettings
@@ -232,31 +232,11 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         ``user_name``, and ``page_size`` (default 100). Validation happens on the call,
         not on first iteration.
         """
-        pager = filtered_list.RulePager.create(study_id, mode, **filters)
-        return self._iter_rules(pager)
-
-    def _iter_rules(self, pager: filtered_list.RulePager) -> Iterator[RuleSummary]:
-        pager.field_names = self.config.filter_field_names
-        while (request := pager.next_request()) is not None:
-            response = self.http.send(request)
-            with reading_reply("list_rules"):
-                rules = pager.feed(response)
-            yield from rules
+        return self._iter_pages(*_rule_pager(study_id, mode, filters))
 
     def alist_rules(self, study_id: str, mode: str, **filters: Any) -> AsyncIterator[RuleSummary]:
         """Async :meth:`list_rules` (an async iterator)."""
-        pager = filtered_list.RulePager.create(study_id, mode, **filters)
-        return self._aiter_rules(pager)
-
-    async def _aiter_rules(self, pager: filtered_list.RulePager) -> AsyncIterator[RuleSummary]:
-        http = await self.ahttp()
-        pager.field_names = (await self.aconfig()).filter_field_names
-        while (request := pager.next_request()) is not None:
-            response = await http.asend(request)
-            with reading_reply("list_rules"):
-                rules = pager.feed(response)
-            for rule in rules:
-                yield rule
+        return self._aiter_pages(*_rule_pager(study_id, mode, filters))
 
     # --- cancel and job status ------------------------------------------------------------
 
@@ -396,3 +376,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
             return False, redact(f"{type(exc).__name__}: {exc}")
         finally:
             self.close()
+
+
+def _rule_pager(
+    study_id: str, mode: str, filters: dict[str, Any]
+) -> tuple[filtered_list.RulePager, Callable[[ClinicalOneConfig], None]]:
+    pager = filtered_list.RulePager.create(study_id, mode, **filters)  # validates now
+
+    def prepare(config: ClinicalOneConfig) -> None:
+        pager.field_names = config.filter_field_names
+
+    return pager, prepare

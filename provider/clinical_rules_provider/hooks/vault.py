@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from clinical_rules_provider._provider_info import (
 )
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import vault as api
-from clinical_rules_provider.clients.base import after_delay, decode_json, reading_reply
+from clinical_rules_provider.clients.base import after_delay, decode_json
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._concurrency import gather_all
@@ -257,18 +257,7 @@ class VaultHook(ServiceHook[VaultConfig]):
         page_size: int = api.MONITOR_PAGE_LIMIT,
     ) -> Iterator[VaultJob]:
         """Stream unfinished jobs from ``GET /api/{v}/services/jobs/monitors`` (paged by ``limit`` ≤ 200)."""
-        pager = api.JobMonitorPager.create(
-            statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size
-        )
-        return self._iter_monitors(pager)
-
-    def _iter_monitors(self, pager: api.JobMonitorPager) -> Iterator[VaultJob]:
-        pager.api_version = self.config.api_version
-        while (request := pager.next_request()) is not None:
-            response = self.http.send(request)
-            with reading_reply("list_job_monitors"):
-                jobs = pager.feed(response)
-            yield from jobs
+        return self._iter_pages(*_monitor_pager(statuses, start_date, end_date, page_size))
 
     def alist_job_monitors(
         self,
@@ -279,20 +268,7 @@ class VaultHook(ServiceHook[VaultConfig]):
         page_size: int = api.MONITOR_PAGE_LIMIT,
     ) -> AsyncIterator[VaultJob]:
         """Async :meth:`list_job_monitors`."""
-        pager = api.JobMonitorPager.create(
-            statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size
-        )
-        return self._aiter_monitors(pager)
-
-    async def _aiter_monitors(self, pager: api.JobMonitorPager) -> AsyncIterator[VaultJob]:
-        http = await self.ahttp()
-        pager.api_version = (await self.aconfig()).api_version
-        while (request := pager.next_request()) is not None:
-            response = await http.asend(request)
-            with reading_reply("list_job_monitors"):
-                jobs = pager.feed(response)
-            for job in jobs:
-                yield job
+        return self._aiter_pages(*_monitor_pager(statuses, start_date, end_date, page_size))
 
     # --- the connection's user ------------------------------------------------------------
 
@@ -327,3 +303,16 @@ class VaultHook(ServiceHook[VaultConfig]):
             return False, redact(f"{type(exc).__name__}: {exc}")
         finally:
             self.close()
+
+
+def _monitor_pager(
+    statuses: Any, start_date: datetime | None, end_date: datetime | None, page_size: int
+) -> tuple[api.JobMonitorPager, Callable[[VaultConfig], None]]:
+    pager = api.JobMonitorPager.create(  # validates now
+        statuses=statuses, start_date=start_date, end_date=end_date, page_size=page_size
+    )
+
+    def prepare(config: VaultConfig) -> None:
+        pager.api_version = config.api_version
+
+    return pager, prepare
