@@ -151,11 +151,15 @@ class ServiceHook(BaseHook, Generic[C]):
         """The HTTP session (async use)."""
         return self._session_for(await self.aconfig())
 
-    def _run(self, exchange: Exchange[T]) -> T:
-        return self.http.run(exchange)
+    def _call(self, build: Callable[[C], Exchange[T]]) -> T:
+        """Build an exchange from the parsed connection and drive it to its result."""
+        config = self.config
+        return self._session_for(config).run(build(config))
 
-    async def _arun(self, exchange: Exchange[T]) -> T:
-        return await (await self.ahttp()).arun(exchange)
+    async def _acall(self, build: Callable[[C], Exchange[T]]) -> T:
+        """Async :meth:`_call`: the connection is read without blocking the event loop."""
+        config = await self.aconfig()
+        return await self._session_for(config).arun(build(config))
 
     def _iter_pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> Iterator[T]:
         """Stream a pager's items, reading the connection (``prepare``) on first use."""

@@ -187,8 +187,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param poll_endpoint: how the latest jobs are read when reconciling:
             ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
         """
-        config = self.config
-        return self._run(self._publish(config, study_id, mode, publish_run, rule_ids, poll_endpoint))
+        return self._call(_publisher(study_id, mode, publish_run, rule_ids, poll_endpoint))
 
     async def aupdate_publish_run(
         self,
@@ -200,27 +199,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         poll_endpoint: str = "rerun_history",
     ) -> list[PublishRunResult]:
         """Async :meth:`update_publish_run`; chunks (and reconciling reads) are sent concurrently."""
-        config = await self.aconfig()
-        return await self._arun(self._publish(config, study_id, mode, publish_run, rule_ids, poll_endpoint))
-
-    @staticmethod
-    def _publish(
-        config: ClinicalOneConfig,
-        study_id: str,
-        mode: str,
-        publish_run: str,
-        rule_ids: Any,
-        poll_endpoint: str,
-    ) -> Exchange[list[PublishRunResult]]:
-        return publish_api.update_publish_run(
-            study_id,
-            mode,
-            publish_run,
-            rule_ids,
-            poll_endpoint=poll_endpoint,
-            service_timezone=config.service_timezone,
-            attempts=config.transport.retry.attempts,
-        )
+        return await self._acall(_publisher(study_id, mode, publish_run, rule_ids, poll_endpoint))
 
     # --- filtered list --------------------------------------------------------------------
 
@@ -246,15 +225,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         The result lists each rule's entry (``Cancelled``, ``Failed to cancel job``, ...)
         and ``missing_rule_ids`` for rules the service did not report on.
         """
-        return self._run(
-            api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=self.service_timezone)
+        return self._call(
+            lambda c: api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=c.service_timezone)
         )
 
     async def acancel_rule_jobs(self, study_id: str, mode: str, rule_ids: Any) -> CancelRuleJobsResult:
         """Async :meth:`cancel_rule_jobs`."""
-        config = await self.aconfig()
-        return await self._arun(
-            api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=config.service_timezone)
+        return await self._acall(
+            lambda c: api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=c.service_timezone)
         )
 
     def get_job_status(
@@ -264,22 +242,13 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
 
         Not in the API references; see the docs page "Inferences and overrides".
         """
-        return self._run(
-            api.get_job_status(
-                study_id, mode, rule_ids, history=history, service_timezone=self.service_timezone
-            )
-        )
+        return self._call(_job_status(study_id, mode, rule_ids, history))
 
     async def aget_job_status(
         self, study_id: str, mode: str, rule_ids: Any, *, history: bool = False
     ) -> JobStatusResult:
         """Async :meth:`get_job_status`."""
-        config = await self.aconfig()
-        return await self._arun(
-            api.get_job_status(
-                study_id, mode, rule_ids, history=history, service_timezone=config.service_timezone
-            )
-        )
+        return await self._acall(_job_status(study_id, mode, rule_ids, history))
 
     # --- rerun history --------------------------------------------------------------------
 
@@ -289,15 +258,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         Raises :class:`~clinical_rules_provider.exceptions.ClinicalOneNotFoundError` when
         the service answers ``NOT_FOUND``.
         """
-        return self._run(
-            api.get_rerun_history(study_id, mode, rule_id, service_timezone=self.service_timezone)
+        return self._call(
+            lambda c: api.get_rerun_history(study_id, mode, rule_id, service_timezone=c.service_timezone)
         )
 
     async def aget_rerun_history(self, study_id: str, mode: str, rule_id: str) -> RerunHistory:
         """Async :meth:`get_rerun_history`."""
-        config = await self.aconfig()
-        return await self._arun(
-            api.get_rerun_history(study_id, mode, rule_id, service_timezone=config.service_timezone)
+        return await self._acall(
+            lambda c: api.get_rerun_history(study_id, mode, rule_id, service_timezone=c.service_timezone)
         )
 
     # --- latest jobs of many rules (sensor, trigger, stale-job detection) ----------------
@@ -325,15 +293,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param poll_endpoint: ``rerun_history`` or ``job_status``.
         :param history: with ``job_status``, every recent job of a rule, not only the latest.
         """
-        config = await self.aconfig()
-        return await self._arun(
-            api.latest_jobs(
+        return await self._acall(
+            lambda c: api.latest_jobs(
                 study_id,
                 mode,
                 rule_ids,
                 poll_endpoint=poll_endpoint,
                 history=history,
-                service_timezone=config.service_timezone,
+                service_timezone=c.service_timezone,
             )
         )
 
@@ -387,3 +354,25 @@ def _rule_pager(
         pager.field_names = config.filter_field_names
 
     return pager, prepare
+
+
+def _publisher(
+    study_id: str, mode: str, publish_run: str, rule_ids: Any, poll_endpoint: str
+) -> Callable[[ClinicalOneConfig], Exchange[list[PublishRunResult]]]:
+    return lambda config: publish_api.update_publish_run(
+        study_id,
+        mode,
+        publish_run,
+        rule_ids,
+        poll_endpoint=poll_endpoint,
+        service_timezone=config.service_timezone,
+        attempts=config.transport.retry.attempts,
+    )
+
+
+def _job_status(
+    study_id: str, mode: str, rule_ids: Any, history: bool
+) -> Callable[[ClinicalOneConfig], Exchange[JobStatusResult]]:
+    return lambda config: api.get_job_status(
+        study_id, mode, rule_ids, history=history, service_timezone=config.service_timezone
+    )

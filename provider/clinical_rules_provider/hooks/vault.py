@@ -21,7 +21,7 @@ from clinical_rules_provider._provider_info import (
 )
 from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import vault as api
-from clinical_rules_provider.clients.base import after_delay, decode_json
+from clinical_rules_provider.clients.base import Exchange, after_delay, decode_json
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
 from clinical_rules_provider.hooks._concurrency import gather_all
@@ -176,13 +176,12 @@ class VaultHook(ServiceHook[VaultConfig]):
 
     def cancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
         """Cancel job instances (500 per request); one result per job, in input order."""
-        return self._run(api.cancel_jobs(job_ids, api_version=self.config.api_version))
+        return self._call(lambda c: api.cancel_jobs(job_ids, api_version=c.api_version))
 
     async def acancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
         """Async :meth:`cancel_jobs`; chunks are sent concurrently."""
         ids = api.job_id_list(job_ids)  # validate before reading the connection
-        config = await self.aconfig()
-        return await self._arun(api.cancel_validated_jobs(ids, api_version=config.api_version))
+        return await self._acall(lambda c: api.cancel_validated_jobs(ids, api_version=c.api_version))
 
     # --- job status -----------------------------------------------------------------------
 
@@ -215,9 +214,7 @@ class VaultHook(ServiceHook[VaultConfig]):
         :param job_id: a Vault job id (positive int or numeric string).
         """
         number = vault_job_id(job_id, "job_id")
-        config = self.config
-        exchange = api.get_job_status(number, api_version=config.api_version)
-        return self._run(after_delay(self._status_wait(config.transport.base_url, number), exchange))
+        return self._call(self._status_reader(number))
 
     async def aget_job_status(self, job_id: Any) -> VaultJob:
         """Async :meth:`get_job_status`.
@@ -227,9 +224,14 @@ class VaultHook(ServiceHook[VaultConfig]):
         return await self._aread_status(vault_job_id(job_id, "job_id"))
 
     async def _aread_status(self, number: int) -> VaultJob:
-        config = await self.aconfig()
-        exchange = api.get_job_status(number, api_version=config.api_version)
-        return await self._arun(after_delay(self._status_wait(config.transport.base_url, number), exchange))
+        return await self._acall(self._status_reader(number))
+
+    def _status_reader(self, number: int) -> Callable[[VaultConfig], Exchange[VaultJob]]:
+        def build(config: VaultConfig) -> Exchange[VaultJob]:
+            wait = self._status_wait(config.transport.base_url, number)
+            return after_delay(wait, api.get_job_status(number, api_version=config.api_version))
+
+        return build
 
     def get_job_statuses(self, job_ids: Any) -> list[VaultJob]:
         """Read many job instances concurrently (each at most once per 10 s), in input order.
@@ -279,17 +281,17 @@ class VaultHook(ServiceHook[VaultConfig]):
         ``session_id`` extra, or a session cached by another hook) one ``GET
         /api/{v}/objects/users/me``.
         """
-        config = self.config
-        known = _login_user(config)
-        return known if known is not None else self._run(api.current_user(api_version=config.api_version))
+        known = _login_user(self.config)
+        return (
+            known if known is not None else self._call(lambda c: api.current_user(api_version=c.api_version))
+        )
 
     async def acurrent_user_id(self) -> str:
         """Async :meth:`current_user_id`."""
-        config = await self.aconfig()
-        known = _login_user(config)
+        known = _login_user(await self.aconfig())
         if known is not None:
             return known
-        return await self._arun(api.current_user(api_version=config.api_version))
+        return await self._acall(lambda c: api.current_user(api_version=c.api_version))
 
     # --- connection test ------------------------------------------------------------------
 
