@@ -130,6 +130,29 @@ TOKEN_CACHE = _SecretCache()
 SESSION_CACHE = _SecretCache()
 
 
+def _raise_if_transient(response: httpx.Response, what: str) -> None:
+    """A 429/5xx from a token or login endpoint is worth a retry, not an authentication failure."""
+    if response.status_code in TRANSIENT_STATUS or response.status_code >= 500:
+        raise TransientServiceError(
+            f"{what} answered HTTP {response.status_code}",
+            status_code=response.status_code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+
+
+def _header_safe(secret: object, what: str, status_code: int) -> str:
+    """Mask an issued secret at once, and refuse one that cannot go into a header as it is."""
+    if isinstance(secret, str):
+        register_secret(secret, what)
+    if not _usable_secret(secret):
+        raise AuthenticationError(
+            f"the service issued a {what} with control or non-ASCII characters (CR, LF, ...); "
+            "it cannot be sent as a header",
+            status_code=status_code,
+        )
+    return secret
+
+
 class BearerTokenAuth(httpx.Auth):
     """A static bearer token from the connection extra."""
 
@@ -205,12 +228,7 @@ class OAuth2Auth(httpx.Auth):
         return httpx.Request("POST", self._token_url, data=form, headers=headers)
 
     def _store(self, response: httpx.Response) -> str:
-        if response.status_code in TRANSIENT_STATUS or response.status_code >= 500:
-            raise TransientServiceError(
-                f"token endpoint answered HTTP {response.status_code}",
-                status_code=response.status_code,
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
+        _raise_if_transient(response, "token endpoint")
         body: Any = decode_json(response, "oauth2_token") if response.content else {}
         token = body.get("access_token") if isinstance(body, dict) else None
         if response.status_code != 200 or not isinstance(token, str) or not token:
@@ -220,13 +238,7 @@ class OAuth2Auth(httpx.Auth):
                 f"{str(reason)[:200] if reason else 'no access_token returned'}",
                 status_code=response.status_code,
             )
-        register_secret(token, "access_token")
-        if not _usable_secret(token):
-            raise AuthenticationError(
-                "the token endpoint issued an access_token with control or non-ASCII characters "
-                "(CR, LF, ...); it cannot be sent as a header",
-                status_code=response.status_code,
-            )
+        token = _header_safe(token, "access_token", response.status_code)
         ttl = _token_ttl(body.get("expires_in"))
         self._cache.put(self._key, token, max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
         return token
@@ -301,10 +313,7 @@ class VaultSessionAuth(httpx.Auth):
 
     def _store(self, response: httpx.Response) -> str:
         self.logins += 1
-        if response.status_code in TRANSIENT_STATUS or response.status_code >= 500:
-            raise TransientServiceError(
-                f"Vault auth answered HTTP {response.status_code}", status_code=response.status_code
-            )
+        _raise_if_transient(response, "Vault auth")
         body = decode_json(response, "vault_auth")
         session = body.get("sessionId") if isinstance(body, dict) else None
         if not isinstance(body, dict) or body.get("responseStatus") != "SUCCESS" or not session:
@@ -312,13 +321,7 @@ class VaultSessionAuth(httpx.Auth):
             raise AuthenticationError(
                 f"Vault refused the login for {self._username!r}: {types}", status_code=response.status_code
             )
-        register_secret(session, "session_id")
-        if not _usable_secret(session):
-            raise AuthenticationError(
-                "Vault issued a session id with control or non-ASCII characters (CR, LF, ...); "
-                "it cannot be sent as a header",
-                status_code=response.status_code,
-            )
+        session = _header_safe(session, "session_id", response.status_code)
         user = body.get("userId")
         if isinstance(user, (int, str)) and not isinstance(user, bool) and str(user).strip():
             self.user_id = str(user).strip()
