@@ -6,6 +6,10 @@ from typing import Any
 
 from clinical_rules_provider import __version__
 
+# The hooks' ``default_conn_name``; task classes default to these without importing the hooks.
+CLINICAL_ONE_DEFAULT_CONN_ID = "clinical_one_default"
+VAULT_DEFAULT_CONN_ID = "veeva_vault_default"
+
 _STRING = {"type": ["string", "null"]}
 _SECRET = {"type": ["string", "null"], "format": "password"}
 

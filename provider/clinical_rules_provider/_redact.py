@@ -51,12 +51,6 @@ def redact(text: str) -> str:
     return text
 
 
-def forget_all() -> None:
-    """Empty the registry (tests)."""
-    with _lock:
-        _known.clear()
-
-
 def fingerprint(*parts: object) -> str:
     """A keyed hash of everything that authenticates: equal credentials, equal fingerprint.
 

@@ -11,6 +11,7 @@ import httpx
 
 from clinical_rules_provider._provider_info import (
     CLINICAL_ONE_BEHAVIOUR,
+    CLINICAL_ONE_DEFAULT_CONN_ID,
     CLINICAL_ONE_FIELDS,
     form_widgets,
     python_behaviour,
@@ -127,7 +128,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     """
 
     conn_name_attr = "clinical_one_conn_id"
-    default_conn_name = "clinical_one_default"
+    default_conn_name = CLINICAL_ONE_DEFAULT_CONN_ID
     conn_type = "clinical_one"
     hook_name = "Oracle Clinical One"
 

@@ -15,6 +15,7 @@ import httpx
 
 from clinical_rules_provider._provider_info import (
     VAULT_BEHAVIOUR,
+    VAULT_DEFAULT_CONN_ID,
     VAULT_FIELDS,
     form_widgets,
     python_behaviour,
@@ -142,7 +143,7 @@ class VaultHook(ServiceHook[VaultConfig]):
     """
 
     conn_name_attr = "vault_conn_id"
-    default_conn_name = "veeva_vault_default"
+    default_conn_name = VAULT_DEFAULT_CONN_ID
     conn_type = "veeva_vault"
     hook_name = "Veeva Vault"
 

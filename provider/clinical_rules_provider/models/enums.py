@@ -154,28 +154,31 @@ def status_value(status: str | enum.Enum | None) -> str | None:
     return status
 
 
+def _phase(
+    value: str | None, success: frozenset[str], failure: frozenset[str], active: frozenset[str]
+) -> JobPhase:
+    if value in success:
+        return "success"
+    if value in failure:
+        return "failure"
+    return "active" if value in active else "unknown"
+
+
 def rule_job_phase(status: str | enum.Enum | None) -> JobPhase:
     """Classify a rule job status; unknown values are ``"unknown"`` (callers treat them as active)."""
-    value = status_value(status)
-    if value in RULE_JOB_SUCCESS_STATUSES:
-        return "success"
-    if value in RULE_JOB_FAILURE_STATUSES:
-        return "failure"
-    if value in RULE_JOB_ACTIVE_STATUSES:
-        return "active"
-    return "unknown"
+    return _phase(
+        status_value(status), RULE_JOB_SUCCESS_STATUSES, RULE_JOB_FAILURE_STATUSES, RULE_JOB_ACTIVE_STATUSES
+    )
 
 
 def vault_job_phase(status: str | enum.Enum | None) -> JobPhase:
     """Classify a Vault job status the same way as :func:`rule_job_phase`."""
-    value = status_value(status)
-    if value in VAULT_JOB_SUCCESS_STATUSES:
-        return "success"
-    if value in VAULT_JOB_FAILURE_STATUSES:
-        return "failure"
-    if value in VAULT_JOB_ACTIVE_STATUSES:
-        return "active"
-    return "unknown"
+    return _phase(
+        status_value(status),
+        VAULT_JOB_SUCCESS_STATUSES,
+        VAULT_JOB_FAILURE_STATUSES,
+        VAULT_JOB_ACTIVE_STATUSES,
+    )
 
 
 def parse_choice(value: object, enum_type: type[E], field: str, *, case_insensitive: bool = True) -> E:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
@@ -38,7 +39,7 @@ class _RuleJobsOperator(BaseOperator):
         study_mode: str | None = None,
         fail_on_not_cancelled: bool = True,
         max_concurrency: int | None = None,
-        clinical_one_conn_id: str = "clinical_one_default",
+        clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.links import VaultJobLink
 from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 from clinical_rules_provider.models.times import utc_now
@@ -38,7 +39,7 @@ class _VaultJobsOperator(BaseOperator):
     operator_extra_links = (VaultJobLink(),)
 
     def __init__(
-        self, *, fail_on_not_cancelled: bool = True, vault_conn_id: str = "veeva_vault_default", **kwargs: Any
+        self, *, fail_on_not_cancelled: bool = True, vault_conn_id: str = VAULT_DEFAULT_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.fail_on_not_cancelled = fail_on_not_cancelled

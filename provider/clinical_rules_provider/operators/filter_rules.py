@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.task_helpers import resolve_study
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
         page_size: int = 100,
         push_summaries: bool = False,
         fail_if_empty: bool = False,
-        clinical_one_conn_id: str = "clinical_one_default",
+        clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -12,6 +12,7 @@ from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.enums import PublishRun, parse_choice
@@ -109,7 +110,7 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         poll_endpoint: str = "rerun_history",
         cancel_on_kill: bool = False,
         max_concurrency: int | None = None,
-        clinical_one_conn_id: str = "clinical_one_default",
+        clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.exceptions import TransientServiceError
 from clinical_rules_provider.job_options import check_poll_endpoint, failure_status_set
 from clinical_rules_provider.links import ClinicalOneRulesLink
@@ -93,7 +94,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         max_concurrency: int | None = None,
-        clinical_one_conn_id: str = "clinical_one_default",
+        clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)

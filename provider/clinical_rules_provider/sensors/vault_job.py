@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import PokeReturnValue
 
+from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.exceptions import TransientServiceError
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.links import VaultJobLink
@@ -59,7 +60,7 @@ class VaultJobSensor(DeferrableJobSensor):
         poll_interval: float | timedelta | str = 30.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
-        vault_conn_id: str = "veeva_vault_default",
+        vault_conn_id: str = VAULT_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
+from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.job_options import check_poll_endpoint
@@ -64,7 +65,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         failure_statuses: list[str] | None = None,
         poll_interval: float = 30.0,
         poll_endpoint: str = "rerun_history",
-        clinical_one_conn_id: str = ClinicalOneHook.default_conn_name,
+        clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         max_concurrency: int | None = None,
         cancel_on_kill: bool = False,
         first_poll_delay: float = 0.0,

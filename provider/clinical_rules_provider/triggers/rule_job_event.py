@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.models.enums import StudyMode, parse_choice, rule_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
 
@@ -120,7 +121,7 @@ class ClinicalOneRuleJobEventTrigger(BaseEventTrigger):
         poll_interval: float = 60.0,
         poll_endpoint: str = "job_status",
         rule_refresh_interval: float = 300.0,
-        clinical_one_conn_id: str = "clinical_one_default",
+        clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         max_concurrency: int | None = None,
     ) -> None:
         super().__init__()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.clients.vault import job_id_list
 from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
 from clinical_rules_provider.job_options import vault_failure_status_set
@@ -38,7 +39,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         end_time: float,
         failure_statuses: list[str] | None = None,
         poll_interval: float = 30.0,
-        vault_conn_id: str = VaultHook.default_conn_name,
+        vault_conn_id: str = VAULT_DEFAULT_CONN_ID,
         cancel_on_kill: bool = False,
         first_poll_delay: float = 0.0,
     ) -> None:
