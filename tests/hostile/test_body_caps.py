@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import tracemalloc
+import zlib
 from collections.abc import Callable
 
 import pytest
@@ -78,3 +81,74 @@ def _then_hang(first: Handler) -> Handler:
         await hang()(request, writer)
 
     return handle
+
+
+def _encoded_reply(body: bytes, encoding: str) -> Handler:
+    return raw(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: "
+        + encoding.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compression_bomb_stops_at_the_body_cap_after_decoding(
+    hostile: HostileServer, c1: Conn, encoding: str
+) -> None:
+    inflated = b" " * (256 * CAP)  # 256 MiB of blanks: about 256 KiB compressed, under the cap
+    packed = gzip.compress(inflated, 9) if encoding == "gzip" else zlib.compress(inflated, 9)
+    assert len(packed) < CAP
+    hostile.route("GET", HISTORY, _encoded_reply(packed, encoding))
+    conn = c1(max_body_bytes=CAP, deadline=30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLargeError, match="max_body_bytes"):
+            bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * CAP
+
+
+async def test_a_compression_bomb_stops_at_the_body_cap_in_async_calls(
+    hostile: HostileServer, vault: Conn
+) -> None:
+    hostile.route(
+        "GET", f"{API}/services/jobs/9", _encoded_reply(gzip.compress(b" " * (64 * CAP), 9), "gzip")
+    )
+    hook = VaultHook(vault(max_body_bytes=CAP, deadline=30))
+    with pytest.raises(ResponseTooLargeError):
+        await abounded(hook.aget_job_status(9))
+    await hook.aclose()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+def test_a_compressed_reply_under_the_cap_is_decoded(hostile: HostileServer, c1: Conn, encoding: str) -> None:
+    history = {
+        "status": "SUCCESS",
+        "ruleHistory": [
+            {"ruleId": RULE_A, "jobId": "0E2428167F66445BAB544C7CDD884E87", "jobStatus": "Success"}
+        ],
+    }
+    body = json.dumps(history).encode()
+    if encoding == "gzip":
+        packed = gzip.compress(body)
+    elif encoding == "deflate":
+        packed = zlib.compress(body)
+    else:  # some servers send raw deflate without the zlib header
+        squeeze = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        packed = squeeze.compress(body) + squeeze.flush()
+    hostile.route("GET", HISTORY, _encoded_reply(packed, encoding.replace("raw-", "")))
+    conn = c1(max_body_bytes=CAP)
+    result = bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+    assert [job.job_status for job in result.rule_history] == ["Success"]
+
+
+def test_a_reply_in_an_encoding_that_was_not_asked_for_is_refused(hostile: HostileServer, c1: Conn) -> None:
+    hostile.route("GET", HISTORY, _encoded_reply(b"\x00" * 64, "gzip, gzip"))
+    conn = c1(max_body_bytes=CAP)
+    with pytest.raises(UnexpectedResponseError, match="Content-Encoding"):
+        bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))

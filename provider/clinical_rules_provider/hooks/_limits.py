@@ -4,7 +4,8 @@ A per-read ``timeout`` does not bound a call: a server that trickles one byte pe
 it for as long as it likes, and a chunked reply can run to gigabytes. So each hook call runs
 under a *deadline* (a context variable, so a trigger or sensor can hand its own remaining time
 down to every request its hook sends, concurrent ones included), and each reply body is read
-through a counting stream that stops at a size cap.
+through a counting stream that stops at a size cap, before and after decompression (a few
+hundred KiB of gzip can inflate to gigabytes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import ssl
 import sys
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -22,9 +24,17 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 
-from clinical_rules_provider.exceptions import DeadlineExceededError, ResponseTooLargeError
+from clinical_rules_provider.exceptions import (
+    DeadlineExceededError,
+    ResponseTooLargeError,
+    UnexpectedResponseError,
+)
 
 T = TypeVar("T")
+# The encodings asked for (``Accept-Encoding``), decoded here so the cap counts decoded bytes:
+# zlib's window bits for each (deflate: a zlib stream; a raw one is tried when that fails).
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 _DEADLINE: ContextVar[float | None] = ContextVar("clinical_rules_deadline", default=None)
 
 
@@ -190,40 +200,55 @@ def _check_length(response: httpx.Response, cap: int) -> None:
 
 
 class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """Counts a reply's raw bytes as they arrive; stops at ``cap`` bytes or at the deadline."""
+    """Counts a reply's bytes as they arrive, and again once inflated; stops at ``cap`` bytes
+    either way, or at the deadline. ``wbits`` (a gzip or deflate reply) inflates here, at most
+    ``cap`` + 1 bytes at a time, so a compression bomb never expands in memory."""
 
-    def __init__(
-        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, cap: int, request: httpx.Request
-    ):
+    def __init__(self, stream: Any, cap: int, request: httpx.Request, wbits: int | None = None) -> None:
         self._stream = stream
         self._cap = cap
         self._request = request
-        self._seen = 0
+        self._seen = self._inflated = 0
+        self._inflate = zlib.decompressobj(wbits) if wbits is not None else None
+        # A "deflate" reply may be a raw deflate stream without the zlib header (httpx takes both).
+        self._raw_deflate_allowed = wbits == zlib.MAX_WBITS
 
-    def _count(self, chunk: bytes) -> None:
+    def _take(self, chunk: bytes) -> bytes:
         self._seen += len(chunk)
         if self._seen > self._cap:
             raise _too_large(self._request, self._cap)
         check_deadline(f"{self._request.method} {self._request.url.path}")
+        if self._inflate is None:
+            return chunk
+        out = self._inflated_part(chunk)
+        self._inflated += len(out)
+        if self._inflated > self._cap or self._inflate.unconsumed_tail:
+            raise _too_large(self._request, self._cap)
+        return out
+
+    def _inflated_part(self, chunk: bytes) -> bytes:
+        assert self._inflate is not None
+        try:
+            return self._inflate.decompress(chunk, self._cap + 1 - self._inflated)
+        except zlib.error as exc:
+            if not (self._raw_deflate_allowed and self._seen == len(chunk)):
+                raise httpx.DecodingError(f"reply body: {exc}", request=self._request) from None
+        self._raw_deflate_allowed = False
+        self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._inflated_part(chunk)
 
     def __iter__(self) -> Iterator[bytes]:
-        assert isinstance(self._stream, httpx.SyncByteStream)
         for chunk in self._stream:
-            self._count(chunk)
-            yield chunk
+            yield self._take(chunk)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        assert isinstance(self._stream, httpx.AsyncByteStream)
         async for chunk in self._stream:
-            self._count(chunk)
-            yield chunk
+            yield self._take(chunk)
 
     def close(self) -> None:
-        assert isinstance(self._stream, httpx.SyncByteStream)
         self._stream.close()
 
     async def aclose(self) -> None:
-        assert isinstance(self._stream, httpx.AsyncByteStream)
         await self._stream.aclose()
 
 
@@ -236,7 +261,17 @@ def body_cap_hook(cap: int, asynchronous: bool = False) -> Callable[[httpx.Respo
 
     def hook(response: httpx.Response) -> None:
         _check_length(response, cap)
-        response.stream = _CappedStream(response.stream, cap, response.request)
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        wbits = _WBITS.get(encoding)
+        if wbits is not None:
+            del response.headers["Content-Encoding"]  # inflated by the stream, not by httpx
+        elif encoding not in ("", "identity"):
+            raise UnexpectedResponseError(
+                f"{response.request.method} {response.request.url.path}: the reply's Content-Encoding "
+                f"{encoding[:40]!r} was not asked for (Accept-Encoding: {ACCEPT_ENCODING})",
+                status_code=response.status_code,
+            )
+        response.stream = _CappedStream(response.stream, cap, response.request, wbits)
 
     async def ahook(response: httpx.Response) -> None:
         hook(response)

@@ -131,7 +131,7 @@ class HttpSession:
             "base_url": s.base_url,
             "timeout": s.timeout,
             "verify": ssl_context(s.verify),
-            "headers": s.headers,
+            "headers": {"Accept-Encoding": _limits.ACCEPT_ENCODING, **s.headers},
             "limits": limits,
             # Async clients are shared by hooks of different connections: keep no cookies,
             # so no connection ever rides on a session cookie another one was given.
