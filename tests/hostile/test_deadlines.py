@@ -109,3 +109,26 @@ def test_a_sensor_poke_never_overruns_the_sensor_timeout_by_more_than_one_reques
     result = bounded(lambda: sensor.poke({}), 4)  # type: ignore[arg-type]
     assert not result.is_done  # the deadline is transient: the sensor's own timeout then fails it
     assert time.monotonic() - started < 0.5 + 0.5 + 0.5
+
+
+def test_trickled_headers_through_an_environment_proxy_are_cut_at_the_call_deadline(
+    hostile: HostileServer, make_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hostile server acts as the proxy: it receives the absolute URL and trickles its answer.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", hostile.url)
+    hostile.route(
+        "GET", f"http://c1.proxied.test{HISTORY}", trickle(HISTORY_BODY, every=0.02, headers_too=True)
+    )
+    conn = make_conn(
+        "c1_proxied",
+        "clinical_one",
+        "http://c1.proxied.test",
+        extra={"token": "t", "timeout": 1, "deadline": 0.5},
+    )
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceededError):
+        bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+    assert time.monotonic() - started < 1
+    assert hostile.count(f"http://c1.proxied.test{HISTORY}") == 1

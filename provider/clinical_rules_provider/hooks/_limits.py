@@ -171,19 +171,21 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def deadline_transport(**kwargs: Any) -> httpx.HTTPTransport:
-    """An ``httpx.HTTPTransport`` whose sockets honour the current deadline on every read.
+def deadline_sockets(client: httpx.Client) -> httpx.Client:
+    """Make the sockets of every transport of ``client`` honour the current deadline on each read:
+    the default one and those of the proxies it took from the environment (``HTTPS_PROXY``, ...).
 
-    httpx offers no public way to pass httpcore a network backend, so the pool's backend is
-    wrapped after construction; should that attribute ever move, the transport is returned
-    as it is (the body stream's deadline check and the per-read timeout still apply).
+    httpx offers no public way to pass httpcore a network backend (and a client given its own
+    ``transport=`` ignores the environment's proxies), so each pool's backend is wrapped after
+    construction; should that attribute ever move, the transports stay as they are (the body
+    stream's deadline check and the per-read timeout still apply).
     """
-    transport = httpx.HTTPTransport(**kwargs)
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.NetworkBackend):
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-    return transport
+    for transport in [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    return client
 
 
 def _too_large(request: httpx.Request, cap: int) -> ResponseTooLargeError:

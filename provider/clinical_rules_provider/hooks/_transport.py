@@ -157,9 +157,7 @@ class HttpSession:
     def client(self) -> httpx.Client:
         """The lazily created sync client (its sockets honour the call's deadline on every read)."""
         if self._client is None:
-            kwargs = self._client_kwargs()
-            transport = _limits.deadline_transport(verify=kwargs.pop("verify"), limits=kwargs.pop("limits"))
-            self._client = httpx.Client(**kwargs, transport=transport)
+            self._client = _limits.deadline_sockets(httpx.Client(**self._client_kwargs()))
         return self._client
 
     def send(self, request: ApiRequest) -> httpx.Response:
