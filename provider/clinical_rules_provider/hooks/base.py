@@ -188,6 +188,8 @@ class ServiceHook(BaseHook, Generic[C]):
         may finish, but a slow or trickling service cannot hold them much past it. ``None``
         adds no bound (each call keeps its ``deadline``). Async callers read the connection
         first (``await hook.aconfig()``), so this never blocks the event loop.
+
+        :param seconds_left: what is left of the caller's own wait, in seconds (may be negative).
         """
         if seconds_left is None:
             return contextlib.nullcontext()
