@@ -9,7 +9,15 @@ from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import pendulum
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
 from pydantic.alias_generators import to_camel
 
 _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -32,9 +40,15 @@ class CamelModel(BaseModel):
 
 
 class SnakeModel(BaseModel):
-    """A Vault model: the Vault API already uses snake_case for most fields."""
+    """A Vault model: the Vault API uses snake_case for most fields and camelCase for some
+    (``responseStatus``, ``sessionId``), so every field reads both spellings."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(name, to_camel(name))),
+        extra="allow",
+        populate_by_name=True,
+        serialize_by_alias=True,
+    )
 
 
 def _lenient_bool(value: Any) -> Any:

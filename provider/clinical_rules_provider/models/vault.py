@@ -29,10 +29,8 @@ def as_error_list(value: Any) -> Any:
 class VaultEnvelope(SnakeModel):
     """The ``responseStatus``/``errors`` envelope every Vault response carries."""
 
-    response_status: str = Field(validation_alias=AliasChoices("responseStatus", "response_status"))
-    response_message: str | None = Field(
-        default=None, validation_alias=AliasChoices("responseMessage", "response_message")
-    )
+    response_status: str
+    response_message: str | None = None
     errors: list[VaultError] = Field(default_factory=list)
 
     _errors = field_validator("errors", mode="before")(as_error_list)
@@ -41,11 +39,9 @@ class VaultEnvelope(SnakeModel):
 class VaultAuthResponse(VaultEnvelope):
     """``POST /api/{v}/auth``; the session id is a secret and never appears in reprs."""
 
-    session_id: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("sessionId", "session_id")
-    )
-    user_id: int | str | None = Field(default=None, validation_alias=AliasChoices("userId", "user_id"))
-    vault_id: int | str | None = Field(default=None, validation_alias=AliasChoices("vaultId", "vault_id"))
+    session_id: SecretStr | None = None
+    user_id: int | str | None = None
+    vault_id: int | str | None = None
 
 
 class VaultJob(SnakeModel):
@@ -63,13 +59,9 @@ class VaultJob(SnakeModel):
     job_name: str | None = Field(default=None, validation_alias=AliasChoices("job_name", "name"))
     job_type: str | None = Field(default=None, validation_alias=AliasChoices("job_type", "type"))
     method: str | None = None
-    created_by: int | str | None = Field(
-        default=None, validation_alias=AliasChoices("created_by", "createdBy")
-    )
+    created_by: int | str | None = None
     created_date: UtcTime = None
-    modified_date: UtcTime = Field(
-        default=None, validation_alias=AliasChoices("modified_date", "modifiedDate")
-    )
+    modified_date: UtcTime = None
     queued_date: UtcTime = Field(default=None, validation_alias=AliasChoices("queued_date", "queue_date"))
     # For a SCHEDULED job Vault's monitor example shows its planned start here.
     run_start_date: UtcTime = None
