@@ -9,15 +9,7 @@ from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import pendulum
-from pydantic import (
-    AliasChoices,
-    AliasGenerator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -36,18 +28,6 @@ class CamelModel(BaseModel):
         serialize_by_alias=True,
         extra="allow",
         use_enum_values=False,
-    )
-
-
-class SnakeModel(BaseModel):
-    """A Vault model: the Vault API uses snake_case for most fields and camelCase for some
-    (``responseStatus``, ``sessionId``), so every field reads both spellings."""
-
-    model_config = ConfigDict(
-        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(name, to_camel(name))),
-        extra="allow",
-        populate_by_name=True,
-        serialize_by_alias=True,
     )
 
 

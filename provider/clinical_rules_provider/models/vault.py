@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.alias_generators import to_camel
 
-from clinical_rules_provider.models._base import OpenEnum, SnakeModel, UtcTime
+from clinical_rules_provider.models._base import OpenEnum, UtcTime
 from clinical_rules_provider.models.enums import VaultJobStatus, status_value, vault_job_phase
+
+
+class SnakeModel(BaseModel):
+    """A Vault model: the Vault API uses snake_case for most fields and camelCase for some
+    (``responseStatus``, ``sessionId``), so every field reads both spellings."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(name, to_camel(name))),
+        extra="allow",
+        populate_by_name=True,
+    )
 
 
 class VaultError(SnakeModel):
