@@ -151,10 +151,9 @@ class RulePager:
             self.done = True
             return []
         self.offset += len(rules)
-        if (
+        self.done = (
             len(rules) < self.page_size
             or page.has_more is False
             or (page.total_count is not None and self.offset >= page.total_count)
-        ):
-            self.done = True
+        )
         return fresh

@@ -233,8 +233,7 @@ class JobMonitorPager:
         self.offset += len(jobs)
         details = body.get("responseDetails") or {}
         total = details.get("total") if isinstance(details, dict) else None
-        if len(jobs) < self.limit or (isinstance(total, int) and self.offset >= total):
-            self.done = True
+        self.done = len(jobs) < self.limit or (isinstance(total, int) and self.offset >= total)
         return fresh
 
 

@@ -128,6 +128,10 @@ def _login_user(config: VaultConfig) -> str | None:
     return auth.user_id if isinstance(auth, VaultSessionAuth) else None
 
 
+def _current_user(config: VaultConfig) -> Exchange[str]:
+    return api.current_user(api_version=config.api_version)
+
+
 class VaultHook(ServiceHook[VaultConfig]):
     """Talks to one Veeva Vault's job services.
 
@@ -285,16 +289,12 @@ class VaultHook(ServiceHook[VaultConfig]):
         /api/{v}/objects/users/me``.
         """
         known = _login_user(self.config)
-        return (
-            known if known is not None else self._call(lambda c: api.current_user(api_version=c.api_version))
-        )
+        return known if known is not None else self._call(_current_user)
 
     async def acurrent_user_id(self) -> str:
         """Async :meth:`current_user_id`."""
         known = _login_user(await self.aconfig())
-        if known is not None:
-            return known
-        return await self._acall(lambda c: api.current_user(api_version=c.api_version))
+        return known if known is not None else await self._acall(_current_user)
 
     # --- connection test ------------------------------------------------------------------
 
