@@ -253,10 +253,10 @@ def current_user(*, api_version: str = DEFAULT_API_VERSION) -> Exchange[str]:
 def parse_current_user(response: httpx.Response) -> str:
     """``users[0].user.id`` of a "Validate Session User" reply, as a string."""
     body = _checked_json(response, "current_user")
-    users = body.get("users") if isinstance(body, dict) else None
-    first = users[0] if isinstance(users, list) and users else None
-    user = first.get("user") if isinstance(first, dict) else None
-    user_id = user.get("id") if isinstance(user, dict) else None
+    try:
+        user_id = body["users"][0]["user"]["id"]
+    except (TypeError, KeyError, IndexError):
+        user_id = None
     if isinstance(user_id, bool) or not isinstance(user_id, (int, str)) or not str(user_id).strip():
         raise VaultAPIError(
             "current_user: response has no users[0].user.id", status_code=response.status_code
