@@ -84,10 +84,7 @@ def parse_rules_asset_uri(uri: str) -> RulesAssetKey | None:
 
 def create_asset(*, host: str, study_id: str, study_mode: str, extra: dict[str, Any] | None = None) -> Asset:
     """Airflow's ``asset-uris`` factory: the :class:`~airflow.sdk.Asset` of a study's rules."""
-    from airflow.sdk import Asset
-
-    uri = rules_asset_uri(host, study_id, study_mode)
-    return Asset(uri=uri, name=uri, extra=extra or {})
+    return clinical_one_rules_asset(host, study_id, study_mode, extra=extra or {})
 
 
 def clinical_one_rules_asset(
@@ -111,12 +108,11 @@ def clinical_one_rules_asset(
 
 
 def _ours(outlets: Iterable[Any]) -> list[tuple[Any, RulesAssetKey]]:
-    found = []
-    for outlet in outlets or ():
-        key = parse_rules_asset_uri(getattr(outlet, "uri", "") or "")
-        if key is not None:
-            found.append((outlet, key))
-    return found
+    return [
+        (outlet, key)
+        for outlet in outlets or ()
+        if (key := parse_rules_asset_uri(getattr(outlet, "uri", "") or "")) is not None
+    ]
 
 
 def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: str) -> None:
@@ -125,12 +121,12 @@ def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: 
     An asset event announces "these rules were republished": on the wrong asset it would
     start DAGs that wait for a different study.
     """
-    expected = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
+    uri = rules_asset_uri(host, study_id, study_mode)
+    expected = parse_rules_asset_uri(uri)
     for outlet, key in _ours(outlets):
         if key != expected:
             raise ValueError(
-                f"outlets: {outlet.uri} does not name the rules this task publishes; "
-                f"expected {rules_asset_uri(host, study_id, study_mode)}"
+                f"outlets: {outlet.uri} does not name the rules this task publishes; expected {uri}"
             )
 
 

@@ -72,32 +72,30 @@ def render_url(
     return base.rstrip("/") + filled if filled.startswith("/") else filled
 
 
-def _template(conn: ConnectionLike, conn_type: str, field: str) -> str | None:
-    from clinical_rules_provider.hooks.connection import extra_value
+def _template(conn: ConnectionLike, conn_type: str, field: str) -> tuple[str, str] | None:
+    """The connection's URL template ``field`` and its base URL, or ``None`` without a template."""
+    from clinical_rules_provider.hooks.connection import base_url, extra_value
 
     value = extra_value(conn, conn_type, field)
-    return None if value is None else str(value)
+    return None if value is None else (str(value), base_url(conn))
 
 
 def rules_url(conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
     """The study's rules page, from the ``clinical_one`` connection's ``rules_url_template``."""
-    from clinical_rules_provider.hooks.connection import base_url
-
-    template = _template(conn, "clinical_one", RULES_URL_TEMPLATE)
-    if template is None:
+    found = _template(conn, "clinical_one", RULES_URL_TEMPLATE)
+    if found is None:
         return None
+    template, base = found
     values = {"study_id": study_id, "study_mode": study_mode}
-    return render_url(template, RULES_FIELDS, RULES_URL_TEMPLATE, base_url(conn), values)
+    return render_url(template, RULES_FIELDS, RULES_URL_TEMPLATE, base, values)
 
 
 def vault_job_urls(conn: ConnectionLike, job_ids: list[int]) -> list[str]:
     """One URL per job, from the ``veeva_vault`` connection's ``job_url_template`` (none without one)."""
-    from clinical_rules_provider.hooks.connection import base_url
-
-    template = _template(conn, "veeva_vault", JOB_URL_TEMPLATE)
-    if template is None:
+    found = _template(conn, "veeva_vault", JOB_URL_TEMPLATE)
+    if found is None:
         return []
-    base = base_url(conn)
+    template, base = found
     return [render_url(template, JOB_FIELDS, JOB_URL_TEMPLATE, base, {"job_id": j}) for j in job_ids]
 
 

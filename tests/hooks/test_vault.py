@@ -240,6 +240,14 @@ def test_bad_job_ids_raise_value_error_before_any_request(vault_conn: str, job_i
         assert respx.calls.call_count == 0
 
 
+def test_sync_and_async_cancel_refuse_bad_job_ids_before_reading_the_connection() -> None:
+    hook = VaultHook("no_such_connection")
+    with pytest.raises(ValueError, match="job_ids"):
+        hook.cancel_jobs(["12a"])
+    with pytest.raises(ValueError, match="job_ids"):
+        hook.run_async(hook.acancel_jobs(["12a"]))
+
+
 def test_bad_api_version_is_rejected(make_conn: ConnFactory) -> None:
     conn = make_conn(
         "vault_badv", "veeva_vault", "vault.test", login="u", password="p", extra={"api_version": "../v1"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 import clinical_rules_provider.models as models
@@ -21,3 +23,10 @@ def test_an_unknown_name_raises_attribute_error_naming_the_package() -> None:
 
 def test_dir_lists_every_lazy_name() -> None:
     assert set(models.__all__) <= set(dir(models))
+
+
+@pytest.mark.parametrize("name", models.__all__)
+def test_every_exported_name_is_the_object_of_the_submodule_that_defines_it(name: str) -> None:
+    value = getattr(models, name)
+    assert value.__module__.startswith("clinical_rules_provider.models.")
+    assert getattr(importlib.import_module(value.__module__), name) is value

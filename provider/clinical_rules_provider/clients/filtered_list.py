@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
 from clinical_rules_provider.models.clinical_one import RuleFilter, RuleListPage, RuleSummary
 from clinical_rules_provider.models.enums import PublishRun, RuleState, SortOrder, parse_choice, parse_choices
-from clinical_rules_provider.models.ids import compact_id, hyphenated_id, normalize_list
+from clinical_rules_provider.models.ids import compact_id, hyphenated_id, normalize_list, page_size_value
 
 FILTERED_LIST_PATH = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{study_id}/{mode}/filteredlist"
 
@@ -39,52 +39,54 @@ DEFAULT_FILTER_FIELD_NAMES: Mapping[str, str] = {
     "limit": "limit",
     "result": "resultData",
 }
-FILTER_KEYWORDS = frozenset(DEFAULT_FILTER_FIELD_NAMES) - {"offset", "limit", "result"}
+# The filter keyword a default wire name stands for (``formId`` -> ``form_id``).
+_KEYWORD_OF = {wire: keyword for keyword, wire in DEFAULT_FILTER_FIELD_NAMES.items()}
+
+
+def _flag(true: str, false: str) -> Callable[[Any, str], str]:
+    def parse(value: Any, key: str) -> str:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected True or False, got {value!r}")
+        return true if value else false
+
+    return parse
+
+
+def _text(low: int, high: int) -> Callable[[Any, str], str]:
+    def parse(value: Any, key: str) -> str:
+        if not isinstance(value, str) or not low <= len(value) <= high or not value.isprintable():
+            raise ValueError(
+                f"{key}: expected a printable string of {low} to {high} characters, got {value!r}"
+            )
+        return value
+
+    return parse
+
+
+# How each ``list_rules`` filter keyword is validated and written for the wire.
+_FILTER_PARSERS: Mapping[str, Callable[[Any, str], Any]] = {
+    "form_id": hyphenated_id,
+    "item_ids": lambda value, key: normalize_list(value, key, hyphenated_id),
+    "publish_run": lambda value, key: parse_choice(value, PublishRun, key),
+    "enabled": _flag("1", "0"),
+    "rule_states": lambda value, key: parse_choices(value, RuleState, key),
+    "training": _flag("true", "false"),
+    "sort_column": _text(4, 64),
+    "sort_order": lambda value, key: parse_choice(value, SortOrder, key),
+    "user_id": compact_id,
+    "user_name": _text(1, 64),
+}
+FILTER_KEYWORDS = frozenset(_FILTER_PARSERS)
 
 
 def build_rule_filter(**filters: Any) -> RuleFilter:
-    """Validate ``list_rules`` keyword filters and normalise them for the wire."""
+    """Validate ``list_rules`` keyword filters and normalise them for the wire (``None``: not given)."""
     unknown = set(filters) - FILTER_KEYWORDS
     if unknown:
         raise ValueError(f"filters: unknown filter(s) {sorted(unknown)}; accepted: {sorted(FILTER_KEYWORDS)}")
-    values = {k: v for k, v in filters.items() if v is not None}
-    return RuleFilter(
-        form_id=hyphenated_id(values["form_id"], "form_id") if "form_id" in values else None,
-        item_id=normalize_list(values["item_ids"], "item_ids", hyphenated_id)
-        if "item_ids" in values
-        else None,
-        publish_run=parse_choice(values["publish_run"], PublishRun, "publish_run")
-        if "publish_run" in values
-        else None,
-        rule_enabled=_flag(values, "enabled", "1", "0"),
-        rule_state=parse_choices(values["rule_states"], RuleState, "rule_states")
-        if "rule_states" in values
-        else None,
-        rule_training_enabled=_flag(values, "training", "true", "false"),
-        sort_column=_text(values, "sort_column", 4, 64),
-        sort_order=parse_choice(values["sort_order"], SortOrder, "sort_order")
-        if "sort_order" in values
-        else None,
-        user_id=compact_id(values["user_id"], "user_id") if "user_id" in values else None,
-        user_name=_text(values, "user_name", 1, 64),
+    return RuleFilter.model_validate(
+        {DEFAULT_FILTER_FIELD_NAMES[k]: _FILTER_PARSERS[k](v, k) for k, v in filters.items() if v is not None}
     )
-
-
-def _flag(values: Mapping[str, Any], key: str, true: str, false: str) -> str | None:
-    if key not in values:
-        return None
-    if not isinstance(values[key], bool):
-        raise ValueError(f"{key}: expected True or False, got {values[key]!r}")
-    return true if values[key] else false
-
-
-def _text(values: Mapping[str, Any], key: str, low: int, high: int) -> str | None:
-    if key not in values:
-        return None
-    value = values[key]
-    if not isinstance(value, str) or not low <= len(value) <= high or not value.isprintable():
-        raise ValueError(f"{key}: expected a printable string of {low} to {high} characters, got {value!r}")
-    return value
 
 
 @dataclass
@@ -120,34 +122,20 @@ class RulePager:
     ) -> RulePager:
         """Validate everything up front and return a pager at offset 0."""
         args = study_path_args(study_id, mode)
-        if (
-            isinstance(page_size, bool)
-            or not isinstance(page_size, int)
-            or not 1 <= page_size <= MAX_PAGE_SIZE
-        ):
-            raise ValueError(f"page_size: expected an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
+        size = page_size_value(page_size, MAX_PAGE_SIZE)
         names = {**DEFAULT_FILTER_FIELD_NAMES, **(field_names or {})}
-        return cls(args["study_id"], args["mode"], build_rule_filter(**filters), page_size, names)
+        return cls(args["study_id"], args["mode"], build_rule_filter(**filters), size, names)
 
     def next_request(self) -> ApiRequest | None:
         """The request for the next page, or ``None`` when paging is over."""
         if self.done:
             return None
-        body = {self.field_names[k]: v for k, v in self._filter_body().items()}
+        wire = self.rule_filter.model_dump(mode="json", exclude_none=True)  # default wire names
+        body = {self.field_names[_KEYWORD_OF[name]]: value for name, value in wire.items()}
         body[self.field_names["offset"]] = self.offset
         body[self.field_names["limit"]] = self.page_size
         path = FILTERED_LIST_PATH.format(study_id=self.study_id, mode=self.mode)
         return ApiRequest("list_rules", "POST", path, json=body)
-
-    def _filter_body(self) -> dict[str, Any]:
-        dumped = self.rule_filter.model_dump(mode="json", exclude_none=True, by_alias=False)
-        renames = {
-            "item_id": "item_ids",
-            "rule_enabled": "enabled",
-            "rule_state": "rule_states",
-            "rule_training_enabled": "training",
-        }
-        return {renames.get(k, k): v for k, v in dumped.items()}
 
     def feed(self, response: httpx.Response) -> list[RuleSummary]:
         """Parse one page, advance, and return the rules not seen on any earlier page."""
@@ -163,10 +151,9 @@ class RulePager:
             self.done = True
             return []
         self.offset += len(rules)
-        if (
+        self.done = (
             len(rules) < self.page_size
             or page.has_more is False
             or (page.total_count is not None and self.offset >= page.total_count)
-        ):
-            self.done = True
+        )
         return fresh

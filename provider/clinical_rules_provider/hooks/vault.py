@@ -24,7 +24,7 @@ from clinical_rules_provider._redact import redact
 from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import Exchange, after_delay, decode_json
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
-from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
+from clinical_rules_provider.exceptions import RateLimitedError
 from clinical_rules_provider.hooks._concurrency import gather_all
 from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.auth import VaultSessionAuth
@@ -48,17 +48,16 @@ MAX_READ_CLOCKS = 4096
 
 def _inspect(response: httpx.Response, endpoint: str) -> None:
     """Vault throttling arrives as HTTP 200 + ``API_LIMIT_EXCEEDED``: make it retryable."""
-    if response.status_code == 200 and response.content:
-        try:
-            body = decode_json(response, endpoint)
-        except TransientServiceError:
-            raise
-        if api.error_types(body) & api.RATE_LIMIT_ERRORS:
-            raise RateLimitedError(
-                f"{endpoint}: Vault API_LIMIT_EXCEEDED",
-                status_code=200,
-                retry_after=_delay_seconds(response) or 1.0,
-            )
+    if (
+        response.status_code == 200
+        and response.content
+        and api.error_types(decode_json(response, endpoint)) & api.RATE_LIMIT_ERRORS
+    ):
+        raise RateLimitedError(
+            f"{endpoint}: Vault API_LIMIT_EXCEEDED",
+            status_code=200,
+            retry_after=_delay_seconds(response) or 1.0,
+        )
 
 
 def _delay_seconds(response: httpx.Response) -> float:
@@ -74,7 +73,7 @@ def _delay_seconds(response: httpx.Response) -> float:
     return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
-def burst_throttle(floor: int) -> Any:
+def burst_throttle(floor: int) -> Callable[[httpx.Response], float]:
     """Pause before the next request when ``X-VaultAPI-BurstLimitRemaining`` falls to ``floor``."""
 
     def throttle(response: httpx.Response) -> float:
@@ -93,7 +92,6 @@ class VaultConfig:
 
     transport: TransportSettings
     api_version: str = DEFAULT_API_VERSION
-    burst_limit_floor: int = 10
 
     def __repr__(self) -> str:
         return f"VaultConfig(base_url={self.transport.base_url!r}, api_version={self.api_version!r})"
@@ -122,12 +120,16 @@ def vault_config(conn: ConnectionLike) -> VaultConfig:
         throttle=burst_throttle(floor),
         **transport_options(conn, "veeva_vault"),
     )
-    return VaultConfig(transport=transport, api_version=version, burst_limit_floor=floor)
+    return VaultConfig(transport=transport, api_version=version)
 
 
 def _login_user(config: VaultConfig) -> str | None:
     auth = config.transport.auth
     return auth.user_id if isinstance(auth, VaultSessionAuth) else None
+
+
+def _current_user(config: VaultConfig) -> Exchange[str]:
+    return api.current_user(api_version=config.api_version)
 
 
 class VaultHook(ServiceHook[VaultConfig]):
@@ -176,12 +178,20 @@ class VaultHook(ServiceHook[VaultConfig]):
     # --- cancel ---------------------------------------------------------------------------
 
     def cancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
-        """Cancel job instances (500 per request); one result per job, in input order."""
-        return self._call(lambda c: api.cancel_jobs(job_ids, api_version=c.api_version))
+        """Cancel job instances (500 per request); one result per job, in input order.
+
+        :param job_ids: Vault job ids (positive ints or numeric strings), checked before the
+            connection is read.
+        """
+        ids = api.job_id_list(job_ids)
+        return self._call(lambda c: api.cancel_validated_jobs(ids, api_version=c.api_version))
 
     async def acancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
-        """Async :meth:`cancel_jobs`; chunks are sent concurrently."""
-        ids = api.job_id_list(job_ids)  # validate before reading the connection
+        """Async :meth:`cancel_jobs`; chunks are sent concurrently.
+
+        :param job_ids: Vault job ids (positive ints or numeric strings).
+        """
+        ids = api.job_id_list(job_ids)
         return await self._acall(lambda c: api.cancel_validated_jobs(ids, api_version=c.api_version))
 
     # --- job status -----------------------------------------------------------------------
@@ -214,18 +224,14 @@ class VaultHook(ServiceHook[VaultConfig]):
 
         :param job_id: a Vault job id (positive int or numeric string).
         """
-        number = vault_job_id(job_id, "job_id")
-        return self._call(self._status_reader(number))
+        return self._call(self._status_reader(vault_job_id(job_id, "job_id")))
 
     async def aget_job_status(self, job_id: Any) -> VaultJob:
         """Async :meth:`get_job_status`.
 
         :param job_id: a Vault job id (positive int or numeric string).
         """
-        return await self._aread_status(vault_job_id(job_id, "job_id"))
-
-    async def _aread_status(self, number: int) -> VaultJob:
-        return await self._acall(self._status_reader(number))
+        return await self._acall(self._status_reader(vault_job_id(job_id, "job_id")))
 
     def _status_reader(self, number: int) -> Callable[[VaultConfig], Exchange[VaultJob]]:
         def build(config: VaultConfig) -> Exchange[VaultJob]:
@@ -247,7 +253,7 @@ class VaultHook(ServiceHook[VaultConfig]):
         :param job_ids: Vault job ids (positive ints or numeric strings).
         """
         ids = api.job_id_list(job_ids)
-        return await gather_all(self._aread_status(job_id) for job_id in ids)
+        return await gather_all(self._acall(self._status_reader(job_id)) for job_id in ids)
 
     # --- job monitors ---------------------------------------------------------------------
 
@@ -283,16 +289,12 @@ class VaultHook(ServiceHook[VaultConfig]):
         /api/{v}/objects/users/me``.
         """
         known = _login_user(self.config)
-        return (
-            known if known is not None else self._call(lambda c: api.current_user(api_version=c.api_version))
-        )
+        return known if known is not None else self._call(_current_user)
 
     async def acurrent_user_id(self) -> str:
         """Async :meth:`current_user_id`."""
         known = _login_user(await self.aconfig())
-        if known is not None:
-            return known
-        return await self._acall(lambda c: api.current_user(api_version=c.api_version))
+        return known if known is not None else await self._acall(_current_user)
 
     # --- connection test ------------------------------------------------------------------
 

@@ -37,31 +37,6 @@ if TYPE_CHECKING:
         VaultJobCancelResult,
     )
 
-_MODULES = {
-    "clinical_one": (
-        "CancelRuleJobsResult",
-        "ErrorDetail",
-        "JobStatusResult",
-        "PublishRunResult",
-        "RerunHistory",
-        "RuleFilter",
-        "RuleJob",
-        "RuleListPage",
-        "RuleSummary",
-    ),
-    "enums": (
-        "PublishJobStatus",
-        "PublishRun",
-        "RuleJobStatus",
-        "RuleState",
-        "SortOrder",
-        "StudyMode",
-        "VaultJobStatus",
-    ),
-    "vault": ("VaultAuthResponse", "VaultError", "VaultJob", "VaultJobCancelResult"),
-}
-_WHERE = {name: module for module, names in _MODULES.items() for name in names}
-
 __all__ = [
     "CancelRuleJobsResult",
     "ErrorDetail",
@@ -84,6 +59,23 @@ __all__ = [
     "VaultJobCancelResult",
     "VaultJobStatus",
 ]
+
+# The submodule each name lives in (``clinical_one`` unless listed), imported on first use.
+_ENUMS = (
+    "PublishJobStatus",
+    "PublishRun",
+    "RuleJobStatus",
+    "RuleState",
+    "SortOrder",
+    "StudyMode",
+    "VaultJobStatus",
+)
+_VAULT = ("VaultAuthResponse", "VaultError", "VaultJob", "VaultJobCancelResult")
+_WHERE = {
+    **dict.fromkeys(__all__, "clinical_one"),
+    **dict.fromkeys(_ENUMS, "enums"),
+    **dict.fromkeys(_VAULT, "vault"),
+}
 
 
 def __getattr__(name: str) -> Any:

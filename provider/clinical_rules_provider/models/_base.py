@@ -31,12 +31,6 @@ class CamelModel(BaseModel):
     )
 
 
-class SnakeModel(BaseModel):
-    """A Vault model: the Vault API already uses snake_case for most fields."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
-
-
 def _lenient_bool(value: Any) -> Any:
     """Accept the services' many spellings of a flag: ``"true"``, ``"1"``, ``1``, ``True``."""
     if isinstance(value, str):

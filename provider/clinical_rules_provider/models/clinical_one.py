@@ -230,12 +230,8 @@ class RerunHistory(CamelModel):
 
 
 def latest_job(jobs: Iterable[RuleJob]) -> RuleJob | None:
-    """Return the job with the greatest start date; jobs without a date rank lowest."""
-    best: RuleJob | None = None
-    for job in jobs:
-        if best is None or _start_key(job) > _start_key(best):
-            best = job
-    return best
+    """Return the job with the greatest start date (the first of equals); jobs without a date rank lowest."""
+    return max(jobs, key=_start_key, default=None)
 
 
 def _start_key(job: RuleJob) -> float:

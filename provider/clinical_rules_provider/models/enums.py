@@ -101,50 +101,36 @@ class VaultJobStatus(WireEnum):
 
 JobPhase = Literal["success", "failure", "active", "unknown"]
 
+
+def _values(*members: WireEnum) -> frozenset[str]:
+    return frozenset(m.value for m in members)
+
+
 # Seed 002: `InProgress` is "an active update" and `Queued` "processing has not started yet";
 # both are accepted updates (the rule's job follows). Only `Failed` and `Error` are failures,
 # plus the provider's synthetic `Missing` for a rule the service did not report on.
-PUBLISH_ACCEPTED_STATUSES = frozenset(
-    s.value for s in (PublishJobStatus.SUCCESS, PublishJobStatus.IN_PROGRESS, PublishJobStatus.QUEUED)
+PUBLISH_ACCEPTED_STATUSES = _values(
+    PublishJobStatus.SUCCESS, PublishJobStatus.IN_PROGRESS, PublishJobStatus.QUEUED
 )
 PUBLISH_MISSING_STATUS = "Missing"
 
-RULE_JOB_SUCCESS_STATUSES = frozenset({RuleJobStatus.SUCCESS.value})
-RULE_JOB_FAILURE_STATUSES = frozenset(
-    s.value
-    for s in (
-        RuleJobStatus.FAILED,
-        RuleJobStatus.CANCELLED,
-        RuleJobStatus.COMPLETED_WITH_ERRORS,
-        RuleJobStatus.NOT_IN_PUBLISH_STATE,
-        RuleJobStatus.INVALID,
-        RuleJobStatus.DISABLED,
-        RuleJobStatus.DOES_NOT_EXIST,
-        RuleJobStatus.SKIPPED_SUBJECT_LOCKED,
-    )
-)
+RULE_JOB_SUCCESS_STATUSES = _values(RuleJobStatus.SUCCESS)
 # "Failed to cancel job" means the cancel failed and the job is still running.
-RULE_JOB_ACTIVE_STATUSES = frozenset(
-    s.value for s in (RuleJobStatus.RUNNING, RuleJobStatus.PENDING, RuleJobStatus.FAILED_TO_CANCEL)
+RULE_JOB_ACTIVE_STATUSES = _values(
+    RuleJobStatus.RUNNING, RuleJobStatus.PENDING, RuleJobStatus.FAILED_TO_CANCEL
 )
+# Every other status ends the job without success: failed, cancelled, completed with errors,
+# a rule that cannot run (not in publish state, invalid, disabled, gone), a locked subject.
+RULE_JOB_FAILURE_STATUSES = _values(*RuleJobStatus) - RULE_JOB_SUCCESS_STATUSES - RULE_JOB_ACTIVE_STATUSES
 
-VAULT_JOB_ACTIVE_STATUSES = frozenset(
-    s.value
-    for s in (
-        VaultJobStatus.SCHEDULED,
-        VaultJobStatus.QUEUED,
-        VaultJobStatus.QUEUEING,
-        VaultJobStatus.RUNNING,
-        VaultJobStatus.CANCELLING,
-    )
+VAULT_JOB_CANCELLABLE_STATUSES = _values(
+    VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.QUEUEING
 )
-VAULT_JOB_CANCELLABLE_STATUSES = frozenset(
-    s.value for s in (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.QUEUEING)
+VAULT_JOB_ACTIVE_STATUSES = VAULT_JOB_CANCELLABLE_STATUSES | _values(
+    VaultJobStatus.RUNNING, VaultJobStatus.CANCELLING
 )
-VAULT_JOB_SUCCESS_STATUSES = frozenset({VaultJobStatus.SUCCESS.value})
-VAULT_JOB_FAILURE_STATUSES = frozenset(
-    s.value for s in VaultJobStatus if s.value not in VAULT_JOB_ACTIVE_STATUSES | {"SUCCESS"}
-)
+VAULT_JOB_SUCCESS_STATUSES = _values(VaultJobStatus.SUCCESS)
+VAULT_JOB_FAILURE_STATUSES = _values(*VaultJobStatus) - VAULT_JOB_SUCCESS_STATUSES - VAULT_JOB_ACTIVE_STATUSES
 
 
 def status_value(status: str | enum.Enum | None) -> str | None:

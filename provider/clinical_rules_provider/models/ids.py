@@ -26,7 +26,8 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _hex32(value: object, field: str) -> str:
+def compact_id(value: object, field: str) -> str:
+    """Return ``value`` as uppercase compact 32-hex (``studyId``, ``ruleId``, ``userId``)."""
     if not isinstance(value, str):
         raise ValueError(f"{field}: expected an id string ({_ID_FORMS}), got {type(value).__name__}")
     if _COMPACT.fullmatch(value):
@@ -36,14 +37,9 @@ def _hex32(value: object, field: str) -> str:
     raise ValueError(f"{field}: {_show(value)} is not a valid id; expected {_ID_FORMS}")
 
 
-def compact_id(value: object, field: str) -> str:
-    """Return ``value`` as uppercase compact 32-hex (``studyId``, ``ruleId``, ``userId``)."""
-    return _hex32(value, field)
-
-
 def hyphenated_id(value: object, field: str) -> str:
     """Return ``value`` as uppercase hyphenated 36 characters (``formId``, ``itemId``)."""
-    h = _hex32(value, field)
+    h = compact_id(value, field)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -62,6 +58,13 @@ def vault_job_id(value: object, field: str) -> int:
     if number <= 0:
         raise ValueError(f"{field}: {number} is not a Vault job id; expected a positive integer")
     return number
+
+
+def page_size_value(value: object, maximum: int) -> int:
+    """Validate a pager's ``page_size``: an integer from 1 to ``maximum`` (a bool is no size)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValueError(f"page_size: expected an integer from 1 to {maximum}, got {value!r}")
+    return value
 
 
 def normalize_list(values: Any, field: str, normalize: Callable[[object, str], T]) -> list[T]:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.alias_generators import to_camel
 
-from clinical_rules_provider.models._base import OpenEnum, SnakeModel, UtcTime
+from clinical_rules_provider.models._base import OpenEnum, UtcTime
 from clinical_rules_provider.models.enums import VaultJobStatus, status_value, vault_job_phase
+
+
+class SnakeModel(BaseModel):
+    """A Vault model: the Vault API uses snake_case for most fields and camelCase for some
+    (``responseStatus``, ``sessionId``), so every field reads both spellings."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(name, to_camel(name))),
+        extra="allow",
+        populate_by_name=True,
+    )
 
 
 class VaultError(SnakeModel):
@@ -29,10 +41,8 @@ def as_error_list(value: Any) -> Any:
 class VaultEnvelope(SnakeModel):
     """The ``responseStatus``/``errors`` envelope every Vault response carries."""
 
-    response_status: str = Field(validation_alias=AliasChoices("responseStatus", "response_status"))
-    response_message: str | None = Field(
-        default=None, validation_alias=AliasChoices("responseMessage", "response_message")
-    )
+    response_status: str
+    response_message: str | None = None
     errors: list[VaultError] = Field(default_factory=list)
 
     _errors = field_validator("errors", mode="before")(as_error_list)
@@ -41,11 +51,9 @@ class VaultEnvelope(SnakeModel):
 class VaultAuthResponse(VaultEnvelope):
     """``POST /api/{v}/auth``; the session id is a secret and never appears in reprs."""
 
-    session_id: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("sessionId", "session_id")
-    )
-    user_id: int | str | None = Field(default=None, validation_alias=AliasChoices("userId", "user_id"))
-    vault_id: int | str | None = Field(default=None, validation_alias=AliasChoices("vaultId", "vault_id"))
+    session_id: SecretStr | None = None
+    user_id: int | str | None = None
+    vault_id: int | str | None = None
 
 
 class VaultJob(SnakeModel):
@@ -63,13 +71,9 @@ class VaultJob(SnakeModel):
     job_name: str | None = Field(default=None, validation_alias=AliasChoices("job_name", "name"))
     job_type: str | None = Field(default=None, validation_alias=AliasChoices("job_type", "type"))
     method: str | None = None
-    created_by: int | str | None = Field(
-        default=None, validation_alias=AliasChoices("created_by", "createdBy")
-    )
+    created_by: int | str | None = None
     created_date: UtcTime = None
-    modified_date: UtcTime = Field(
-        default=None, validation_alias=AliasChoices("modified_date", "modifiedDate")
-    )
+    modified_date: UtcTime = None
     queued_date: UtcTime = Field(default=None, validation_alias=AliasChoices("queued_date", "queue_date"))
     # For a SCHEDULED job Vault's monitor example shows its planned start here.
     run_start_date: UtcTime = None
