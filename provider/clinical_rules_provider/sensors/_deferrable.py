@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0
 
 
-def verdict(outcome: Outcome) -> PokeReturnValue:
+def verdict(outcome: Outcome[Any, Any]) -> PokeReturnValue:
     """Raise naming the failed jobs, or say whether the wait is over (outcome as XCom value).
 
     A failure status is final, so it raises :class:`AirflowFailException`: no retry, and

@@ -53,7 +53,7 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         """How a waiting job is named in the timeout message."""
         return key
 
-    async def poll(self, hook: H) -> Outcome:
+    async def poll(self, hook: H) -> Outcome[Any, Any]:
         """One poll of every job."""
         raise NotImplementedError
 
