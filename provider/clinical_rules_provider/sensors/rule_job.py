@@ -97,15 +97,13 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
-
-        check_poll_endpoint(poll_endpoint)
         self.rule_ids = rule_ids
         self.study_id = study_id
         self.study_mode = study_mode
         self.job_ids = job_ids
         self.started_after = started_after
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
-        self.poll_endpoint = poll_endpoint
+        self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id

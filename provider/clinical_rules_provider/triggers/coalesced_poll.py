@@ -130,7 +130,6 @@ class SharedPoll:
         self.completed = 0  # polls answered (or failed)
         self.answer: JobsByRule | BaseException | None = None
         self.answer_traceback: TracebackType | None = None
-        self.rules_polled = 0  # distinct rules asked for by the latest poll (diagnostics)
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -180,7 +179,6 @@ class SharedPoll:
                     if hook is None:
                         hook = ClinicalOneHook(key.conn_id, max_concurrency=key.max_concurrency)
                     rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
-                    self.rules_polled = len(rules)
                     await hook.aconfig()
                     latest_end = max(s.end_time for s in self.subscribers.values())
                     with hook.time_limit(latest_end - time.time()):
