@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, TypeVar
 
 from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
@@ -38,52 +38,68 @@ def warn_unknown_status(status: str) -> None:
     log.warning("Unknown rule job status %r treated as still running", shown)
 
 
-class Outcome(Protocol):
-    """A poll's verdict (:class:`WatchOutcome` or :class:`VaultWatchOutcome`)."""
-
-    @property
-    def failed(self) -> Any: ...
-
-    @property
-    def done(self) -> bool: ...
-
-    def failure_message(self) -> str: ...
-
-    def to_json(self) -> dict[str, Any]: ...
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
-class WatchOutcome:
-    """The verdict of one poll. ``done`` is True when nothing is left to wait for."""
+class Outcome(Generic[K, V]):
+    """A poll's verdict, per watched key (rule id or Vault job id): what succeeded, what failed
+    (a status the wait counts as failure) and what is still awaited, with the reason."""
 
-    succeeded: dict[str, RuleJob] = field(default_factory=dict)
-    failed: dict[str, RuleJob] = field(default_factory=dict)
-    waiting: dict[str, str] = field(default_factory=dict)  # rule id -> why it is still waiting
+    noun: ClassVar[str] = "job(s)"
+    succeeded: dict[K, V] = field(default_factory=dict)
+    failed: dict[K, V] = field(default_factory=dict)
+    waiting: dict[K, str] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
+        """Nothing is left to wait for; a failure ends the wait at once."""
         return bool(self.failed) or not self.waiting
 
+    @staticmethod
+    def describe(key: K, value: V) -> str:
+        """One failed job as the failure message names it: ``job <key>: <status>``."""
+        return f"job {key}: {value}"
+
+    @staticmethod
+    def value_json(value: V) -> Any:
+        """A succeeded or failed entry as plain JSON."""
+        return value
+
     def failure_message(self) -> str:
-        """One line per failed rule: rule id, job id and status."""
-        lines = [f"{rule} (job {job.job_id}): {job.status}" for rule, job in sorted(self.failed.items())]
-        return f"{len(self.failed)} rule job(s) ended in a failure status: " + "; ".join(lines)
+        """One line naming every failed job and its status."""
+        lines = "; ".join(self.describe(key, value) for key, value in sorted(self.failed.items()))
+        return f"{len(self.failed)} {self.noun} ended in a failure status: {lines}"
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON for trigger events and XCom."""
+        """Plain JSON for trigger events and XCom (keys as strings, as JSON object keys must be)."""
         return {
-            "succeeded": {r: _job_json(j) for r, j in self.succeeded.items()},
-            "failed": {r: _job_json(j) for r, j in self.failed.items()},
-            "waiting": dict(self.waiting),
+            "succeeded": {str(k): self.value_json(v) for k, v in self.succeeded.items()},
+            "failed": {str(k): self.value_json(v) for k, v in self.failed.items()},
+            "waiting": {str(k): why for k, why in self.waiting.items()},
         }
 
 
-def _job_json(job: RuleJob) -> dict[str, Any]:
-    return {
-        "job_id": job.job_id,
-        "status": job.status,
-        "job_start_date": job.job_start_date.isoformat() if job.job_start_date else None,
-    }
+@dataclass(frozen=True)
+class WatchOutcome(Outcome[str, RuleJob]):
+    """The verdict of one poll over rule jobs: each rule id with its relevant job."""
+
+    noun: ClassVar[str] = "rule job(s)"
+
+    @staticmethod
+    def describe(key: str, value: RuleJob) -> str:
+        """``<rule> (job <job id>): <status>``."""
+        return f"{key} (job {value.job_id}): {value.status}"
+
+    @staticmethod
+    def value_json(value: RuleJob) -> Any:
+        """Job id, status and ISO start date."""
+        return {
+            "job_id": value.job_id,
+            "status": value.status,
+            "job_start_date": value.job_start_date.isoformat() if value.job_start_date else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -150,26 +166,10 @@ def _compact(job_id: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class VaultWatchOutcome:
-    """Verdict of one poll over Vault jobs: status per job id, by class."""
+class VaultWatchOutcome(Outcome[int, str]):
+    """The verdict of one poll over Vault jobs: each job id with its status."""
 
-    succeeded: dict[int, str] = field(default_factory=dict)
-    failed: dict[int, str] = field(default_factory=dict)
-    waiting: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def done(self) -> bool:
-        return bool(self.failed) or not self.waiting
-
-    def failure_message(self) -> str:
-        lines = "; ".join(f"job {job_id}: {status}" for job_id, status in sorted(self.failed.items()))
-        return f"{len(self.failed)} Vault job(s) ended in a failure status: {lines}"
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON (job ids as strings, as JSON object keys must be)."""
-        return {
-            k: {str(j): s for j, s in getattr(self, k).items()} for k in ("succeeded", "failed", "waiting")
-        }
+    noun: ClassVar[str] = "Vault job(s)"
 
 
 def evaluate_vault_jobs(

@@ -153,3 +153,24 @@ def test_a_json_list_of_job_ids_reaches_the_trigger_as_ints(sim_vault: str) -> N
     with pytest.raises(TaskDeferred) as caught:
         sensor(sim_vault, f"[{SUCCEEDED}, {RUNNING_STALE}]", deferrable=True).execute(make_context(FakeTI()))
     assert caught.value.trigger.job_ids == [SUCCEEDED, RUNNING_STALE]
+
+
+@pytest.mark.usefixtures("fast_vault_status")
+def test_a_later_poke_validates_the_job_ids_only_in_the_hook(
+    sim_vault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clinical_rules_provider.clients import vault as client
+
+    task = sensor(sim_vault, f"{SUCCEEDED},{RUNNING_STALE}")
+    context = make_context(FakeTI())
+    assert bool(task.poke(context)) is False  # the first poke parses the ids for this execution
+    calls: list[object] = []
+    real = client.job_id_list
+
+    def counting(job_ids: object) -> list[int]:
+        calls.append(job_ids)
+        return real(job_ids)
+
+    monkeypatch.setattr(client, "job_id_list", counting)
+    assert bool(task.poke(context)) is False
+    assert calls == [[SUCCEEDED, RUNNING_STALE]]  # once, by the hook's public method (the boundary)

@@ -1,15 +1,17 @@
-"""What both job sensors share: one verdict per poll, and deferral from inside Airflow's poke loop."""
+"""What both job sensors share: one poke per poll, and deferral from inside Airflow's poke loop."""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from clinical_rules_provider._compat import AirflowFailException
+from clinical_rules_provider.exceptions import TransientServiceError
 from clinical_rules_provider.job_options import first_poll_delay
 from clinical_rules_provider.task_helpers import as_seconds, is_template, raise_for_event
 
@@ -17,22 +19,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
+    from clinical_rules_provider.hooks.base import ServiceHook
     from clinical_rules_provider.job_watch import Outcome
 
 # Without a sensor timeout, a deferred wait still ends: after a week.
 DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0
-
-
-def verdict(outcome: Outcome) -> PokeReturnValue:
-    """Raise naming the failed jobs, or say whether the wait is over (outcome as XCom value).
-
-    A failure status is final, so it raises :class:`AirflowFailException`: no retry, and
-    ``soft_fail=True`` skips the task (Airflow's sensor loop and its deferral resume both
-    treat this exception so).
-    """
-    if outcome.failed:
-        raise AirflowFailException(outcome.failure_message())
-    return PokeReturnValue(is_done=outcome.done, xcom_value=outcome.to_json() if outcome.done else None)
 
 
 class DeferrableJobSensor(BaseSensorOperator):
@@ -50,6 +41,8 @@ class DeferrableJobSensor(BaseSensorOperator):
     its first poll (see :func:`clinical_rules_provider.job_options.first_poll_delay`).
     """
 
+    noun = "jobs"
+    """What the sensor waits on, as its log names it."""
     min_poll_interval = 0.0
     """Shortest wait between polls; a shorter ``poll_interval``/``poke_interval`` is raised to it."""
 
@@ -89,14 +82,36 @@ class DeferrableJobSensor(BaseSensorOperator):
         """The trigger that continues the wait (every parameter of the sensor reaches it)."""
         raise NotImplementedError
 
-    def poll(self, context: Context) -> PokeReturnValue:
-        """One poll of every job: done or not; raises naming failed jobs."""
+    @cached_property
+    def hook(self) -> ServiceHook[Any]:
+        """The task's hook (created on first use, after templates are rendered; closed after each poll)."""
+        raise NotImplementedError
+
+    def poll(self, context: Context) -> Outcome[Any, Any]:
+        """One poll of every job (bounded by the sensor's timeout)."""
         raise NotImplementedError
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One poll; within a deferrable :meth:`execute`, a wait that is not over defers."""
-        result = self.poll(context)
-        if not result.is_done and self._defer_when_waiting:
+        """One poll: done (the outcome is the XCom value) or not; within a deferrable
+        :meth:`execute`, a wait that is not over defers. A transient error only means "not yet".
+
+        A failure status is final, so it raises :class:`AirflowFailException` naming the failed
+        jobs: no retry, and ``soft_fail=True`` skips the task (Airflow's sensor loop and its
+        deferral resume both treat this exception so).
+        """
+        outcome = None
+        try:
+            with self.hook.time_limit(self.seconds_left()):
+                outcome = self.poll(context)
+        except TransientServiceError as exc:
+            self.log.warning("Transient error while polling %s (will poll again): %s", self.noun, exc)
+        finally:
+            self.hook.close()
+        if outcome is not None and outcome.failed:
+            raise AirflowFailException(outcome.failure_message())
+        if outcome is not None and outcome.done:
+            return PokeReturnValue(is_done=True, xcom_value=outcome.to_json())
+        if self._defer_when_waiting:
             timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
             # Having just polled, the trigger waits max(poll_interval, 10 s) before its first poll:
             # a trigger firing within seconds of defer() can make Airflow's scheduler fail the
@@ -108,7 +123,7 @@ class DeferrableJobSensor(BaseSensorOperator):
                 method_name="execute_complete",
                 timeout=timedelta(seconds=timeout),
             )
-        return result
+        return PokeReturnValue(is_done=False)
 
     def seconds_left(self) -> float | None:
         """What is left of the sensor's ``timeout``, counted from the start of this execution

@@ -8,14 +8,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
-from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.exceptions import TransientServiceError
 from clinical_rules_provider.job_options import check_poll_endpoint, failure_status_set
 from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import as_aware_datetime
-from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
+from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import (
     as_id_list,
     cancel_rule_jobs_on_kill,
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-    from clinical_rules_provider.job_watch import RuleJobWatch
+    from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
@@ -79,6 +77,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
     )
     ui_color = "#f4e3c1"
     operator_extra_links = (ClinicalOneRulesLink(),)
+    noun = "rule jobs"
 
     def __init__(
         self,
@@ -98,19 +97,16 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, deferrable=deferrable, **kwargs)
-
-        check_poll_endpoint(poll_endpoint)
         self.rule_ids = rule_ids
         self.study_id = study_id
         self.study_mode = study_mode
         self.job_ids = job_ids
         self.started_after = started_after
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
-        self.poll_endpoint = poll_endpoint
+        self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
-        self._study_cache: tuple[str, str] | None = None
         self._resolved: tuple[str, str, RuleJobWatch] | None = None
         self._resolved_for: Context | None = None
 
@@ -151,7 +147,7 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
         if self._resolved is None or self._resolved_for is not context:
             self._resolved_for = context  # one execution, one context: every poke of it reuses this
-            study, mode = self._study()
+            study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
             watch = RuleJobWatch.create(
                 as_id_list(self.rule_ids, "rule_ids"),
                 started_after=self._threshold(context),
@@ -159,51 +155,34 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
                 failure_statuses=self.failure_statuses,
             )
             self._resolved = (study, mode, watch)
-            self._watching = (study, mode, list(watch.rule_ids))
         return self._resolved
 
-    def _study(self) -> tuple[str, str]:
-        if self._study_cache is None:
-            self._study_cache = resolve_study(self.hook, self.study_id, self.study_mode)
-        return self._study_cache
-
     def execute(self, context: Context) -> Any:
-        """Push the study's rules link (before any wait), then wait."""
+        """Parse what the wait watches and push the study's rules link (before any wait), then wait."""
         from clinical_rules_provider.links import push_rules_link
 
-        self._study_cache, self._resolved = None, None
-        study, mode = self._study()
+        self._resolved = None
+        study, mode, _ = self._resolve(context)
         push_rules_link(context, self.hook.get_connection(self.clinical_one_conn_id), study, mode)
         return super().execute(context)
 
     # --- one poll, in every mode ----------------------------------------------------------
 
-    def poll(self, context: Context) -> PokeReturnValue:
-        """One poll: done (with the per-rule outcome as XCom value) or not; raises naming failed rules.
-
-        Every mode returns the same value: the outcome dict of :meth:`WatchOutcome.to_json`.
-        """
-
-        hook = self.hook
+    def poll(self, context: Context) -> WatchOutcome:
+        """The rules' latest jobs, judged by the watch; every mode returns the same value (the
+        outcome dict of :meth:`WatchOutcome.to_json`)."""
         study, mode, watch = self._resolve(context)
-        try:
-            with hook.time_limit(self.seconds_left()):
-                jobs = hook.latest_jobs(
-                    study,
-                    mode,
-                    list(watch.rule_ids),
-                    poll_endpoint=self.poll_endpoint,
-                    history=watch.job_ids is not None,
-                )
-        except TransientServiceError as exc:
-            self.log.warning("Transient error while polling rule jobs (will poll again): %s", exc)
-            return PokeReturnValue(is_done=False)
-        finally:
-            hook.close()
+        jobs = self.hook.latest_jobs(
+            study,
+            mode,
+            list(watch.rule_ids),
+            poll_endpoint=self.poll_endpoint,
+            history=watch.job_ids is not None,
+        )
         outcome = watch.evaluate(jobs)
         for rule, why in sorted(outcome.waiting.items()):
             self.log.info("Rule %s: %s", rule, why)
-        return verdict(outcome)
+        return outcome
 
     # --- deferrable -----------------------------------------------------------------------
 
@@ -239,7 +218,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
 
         (Deferred, the trigger's ``on_kill`` does this on Airflow 3.3+.)
         """
-        watching = getattr(self, "_watching", None)
-        if not self.cancel_on_kill or watching is None:
-            return
-        cancel_rule_jobs_on_kill(self.hook, self.log, *watching)
+        if self.cancel_on_kill and self._resolved is not None:
+            study, mode, watch = self._resolved
+            cancel_rule_jobs_on_kill(self.hook, self.log, study, mode, list(watch.rule_ids))

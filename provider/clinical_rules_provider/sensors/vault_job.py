@@ -8,19 +8,18 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
-from airflow.sdk import PokeReturnValue
 
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
-from clinical_rules_provider.exceptions import TransientServiceError
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.links import VaultJobLink
-from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor, verdict
+from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import as_id_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.hooks.vault import VaultHook
+    from clinical_rules_provider.job_watch import VaultWatchOutcome
     from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
@@ -51,6 +50,7 @@ class VaultJobSensor(DeferrableJobSensor):
     min_poll_interval = MIN_POLL_INTERVAL
     ui_color = "#f4e3c1"
     operator_extra_links = (VaultJobLink(),)
+    noun = "Vault jobs"
 
     def __init__(
         self,
@@ -70,6 +70,7 @@ class VaultJobSensor(DeferrableJobSensor):
         self._failure_status_set = vault_failure_status_set(self.failure_statuses)
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
+        self._parsed_ids: list[int] | None = None
 
     @cached_property
     def hook(self) -> VaultHook:
@@ -79,33 +80,28 @@ class VaultJobSensor(DeferrableJobSensor):
         return VaultHook(self.vault_conn_id)
 
     def _job_ids(self) -> list[int]:
-        from clinical_rules_provider.clients.vault import job_id_list
+        """The (rendered) job ids, parsed once per execution: the links, every poll and the
+        trigger reuse them."""
+        if self._parsed_ids is None:
+            from clinical_rules_provider.clients.vault import job_id_list
 
-        return job_id_list(as_id_list(self.job_ids, "job_ids"))
+            self._parsed_ids = job_id_list(as_id_list(self.job_ids, "job_ids"))
+        return self._parsed_ids
 
     def execute(self, context: Context) -> Any:
         """Push the job links (before any wait), then wait."""
         from clinical_rules_provider.links import push_vault_job_links
 
+        self._parsed_ids = None
         push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), self._job_ids())
         return super().execute(context)
 
-    def poll(self, context: Context) -> PokeReturnValue:
-        """One poll over all jobs (the outcome is the XCom value once done); raises naming failed jobs."""
+    def poll(self, context: Context) -> VaultWatchOutcome:
+        """The status of every job (each read at most once per 10 s)."""
         from clinical_rules_provider.job_watch import evaluate_vault_jobs
 
-        hook = self.hook
-        ids = self._job_ids()
-        try:
-            with hook.time_limit(self.seconds_left()):
-                jobs = hook.get_job_statuses(ids)
-        except TransientServiceError as exc:
-            self.log.warning("Transient error while polling Vault jobs (will poll again): %s", exc)
-            return PokeReturnValue(is_done=False)
-        finally:
-            hook.close()
-        outcome = evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self._failure_status_set)
-        return verdict(outcome)
+        jobs = self.hook.get_job_statuses(self._job_ids())
+        return evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self._failure_status_set)
 
     def trigger(self, context: Context, end_time: float, first_poll_delay: float = 0.0) -> VaultJobTrigger:
         """The :class:`VaultJobTrigger` carrying every parameter of this sensor."""

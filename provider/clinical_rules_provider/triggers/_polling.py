@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.hooks.base import ServiceHook
+from clinical_rules_provider.triggers import SerializesArguments
 
 if TYPE_CHECKING:
     from clinical_rules_provider.job_watch import Outcome
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 H = TypeVar("H", bound=ServiceHook[Any])
 
 
-class JobPollingTrigger(BaseTrigger, Generic[H]):
+class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
     """Polls until every job is terminal or ``end_time`` (epoch seconds) passes.
 
     Fires exactly one event: ``success``, ``failure`` (a job reached a failure status),
@@ -38,6 +39,7 @@ class JobPollingTrigger(BaseTrigger, Generic[H]):
     end_time: float
     poll_interval: float
     first_poll_delay: float = 0.0
+    cancel_on_kill: bool = False
 
     def open_hook(self) -> H:
         """The hook one run polls with (closed when the run ends)."""
@@ -51,9 +53,23 @@ class JobPollingTrigger(BaseTrigger, Generic[H]):
         """How a waiting job is named in the timeout message."""
         return key
 
-    async def poll(self, hook: H) -> Outcome:
+    async def poll(self, hook: H) -> Outcome[Any, Any]:
         """One poll of every job."""
         raise NotImplementedError
+
+    async def cancel(self, hook: H) -> None:
+        """Cancel the watched jobs (on kill)."""
+        raise NotImplementedError
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user killed the task; cancel the jobs when ``cancel_on_kill`` is set."""
+        if not self.cancel_on_kill:
+            return
+        hook = self.open_hook()
+        try:
+            await asyncio.wait_for(self.cancel(hook), 30)
+        finally:
+            await hook.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done; never blocks the event loop."""
@@ -70,19 +86,16 @@ class JobPollingTrigger(BaseTrigger, Generic[H]):
                     await hook.aconfig()
                     with hook.time_limit(self.end_time - time.time()):
                         outcome = await self.poll(hook)
-                    if outcome.failed or outcome.done:
-                        report = outcome.to_json()
+                    report = outcome.to_json()
+                    if outcome.done:
                         status = "failure" if outcome.failed else "success"
-                        message = (
-                            outcome.failure_message()
-                            if outcome.failed
-                            else f"all {len(report['succeeded'])} {self.noun} finished"
-                        )
+                        finished = f"all {len(report['succeeded'])} {self.noun} finished"
+                        message = outcome.failure_message() if outcome.failed else finished
                         yield TriggerEvent(
                             {"status": status, "message": message, "outcome": report, "polls": polls}
                         )
                         return
-                    waiting = outcome.to_json()["waiting"]
+                    waiting = report["waiting"]
                     self.log.info("Waiting on %d %s", len(waiting), self.noun)
                 except TransientServiceError as exc:
                     self.log.warning("Transient error while polling %s (will poll again): %s", self.noun, exc)

@@ -35,14 +35,12 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import NamedTuple
 
-from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.exceptions import DeadlineExceededError
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import RuleJob
 
-PollKey = tuple[str, str, str, str, bool, "int | None"]
 JobsByRule = dict[str, list[RuleJob]]
 
 # Poll tasks started cold wait this long (at most one interval) so triggers that resume
@@ -60,13 +58,15 @@ def coalescing_enabled() -> bool:
         return True
 
 
-def poll_key(
-    conn_id: str, study_id: str, mode: str, poll_endpoint: str, history: bool, max_concurrency: int | None
-) -> PollKey:
-    """What decides the requests of a poll; ``ValueError`` for a bad study id, mode or endpoint."""
-    path = api.study_path_args(study_id, mode)
-    endpoint = check_poll_endpoint(poll_endpoint)
-    return (conn_id, path["study_id"], path["mode"], endpoint, bool(history), max_concurrency)
+class PollKey(NamedTuple):
+    """What decides the requests of a poll (validated by the trigger that subscribes)."""
+
+    conn_id: str
+    study_id: str
+    mode: str
+    poll_endpoint: str
+    history: bool
+    max_concurrency: int | None
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Subscription:
                 )
             self.poll.ensure_running()
             try:
-                await asyncio.wait_for(asyncio.shield(self.poll.next_answer()), left)
+                await asyncio.wait_for(asyncio.shield(self.poll.answered), left)
             except asyncio.TimeoutError:
                 continue
         self.taken = self.poll.completed
@@ -130,8 +130,7 @@ class SharedPoll:
         self.completed = 0  # polls answered (or failed)
         self.answer: JobsByRule | BaseException | None = None
         self.answer_traceback: TracebackType | None = None
-        self.rules_polled = 0  # distinct rules asked for by the latest poll (diagnostics)
-        self._answered: asyncio.Future[None] = loop.create_future()
+        self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -158,9 +157,6 @@ class SharedPoll:
     def interval(self) -> float:
         return min((s.interval for s in self.subscribers.values()), default=1.0)
 
-    def next_answer(self) -> asyncio.Future[None]:
-        return self._answered
-
     def ensure_running(self) -> None:
         """(Re)start the poll task if it is not running (e.g. it was cancelled from outside)."""
         if self._task is None or self._task.done():
@@ -171,7 +167,7 @@ class SharedPoll:
     # --- the poll loop -------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        conn_id, study_id, mode, endpoint, history, max_concurrency = self.key
+        key = self.key
         hook: ClinicalOneHook | None = None
         try:
             await asyncio.sleep(min(JOIN_WINDOW_SECONDS, self.interval()))
@@ -181,14 +177,17 @@ class SharedPoll:
                 answer: JobsByRule | BaseException
                 try:
                     if hook is None:
-                        hook = ClinicalOneHook(conn_id, max_concurrency=max_concurrency)
+                        hook = ClinicalOneHook(key.conn_id, max_concurrency=key.max_concurrency)
                     rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
-                    self.rules_polled = len(rules)
                     await hook.aconfig()
                     latest_end = max(s.end_time for s in self.subscribers.values())
                     with hook.time_limit(latest_end - time.time()):
                         answer = await hook.alatest_jobs(
-                            study_id, mode, rules, poll_endpoint=endpoint, history=history
+                            key.study_id,
+                            key.mode,
+                            rules,
+                            poll_endpoint=key.poll_endpoint,
+                            history=key.history,
                         )
                 except Exception as exc:  # every subscriber waiting on this poll gets it
                     answer = exc
@@ -202,7 +201,7 @@ class SharedPoll:
         self.answer = answer
         self.answer_traceback = answer.__traceback__ if isinstance(answer, BaseException) else None
         self.completed = self.started
-        answered, self._answered = self._answered, self.loop.create_future()
+        answered, self.answered = self.answered, self.loop.create_future()
         answered.set_result(None)
 
     async def _sleep_until_next(self, began: float) -> None:
@@ -257,6 +256,5 @@ __all__ = [
     "Subscription",
     "active_polls",
     "coalescing_enabled",
-    "poll_key",
     "subscribe",
 ]

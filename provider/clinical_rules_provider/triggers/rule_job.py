@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
@@ -91,27 +89,6 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.first_poll_delay = max(float(first_poll_delay), 0.0)
         self._subscription: coalesced_poll.Subscription | None = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and kwargs; every constructor argument round-trips."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "study_id": self.study_id,
-                "study_mode": self.study_mode,
-                "rule_ids": self.rule_ids,
-                "end_time": self.end_time,
-                "started_after": self.started_after,
-                "job_ids": self.job_ids,
-                "failure_statuses": self.failure_statuses,
-                "poll_interval": self.poll_interval,
-                "poll_endpoint": self.poll_endpoint,
-                "clinical_one_conn_id": self.clinical_one_conn_id,
-                "max_concurrency": self.max_concurrency,
-                "cancel_on_kill": self.cancel_on_kill,
-                "first_poll_delay": self.first_poll_delay,
-            },
-        )
-
     @property
     def watch(self) -> RuleJobWatch:
         """Ids, statuses and threshold, parsed once (on first use: a trigger missing both
@@ -141,22 +118,23 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         :mod:`~clinical_rules_provider.triggers.coalesced_poll`), unless sharing is off.
         """
         watch = self.watch
+        history = self.job_ids is not None
         if not coalesced_poll.coalescing_enabled():
             jobs = await hook.alatest_jobs(
                 self.study_id,
                 self.study_mode,
                 self.rule_ids,
                 poll_endpoint=self.poll_endpoint,
-                history=self.job_ids is not None,
+                history=history,
             )
         else:
             if self._subscription is None:
-                key = coalesced_poll.poll_key(
+                key = coalesced_poll.PollKey(
                     self.clinical_one_conn_id,
                     self.study_id,
                     self.study_mode,
                     self.poll_endpoint,
-                    self.job_ids is not None,
+                    history,
                     self.max_concurrency,
                 )
                 self._subscription = coalesced_poll.subscribe(
@@ -183,15 +161,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             self._subscription.leave()
             self._subscription = None
 
-    async def on_kill(self) -> None:
-        """Airflow 3.3+: a user killed the task; cancel the rules' jobs when asked to."""
-        if not self.cancel_on_kill:
-            return
-        hook = self.open_hook()
-        try:
-            result = await asyncio.wait_for(
-                hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids), 30
-            )
-            self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))
-        finally:
-            await hook.aclose()
+    async def cancel(self, hook: ClinicalOneHook) -> None:
+        """Cancel the rules' jobs (see :meth:`JobPollingTrigger.on_kill`)."""
+        result = await hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids)
+        self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))

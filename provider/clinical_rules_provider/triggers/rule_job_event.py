@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
+from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import StudyMode, parse_choice, rule_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
+from clinical_rules_provider.triggers import SerializesArguments
 
 if TYPE_CHECKING:
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.models.clinical_one import RuleJob
-
-POLL_ENDPOINTS = ("job_status", "rerun_history")
 
 
 class RuleJobEventTracker:
@@ -89,7 +88,7 @@ def _job_key(job: RuleJob) -> str:
     return job.job_start_date.isoformat() if job.job_start_date else ""
 
 
-class ClinicalOneRuleJobEventTrigger(BaseEventTrigger):
+class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
     """Fires once per rule job of a study that reaches a terminal status after the watch began.
 
     Use it in an ``AssetWatcher``; watchers built with the same arguments (ids in any spelling
@@ -129,52 +128,23 @@ class ClinicalOneRuleJobEventTrigger(BaseEventTrigger):
             raise ValueError("rule_ids / rule_filter: give exactly one of them")
         self.study_id = compact_id(study_id, "study_id")
         self.study_mode = parse_choice(study_mode, StudyMode, "study_mode").value
-        self.rule_ids = (
-            sorted(
-                normalize_list([rule_ids] if isinstance(rule_ids, str) else rule_ids, "rule_ids", compact_id)
-            )
-            if rule_ids is not None
-            else None
-        )
+        if rule_ids is not None:
+            ids = [rule_ids] if isinstance(rule_ids, str) else rule_ids
+            rule_ids = sorted(normalize_list(ids, "rule_ids", compact_id))
         if rule_filter is not None:
             if not isinstance(rule_filter, dict):
                 raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {rule_filter!r}")
             from clinical_rules_provider.clients.filtered_list import RulePager
 
             RulePager.create(self.study_id, self.study_mode, **rule_filter)  # validates the filters
-        self.rule_filter = dict(rule_filter) if rule_filter is not None else None
-        if poll_endpoint not in POLL_ENDPOINTS:
-            raise ValueError(f"poll_endpoint: expected one of {POLL_ENDPOINTS}, got {poll_endpoint!r}")
+            rule_filter = dict(rule_filter)
+        self.rule_ids: list[str] | None = rule_ids
+        self.rule_filter = rule_filter
+        self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.poll_interval = _positive(poll_interval, "poll_interval")
         self.rule_refresh_interval = _positive(rule_refresh_interval, "rule_refresh_interval")
-        self.poll_endpoint = poll_endpoint
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = max_concurrency
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and canonical kwargs: equal watchers serialize (and hash) alike."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "study_id": self.study_id,
-                "study_mode": self.study_mode,
-                "rule_ids": self.rule_ids,
-                "rule_filter": self.rule_filter,
-                "poll_interval": self.poll_interval,
-                "poll_endpoint": self.poll_endpoint,
-                "rule_refresh_interval": self.rule_refresh_interval,
-                "clinical_one_conn_id": self.clinical_one_conn_id,
-                "max_concurrency": self.max_concurrency,
-            },
-        )
-
-    async def _watched_rules(self, hook: ClinicalOneHook, cached: list[str] | None) -> list[str]:
-        if self.rule_ids is not None:
-            return self.rule_ids
-        if cached is not None:
-            return cached
-        filters = self.rule_filter or {}
-        return [rule.rule_id async for rule in hook.alist_rules(self.study_id, self.study_mode, **filters)]
 
     def _payload(self, rule_id: str, job: RuleJob) -> dict[str, Any]:
         return {
@@ -195,8 +165,7 @@ class ClinicalOneRuleJobEventTrigger(BaseEventTrigger):
 
         tracker = RuleJobEventTracker(utc_now())
         hook = ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
-        rules: list[str] | None = None
-        listed_at = float("-inf")
+        rules, listed_at = self.rule_ids, float("-inf")
         loop = asyncio.get_running_loop()
         self.log.info(
             "Watching rule jobs of study %s (%s) from %s", self.study_id, self.study_mode, tracker.began
@@ -204,9 +173,10 @@ class ClinicalOneRuleJobEventTrigger(BaseEventTrigger):
         try:
             while True:
                 try:
-                    if loop.time() - listed_at >= self.rule_refresh_interval:
-                        rules, listed_at = None, loop.time()
-                    rules = await self._watched_rules(hook, rules)
+                    if self.rule_ids is None and loop.time() - listed_at >= self.rule_refresh_interval:
+                        filters = self.rule_filter or {}
+                        listed = hook.alist_rules(self.study_id, self.study_mode, **filters)
+                        rules, listed_at = [rule.rule_id async for rule in listed], loop.time()
                     jobs = (
                         await hook.alatest_jobs(
                             self.study_id,
@@ -223,7 +193,7 @@ class ClinicalOneRuleJobEventTrigger(BaseEventTrigger):
                 except TransientServiceError as exc:
                     self.log.warning("Transient error while watching rule jobs (will poll again): %s", exc)
                 except ClinicalRulesError as exc:
-                    rules = None  # list the rules again next time (a filter may have gone stale)
+                    listed_at = float("-inf")  # list the rules again next time (a filter may have gone stale)
                     self.log.error("Error while watching rule jobs (will poll again): %s", exc)
                 await asyncio.sleep(self.poll_interval)
         finally:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.clients.vault import job_id_list
 from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
@@ -53,21 +50,6 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_delay = max(float(first_poll_delay), 0.0)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and kwargs; every constructor argument round-trips."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_ids": self.job_ids,
-                "end_time": self.end_time,
-                "failure_statuses": self.failure_statuses,
-                "poll_interval": self.poll_interval,
-                "vault_conn_id": self.vault_conn_id,
-                "cancel_on_kill": self.cancel_on_kill,
-                "first_poll_delay": self.first_poll_delay,
-            },
-        )
-
     def open_hook(self) -> VaultHook:
         """A hook on this trigger's connection."""
         return VaultHook(self.vault_conn_id)
@@ -85,12 +67,6 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         jobs = await hook.aget_job_statuses(self.job_ids)
         return evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self.failure_status_set)
 
-    async def on_kill(self) -> None:
-        """Airflow 3.3+: cancel the jobs when the task is killed and ``cancel_on_kill`` is set."""
-        if not self.cancel_on_kill:
-            return
-        hook = self.open_hook()
-        try:
-            await asyncio.wait_for(hook.acancel_jobs(self.job_ids), 30)
-        finally:
-            await hook.aclose()
+    async def cancel(self, hook: VaultHook) -> None:
+        """Cancel the jobs (see :meth:`JobPollingTrigger.on_kill`)."""
+        await hook.acancel_jobs(self.job_ids)
