@@ -30,7 +30,6 @@ __all__ = [
     "as_id_list",
     "as_seconds",
     "cancel_rule_jobs_on_kill",
-    "first_event",
     "is_template",
     "raise_for_event",
     "resolve_study",
@@ -181,17 +180,17 @@ def cancel_rule_jobs_on_kill(
 # --- finishing a wait -------------------------------------------------------------------
 
 
-async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
-    """The payload of the first event ``trigger.run()`` yields (our triggers yield exactly one)."""
-    async for event in trigger.run():
-        return dict(event.payload)
-    raise RuntimeError(f"{type(trigger).__name__} ended without an event")
-
-
 def run_in_worker(trigger: BaseTrigger) -> dict[str, Any]:
-    """Run a trigger to its event in this process: the non-deferrable twin of deferring to it,
-    so waiting in a worker and in the triggerer share one poll loop."""
-    return asyncio.run(first_event(trigger))
+    """Run a trigger to its first event (our triggers yield exactly one) in this process: the
+    non-deferrable twin of deferring to it, so waiting in a worker and in the triggerer share
+    one poll loop."""
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise RuntimeError(f"{type(trigger).__name__} ended without an event")
+
+    return asyncio.run(first_event())
 
 
 def raise_for_event(event: dict[str, Any]) -> dict[str, Any]:
