@@ -1,5 +1,5 @@
-"""What the operators and sensors share: reading task arguments (templated values arrive as
-strings), study defaults from the connection, and finishing a wait on a job trigger.
+"""What the operators and sensors share: their hooks, reading task arguments (templated values
+arrive as strings), study defaults from the connection, and finishing a wait on a job trigger.
 
 Task-side only: triggers, hooks, clients and models never import this module. It is imported
 when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions; hooks and
@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clinical_rules_provider._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    from clinical_rules_provider.hooks.vault import VaultHook
 
 __all__ = [
     "MIN_RULE_POLL_INTERVAL",
+    "ClinicalOneHookMixin",
     "InfoLog",
+    "VaultHookMixin",
     "as_bool",
     "as_id_list",
     "as_seconds",
@@ -38,6 +42,36 @@ __all__ = [
     "seconds_at_parse",
     "select_rules",
 ]
+
+
+# --- hooks ------------------------------------------------------------------------------
+
+
+class ClinicalOneHookMixin:
+    """``hook`` for a task with ``clinical_one_conn_id`` (and, optionally, ``max_concurrency``)."""
+
+    clinical_one_conn_id: str
+    max_concurrency: int | None = None
+
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+
+
+class VaultHookMixin:
+    """``hook`` for a task with ``vault_conn_id``."""
+
+    vault_conn_id: str
+
+    @cached_property
+    def hook(self) -> VaultHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
+        from clinical_rules_provider.hooks.vault import VaultHook
+
+        return VaultHook(self.vault_conn_id)
 
 
 # --- task arguments ---------------------------------------------------------------------

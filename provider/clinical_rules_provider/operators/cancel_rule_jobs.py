@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -15,6 +14,7 @@ from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
 from clinical_rules_provider.task_helpers import (
+    ClinicalOneHookMixin,
     as_bool,
     as_id_list,
     as_seconds,
@@ -26,10 +26,8 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
-
-class _RuleJobsOperator(BaseOperator):
+class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
     """Connection, study and failure switches shared by the two rule-job cancellers."""
 
     ui_color = "#f0c7c7"
@@ -50,13 +48,6 @@ class _RuleJobsOperator(BaseOperator):
         self.fail_on_not_cancelled = fail_on_not_cancelled
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
-
-    @cached_property
-    def hook(self) -> ClinicalOneHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-
-        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
 
     def _cancel(
         self, context: Context, study: str, mode: str, rule_ids: list[str], report: dict[str, Any]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -21,6 +20,7 @@ from clinical_rules_provider.operators._vault_scope import (
     check_scope_at_parse,
 )
 from clinical_rules_provider.task_helpers import (
+    VaultHookMixin,
     as_bool,
     as_id_list,
     as_seconds,
@@ -31,11 +31,10 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.vault import VaultHook
     from clinical_rules_provider.models.vault import VaultJob
 
 
-class _VaultJobsOperator(BaseOperator):
+class _VaultJobsOperator(VaultHookMixin, BaseOperator):
     """Connection and failure switch shared by the two Vault job cancellers."""
 
     operator_extra_links = (VaultJobLink(),)
@@ -47,13 +46,6 @@ class _VaultJobsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.fail_on_not_cancelled = fail_on_not_cancelled
         self.vault_conn_id = vault_conn_id
-
-    @cached_property
-    def hook(self) -> VaultHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.vault import VaultHook
-
-        return VaultHook(self.vault_conn_id)
 
     def _cancel(self, context: Context, job_ids: list[int], report: dict[str, Any]) -> dict[str, Any]:
         from clinical_rules_provider.clients.vault import job_id_list

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -19,6 +18,7 @@ from clinical_rules_provider.links import ClinicalOneRulesLink, push_rules_link
 from clinical_rules_provider.models.enums import PublishRun, parse_choice
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.task_helpers import (
+    ClinicalOneHookMixin,
     as_seconds,
     cancel_rule_jobs_on_kill,
     raise_for_event,
@@ -32,11 +32,10 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
-class ClinicalOneUpdatePublishRunOperator(BaseOperator):
+class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     """Update the publish run of rules chosen by id or by filter, reporting each rule's outcome.
 
     Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
@@ -135,13 +134,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
         self._started: tuple[str, str, list[str]] | None = None
-
-    @cached_property
-    def hook(self) -> ClinicalOneHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-
-        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
