@@ -87,19 +87,14 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(seconds, str):
         with contextlib.suppress(ValueError):
-            seconds = float(seconds.strip())
-    try:
-        finite = (
-            not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds)
-        )
-    except OverflowError:  # an int beyond float range
-        finite = False
-    if not finite or float(seconds) < minimum:
-        raise ValueError(
-            f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, "
-            f"got {str(value)[:100]!r}"
-        )
-    return float(seconds)
+            seconds = float(seconds)  # surrounding whitespace is allowed
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        with contextlib.suppress(OverflowError):  # an int beyond float range is refused below
+            if math.isfinite(seconds) and seconds >= minimum:
+                return float(seconds)
+    raise ValueError(
+        f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {str(value)[:100]!r}"
+    )
 
 
 def is_template(value: Any) -> bool:

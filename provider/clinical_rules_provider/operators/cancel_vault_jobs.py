@@ -172,7 +172,6 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the rendered scope, detect, then cancel (or only report when ``dry_run``)."""
-
         scope = VaultJobScope.parse(self.job_owner, self.title_pattern, self.job_types)
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
@@ -185,7 +184,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             in_scope = [j for j in unfinished if scope.matches(j, owner_ids)]
             aged = [(j, since) for j in in_scope if (since := age_since(j)) and since[1] <= cutoff]
             stale = [
-                (j, since)
+                _stale_entry(j, *since)
                 for j, since in aged
                 if j.status_text in VAULT_JOB_CANCELLABLE_STATUSES
                 and (include_scheduled or j.status_text != "SCHEDULED")
@@ -196,7 +195,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 "in_scope_jobs": len(in_scope),
                 "older_than_seconds": older_than,
                 "dry_run": dry_run,
-                "stale": [_stale_entry(j, field, since) for j, (field, since) in stale],
+                "stale": stale,
                 "running_not_cancellable": [j.job_id for j, _ in aged if j.status_text == "RUNNING"],
                 "scheduled_not_included": [
                     j.job_id for j, _ in aged if not include_scheduled and j.status_text == "SCHEDULED"
@@ -212,7 +211,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             )
             if dry_run or not stale:
                 return report
-            return self._cancel(context, [j.job_id for j, _ in stale], report)
+            return self._cancel(context, [s["job_id"] for s in stale], report)
 
 
 def _stale_entry(job: VaultJob, field: str, since: datetime) -> dict[str, Any]:
