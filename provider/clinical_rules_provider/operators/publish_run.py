@@ -65,7 +65,8 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     :param poll_interval: seconds between polls while waiting.
     :param timeout: longest wait (``timedelta`` or seconds, >= 1; templated: a rendered number
         of seconds, numeric strings included).
-    :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
+    :param failure_statuses: terminal job statuses that fail the wait (default: all failures;
+        checked when the DAG is parsed).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
         and after an update whose reply was lost (to see which rules it already started).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
