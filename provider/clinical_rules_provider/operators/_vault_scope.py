@@ -54,12 +54,13 @@ def _owner_item(item: Any) -> str | None:
 
 
 def parse_names(value: Any, field: str) -> tuple[str, ...]:
-    """A string or a list of non-empty strings (``None`` and ``""`` mean "not given")."""
+    """A string or a list of non-empty strings (``None`` and ``""`` mean "not given"), casefolded:
+    globs and job types match case-insensitively."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return ()
     items = [value] if isinstance(value, str) else value
     if isinstance(items, (list, tuple)) and all(isinstance(i, str) and i.strip() for i in items):
-        return tuple(dict.fromkeys(i.strip() for i in items))
+        return tuple(dict.fromkeys(i.strip().casefold() for i in items))
     raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {str(value)[:100]!r}")
 
 
@@ -80,8 +81,8 @@ class VaultJobScope:
         """Validate the three scope parameters; ``job_owner="any"`` needs another scope."""
         scope = cls(
             parse_owner(owner),
-            tuple(p.casefold() for p in parse_names(title_pattern, "title_pattern")),
-            tuple(t.casefold() for t in parse_names(job_types, "job_types")),
+            parse_names(title_pattern, "title_pattern"),
+            parse_names(job_types, "job_types"),
         )
         if scope.owners is None and not (scope.title_patterns or scope.job_types):
             raise ValueError(_ANY_WITHOUT_SCOPE)
