@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+__all__ = ["ClinicalOneCancelRuleJobsOperator", "ClinicalOneCancelStaleRuleJobsOperator"]
+
+
 class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
     """Connection, study and failure switches shared by the two rule-job cancellers."""
 

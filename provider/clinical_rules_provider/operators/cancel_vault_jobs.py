@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from clinical_rules_provider.models.vault import VaultJob
 
 
+__all__ = ["VaultCancelJobsOperator", "VaultCancelStaleJobsOperator"]
+
+
 class _VaultJobsOperator(VaultHookMixin, BaseOperator):
     """Connection and failure switch shared by the two Vault job cancellers."""
 

@@ -14,6 +14,8 @@ from clinical_rules_provider.task_helpers import ClinicalOneHookMixin, resolve_s
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+__all__ = ["ClinicalOneFilterRulesOperator"]
+
 FILTER_PARAMS = (
     "form_id",
     "item_ids",

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
+__all__ = ["ClinicalOneUpdatePublishRunOperator"]
+
+
 class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     """Update the publish run of rules chosen by id or by filter, reporting each rule's outcome.
 
