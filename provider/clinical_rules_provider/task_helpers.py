@@ -1,5 +1,5 @@
-"""What the operators and sensors share: reading task arguments (templated values arrive as
-strings), study defaults from the connection, and finishing a wait on a job trigger.
+"""What the operators and sensors share: their hooks, reading task arguments (templated values
+arrive as strings), study defaults from the connection, and finishing a wait on a job trigger.
 
 Task-side only: triggers, hooks, clients and models never import this module. It is imported
 when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions; hooks and
@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clinical_rules_provider._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
@@ -22,15 +23,17 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    from clinical_rules_provider.hooks.vault import VaultHook
 
 __all__ = [
     "MIN_RULE_POLL_INTERVAL",
+    "ClinicalOneHookMixin",
     "InfoLog",
+    "VaultHookMixin",
     "as_bool",
     "as_id_list",
     "as_seconds",
     "cancel_rule_jobs_on_kill",
-    "first_event",
     "is_template",
     "raise_for_event",
     "resolve_study",
@@ -39,6 +42,36 @@ __all__ = [
     "seconds_at_parse",
     "select_rules",
 ]
+
+
+# --- hooks ------------------------------------------------------------------------------
+
+
+class ClinicalOneHookMixin:
+    """``hook`` for a task with ``clinical_one_conn_id`` (and, optionally, ``max_concurrency``)."""
+
+    clinical_one_conn_id: str
+    max_concurrency: int | None = None
+
+    @cached_property
+    def hook(self) -> ClinicalOneHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
+        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
+
+
+class VaultHookMixin:
+    """``hook`` for a task with ``vault_conn_id``."""
+
+    vault_conn_id: str
+
+    @cached_property
+    def hook(self) -> VaultHook:
+        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
+        from clinical_rules_provider.hooks.vault import VaultHook
+
+        return VaultHook(self.vault_conn_id)
 
 
 # --- task arguments ---------------------------------------------------------------------
@@ -54,19 +87,14 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(seconds, str):
         with contextlib.suppress(ValueError):
-            seconds = float(seconds.strip())
-    try:
-        finite = (
-            not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds)
-        )
-    except OverflowError:  # an int beyond float range
-        finite = False
-    if not finite or float(seconds) < minimum:
-        raise ValueError(
-            f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, "
-            f"got {str(value)[:100]!r}"
-        )
-    return float(seconds)
+            seconds = float(seconds)  # surrounding whitespace is allowed
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        with contextlib.suppress(OverflowError):  # an int beyond float range is refused below
+            if math.isfinite(seconds) and seconds >= minimum:
+                return float(seconds)
+    raise ValueError(
+        f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {str(value)[:100]!r}"
+    )
 
 
 def is_template(value: Any) -> bool:
@@ -181,17 +209,17 @@ def cancel_rule_jobs_on_kill(
 # --- finishing a wait -------------------------------------------------------------------
 
 
-async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
-    """The payload of the first event ``trigger.run()`` yields (our triggers yield exactly one)."""
-    async for event in trigger.run():
-        return dict(event.payload)
-    raise RuntimeError(f"{type(trigger).__name__} ended without an event")
-
-
 def run_in_worker(trigger: BaseTrigger) -> dict[str, Any]:
-    """Run a trigger to its event in this process: the non-deferrable twin of deferring to it,
-    so waiting in a worker and in the triggerer share one poll loop."""
-    return asyncio.run(first_event(trigger))
+    """Run a trigger to its first event (our triggers yield exactly one) in this process: the
+    non-deferrable twin of deferring to it, so waiting in a worker and in the triggerer share
+    one poll loop."""
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise RuntimeError(f"{type(trigger).__name__} ended without an event")
+
+    return asyncio.run(first_event())
 
 
 def raise_for_event(event: dict[str, Any]) -> dict[str, Any]:

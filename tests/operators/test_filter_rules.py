@@ -117,3 +117,15 @@ def test_bad_filter_value_is_rejected_before_any_request(
 def test_filters_lists_only_the_given_filters() -> None:
     task = ClinicalOneFilterRulesOperator(task_id="filter", enabled=False, rule_states=["uat"])
     assert task.filters() == {"enabled": False, "rule_states": ["uat"]}
+
+
+def test_the_hook_is_created_once_and_closed_after_execute(
+    sim_c1: str, monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]
+) -> None:
+    task = operator(sim_c1, rule_states=["approved"])
+    assert task.hook is task.hook
+    closes: list[bool] = []
+    close = task.hook.close
+    monkeypatch.setattr(task.hook, "close", lambda: (closes.append(True), close())[1])
+    task.execute(context)
+    assert closes == [True]

@@ -74,6 +74,17 @@ def test_filter_matching_nothing_updates_nothing(
     assert simulator.state.requests_to("/AllData") == []
 
 
+def test_filter_matching_nothing_still_closes_the_hook(
+    sim_c1: str, monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]
+) -> None:
+    task = operator(sim_c1, rule_filter={"user_name": "nobody-at-all"})
+    closes: list[bool] = []
+    close = task.hook.close
+    monkeypatch.setattr(task.hook, "close", lambda: (closes.append(True), close())[1])
+    task.execute(context)
+    assert closes == [True]
+
+
 def test_report_and_xcom_are_plain_json(sim_c1: str, ti: FakeTI, context: dict[str, Any]) -> None:
     import json
 
@@ -454,6 +465,21 @@ def test_bad_publish_run_is_rejected_before_any_request(
     with pytest.raises(ValueError, match="publish"):
         operator(sim_c1, rule_ids=[RULE_A], publish_run="SomeData").execute(context)
     assert simulator.state.request_count == 0
+
+
+def test_bad_publish_run_is_rejected_before_the_rules_are_listed(
+    sim_c1: str, simulator: LiveSimulator, context: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="publish_run"):
+        operator(sim_c1, rule_filter={"rule_states": ["approved"]}, publish_run="SomeData").execute(context)
+    assert simulator.state.request_count == 0
+
+
+def test_bad_failure_statuses_are_rejected_when_the_dag_is_parsed() -> None:
+    with pytest.raises(ValueError, match="failure_statuses"):
+        ClinicalOneUpdatePublishRunOperator(
+            task_id="publish", publish_run="AllData", rule_ids=[RULE_A], failure_statuses=["Running"]
+        )
 
 
 def test_bad_failure_statuses_are_rejected_before_any_request(

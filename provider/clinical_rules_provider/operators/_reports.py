@@ -31,7 +31,6 @@ def rule_cancel_report(result: CancelRuleJobsResult) -> dict[str, list[dict[str,
     ``Failed to cancel job`` (the job still runs), a job still ``Running``/``Pending`` after
     the call, ``Rule doesn't exist`` and rules the service did not report on are not cancelled.
     """
-
     report: dict[str, list[dict[str, Any]]] = {"cancelled": [], "already_finished": [], "not_cancelled": []}
     for job in result.job_status:
         if job.status == RuleJobStatus.CANCELLED.value:
@@ -43,15 +42,8 @@ def rule_cancel_report(result: CancelRuleJobsResult) -> dict[str, list[dict[str,
             report["already_finished"].append(rule_job_item(job))
         else:
             report["not_cancelled"].append(rule_job_item(job, reason=job.status or "no status returned"))
-    for rule_id in result.missing_rule_ids:
-        report["not_cancelled"].append(
-            {
-                "rule_id": rule_id,
-                "job_id": None,
-                "status": None,
-                "reason": "the service returned no entry for this rule",
-            }
-        )
+    no_entry = {"job_id": None, "status": None, "reason": "the service returned no entry for this rule"}
+    report["not_cancelled"] += [{"rule_id": rule_id, **no_entry} for rule_id in result.missing_rule_ids]
     return report
 
 

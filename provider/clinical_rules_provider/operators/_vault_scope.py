@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from clinical_rules_provider.task_helpers import is_template
+
 if TYPE_CHECKING:
     from clinical_rules_provider.models.vault import VaultJob
 
@@ -24,7 +26,7 @@ _OWNER_FORM = '"me", "any", a Vault user id, or a list of user ids (and/or "me")
 def _is_templated(value: Any) -> bool:
     """True when the value is only known after rendering (a Jinja string or an XComArg)."""
     if isinstance(value, str):
-        return "{{" in value or "{%" in value
+        return is_template(value)
     if isinstance(value, (list, tuple)):
         return any(_is_templated(item) for item in value)
     return value is not None and not isinstance(value, (int, bool))
@@ -35,34 +37,30 @@ def parse_owner(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, str) and value.strip().lower() == OWNER_ANY:
         return None
     items = [value] if isinstance(value, (str, int)) else value
-    if isinstance(items, (list, tuple)) and items:
-        owners = [_owner_item(item) for item in items]
-        if all(owner is not None for owner in owners):
-            return tuple(dict.fromkeys(o for o in owners if o is not None))
+    owners = [_owner_item(item) for item in items] if isinstance(items, (list, tuple)) else []
+    if owners and None not in owners:
+        return tuple(dict.fromkeys(o for o in owners if o is not None))
     raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {str(value)[:100]!r}")
 
 
 def _owner_item(item: Any) -> str | None:
-    if isinstance(item, bool):
+    """``"me"``, or a positive user id as a string (an int or its digits); else ``None``."""
+    if isinstance(item, bool) or not isinstance(item, (str, int)):
         return None
-    if isinstance(item, int):
-        return str(item) if item > 0 else None
-    if isinstance(item, str):
-        text = item.strip()
-        if text.lower() == OWNER_ME:
-            return OWNER_ME
-        if text.isdigit() and int(text) > 0:
-            return str(int(text))
-    return None
+    text = str(item).strip()
+    if text.lower() == OWNER_ME:
+        return OWNER_ME
+    return str(int(text)) if text.isdigit() and int(text) > 0 else None
 
 
 def parse_names(value: Any, field: str) -> tuple[str, ...]:
-    """A string or a list of non-empty strings (``None`` and ``""`` mean "not given")."""
+    """A string or a list of non-empty strings (``None`` and ``""`` mean "not given"), casefolded:
+    globs and job types match case-insensitively."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return ()
     items = [value] if isinstance(value, str) else value
     if isinstance(items, (list, tuple)) and all(isinstance(i, str) and i.strip() for i in items):
-        return tuple(dict.fromkeys(i.strip() for i in items))
+        return tuple(dict.fromkeys(i.strip().casefold() for i in items))
     raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {str(value)[:100]!r}")
 
 
@@ -83,8 +81,8 @@ class VaultJobScope:
         """Validate the three scope parameters; ``job_owner="any"`` needs another scope."""
         scope = cls(
             parse_owner(owner),
-            tuple(p.casefold() for p in parse_names(title_pattern, "title_pattern")),
-            tuple(t.casefold() for t in parse_names(job_types, "job_types")),
+            parse_names(title_pattern, "title_pattern"),
+            parse_names(job_types, "job_types"),
         )
         if scope.owners is None and not (scope.title_patterns or scope.job_types):
             raise ValueError(_ANY_WITHOUT_SCOPE)
@@ -133,6 +131,15 @@ def check_scope_at_parse(owner: Any, title_pattern: Any, job_types: Any) -> None
             parse_names(value, field)
 
 
+# Where each status's age counts from: the first of these dates the job row has.
+_AGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "RUNNING": ("run_start_date",),
+    "QUEUED": ("queued_date", "modified_date", "created_date"),
+    "QUEUEING": ("queued_date", "modified_date", "created_date"),
+    "SCHEDULED": ("created_date",),
+}
+
+
 def age_since(job: VaultJob) -> tuple[str, datetime] | None:
     """When the job started running (``RUNNING``) or waiting (queued/scheduled), and the field.
 
@@ -142,17 +149,5 @@ def age_since(job: VaultJob) -> tuple[str, datetime] | None:
     when created). ``SCHEDULED`` (only ever considered when the user includes it):
     ``created_date``, how long it has waited.
     """
-    status = job.status_text
-    if status == "RUNNING":
-        candidates: tuple[tuple[str, datetime | None], ...] = (("run_start_date", job.run_start_date),)
-    elif status in ("QUEUED", "QUEUEING"):
-        candidates = (
-            ("queued_date", job.queued_date),
-            ("modified_date", job.modified_date),
-            ("created_date", job.created_date),
-        )
-    elif status == "SCHEDULED":
-        candidates = (("created_date", job.created_date),)
-    else:
-        return None
-    return next(((name, when) for name, when in candidates if when is not None), None)
+    fields = _AGE_FIELDS.get(job.status_text or "", ())
+    return next(((name, when) for name in fields if (when := getattr(job, name)) is not None), None)

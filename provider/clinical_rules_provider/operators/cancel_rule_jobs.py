@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -15,6 +14,7 @@ from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
 from clinical_rules_provider.task_helpers import (
+    ClinicalOneHookMixin,
     as_bool,
     as_id_list,
     as_seconds,
@@ -26,11 +26,14 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+__all__ = ["ClinicalOneCancelRuleJobsOperator", "ClinicalOneCancelStaleRuleJobsOperator"]
 
 
-class _RuleJobsOperator(BaseOperator):
+class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
     """Connection, study and failure switches shared by the two rule-job cancellers."""
+
+    ui_color = "#f0c7c7"
 
     def __init__(
         self,
@@ -49,23 +52,10 @@ class _RuleJobsOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
 
-    @cached_property
-    def hook(self) -> ClinicalOneHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-
-        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
-
     def _cancel(
-        self,
-        context: Context,
-        hook: ClinicalOneHook,
-        study: str,
-        mode: str,
-        rule_ids: list[str],
-        report: dict[str, Any],
+        self, context: Context, study: str, mode: str, rule_ids: list[str], report: dict[str, Any]
     ) -> dict[str, Any]:
-        result = hook.cancel_rule_jobs(study, mode, rule_ids)
+        result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
         report.update(rule_cancel_report(result))
         # The service's overall outcome text when it is not "Success": reported, but the
         # per-rule statuses decide whether the task fails.
@@ -100,7 +90,6 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
     """
 
     template_fields: Sequence[str] = ("study_id", "study_mode", "rule_ids", "clinical_one_conn_id")
-    ui_color = "#f0c7c7"
 
     def __init__(self, *, rule_ids: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -108,14 +97,10 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
-        hook = self.hook
-        study, mode = resolve_study(hook, self.study_id, self.study_mode)
-        report: dict[str, Any] = {"study_id": study, "study_mode": mode}
-        try:
+        with self.hook:
+            study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
             rule_ids = as_id_list(self.rule_ids, "rule_ids")
-            return self._cancel(context, hook, study, mode, rule_ids, report)
-        finally:
-            hook.close()
+            return self._cancel(context, study, mode, rule_ids, {"study_id": study, "study_mode": mode})
 
 
 class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
@@ -156,7 +141,6 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         "clinical_one_conn_id",
     )
     template_fields_renderers = {"rule_filter": "json"}
-    ui_color = "#f0c7c7"
 
     def __init__(
         self,
@@ -187,23 +171,21 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         dry_run = as_bool(self.dry_run, "dry_run")
         older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
         hook = self.hook
-        try:
+        with hook:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
             cutoff = utc_now() - timedelta(seconds=older_than)
             jobs = (
                 hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint) if rule_ids else {}
             )
-            stale = []
-            for rule_id, history in jobs.items():
-                job = latest_job(history)
-                if (
-                    job
-                    and job.status in RULE_JOB_ACTIVE_STATUSES
-                    and job.job_start_date
-                    and job.job_start_date <= cutoff
-                ):
-                    stale.append(rule_job_item(job, rule_id=rule_id))
+            stale = [
+                rule_job_item(job, rule_id=rule_id)
+                for rule_id, history in jobs.items()
+                if (job := latest_job(history))
+                and job.status in RULE_JOB_ACTIVE_STATUSES
+                and job.job_start_date
+                and job.job_start_date <= cutoff
+            ]
             report: dict[str, Any] = {
                 "study_id": study,
                 "study_mode": mode,
@@ -224,6 +206,4 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
             )
             if dry_run or not stale:
                 return report
-            return self._cancel(context, hook, study, mode, [s["rule_id"] for s in stale], report)
-        finally:
-            hook.close()
+            return self._cancel(context, study, mode, [s["rule_id"] for s in stale], report)

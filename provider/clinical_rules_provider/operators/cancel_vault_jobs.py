@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
-from clinical_rules_provider.links import VaultJobLink
+from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
 from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, vault_cancel_report
@@ -21,6 +20,7 @@ from clinical_rules_provider.operators._vault_scope import (
     check_scope_at_parse,
 )
 from clinical_rules_provider.task_helpers import (
+    VaultHookMixin,
     as_bool,
     as_id_list,
     as_seconds,
@@ -31,12 +31,17 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.vault import VaultHook
     from clinical_rules_provider.models.vault import VaultJob
 
 
-class _VaultJobsOperator(BaseOperator):
+__all__ = ["VaultCancelJobsOperator", "VaultCancelStaleJobsOperator"]
+
+
+class _VaultJobsOperator(VaultHookMixin, BaseOperator):
+    """Connection and failure switch shared by the two Vault job cancellers."""
+
     operator_extra_links = (VaultJobLink(),)
+    ui_color = "#f0c7c7"
 
     def __init__(
         self, *, fail_on_not_cancelled: bool = True, vault_conn_id: str = VAULT_DEFAULT_CONN_ID, **kwargs: Any
@@ -45,28 +50,18 @@ class _VaultJobsOperator(BaseOperator):
         self.fail_on_not_cancelled = fail_on_not_cancelled
         self.vault_conn_id = vault_conn_id
 
-    @cached_property
-    def hook(self) -> VaultHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.vault import VaultHook
-
-        return VaultHook(self.vault_conn_id)
-
-    def _cancel(
-        self, context: Context, hook: VaultHook, job_ids: list[int], report: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _cancel(self, context: Context, job_ids: list[int], report: dict[str, Any]) -> dict[str, Any]:
         from clinical_rules_provider.clients.vault import job_id_list
-        from clinical_rules_provider.links import push_vault_job_links
 
-        push_vault_job_links(context, hook.get_connection(self.vault_conn_id), job_id_list(job_ids))
-        report.update(vault_cancel_report(hook.cancel_jobs(job_ids)))
-        self._recheck_refusals(hook, report)
+        push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), job_id_list(job_ids))
+        report.update(vault_cancel_report(self.hook.cancel_jobs(job_ids)))
+        self._recheck_refusals(report)
         self.log.info(
             "Vault accepted %d cancel(s), refused %d", len(report["cancelled"]), len(report["not_cancelled"])
         )
         return finish(context, report, fail=self.fail_on_not_cancelled, what="Vault job(s)", id_key="job_id")
 
-    def _recheck_refusals(self, hook: VaultHook, report: dict[str, Any]) -> None:
+    def _recheck_refusals(self, report: dict[str, Any]) -> None:
         """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened.
 
         A retried cancel (after a dropped connection or timeout that Vault had already
@@ -76,7 +71,7 @@ class _VaultJobsOperator(BaseOperator):
         if not refused:
             return
         try:
-            jobs = hook.get_job_statuses(refused)
+            jobs = self.hook.get_job_statuses(refused)
         except Exception as exc:  # the refusals stand as reported
             self.log.warning("Could not re-check refused cancels: %s", exc)
             return
@@ -99,7 +94,6 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
     """
 
     template_fields: Sequence[str] = ("job_ids", "vault_conn_id")
-    ui_color = "#f0c7c7"
 
     def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -107,15 +101,8 @@ class VaultCancelJobsOperator(_VaultJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
-        hook = self.hook
-        try:
-            return self._cancel(context, hook, as_id_list(self.job_ids, "job_ids"), {})
-        finally:
-            hook.close()
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+        with self.hook:
+            return self._cancel(context, as_id_list(self.job_ids, "job_ids"), {})
 
 
 class VaultCancelStaleJobsOperator(_VaultJobsOperator):
@@ -162,7 +149,6 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         "dry_run",
         "vault_conn_id",
     )
-    ui_color = "#f0c7c7"
 
     def __init__(
         self,
@@ -178,7 +164,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         super().__init__(**kwargs)
         self.older_than = seconds_at_parse(older_than, "older_than", minimum=1.0)
         check_scope_at_parse(job_owner, title_pattern, job_types)
-        if isinstance(include_scheduled, bool) or not is_template(include_scheduled):
+        if not is_template(include_scheduled):
             as_bool(include_scheduled, "include_scheduled")
         self.job_owner = job_owner
         self.title_pattern = title_pattern
@@ -189,23 +175,19 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the rendered scope, detect, then cancel (or only report when ``dry_run``)."""
-
         scope = VaultJobScope.parse(self.job_owner, self.title_pattern, self.job_types)
         include_scheduled = as_bool(self.include_scheduled, "include_scheduled")
         dry_run = as_bool(self.dry_run, "dry_run")
         older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
         cutoff = utc_now() - timedelta(seconds=older_than)
         hook = self.hook
-        try:
+        with hook:
             unfinished = list(hook.list_job_monitors())  # logs in first: the reply names the user
             owner_ids = scope.owner_ids(hook.current_user_id)
             in_scope = [j for j in unfinished if scope.matches(j, owner_ids)]
-            aged = [
-                (j, since) for j in in_scope if (since := age_since(j)) is not None and since[1] <= cutoff
-            ]
-            scheduled = [j.job_id for j, _ in aged if j.status_text == "SCHEDULED"]
+            aged = [(j, since) for j in in_scope if (since := age_since(j)) and since[1] <= cutoff]
             stale = [
-                (j, since)
+                _stale_entry(j, *since)
                 for j, since in aged
                 if j.status_text in VAULT_JOB_CANCELLABLE_STATUSES
                 and (include_scheduled or j.status_text != "SCHEDULED")
@@ -216,9 +198,11 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 "in_scope_jobs": len(in_scope),
                 "older_than_seconds": older_than,
                 "dry_run": dry_run,
-                "stale": [_stale_entry(j, field, since) for j, (field, since) in stale],
+                "stale": stale,
                 "running_not_cancellable": [j.job_id for j, _ in aged if j.status_text == "RUNNING"],
-                "scheduled_not_included": [] if include_scheduled else scheduled,
+                "scheduled_not_included": [
+                    j.job_id for j, _ in aged if not include_scheduled and j.status_text == "SCHEDULED"
+                ],
                 "cancelled": [],
                 "not_cancelled": [],
             }
@@ -230,16 +214,14 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             )
             if dry_run or not stale:
                 return report
-            return self._cancel(context, hook, [j.job_id for j, _ in stale], report)
-        finally:
-            hook.close()
+            return self._cancel(context, [s["job_id"] for s in stale], report)
 
 
 def _stale_entry(job: VaultJob, field: str, since: datetime) -> dict[str, Any]:
     return {
         "job_id": job.job_id,
         "status": job.status_text,
-        "since": _iso(since),
+        "since": since.isoformat(),
         "age_from": field,
         "created_by": None if job.created_by is None else str(job.created_by),
         "title": job.title or job.job_name,

@@ -9,10 +9,12 @@ from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.task_helpers import resolve_study
+from clinical_rules_provider.task_helpers import ClinicalOneHookMixin, resolve_study
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+__all__ = ["ClinicalOneFilterRulesOperator"]
 
 FILTER_PARAMS = (
     "form_id",
@@ -28,7 +30,7 @@ FILTER_PARAMS = (
 )
 
 
-class ClinicalOneFilterRulesOperator(BaseOperator):
+class ClinicalOneFilterRulesOperator(ClinicalOneHookMixin, BaseOperator):
     """Return the ids of the rules matching every given filter (XCom ``return_value``).
 
     Pages are fetched transparently. With ``push_summaries=True`` the full rule summaries
@@ -100,18 +102,16 @@ class ClinicalOneFilterRulesOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         """List the matching rules; return their ids."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
         from clinical_rules_provider.models.clinical_one import dump_json
 
-        hook = ClinicalOneHook(self.clinical_one_conn_id)
-        try:
+        filters = self.filters()
+        hook = self.hook
+        with hook:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
-            rules = list(hook.list_rules(study, mode, page_size=self.page_size, **self.filters()))
-        finally:
-            hook.close()
-        self.log.info("%d rule(s) match %s in study %s (%s)", len(rules), self.filters(), study, mode)
+            rules = list(hook.list_rules(study, mode, page_size=self.page_size, **filters))
+        self.log.info("%d rule(s) match %s in study %s (%s)", len(rules), filters, study, mode)
         if self.push_summaries:
             context["ti"].xcom_push(key="rule_summaries", value=dump_json(rules))
         if not rules and self.fail_if_empty:
-            raise AirflowException(f"no rule matches {self.filters()} in study {study} ({mode})")
+            raise AirflowException(f"no rule matches {filters} in study {study} ({mode})")
         return [rule.rule_id for rule in rules]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -13,11 +12,13 @@ from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.job_options import failure_status_set
-from clinical_rules_provider.links import ClinicalOneRulesLink
+from clinical_rules_provider.assets import attach_publish_extra, check_outlets
+from clinical_rules_provider.job_options import failure_status_set, first_poll_delay
+from clinical_rules_provider.links import ClinicalOneRulesLink, push_rules_link
 from clinical_rules_provider.models.enums import PublishRun, parse_choice
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.task_helpers import (
+    ClinicalOneHookMixin,
     as_seconds,
     cancel_rule_jobs_on_kill,
     raise_for_event,
@@ -31,11 +32,13 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
-class ClinicalOneUpdatePublishRunOperator(BaseOperator):
+__all__ = ["ClinicalOneUpdatePublishRunOperator"]
+
+
+class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     """Update the publish run of rules chosen by id or by filter, reporting each rule's outcome.
 
     Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
@@ -65,7 +68,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
     :param poll_interval: seconds between polls while waiting.
     :param timeout: longest wait (``timedelta`` or seconds, >= 1; templated: a rendered number
         of seconds, numeric strings included).
-    :param failure_statuses: terminal job statuses that fail the wait (default: all failures).
+    :param failure_statuses: terminal job statuses that fail the wait (default: all failures;
+        checked when the DAG is parsed).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
         and after an update whose reply was lost (to see which rules it already started).
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
@@ -128,57 +132,47 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self.poll_interval = rule_poll_interval(poll_interval)
         self.timeout: Any = seconds_at_parse(timeout, "timeout", minimum=1.0)
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
+        failure_status_set(self.failure_statuses)  # not templated: bad statuses fail the DAG parse
         self.poll_endpoint = poll_endpoint
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
         self._started: tuple[str, str, list[str]] | None = None
 
-    @cached_property
-    def hook(self) -> ClinicalOneHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-
-        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
         from clinical_rules_provider.models.clinical_one import dump_json
 
         self.timeout = as_seconds(self.timeout, "timeout", minimum=1.0)  # rendered now, before any request
-        failure_status_set(self.failure_statuses)
+        publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
         hook = self.hook
-        study, mode = resolve_study(hook, self.study_id, self.study_mode)
-        self._prepare_announcements(context, hook, study, mode)
-        rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
-        started_after = utc_now()
-        report: dict[str, Any] = {"study_id": study, "study_mode": mode, "publish_run": None}
-        if not rule_ids:
-            self.log.warning("No rules selected; nothing to update")
-            report.update(
-                rule_ids=[], failed=[], warnings=[], results=[], started_after=started_after.isoformat()
+        with hook:
+            study, mode = resolve_study(hook, self.study_id, self.study_mode)
+            check_outlets(self.outlets, hook.config.transport.base_url, study, mode)
+            push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
+            rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
+            started_after = utc_now()
+            if not rule_ids:
+                self.log.warning("No rules selected; nothing to update")
+            results = (
+                hook.update_publish_run(study, mode, publish_run, rule_ids, poll_endpoint=self.poll_endpoint)
+                if rule_ids
+                else []
             )
-            self._push(context, report)
-            self._announce(context, report)
-            return report
-        try:
-            results = hook.update_publish_run(
-                study, mode, self.publish_run, rule_ids, poll_endpoint=self.poll_endpoint
-            )
-        finally:
-            hook.close()
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
         failed = [{"rule_id": r.rule_id, "reason": r.failure_reason} for r in results if not r.succeeded]
         warnings = [{"rule_id": r.rule_id, "warning": r.warning} for r in results if r.warning]
-        report.update(
-            publish_run=parse_choice(self.publish_run, PublishRun, "publish_run").value,
-            rule_ids=updated,
-            failed=failed,
-            warnings=warnings,
-            results=dump_json(results),
-            started_after=started_after.isoformat(),
-        )
-        report["reconciled"] = [r.rule_id for r in results if r.reconciled]
+        report: dict[str, Any] = {
+            "study_id": study,
+            "study_mode": mode,
+            "publish_run": publish_run if rule_ids else None,  # None: no rule was selected
+            "rule_ids": updated,
+            "failed": failed,
+            "warnings": warnings,
+            "results": dump_json(results),
+            "started_after": started_after.isoformat(),
+            "reconciled": [r.rule_id for r in results if r.reconciled],
+        }
         if report["reconciled"]:
             self.log.warning(
                 "The reply to the update was lost; a job started since shows these %d rule(s) were "
@@ -187,7 +181,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
                 ", ".join(report["reconciled"]),
             )
         self._started = (study, mode, updated)
-        self._push(context, report)
+        for key in ("rule_ids", "started_after", "results", "warnings"):
+            context["ti"].xcom_push(key=key, value=report[key])
         self._log_outcome(results, updated, warnings)
         if failed and self.fail_on_partial_failure:
             lines = "; ".join(f"{f['rule_id']}: {f['reason']}" for f in failed)
@@ -206,7 +201,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
                 kwargs={"report": report},
                 timeout=timedelta(seconds=self.timeout),  # the trigger keeps the absolute end_time
             )
-
         return self.execute_complete(context, run_in_worker(trigger), report)
 
     def _log_outcome(self, results: list[Any], updated: list[str], warnings: list[dict[str, Any]]) -> None:
@@ -222,18 +216,8 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
                 "Rule %s was updated with a validation warning: %s", item["rule_id"], item["warning"]
             )
 
-    def _prepare_announcements(self, context: Context, hook: ClinicalOneHook, study: str, mode: str) -> None:
-        """Refuse a ``clinical-one://`` outlet for other rules; push the rules link (before any wait)."""
-        from clinical_rules_provider.assets import check_outlets
-        from clinical_rules_provider.links import push_rules_link
-
-        check_outlets(self.outlets, hook.config.transport.base_url, study, mode)
-        push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
-
     def _announce(self, context: Context, report: dict[str, Any], jobs: dict[str, Any] | None = None) -> None:
         """Attach what was republished to the event of each ``clinical-one://`` outlet."""
-        from clinical_rules_provider.assets import attach_publish_extra
-
         extra = {
             k: report.get(k) for k in ("study_id", "study_mode", "publish_run", "rule_ids", "started_after")
         }
@@ -247,16 +231,10 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
                 extra["publish_run"],
             )
 
-    def _push(self, context: Context, report: dict[str, Any]) -> None:
-        ti = context["ti"]
-        for key in ("rule_ids", "started_after", "results", "warnings"):
-            ti.xcom_push(key=key, value=report[key])
-
     def _trigger(
         self, study: str, mode: str, rule_ids: list[str], started_after: str
     ) -> ClinicalOneRuleJobTrigger:
         """The wait for the jobs just started, in the triggerer or (not deferrable) in the worker."""
-        from clinical_rules_provider.job_options import first_poll_delay
         from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
         return ClinicalOneRuleJobTrigger(
@@ -281,7 +259,6 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], report: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after the trigger: return the report with job outcomes, or raise with details."""
-
         jobs = raise_for_event(event)
         report = report or self._report_from_xcom(context)
         self._announce(context, report, jobs)
@@ -298,6 +275,5 @@ class ClinicalOneUpdatePublishRunOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the jobs this task started, when ``cancel_on_kill`` is set."""
-        if not self.cancel_on_kill or not self._started or not self._started[2]:
-            return
-        cancel_rule_jobs_on_kill(self.hook, self.log, *self._started)
+        if self.cancel_on_kill and self._started and self._started[2]:
+            cancel_rule_jobs_on_kill(self.hook, self.log, *self._started)
