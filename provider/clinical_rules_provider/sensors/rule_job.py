@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -15,6 +14,7 @@ from clinical_rules_provider.links import ClinicalOneRulesLink
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import (
+    ClinicalOneHookMixin,
     as_id_list,
     cancel_rule_jobs_on_kill,
     resolve_study,
@@ -24,12 +24,11 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
-class ClinicalOneRuleJobSensor(DeferrableJobSensor):
+class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
     """Succeeds when every rule's relevant job succeeded; fails naming each rule whose job failed.
 
     A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without ``job_ids``, when it
@@ -113,13 +112,6 @@ class ClinicalOneRuleJobSensor(DeferrableJobSensor):
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
 
     # --- shared by every mode -------------------------------------------------------------
-
-    @cached_property
-    def hook(self) -> ClinicalOneHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-
-        return ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
 
     def _threshold(self, context: Context) -> datetime | None:
         explicit = as_aware_datetime(self.started_after, "started_after")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
@@ -13,19 +12,18 @@ from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.links import VaultJobLink
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
-from clinical_rules_provider.task_helpers import as_id_list
+from clinical_rules_provider.task_helpers import VaultHookMixin, as_id_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from clinical_rules_provider.hooks.vault import VaultHook
     from clinical_rules_provider.job_watch import VaultWatchOutcome
     from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
 
 
-class VaultJobSensor(DeferrableJobSensor):
+class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
     """Succeeds when every job finished with ``SUCCESS``; fails naming each job that ended in a
     status in ``failure_statuses`` (default: every terminal status but ``SUCCESS``, so a
     cancelled job fails the sensor unless you say otherwise).
@@ -71,13 +69,6 @@ class VaultJobSensor(DeferrableJobSensor):
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
         self._parsed_ids: list[int] | None = None
-
-    @cached_property
-    def hook(self) -> VaultHook:
-        """The task's hook (created on first use, after templates are rendered; closed by the task)."""
-        from clinical_rules_provider.hooks.vault import VaultHook
-
-        return VaultHook(self.vault_conn_id)
 
     def _job_ids(self) -> list[int]:
         """The (rendered) job ids, parsed once per execution: the links, every poll and the
