@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
-import httpx
-
-from clinical_rules_provider.clients.base import ApiRequest
 from clinical_rules_provider.exceptions import ClinicalRulesError
 
 T = TypeVar("T")
@@ -16,15 +13,6 @@ K = TypeVar("K", bound=Hashable)
 # A pager fed more distinct items than this is talking to a broken or hostile service
 # (no study has that many rules, no Vault that many unfinished jobs).
 MAX_DISTINCT_ITEMS = 250_000
-
-
-class Pager(Protocol[T]):
-    """What a hook drives, sync or async: the next request (``None`` when done), and a parser
-    of its reply into the page's new items."""
-
-    def next_request(self) -> ApiRequest | None: ...
-
-    def feed(self, response: httpx.Response) -> list[T]: ...
 
 
 class SeenIds(Generic[K]):

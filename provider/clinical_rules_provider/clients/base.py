@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -87,6 +87,15 @@ def send_all(requests: list[ApiRequest]) -> Generator[Step, list[Any] | None, li
     if responses is None or len(responses) != len(requests):
         raise RuntimeError("exchange driver answered a batch with the wrong number of responses")
     return responses
+
+
+class Pager(Protocol[T]):
+    """What a hook drives, sync or async: the next request (``None`` when done), and a parser
+    of its reply into the page's new items."""
+
+    def next_request(self) -> ApiRequest | None: ...
+
+    def feed(self, response: httpx.Response) -> list[T]: ...
 
 
 _JSON_KEY = "clinical_rules.json"

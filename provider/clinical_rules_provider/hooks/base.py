@@ -14,8 +14,7 @@ try:  # Airflow 3.1+
 except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
-from clinical_rules_provider.clients._paging import Pager
-from clinical_rules_provider.clients.base import Exchange, reading_reply
+from clinical_rules_provider.clients.base import Exchange, Pager, reading_reply
 from clinical_rules_provider.hooks import _limits
 from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
 from clinical_rules_provider.hooks.connection import ConnectionLike
