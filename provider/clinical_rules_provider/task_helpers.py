@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clinical_rules_provider._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
+from clinical_rules_provider.exceptions import ClinicalRulesError
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
@@ -242,7 +243,5 @@ def raise_for_event(event: dict[str, Any]) -> dict[str, Any]:
     if status == "timeout":
         raise AirflowSensorTimeout(message)
     if status == "error":
-        from clinical_rules_provider.exceptions import ClinicalRulesError
-
         raise ClinicalRulesError(message)
     raise AirflowException(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ FILTERED_LIST_PATH = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{study_id}
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+_COMPACT_ID = re.compile(r"[0-9A-Fa-f]{32}")
 
 # Wire names of the filteredlist fields, keyed by the snake_case filter keyword. The
 # reference hides several of them (see docs/inferences.md); the connection extra can override any.
@@ -108,7 +110,9 @@ class RulePager:
     offset: int = 0
     pages: int = 0
     done: bool = False
-    _seen: SeenIds[str] = field(default_factory=lambda: SeenIds("list_rules", ClinicalOneAPIError))
+    _seen: SeenIds[int | str | None] = field(
+        default_factory=lambda: SeenIds("list_rules", ClinicalOneAPIError)
+    )
 
     @classmethod
     def create(
@@ -146,7 +150,7 @@ class RulePager:
         page = parse_model(RuleListPage, body, "list_rules", error=ClinicalOneAPIError)
         rules = page.result_data
         self.pages += 1
-        fresh = self._seen.fresh(rules, lambda rule: rule.rule_id)
+        fresh = self._seen.fresh(rules, _seen_key)
         if not fresh:
             self.done = True
             return []
@@ -157,3 +161,11 @@ class RulePager:
             or (page.total_count is not None and self.offset >= page.total_count)
         )
         return fresh
+
+
+def _seen_key(rule: RuleSummary) -> int | str | None:
+    """A rule's id as remembered by the pager: a compact id as its 128-bit number (44 bytes
+    against 81 for the 32-character string: the ids of 100 000 rules take 8 MiB, not 12, which
+    keeps P5 under its 20 MiB), anything else as it is."""
+    rule_id = rule.rule_id
+    return int(rule_id, 16) if rule_id is not None and _COMPACT_ID.fullmatch(rule_id) else rule_id

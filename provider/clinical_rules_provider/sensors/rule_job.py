@@ -10,7 +10,7 @@ from airflow.configuration import conf
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import check_poll_endpoint, failure_status_set
-from clinical_rules_provider.links import ClinicalOneRulesLink
+from clinical_rules_provider.links import ClinicalOneRulesLink, push_rules_link
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import (
@@ -151,8 +151,6 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
 
     def execute(self, context: Context) -> Any:
         """Parse what the wait watches and push the study's rules link (before any wait), then wait."""
-        from clinical_rules_provider.links import push_rules_link
-
         self._resolved = None
         study, mode, _ = self._resolve(context)
         push_rules_link(context, self.hook.get_connection(self.clinical_one_conn_id), study, mode)

@@ -10,7 +10,7 @@ from airflow.configuration import conf
 
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import vault_failure_status_set
-from clinical_rules_provider.links import VaultJobLink
+from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import VaultHookMixin, as_id_list
 
@@ -81,8 +81,6 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
 
     def execute(self, context: Context) -> Any:
         """Push the job links (before any wait), then wait."""
-        from clinical_rules_provider.links import push_vault_job_links
-
         self._parsed_ids = None
         push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), self._job_ids())
         return super().execute(context)

@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
+from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import StudyMode, parse_choice, rule_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
+from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.triggers import SerializesArguments
 
 if TYPE_CHECKING:
@@ -159,9 +161,7 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; one event per newly finished job. Service errors are logged, never fatal."""
-        from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
         from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-        from clinical_rules_provider.models.times import utc_now
 
         tracker = RuleJobEventTracker(utc_now())
         hook = ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
