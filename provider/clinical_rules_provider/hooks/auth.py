@@ -12,13 +12,13 @@ session id is registered with Airflow's secret masker as soon as it is received.
 from __future__ import annotations
 
 import base64
-import math
 import threading
 import time
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 
@@ -41,39 +41,13 @@ DEFAULT_TOKEN_TTL = 600.0
 MAX_TOKEN_TTL = 24 * 3600.0  # an ``expires_in`` beyond a day is not believed
 
 
-def _usable_secret(value: object) -> TypeGuard[str]:
-    """A token or session id that can go into an ``Authorization`` header as it is.
-
-    Control characters (CR/LF) would make httpx refuse the header, and the refusal quotes it.
-    """
-    return isinstance(value, str) and bool(value) and value.isascii() and value.isprintable()
-
-
 def _token_ttl(expires_in: object) -> float:
     """``expires_in`` in seconds when it is a sane number (digits, or an int); else 10 minutes."""
-    if isinstance(expires_in, bool):
-        return DEFAULT_TOKEN_TTL
     if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit() and len(expires_in) < 10:
-        seconds = float(expires_in)
-    elif isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-        seconds = float(expires_in) if abs(expires_in) < 1e12 else math.inf
-    else:
-        return DEFAULT_TOKEN_TTL
-    if not math.isfinite(seconds) or seconds < 0:
-        return DEFAULT_TOKEN_TTL
-    return min(seconds, MAX_TOKEN_TTL)
-
-
-def _with_timeout(auth_request: httpx.Request, request: httpx.Request) -> httpx.Request:
-    """Give a token/login request the timeout of the request it authenticates.
-
-    Requests an auth flow builds carry no timeout of their own, so without this a token
-    endpoint that never answers would hold the call forever.
-    """
-    timeout = request.extensions.get("timeout")
-    if timeout is not None:
-        auth_request.extensions = {**auth_request.extensions, "timeout": timeout}
-    return auth_request
+        expires_in = int(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 <= expires_in < 1e12:
+        return DEFAULT_TOKEN_TTL  # also NaN, infinities and ints too large for a float
+    return min(float(expires_in), MAX_TOKEN_TTL)
 
 
 @dataclass
@@ -141,10 +115,13 @@ def _raise_if_transient(response: httpx.Response, what: str) -> None:
 
 
 def _header_safe(secret: object, what: str, status_code: int) -> str:
-    """Mask an issued secret at once, and refuse one that cannot go into a header as it is."""
+    """Mask an issued secret at once, and refuse one that cannot go into a header as it is.
+
+    Control characters (CR/LF) would make httpx refuse the header, and the refusal quotes it.
+    """
     if isinstance(secret, str):
         register_secret(secret, what)
-    if not _usable_secret(secret):
+    if not (isinstance(secret, str) and secret and secret.isascii() and secret.isprintable()):
         raise AuthenticationError(
             f"the service issued a {what} with control or non-ASCII characters (CR, LF, ...); "
             "it cannot be sent as a header",
@@ -170,14 +147,59 @@ class BearerTokenAuth(httpx.Auth):
         yield request
 
 
-class OAuth2Auth(httpx.Auth):
+class _RenewingAuth(httpx.Auth):
+    """Send the cached secret; when the service refuses it, log in again once, and fail fast
+    if the fresh secret is refused too (so a broken login never loops).
+
+    Subclasses say how to log in (:meth:`_login_request`), read the login reply into the
+    cache (:meth:`_store`), and what a refusal looks like (:meth:`_rejected`).
+    """
+
+    requires_response_body = True
+    _scheme = ""  # what precedes the secret in the ``Authorization`` header
+    _refusal: str  # the message when a fresh secret is refused
+    _static: str | None = None  # a secret from the connection, used until refused
+    _key: tuple[str, ...]
+    _cache: _SecretCache
+
+    @abstractmethod
+    def _login_request(self) -> httpx.Request: ...
+
+    @abstractmethod
+    def _store(self, response: httpx.Response) -> str: ...
+
+    def _rejected(self, response: httpx.Response) -> bool:
+        return response.status_code == 401
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        secret = self._static or self._cache.get(self._key)
+        for _ in range(2):
+            if secret is None:
+                login = self._login_request()
+                # A login request carries no timeout of its own: give it the one of the request
+                # it authenticates, or a login endpoint that never answers holds the call forever.
+                if "timeout" in request.extensions:
+                    login.extensions = {**login.extensions, "timeout": request.extensions["timeout"]}
+                secret = self._store((yield login))
+            request.headers["Authorization"] = self._scheme + secret
+            response = yield request
+            if not self._rejected(response):
+                return
+            self._static = None
+            self._cache.drop(self._key, secret)
+            secret = None
+        raise RenewedCredentialsRejectedError(self._refusal, status_code=response.status_code)
+
+
+class OAuth2Auth(_RenewingAuth):
     """OAuth2 bearer from the Oracle Life Sciences IAMS token URL.
 
     Client-credentials grant, or password grant when ``username``/``password`` are set.
     The token is cached until shortly before expiry and fetched again once on a 401.
     """
 
-    requires_response_body = True
+    _scheme = "Bearer "
+    _refusal = "the service refused a freshly issued OAuth2 token"
 
     def __init__(
         self,
@@ -193,46 +215,41 @@ class OAuth2Auth(httpx.Auth):
     ) -> None:
         if client_auth not in ("basic", "post"):
             raise ValueError(f"token_auth_method: expected 'basic' or 'post', got {client_auth!r}")
-        self._token_url = token_url
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._scope = scope
-        self._username = username
-        self._password = password
-        self._client_auth = client_auth
-        self._cache = cache
         register_secret(client_secret, "client_secret")
         register_secret(password, "password")
+        self._token_url = token_url
+        self._client_id = client_id
+        self._cache = cache
         self._key = (
             fingerprint(
                 "oauth2", token_url, client_id, client_secret, scope, username, password, client_auth
             ),
         )
+        self._form = {"grant_type": "password" if username else "client_credentials"}
+        if scope:
+            self._form["scope"] = scope
+        if username:
+            self._form.update(username=username, password=password or "")
+        self._headers = {"Accept": "application/json"}
+        if client_auth == "post":
+            self._form.update(client_id=client_id, client_secret=client_secret)
+        else:
+            pair = f"{client_id}:{client_secret}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
 
     def __repr__(self) -> str:
         return f"OAuth2Auth(token_url={self._token_url!r}, client_id={self._client_id!r})"
 
-    def _token_request(self) -> httpx.Request:
-        form = {"grant_type": "password" if self._username else "client_credentials"}
-        if self._scope:
-            form["scope"] = self._scope
-        if self._username:
-            form["username"] = self._username
-            form["password"] = self._password or ""
-        headers = {"Accept": "application/json"}
-        if self._client_auth == "post":
-            form.update(client_id=self._client_id, client_secret=self._client_secret)
-        else:
-            pair = f"{self._client_id}:{self._client_secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        return httpx.Request("POST", self._token_url, data=form, headers=headers)
+    def _login_request(self) -> httpx.Request:
+        return httpx.Request("POST", self._token_url, data=self._form, headers=self._headers)
 
     def _store(self, response: httpx.Response) -> str:
         _raise_if_transient(response, "token endpoint")
         body: Any = decode_json(response, "oauth2_token") if response.content else {}
-        token = body.get("access_token") if isinstance(body, dict) else None
+        body = body if isinstance(body, dict) else {}
+        token = body.get("access_token")
         if response.status_code != 200 or not isinstance(token, str) or not token:
-            reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
+            reason = body.get("error_description") or body.get("error")
             raise AuthenticationError(
                 f"the token endpoint refused client {self._client_id!r}: "
                 f"{str(reason)[:200] if reason else 'no access_token returned'}",
@@ -243,33 +260,16 @@ class OAuth2Auth(httpx.Auth):
         self._cache.put(self._key, token, max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
         return token
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._cache.get(self._key)
-        if token is None:
-            token = self._store((yield _with_timeout(self._token_request(), request)))
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            self._cache.drop(self._key, token)
-            token = self._store((yield _with_timeout(self._token_request(), request)))
-            request.headers["Authorization"] = f"Bearer {token}"
-            response = yield request
-            if response.status_code == 401:
-                self._cache.drop(self._key, token)
-                raise RenewedCredentialsRejectedError(
-                    "the service refused a freshly issued OAuth2 token", status_code=401
-                )
 
-
-class VaultSessionAuth(httpx.Auth):
+class VaultSessionAuth(_RenewingAuth):
     """Vault session: ``POST /api/{v}/auth`` once, send the id as ``Authorization``.
 
     On ``INVALID_SESSION_ID`` the session is renewed once (when credentials are known)
     and the request repeated.
     """
 
-    requires_response_body = True
     SESSION_TTL = 15 * 60.0
+    _refusal = "Vault refused a fresh session (INVALID_SESSION_ID)"
 
     def __init__(
         self,
@@ -283,18 +283,17 @@ class VaultSessionAuth(httpx.Auth):
     ) -> None:
         if not session_id and not (username and password):
             raise ValueError("veeva_vault connection: set login and password, or a session_id in the extra")
-        self._base_url = base_url.rstrip("/")
-        self._api_version = api_version
-        self._username = username
-        self._password = password
-        self._static_session = session_id
-        self._cache = cache
         register_secret(password, "password")
         register_secret(session_id, "session_id")
         if has_control_characters(session_id):
             raise ValueError("connection extra session_id: must not contain control characters (CR, LF, ...)")
+        self._base_url = base_url.rstrip("/")
+        self._username = username
+        self._can_login = bool(username and password)
+        self._login = auth_request(api_version, username or "", password or "")
+        self._static = session_id
+        self._cache = cache
         self._key = (fingerprint("vault", self._base_url, username, password),)
-        self.logins = 0
         # Vault's auth reply names the user (``userId``): kept so the stale canceller can
         # scope to the connection's own jobs without another request.
         self.user_id: str | None = None
@@ -303,16 +302,10 @@ class VaultSessionAuth(httpx.Auth):
         return f"VaultSessionAuth(base_url={self._base_url!r}, username={self._username!r})"
 
     def _login_request(self) -> httpx.Request:
-        spec = auth_request(self._api_version, self._username or "", self._password or "")
-        return httpx.Request(
-            spec.method,
-            self._base_url + spec.path,
-            data=dict(spec.data or {}),
-            headers=dict(spec.headers or {}),
-        )
+        spec = self._login
+        return httpx.Request(spec.method, self._base_url + spec.path, data=spec.data, headers=spec.headers)
 
     def _store(self, response: httpx.Response) -> str:
-        self.logins += 1
         _raise_if_transient(response, "Vault auth")
         body = decode_json(response, "vault_auth")
         session = body.get("sessionId") if isinstance(body, dict) else None
@@ -328,34 +321,18 @@ class VaultSessionAuth(httpx.Auth):
         self._cache.put(self._key, session, self.SESSION_TTL)
         return session
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        session = self._static_session or self._cache.get(self._key)
-        if session is None:
-            session = self._store((yield _with_timeout(self._login_request(), request)))
-        request.headers["Authorization"] = session
-        response = yield request
-        if not (self._username and self._password) or not _session_rejected(response):
-            return
-        self._static_session = None
-        self._cache.drop(self._key, session)
-        session = self._store((yield _with_timeout(self._login_request(), request)))
-        request.headers["Authorization"] = session
-        response = yield request
-        if _session_rejected(response):
-            self._cache.drop(self._key, session)
-            raise RenewedCredentialsRejectedError(
-                "Vault refused a fresh session (INVALID_SESSION_ID)", status_code=response.status_code
-            )
-
-
-def _session_rejected(response: httpx.Response) -> bool:
-    if response.status_code == 401:
-        return True
-    if b"INVALID_SESSION_ID" not in response.content:
-        # Most replies: skip decoding here (it runs before the reply frees its slot).
-        return False
-    try:
-        body = decode_json(response, "vault")
-    except TransientServiceError:
-        return False
-    return bool(error_types(body) & SESSION_ERRORS)
+    def _rejected(self, response: httpx.Response) -> bool:
+        """A 401 or ``INVALID_SESSION_ID``, when a login can renew the session (a refused
+        static session reaches the caller as it is)."""
+        if not self._can_login:
+            return False
+        if response.status_code == 401:
+            return True
+        if b"INVALID_SESSION_ID" not in response.content:
+            # Most replies: skip decoding here (it runs before the reply frees its slot).
+            return False
+        try:
+            body = decode_json(response, "vault")
+        except TransientServiceError:
+            return False
+        return bool(error_types(body) & SESSION_ERRORS)
