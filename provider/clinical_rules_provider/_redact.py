@@ -29,10 +29,8 @@ def remember(value: object) -> None:
     """Add ``value`` (and each of its lines, for CR/LF-tainted values) to the known secrets."""
     if not isinstance(value, str):
         return
-    parts = {value, value.strip(), *value.splitlines()}
     with _lock:
-        for part in parts:
-            part = part.strip()
+        for part in {line.strip() for line in (value, *value.splitlines())}:
             if len(part) >= MIN_LENGTH:
                 _known[part] = None
                 _known.move_to_end(part)

@@ -49,13 +49,11 @@ def register_secret(value: object, name: str | None = None) -> None:
     masker = _airflow_mask_secret()
     if masker is None:
         return
-    parts = {value, *(line.strip() for line in value.splitlines())}
-    for part in parts:
-        if part:
-            try:
-                masker(part, name)
-            except Exception:  # masking must never break a call
-                log.debug("Airflow's mask_secret refused a value; the provider still redacts it")
+    for part in {value, *(line.strip() for line in value.splitlines())} - {""}:
+        try:
+            masker(part, name)
+        except Exception:  # masking must never break a call
+            log.debug("Airflow's mask_secret refused a value; the provider still redacts it")
 
 
 def has_control_characters(value: object) -> bool:

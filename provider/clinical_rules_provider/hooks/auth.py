@@ -88,11 +88,11 @@ class _SecretCache:
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
 
-    def drop(self, key: tuple[str, ...], value: str | None = None) -> None:
-        """Forget ``key`` (only if it still holds ``value``, so a fresh token is not dropped)."""
+    def drop(self, key: tuple[str, ...], value: str) -> None:
+        """Forget ``key`` only if it still holds ``value``, so another flow's fresh token stays."""
         with self._lock:
             item = self._items.get(key)
-            if item is not None and (value is None or item.value == value):
+            if item is not None and item.value == value:
                 del self._items[key]
 
     def clear(self) -> None:

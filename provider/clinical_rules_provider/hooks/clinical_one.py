@@ -58,29 +58,27 @@ def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
     def ext(key: str, default: Any = None) -> Any:
         return extra_value(conn, "clinical_one", key, default)
 
-    auth: httpx.Auth | None
+    auth: httpx.Auth
     if ext("token_url"):
         if not ext("client_id") or not ext("client_secret"):
             raise ValueError(
                 f"connection {conn.conn_id!r}: token_url needs client_id and client_secret in the extra"
             )
-        auth, kind = (
-            OAuth2Auth(
-                ext("token_url"),
-                ext("client_id"),
-                ext("client_secret"),
-                scope=ext("scope"),
-                username=conn.login or None,
-                password=conn.password or None,
-                client_auth=ext("token_auth_method", "basic"),
-            ),
-            "oauth2",
+        kind = "oauth2"
+        auth = OAuth2Auth(
+            ext("token_url"),
+            ext("client_id"),
+            ext("client_secret"),
+            scope=ext("scope"),
+            username=conn.login or None,
+            password=conn.password or None,
+            client_auth=ext("token_auth_method", "basic"),
         )
     elif ext("token"):
-        auth, kind = BearerTokenAuth(ext("token")), "bearer"
+        kind, auth = "bearer", BearerTokenAuth(ext("token"))
     elif conn.login:
         register_secret(conn.password, "password")
-        auth, kind = httpx.BasicAuth(conn.login, conn.password or ""), "basic"
+        kind, auth = "basic", httpx.BasicAuth(conn.login, conn.password or "")
     else:
         raise ValueError(
             f"connection {conn.conn_id!r}: no credentials; set token_url+client_id+client_secret, "

@@ -70,14 +70,6 @@ def as_number(value: Any, name: str, low: float) -> float:
     return number
 
 
-def _as_count(value: Any, name: str, low: int) -> int:
-    """A whole number >= ``low`` (``"4"`` and ``4.0`` accepted, ``4.5`` refused)."""
-    number = as_number(value, name, low)
-    if not number.is_integer():
-        raise ValueError(f"connection extra {name}: expected a whole number >= {low}, got {_show(value)}")
-    return int(number)
-
-
 def base_url(conn: ConnectionLike) -> str:
     """``host`` as a base URL: scheme optional (default https), ``port`` honoured, path kept.
 
@@ -107,29 +99,33 @@ def base_url(conn: ConnectionLike) -> str:
     return str(url).rstrip("/")
 
 
-def _retry_policy(conn: ConnectionLike, conn_type: str) -> RetryPolicy:
-    return RetryPolicy(
-        attempts=_as_count(extra_value(conn, conn_type, "max_retries", 4), "max_retries", 0) + 1,
-        backoff=as_number(extra_value(conn, conn_type, "retry_backoff", 0.5), "retry_backoff", 0),
-        max_backoff=as_number(extra_value(conn, conn_type, "retry_max_backoff", 30), "retry_max_backoff", 0),
-        max_retry_after=as_number(extra_value(conn, conn_type, "max_wait", DEFAULT_MAX_WAIT), "max_wait", 0),
-    )
-
-
 def transport_options(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
     """The transport settings both connection types share (timeouts, retries, limits), checked."""
+
+    def number(key: str, default: float, low: float) -> float:
+        return as_number(extra_value(conn, conn_type, key, default), key, low)
+
+    def count(key: str, default: int, low: int) -> int:
+        """A whole number >= ``low`` (``"4"`` and ``4.0`` accepted, ``4.5`` refused)."""
+        value = extra_value(conn, conn_type, key, default)
+        whole = as_number(value, key, low)
+        if not whole.is_integer():
+            raise ValueError(f"connection extra {key}: expected a whole number >= {low}, got {_show(value)}")
+        return int(whole)
+
     return {
-        "timeout": as_number(extra_value(conn, conn_type, "timeout", 60), "timeout", 0.001),
+        "timeout": number("timeout", 60, 0.001),
         "verify": _as_bool(extra_value(conn, conn_type, "verify_ssl", True), "verify_ssl"),
-        "retry": _retry_policy(conn, conn_type),
-        "max_concurrency": _as_count(
-            extra_value(conn, conn_type, "max_concurrency", 8), "max_concurrency", 1
+        "retry": RetryPolicy(
+            attempts=count("max_retries", 4, 0) + 1,
+            backoff=number("retry_backoff", 0.5, 0),
+            max_backoff=number("retry_max_backoff", 30, 0),
+            max_retry_after=number("max_wait", DEFAULT_MAX_WAIT, 0),
         ),
-        "pool_size": _as_count(extra_value(conn, conn_type, "pool_size", 32), "pool_size", 1),
-        "deadline": as_number(extra_value(conn, conn_type, "deadline", DEFAULT_DEADLINE), "deadline", 0.001),
-        "max_body_bytes": _as_count(
-            extra_value(conn, conn_type, "max_body_bytes", DEFAULT_MAX_BODY_BYTES), "max_body_bytes", 1
-        ),
+        "max_concurrency": count("max_concurrency", 8, 1),
+        "pool_size": count("pool_size", 32, 1),
+        "deadline": number("deadline", DEFAULT_DEADLINE, 0.001),
+        "max_body_bytes": count("max_body_bytes", DEFAULT_MAX_BODY_BYTES, 1),
     }
 
 
