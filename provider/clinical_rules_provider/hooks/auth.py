@@ -336,3 +336,6 @@ class VaultSessionAuth(_RenewingAuth):
         except TransientServiceError:
             return False
         return bool(error_types(body) & SESSION_ERRORS)
+
+
+__all__ = ["SESSION_CACHE", "TOKEN_CACHE", "BearerTokenAuth", "OAuth2Auth", "VaultSessionAuth"]

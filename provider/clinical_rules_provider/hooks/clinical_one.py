@@ -375,3 +375,6 @@ def _job_status(
     return lambda config: api.get_job_status(
         study_id, mode, rule_ids, history=history, service_timezone=config.service_timezone
     )
+
+
+__all__ = ["ClinicalOneConfig", "ClinicalOneHook", "clinical_one_config"]
