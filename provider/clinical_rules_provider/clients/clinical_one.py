@@ -173,11 +173,7 @@ def parse_job_status_page(
 
 def job_status_outcome(body: Mapping[str, Any]) -> str:
     """The overall outcome of a ``JobStatusResponse``: ``errorMessage`` (Oracle's name) or ``status``."""
-    for key in ("errorMessage", "status"):
-        value = body.get(key)
-        if value is not None and value != "":
-            return str(value)
-    return ""
+    return next((str(body[key]) for key in ("errorMessage", "status") if body.get(key) not in (None, "")), "")
 
 
 def _is_job_status_reply(body: Any) -> bool:
@@ -236,10 +232,5 @@ def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC")
     """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors."""
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")
-    return parse_model(
-        RerunHistory,
-        body,
-        "get_rerun_history",
-        error=ClinicalOneAPIError,
-        context={"service_timezone": service_timezone},
-    )
+    context = {"service_timezone": service_timezone}
+    return parse_model(RerunHistory, body, "get_rerun_history", error=ClinicalOneAPIError, context=context)
