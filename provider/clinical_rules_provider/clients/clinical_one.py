@@ -6,7 +6,6 @@ raises ``ValueError`` naming the field before a request exists.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -53,15 +52,12 @@ def rule_id_list(rule_ids: object) -> list[str]:
     return normalize_list(rule_ids, "rule_ids", compact_id)
 
 
-def rule_ids_request(
-    endpoint: str,
-    path: str,
-    chunk: list[str],
-    parse: Callable[[httpx.Response], Any],
-    params: Mapping[str, str] | None = None,
-) -> ApiRequest:
-    """A ``PUT`` of ``{"ruleIds": chunk}``, the body every bulk rule endpoint takes."""
-    return ApiRequest(endpoint, "PUT", path, params=params or None, json={"ruleIds": chunk}, parse=parse)
+def normal_rule_id(rule_id: str | None) -> str | None:
+    """A reply's rule id in the compact uppercase form requests use (kept as is if malformed)."""
+    try:
+        return compact_id(rule_id, "ruleId")
+    except ValueError:
+        return rule_id
 
 
 # --- latest jobs of many rules ------------------------------------------------------------
@@ -92,21 +88,17 @@ def read_latest_jobs(
     args: Mapping[str, str], ids: list[str], poll_endpoint: str, history: bool, service_timezone: str
 ) -> Exchange[dict[str, list[RuleJob]]]:
     """:func:`latest_jobs` for values already validated (``args`` from :func:`study_path_args`)."""
-    grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
     if poll_endpoint == "job_status":
-        requests = _job_status_requests(args, ids, history, service_timezone)
-        result = yield from _job_status_exchange(JobStatusResult, requests, ids)
+        path = JOB_STATUS_PATH.format(**args)
+        result = yield from _job_statuses(
+            JobStatusResult, "get_job_status", path, ids, service_timezone, history
+        )
+        grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
         for job in result.job_status:
             grouped.setdefault(job.rule_id or "", []).append(job)
         return grouped
     parse = functools.partial(_history_jobs, service_timezone=service_timezone)
-    requests = [
-        ApiRequest(
-            "get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rule_id, **args), parse=parse
-        )
-        for rule_id in ids
-    ]
-    pages: list[list[RuleJob]] = yield from send_all(requests)
+    pages = yield from send_all([_history_request(args, rule_id, parse) for rule_id in ids])
     return dict(zip(ids, pages, strict=True))
 
 
@@ -118,14 +110,6 @@ def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJ
         return []
 
 
-def normal_rule_id(rule_id: str | None) -> str | None:
-    """A reply's rule id in the compact uppercase form requests use (kept as is if malformed)."""
-    try:
-        return compact_id(rule_id, "ruleId")
-    except ValueError:
-        return rule_id
-
-
 # --- cancel rule jobs and bulk job status -------------------------------------------------
 
 
@@ -133,39 +117,30 @@ def cancel_rule_jobs(
     study_id: object, mode: object, rule_ids: object, *, service_timezone: str = "UTC"
 ) -> Exchange[CancelRuleJobsResult]:
     """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order."""
-    args = study_path_args(study_id, mode)
+    path = CANCEL_RULE_JOB_PATH.format(**study_path_args(study_id, mode))
     ids = rule_id_list(rule_ids)
-    parse = functools.partial(
-        parse_job_status_page, endpoint="cancel_rule_jobs", service_timezone=service_timezone
-    )
-    path = CANCEL_RULE_JOB_PATH.format(**args)
-    requests = [rule_ids_request("cancel_rule_jobs", path, c, parse) for c in chunked(ids)]
-    return _job_status_exchange(CancelRuleJobsResult, requests, ids)
+    return _job_statuses(CancelRuleJobsResult, "cancel_rule_jobs", path, ids, service_timezone)
 
 
 def get_job_status(
     study_id: object, mode: object, rule_ids: object, *, history: bool = False, service_timezone: str = "UTC"
 ) -> Exchange[JobStatusResult]:
     """``PUT .../v2.0/studies/{studyId}/{mode}/jobStatus``: latest jobs of many rules, 500 per call."""
-    args = study_path_args(study_id, mode)
+    path = JOB_STATUS_PATH.format(**study_path_args(study_id, mode))
     ids = rule_id_list(rule_ids)
-    return _job_status_exchange(
-        JobStatusResult, _job_status_requests(args, ids, history, service_timezone), ids
-    )
+    return _job_statuses(JobStatusResult, "get_job_status", path, ids, service_timezone, history)
 
 
-def _job_status_requests(
-    args: Mapping[str, str], ids: list[str], history: bool, service_timezone: str
-) -> list[ApiRequest]:
-    path = JOB_STATUS_PATH.format(**args)
+def _job_statuses(
+    model: type[R], endpoint: str, path: str, ids: list[str], service_timezone: str, history: bool = False
+) -> Exchange[R]:
+    """``PUT {"ruleIds": chunk}`` per 500 ids (both endpoints answer a ``JobStatusResponse``)."""
     params = {"history": "true"} if history else None
-    parse = functools.partial(
-        parse_job_status_page, endpoint="get_job_status", service_timezone=service_timezone
-    )
-    return [rule_ids_request("get_job_status", path, c, parse, params) for c in chunked(ids)]
-
-
-def _job_status_exchange(model: type[R], requests: list[ApiRequest], ids: list[str]) -> Exchange[R]:
+    parse = functools.partial(parse_job_status_page, endpoint=endpoint, service_timezone=service_timezone)
+    requests = [
+        ApiRequest(endpoint, "PUT", path, params=params, json={"ruleIds": chunk}, parse=parse)
+        for chunk in chunked(ids)
+    ]
     pages = yield from send_all(requests)
     return merge_job_status(model, ids, pages)
 
@@ -198,11 +173,7 @@ def parse_job_status_page(
 
 def job_status_outcome(body: Mapping[str, Any]) -> str:
     """The overall outcome of a ``JobStatusResponse``: ``errorMessage`` (Oracle's name) or ``status``."""
-    for key in ("errorMessage", "status"):
-        value = body.get(key)
-        if value is not None and value != "":
-            return str(value)
-    return ""
+    return next((str(body[key]) for key in ("errorMessage", "status") if body.get(key) not in (None, "")), "")
 
 
 def _is_job_status_reply(body: Any) -> bool:
@@ -244,30 +215,22 @@ def get_rerun_history(
     study_id: object, mode: object, rule_id: object, *, service_timezone: str = "UTC"
 ) -> Exchange[RerunHistory]:
     """``GET .../studies/{studyId}/{mode}/rerunhistory/{ruleId}``."""
-    return _history_exchange(rerun_history_request(study_id, mode, rule_id), service_timezone)
-
-
-def _history_exchange(request: ApiRequest, service_timezone: str) -> Exchange[RerunHistory]:
-    parse = functools.partial(parse_rerun_history, service_timezone=service_timezone)
-    history: RerunHistory = yield from send_one(dataclasses.replace(request, parse=parse))
-    return history
-
-
-def rerun_history_request(study_id: object, mode: object, rule_id: object) -> ApiRequest:
-    """Build the rerun-history request (validated)."""
     args = study_path_args(study_id, mode)
-    rid = compact_id(rule_id, "rule_id")
-    return ApiRequest("get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rid, **args))
+    parse = functools.partial(parse_rerun_history, service_timezone=service_timezone)
+    return send_one(_history_request(args, compact_id(rule_id, "rule_id"), parse))
+
+
+def _history_request(
+    args: Mapping[str, str], rule_id: str, parse: Callable[[httpx.Response], Any]
+) -> ApiRequest:
+    return ApiRequest(
+        "get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rule_id, **args), parse=parse
+    )
 
 
 def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC") -> RerunHistory:
     """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors."""
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")
-    return parse_model(
-        RerunHistory,
-        body,
-        "get_rerun_history",
-        error=ClinicalOneAPIError,
-        context={"service_timezone": service_timezone},
-    )
+    context = {"service_timezone": service_timezone}
+    return parse_model(RerunHistory, body, "get_rerun_history", error=ClinicalOneAPIError, context=context)

@@ -20,7 +20,6 @@ from clinical_rules_provider.exceptions import (
     ClinicalOneNotFoundError,
     ClinicalOneServerError,
     ClinicalOneValidationError,
-    ClinicalRulesError,
 )
 
 _STATUS_CLASSES: dict[str, type[ClinicalOneAPIError]] = {
@@ -36,9 +35,7 @@ def error_class_for(status_code: int) -> type[ClinicalOneAPIError]:
         return ClinicalOneNotFoundError
     if status_code >= 500:
         return ClinicalOneServerError
-    if 400 <= status_code < 500:
-        return ClinicalOneValidationError
-    return ClinicalOneAPIError
+    return ClinicalOneValidationError if status_code >= 400 else ClinicalOneAPIError
 
 
 def envelope_error(body: Any, status_code: int, endpoint: str) -> ClinicalOneAPIError | None:
@@ -59,8 +56,7 @@ def envelope_error(body: Any, status_code: int, endpoint: str) -> ClinicalOneAPI
             details=body.get("statusDetail"),
         )
     if body.get("errorMessage") or body.get("errorCode") or status == "failed":
-        cls = error_class_for(status_code) if status_code >= 400 else ClinicalOneAPIError
-        return cls(
+        return error_class_for(status_code)(
             f"{endpoint}: {body.get('errorMessage') or body.get('details') or 'request failed'}",
             code=body.get("errorCode"),
             status_code=status_code,
@@ -73,28 +69,23 @@ def envelope_error(body: Any, status_code: int, endpoint: str) -> ClinicalOneAPI
 
 def raise_for_error(response: httpx.Response, body: Any, endpoint: str) -> None:
     """Raise the typed error for an error envelope or a non-2xx status; return quietly otherwise."""
+    error = envelope_error(body, response.status_code, endpoint)
     if response.status_code in (401, 403):
-        error = envelope_error(body, response.status_code, endpoint)
         raise AuthenticationError(
             f"{endpoint}: the service refused the credentials (HTTP {response.status_code})"
             + (f": {error.message.split(': ', 1)[-1]}" if error is not None else ""),
             code=error.code if error is not None else None,
             status_code=response.status_code,
         )
-    error = envelope_error(body, response.status_code, endpoint)
     if error is not None:
         raise error
     if response.status_code >= 400:
+        text = response.text.strip().replace("\n", " ")
         raise error_class_for(response.status_code)(
             f"{endpoint}: HTTP {response.status_code} without a recognised error envelope",
             status_code=response.status_code,
-            details=_snippet(response),
+            details=text if len(text) <= 200 else text[:197] + "...",
         )
 
 
-def _snippet(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-__all__ = ["ClinicalRulesError", "envelope_error", "error_class_for", "raise_for_error"]
+__all__ = ["envelope_error", "error_class_for", "raise_for_error"]

@@ -6,9 +6,8 @@ lost in transit is settled by reading the rules' jobs, never by resending blindl
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,7 +25,6 @@ from clinical_rules_provider.clients.clinical_one import (
     normal_rule_id,
     read_latest_jobs,
     rule_id_list,
-    rule_ids_request,
     study_path_args,
 )
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
@@ -41,6 +39,7 @@ from clinical_rules_provider.models.clinical_one import (
     PublishRunOutcome,
     PublishRunResult,
     RuleJob,
+    latest_job,
 )
 from clinical_rules_provider.models.enums import (
     PUBLISH_MISSING_STATUS,
@@ -78,57 +77,67 @@ def update_publish_run(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts: expected a positive integer, got {attempts!r}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    reader = functools.partial(
-        _jobs_started_since, args["study_id"], args["mode"], poll_endpoint, service_timezone
-    )
-    return _publish_exchange(path, list(chunked(ids)), reader, attempts)
-
-
-JobReader = Callable[[list[str], datetime], Exchange[dict[str, RuleJob]]]
-
-
-def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
-    parse = functools.partial(parse_publish_run, requested=chunk)
-    request = rule_ids_request("update_publish_run", path, chunk, parse)
-    return dataclasses.replace(request, idempotent=False, data_on_500=is_item_list)
+    return _publish_exchange(path, ids, attempts, args, poll_endpoint, service_timezone)
 
 
 def _publish_exchange(
-    path: str, chunks: list[list[str]], read_started: JobReader, attempts: int
+    path: str,
+    ids: list[str],
+    attempts: int,
+    args: Mapping[str, str],
+    poll_endpoint: str,
+    service_timezone: str,
 ) -> Exchange[list[PublishRunResult]]:
     # jobStartDate has millisecond precision: a job started in the threshold's millisecond counts.
     threshold = floor_to_millisecond(datetime.now(timezone.utc))
     results: list[PublishRunResult] = []
-    pending, doubt = chunks, list[str]()
+    pending = ids
     last_error: ClinicalRulesError | None = None
     for _ in range(attempts):
-        replies = yield from send_all([_publish_request(path, c) for c in pending])
-        doubt = []
-        for chunk, reply in zip(pending, replies, strict=True):
+        chunks = list(chunked(pending))
+        replies = yield from send_all([_publish_request(path, chunk) for chunk in chunks])
+        pending = []
+        for chunk, reply in zip(chunks, replies, strict=True):
             if isinstance(reply, Ambiguous):
-                doubt.extend(chunk)
+                pending.extend(chunk)
                 last_error = reply.error
             else:
                 results.extend(reply)
-        if not doubt:
-            break
-        started = yield from read_started(doubt, threshold)
-        results.extend(_reconciled(rule_id, job) for rule_id, job in started.items())
-        doubt = [rule_id for rule_id in doubt if rule_id not in started]
-        pending = list(chunked(doubt))
+        if pending:  # replies lost: a rule whose job started since the first send was updated
+            jobs = yield from read_latest_jobs(args, pending, poll_endpoint, False, service_timezone)
+            started = {r: latest_job(j for j in jobs[r] if _started_since(j, threshold)) for r in pending}
+            results.extend(_reconciled(r, job) for r, job in started.items() if job is not None)
+            pending = [r for r in pending if started[r] is None]
         if not pending:
             break
-    if doubt:
+    if pending:
         raise PublishRunUnconfirmedError(
-            f"update_publish_run: {len(doubt)} rule(s) not updated after {attempts} attempt(s): every "
+            f"update_publish_run: {len(pending)} rule(s) not updated after {attempts} attempt(s): every "
             f"reply was lost or failed ({last_error}) and no job started since "
-            f"{threshold.isoformat()}: {', '.join(doubt)}",
-            rule_ids=doubt,
+            f"{threshold.isoformat()}: {', '.join(pending)}",
+            rule_ids=pending,
             status_code=last_error.status_code if last_error else None,
         )
-    # Chunks keep input order; items the service added unasked go after all requested ones.
-    order = {rule_id: i for i, rule_id in enumerate(r for chunk in chunks for r in chunk)}
+    # Results follow the input; items the service added unasked go after all requested ones.
+    order = {rule_id: i for i, rule_id in enumerate(ids)}
     return sorted(results, key=lambda r: order.get(r.rule_id or "", len(order)))
+
+
+def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
+    parse = functools.partial(parse_publish_run, requested=chunk)
+    return ApiRequest(
+        "update_publish_run",
+        "PUT",
+        path,
+        json={"ruleIds": chunk},
+        parse=parse,
+        idempotent=False,
+        data_on_500=is_item_list,
+    )
+
+
+def _started_since(job: RuleJob, threshold: datetime) -> bool:
+    return job.job_start_date is not None and job.job_start_date >= threshold
 
 
 def _reconciled(rule_id: str, job: RuleJob) -> PublishRunResult:
@@ -144,30 +153,6 @@ def _reconciled(rule_id: str, job: RuleJob) -> PublishRunResult:
             result=f"Reply lost; job {job.job_id} ({job.status}) started {started} shows the update.",
         ),
     )
-
-
-def _jobs_started_since(
-    study_id: str,
-    mode: str,
-    poll_endpoint: str,
-    service_timezone: str,
-    rule_ids: list[str],
-    threshold: datetime,
-) -> Exchange[dict[str, RuleJob]]:
-    """For each rule with a job started at/after ``threshold``: its latest such job."""
-    args = {"study_id": study_id, "mode": mode}
-    by_rule = yield from read_latest_jobs(args, rule_ids, poll_endpoint, False, service_timezone)
-    started: dict[str, RuleJob] = {}
-    wanted = set(rule_ids)
-    for rule_id, jobs in by_rule.items():
-        for job in jobs:
-            when = job.job_start_date
-            if rule_id not in wanted or when is None or when < threshold:
-                continue
-            best = started.get(rule_id)
-            if best is None or best.job_start_date is None or when > best.job_start_date:
-                started[rule_id] = job
-    return started
 
 
 def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[PublishRunResult]:
@@ -192,18 +177,18 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
             by_id[key] = item
         else:
             extras.append(item)
-    missing = [
-        PublishRunResult(
+    missing = "The service returned no result for this rule."
+    return [
+        by_id[rule_id]
+        if rule_id in by_id
+        else PublishRunResult(
             rule_id=rule_id,
             job_status=PUBLISH_MISSING_STATUS,
             http_error_code=response.status_code,
-            error=ErrorDetail(status="failed", error_message="The service returned no result for this rule."),
+            error=ErrorDetail(status="failed", error_message=missing),
         )
         for rule_id in requested
-        if rule_id not in by_id
-    ]
-    filled = iter(missing)
-    return [by_id[r] if r in by_id else next(filled) for r in requested] + extras
+    ] + extras
 
 
 def is_item_list(body: Any) -> bool:

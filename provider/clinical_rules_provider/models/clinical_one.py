@@ -82,14 +82,13 @@ class PublishRunResult(CamelModel):
         """A one-line reason when the update did not succeed, else ``None``."""
         if self.succeeded:
             return None
-        parts = [f"jobStatus={status_value(self.job_status)}"]
-        if self.error is not None:
-            parts.extend(
-                p for p in (self.error.error_code, self.error.error_message, self.error.details) if p
-            )
-        elif self.rule_validation_message:
-            parts.append(self.rule_validation_message)
-        return ": ".join([parts[0], " - ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+        reason = f"jobStatus={status_value(self.job_status)}"
+        e = self.error
+        details = (
+            [e.error_code, e.error_message, e.details] if e is not None else [self.rule_validation_message]
+        )
+        said = " - ".join(d for d in details if d)
+        return f"{reason}: {said}" if said else reason
 
 
 class RuleFilter(CamelModel):
