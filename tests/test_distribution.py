@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import clinical_rules_provider
-from tests.test_doc_snippets import clean_env, doc_snippets, write_project
+from tests.test_doc_snippets import doc_snippets, run_project_tests, write_project
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,13 +73,5 @@ def test_wheel_registers_no_pytest_plugin(wheel: Path) -> None:
 
 def test_testing_guide_project_passes_in_the_fresh_venv_and_airflow_home(venv: Path, tmp_path: Path) -> None:
     project = write_project(tmp_path / "project", doc_snippets())
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-3000:]}"
+    done = run_project_tests(venv / "bin" / "python", project)
     assert " passed" in done.stdout and "failed" not in done.stdout

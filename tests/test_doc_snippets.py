@@ -95,6 +95,20 @@ def clean_env() -> dict[str, str]:
 SNIPPETS = doc_snippets()
 
 
+def run_project_tests(python: Path, project: Path) -> subprocess.CompletedProcess[str]:
+    """Run a written project's ``tests`` with ``python`` in a clean environment; must pass."""
+    done = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
 def test_the_readme_dag_the_guides_tests_and_scripts_are_marked_to_run() -> None:
     where = {(s.path.name, s.kind) for s in SNIPPETS}
     assert ("README.md", "dag") in where
@@ -146,15 +160,7 @@ def test_script_snippet_runs_against_the_simulator(
 @pytest.mark.e2e
 def test_pytest_and_dag_snippets_pass_in_a_fresh_project(tmp_path: Path) -> None:
     project = write_project(tmp_path / "project", SNIPPETS)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-3000:]}"
+    done = run_project_tests(Path(sys.executable), project)
     counts = re.search(r"(\d+) passed", done.stdout)
     assert counts and int(counts.group(1)) == sum(
         len(_TEST.findall(s.code)) for s in SNIPPETS if s.kind == "pytest"
