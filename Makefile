@@ -2,27 +2,46 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test
+# Reproducible installs: development and CI install from a lock (constraints file) per Airflow
+# version the project tests, as Airflow itself does (docs/installs.md).
+# `make lock` regenerates them; `make test-latest` tries the newest releases without them.
+PY_VERSION          := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+AIRFLOW_DEV_VERSION := 3.3.2
+COMPAT_VERSIONS     := 3.0.6
+LOCK                := constraints/airflow-$(AIRFLOW_DEV_VERSION)-py$(PY_VERSION).txt
+LOCK_EXTRAS         := test,lint,docs,dist,ui
+LOCK_ALSO           := apache-airflow-providers-http
+# pip reads PIP_CONSTRAINT in every call, the tests' own pip calls (wheel and doc-snippet venvs,
+# builds) included: `$(call locked,FILE) command` runs a command under that lock.
+locked = PIP_CONSTRAINT=$(abspath $(1))
+seed   = $(if $(wildcard compat/airflow-$(1).txt),--seed compat/airflow-$(1).txt)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cksum | cut -d' ' -f1)
 
-$(BIN)/python:
+.PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test \
+	lock lock-verify test-latest
+
+constraints/airflow-%.txt:
+	@echo "make: $@ is missing: no lock for this Airflow and Python $(PY_VERSION). Run 'make lock'" \
+		"(see docs/installs.md)." >&2; exit 1
+
+$(BIN)/python: | $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(call locked,$(LOCK)) $(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[test,lint,docs,dist]'
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(call locked,$(LOCK)) $(BIN)/pip install -q -e '.[test,lint,docs,dist]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python scripts/demo.py
+	$(call locked,$(LOCK)) $(BIN)/python scripts/demo.py
 
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+	$(call locked,$(LOCK)) $(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check provider tests example_dags scripts reliability benchmarks
@@ -30,44 +49,68 @@ lint: install
 	$(BIN)/mypy
 
 # The test suite against another Airflow release, in its own venv (default: the oldest
-# supported one). compat/airflow-<version>.txt, if present, pins what that release needs.
+# supported one), installed from that release's lock.
 AIRFLOW_VERSION ?= 3.0.6
 COMPAT_VENV := .venv-airflow-$(AIRFLOW_VERSION)
-COMPAT_PINS := $(wildcard compat/airflow-$(AIRFLOW_VERSION).txt)
+COMPAT_LOCK := constraints/airflow-$(AIRFLOW_VERSION)-py$(PY_VERSION).txt
 
-compat:
+compat: $(COMPAT_LOCK)
 	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
-	$(COMPAT_VENV)/bin/pip install -q --upgrade pip
-	$(COMPAT_VENV)/bin/pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e '.[test]' $(if $(COMPAT_PINS),-c $(COMPAT_PINS))
-	AIRFLOW_HOME=$(CURDIR)/.airflow-$(AIRFLOW_VERSION) $(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider \
-		--ignore=tests/test_distribution.py $(PYTEST_ARGS)
+	$(call locked,$(COMPAT_LOCK)) $(COMPAT_VENV)/bin/pip install -q --upgrade pip
+	$(call locked,$(COMPAT_LOCK)) $(COMPAT_VENV)/bin/pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e '.[test]'
+	$(COMPAT_VENV)/bin/python scripts/lock.py verify --lock $(COMPAT_LOCK) --python $(COMPAT_VENV)/bin/python
+	AIRFLOW_HOME=$(CURDIR)/.airflow-$(AIRFLOW_VERSION) $(call locked,$(COMPAT_LOCK)) \
+		$(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_distribution.py $(PYTEST_ARGS)
+
+# Regenerate every lock from the newest releases (bounded only by compat/airflow-<v>.txt seed
+# pins). Run `make test-latest` first: it shows what the new lock would break.
+lock:
+	$(PYTHON) scripts/lock.py generate --airflow $(AIRFLOW_DEV_VERSION) --extras $(LOCK_EXTRAS) \
+		--also $(LOCK_ALSO) $(call seed,$(AIRFLOW_DEV_VERSION)) --out $(LOCK)
+	$(foreach v,$(COMPAT_VERSIONS),$(PYTHON) scripts/lock.py generate --airflow $(v) --extras test \
+		$(call seed,$(v)) --out constraints/airflow-$(v)-py$(PY_VERSION).txt &&) true
+
+# Fails when .venv holds anything the lock does not pin at that exact version (CI runs it).
+lock-verify: install
+	$(BIN)/python scripts/lock.py verify --lock $(LOCK) --python $(BIN)/python
+
+# The suite on the newest releases, without the lock, in a fresh venv: drift shows here before
+# it reaches a lock (not part of CI; see docs/installs.md).
+LATEST_VENV := .venv-latest
+test-latest:
+	rm -rf $(LATEST_VENV) && $(PYTHON) -m venv $(LATEST_VENV)
+	env -u PIP_CONSTRAINT $(LATEST_VENV)/bin/pip install -q --upgrade pip
+	env -u PIP_CONSTRAINT $(LATEST_VENV)/bin/pip install -q --upgrade -e '.[test]'
+	-$(LATEST_VENV)/bin/python scripts/lock.py verify --report --lock $(LOCK) --python $(LATEST_VENV)/bin/python
+	AIRFLOW_HOME=$(CURDIR)/.airflow-latest env -u PIP_CONSTRAINT \
+		$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # A real local Airflow (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecutor)
 # in .stack/ beside the simulator, example DAGs loaded; Ctrl-C stops all of it.
 up: install
-	$(BIN)/python scripts/stack.py $(STACK_ARGS)
+	$(call locked,$(LOCK)) $(BIN)/python scripts/stack.py $(STACK_ARGS)
 
 # The stack tests start their own stack (in .stack-test/, free ports) and stop it at the end.
 stack-test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m stack tests/stack $(PYTEST_ARGS)
+	$(call locked,$(LOCK)) $(BIN)/python -m pytest -q -p no:cacheprovider -m stack tests/stack $(PYTEST_ARGS)
 
 reliability: install
-	$(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000
+	$(call locked,$(LOCK)) $(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(call locked,$(LOCK)) $(BIN)/python benchmarks/run.py
 
 ui-check: install
-	$(BIN)/pip install -q -e '.[ui]'
-	$(BIN)/python scripts/ui_check.py
+	$(call locked,$(LOCK)) $(BIN)/pip install -q -e '.[ui]'
+	$(call locked,$(LOCK)) $(BIN)/python scripts/ui_check.py
 
 # Only `build` is needed for the wheel and sdist (not the test, lint or docs toolchain).
 dist: $(BIN)/python
-	$(BIN)/pip install -q 'build>=1.2'
+	$(call locked,$(LOCK)) $(BIN)/pip install -q 'build>=1.2'
 	rm -rf dist && $(BIN)/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) .airflow .stack .stack-test .stack-test.out .coverage build dist
+	rm -rf $(VENV) $(LATEST_VENV) .airflow .airflow-latest .stack .stack-test .stack-test.out .coverage build dist

@@ -18,7 +18,8 @@ import json
 import os
 from typing import Any
 
-RESULT_PREFIX = "DAG-RESULT "  # as scripts/run_dag.py prints it
+from run_dag import RESULT_PREFIX, fail_fast  # the same directory
+
 PUBLISHER, CONSUMER = "rules_asset_publisher", "rules_asset_consumer"
 
 
@@ -65,6 +66,8 @@ def run() -> dict[str, Any]:
 
         DagBundlesManager().sync_bundles_to_db()
         bag.sync_to_db("dags-folder", None)
+    fail_fast(bag.dags[PUBLISHER])
+    fail_fast(bag.dags[CONSUMER])
     published = bag.dags[PUBLISHER].test()
     result: dict[str, Any] = {"publisher": {"state": str(published.state), "tasks": _task_results(published)}}
     with create_session() as session:

@@ -8,6 +8,10 @@ global state never leaks between runs. Expects ``AIRFLOW_HOME`` (migrated),
 
 Without ``--logical-date`` the run has no data interval (a manual run); with it, the DAG's
 timetable infers the interval, as for a scheduled run (``data_interval_start`` is set).
+
+A run here fails fast: every task keeps its retries, but waits at most ``RETRY_DELAY`` between
+tries (the example DAGs' 5-minute delays are for production, not for a test's timeout), and a
+failed run's result names each failed task's own exception (``failures``).
 """
 
 from __future__ import annotations
@@ -15,10 +19,42 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
+from datetime import timedelta
 from typing import Any
 
 RESULT_PREFIX = "DAG-RESULT "
+RETRY_DELAY = timedelta(seconds=1)
+# Airflow's task log line that opens a failed try's traceback, and the start of any log line.
+_FAILED_TRY = "Task failed with exception"
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def fail_fast(dag: Any) -> None:
+    """Cap every task's wait between tries at ``RETRY_DELAY``, keeping its retries."""
+    for task in dag.tasks:
+        task.retry_delay = RETRY_DELAY
+        task.max_retry_delay = RETRY_DELAY
+
+
+def task_failures(log: str, limit: int = 3) -> list[str]:
+    """The last *limit* failed tries' exceptions in a ``dag.test()`` log, each with its traceback.
+
+    Airflow logs a failed try as one "Task failed with exception" line followed by the traceback;
+    the block ends at the next timestamped log line.
+    """
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in log.splitlines():
+        if _FAILED_TRY in line:
+            current = [line]
+            blocks.append(current)
+        elif current is not None and _LOG_LINE.match(line):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return ["\n".join(block) for block in blocks[-limit:]]
 
 
 def run(dag_id: str, conf: dict[str, Any] | None, logical_date: str | None = None) -> dict[str, Any]:
@@ -44,7 +80,9 @@ def run(dag_id: str, conf: dict[str, Any] | None, logical_date: str | None = Non
         import pendulum
 
         when = pendulum.now("UTC") if logical_date == "now" else pendulum.parse(logical_date)
-    dag_run = bag.dags[dag_id].test(run_conf=conf, logical_date=when)
+    dag = bag.dags[dag_id]
+    fail_fast(dag)
+    dag_run = dag.test(run_conf=conf, logical_date=when)
     seconds = time.monotonic() - started
     tasks: dict[str, Any] = {}
     with create_session() as session:

@@ -21,6 +21,7 @@ from clinical_rules_provider.testing import (
     LiveSimulator,
     SimulatorState,
 )
+from scripts.run_dag import task_failures
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +77,7 @@ def run_dag(
     conf: dict[str, Any] | None = None,
     *,
     scheduled: bool = False,
+    timeout: float = 300,
 ) -> dict[str, Any]:
     env = {
         **env,
@@ -102,12 +104,24 @@ def run_dag(
     )
     if scheduled:  # a run with a data interval, as the scheduler makes it
         args += ["--logical-date", "now"]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as timed_out:  # say why, not just that it took too long
+        partial = timed_out.stdout.decode() if isinstance(timed_out.stdout, bytes) else timed_out.stdout
+        tries = "\n".join(task_failures(partial or "")) or "(none logged)"
+        pytest.fail(f"{dag_id} ran past {timeout} s; its failed tries:\n{tries}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("DAG-RESULT ")]
     assert lines, done.stdout[-4000:] + done.stderr[-4000:]
     result: dict[str, Any] = json.loads(lines[-1].removeprefix("DAG-RESULT "))
     result["log"] = done.stdout
     return result
+
+
+def explain(result: dict[str, Any]) -> str:
+    """An assertion message for a run that went wrong: each task's state, then the failed
+    tries' own exceptions (not the log's tail, which is mostly the run winding down)."""
+    failures = task_failures(result["log"]) or [result["log"][-2000:]]
+    return f"{result['dag_id']}: {result['state']} {states(result)}\n" + "\n---\n".join(failures)
 
 
 def states(result: dict[str, Any]) -> dict[str, str]:
@@ -141,7 +155,7 @@ def test_republish_rules_updates_the_filtered_rules_and_waits_for_their_new_jobs
 ) -> None:
     sim = slow_sim
     result = run_dag(airflow_env, sim, "republish_rules", REPUBLISH_CONF)
-    assert result["state"] == "success", result["log"][-3000:]
+    assert result["state"] == "success", explain(result)
     assert states(result) == dict.fromkeys(
         ("find_rules", "update_publish_run", "wait_for_rule_jobs", "report"), "success"
     )
@@ -169,7 +183,7 @@ def test_gate_runs_the_downstream_step_after_rule_jobs_started_outside_it_succee
         {"rule_ids": GATED_RULES, "poll_interval_seconds": 1},
         scheduled=True,
     )
-    assert result["state"] == "success", result["log"][-3000:]
+    assert result["state"] == "success", explain(result)
     assert states(result) == {"rule_jobs_succeeded": "success", "load_downstream": "success"}
     assert sorted(xcom(result, "rule_jobs_succeeded")["succeeded"]) == sorted(GATED_RULES)
     # the gate started nothing itself
