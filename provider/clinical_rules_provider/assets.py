@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.models.enums import StudyMode, parse_choice
 from clinical_rules_provider.models.ids import compact_id
 
@@ -41,7 +42,7 @@ def _canonical_host(host: str, field: str) -> str:
         text = parts.netloc
     if not text or "@" in text or "/" in text or any(c.isspace() for c in text):
         raise ValueError(
-            f"{field}: {host!r} is not a host; expected a host name (optionally with :port), "
+            f"{field}: {shown(host)} is not a host; expected a host name (optionally with :port), "
             f"without user info or path, as in {URI_FORM}"
         )
     return text.lower()
@@ -54,13 +55,13 @@ def normalize_uri(parts: SplitResult) -> SplitResult:
     with a misspelt asset fails to import instead of announcing events nobody listens to.
     """
     if parts.scheme.lower() != SCHEME:
-        raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {parts.scheme!r}")
+        raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {shown(parts.scheme)}")
     if parts.query or parts.fragment:
         raise ValueError(f"asset uri: no query or fragment allowed; expected {URI_FORM}")
     host = _canonical_host(parts.netloc, "asset uri host")
     segments = parts.path.strip("/").split("/")
     if len(segments) != 3 or segments[2].lower() != "rules":
-        raise ValueError(f"asset uri: path {parts.path!r} does not match {URI_FORM}")
+        raise ValueError(f"asset uri: path {shown(parts.path)} does not match {URI_FORM}")
     study = compact_id(segments[0], "asset uri study_id")
     mode = parse_choice(segments[1], StudyMode, "asset uri study_mode").value
     return SplitResult(SCHEME, host, f"/{study}/{mode}/rules", "", "")
@@ -126,7 +127,7 @@ def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: 
     for outlet, key in _ours(outlets):
         if key != expected:
             raise ValueError(
-                f"outlets: {outlet.uri} does not name the rules this task publishes; expected {uri}"
+                f"outlets: {shown(outlet.uri)} does not name the rules this task publishes; expected {uri}"
             )
 
 

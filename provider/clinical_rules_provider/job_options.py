@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.models.enums import (
     RULE_JOB_FAILURE_STATUSES,
     VAULT_JOB_FAILURE_STATUSES,
@@ -32,7 +33,7 @@ def first_poll_delay(poll_interval: float) -> float:
 def check_poll_endpoint(value: str) -> str:
     """``rerun_history`` (one request per rule) or ``job_status`` (bulk, 500 rules per request)."""
     if value not in POLL_ENDPOINTS:
-        raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {value!r}")
+        raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {shown(value)}")
     return value
 
 
@@ -49,7 +50,7 @@ def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]
     chosen = frozenset(str(s.value if isinstance(s, RuleJobStatus) else s) for s in failure_statuses)
     bad = [s for s in chosen if not s.strip() or rule_job_phase(s) == "active"]
     if bad:
-        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal statuses")
+        raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal statuses")
     return chosen
 
 
@@ -62,5 +63,5 @@ def vault_failure_status_set(failure_statuses: Iterable[str] | None) -> frozense
     chosen = frozenset(str(s).upper() for s in failure_statuses)
     bad = [s for s in chosen if vault_job_phase(s) == "active" or not s.strip()]
     if bad:
-        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal Vault statuses")
+        raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal Vault statuses")
     return chosen

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
+from clinical_rules_provider._show import shown
+
 try:  # the task SDK's public name (Airflow 3.0+)
     from airflow.sdk import BaseOperatorLink
 except ImportError:  # pragma: no cover - a 3.0.x task SDK without the top-level export
@@ -43,7 +45,7 @@ VAULT_JOB_URLS_KEY = "vault_job_urls"
 def check_template(template: str, allowed: frozenset[str], field: str) -> str:
     """Refuse templates with unknown, positional or attribute/index placeholders (before any use)."""
     if not isinstance(template, str) or not template.strip():
-        raise ValueError(f"connection extra {field}: expected a URL template string, got {template!r}")
+        raise ValueError(f"connection extra {field}: expected a URL template string, got {shown(template)}")
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:

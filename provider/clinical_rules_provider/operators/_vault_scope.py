@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.task_helpers import is_template
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def parse_owner(value: Any) -> tuple[str, ...] | None:
     owners = [_owner_item(item) for item in items] if isinstance(items, (list, tuple)) else []
     if owners and None not in owners:
         return tuple(dict.fromkeys(o for o in owners if o is not None))
-    raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {str(value)[:100]!r}")
+    raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {shown(value)}")
 
 
 def _owner_item(item: Any) -> str | None:
@@ -61,7 +62,7 @@ def parse_names(value: Any, field: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if isinstance(items, (list, tuple)) and all(isinstance(i, str) and i.strip() for i in items):
         return tuple(dict.fromkeys(i.strip().casefold() for i in items))
-    raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {str(value)[:100]!r}")
+    raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {shown(value)}")
 
 
 @dataclass(frozen=True)
