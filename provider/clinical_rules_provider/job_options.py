@@ -37,6 +37,15 @@ def check_poll_endpoint(value: str) -> str:
     return value
 
 
+def _strings(values: Iterable[object]) -> list[str]:
+    """``failure_statuses`` items, each a string (a status name or a status enum member)."""
+    items = list(values)
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ValueError(f"failure_statuses[{index}]: expected a job status string, got {shown(item)}")
+    return items  # type: ignore[return-value]
+
+
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
     """Validate ``failure_statuses`` (default: every terminal failure status in DESIGN.md).
 
@@ -47,7 +56,9 @@ def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]
         return RULE_JOB_FAILURE_STATUSES
     if isinstance(failure_statuses, str):
         raise ValueError("failure_statuses: expected a list of job statuses, got a string")
-    chosen = frozenset(str(s.value if isinstance(s, RuleJobStatus) else s) for s in failure_statuses)
+    chosen = frozenset(
+        str(s.value if isinstance(s, RuleJobStatus) else s) for s in _strings(failure_statuses)
+    )
     bad = [s for s in chosen if not s.strip() or rule_job_phase(s) == "active"]
     if bad:
         raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal statuses")
@@ -60,7 +71,7 @@ def vault_failure_status_set(failure_statuses: Iterable[str] | None) -> frozense
         return VAULT_JOB_FAILURE_STATUSES
     if isinstance(failure_statuses, str):
         raise ValueError("failure_statuses: expected a list of job statuses, got a string")
-    chosen = frozenset(str(s).upper() for s in failure_statuses)
+    chosen = frozenset(str(s).upper() for s in _strings(failure_statuses))
     bad = [s for s in chosen if vault_job_phase(s) == "active" or not s.strip()]
     if bad:
         raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal Vault statuses")

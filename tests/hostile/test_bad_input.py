@@ -12,7 +12,7 @@ import pytest
 
 from clinical_rules_provider._show import MAX_SHOWN
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from clinical_rules_provider.operators.cancel import VaultCancelJobsOperator
+from clinical_rules_provider.operators.cancel import VaultCancelJobsOperator, VaultCancelStaleJobsOperator
 from clinical_rules_provider.operators.cancel_rule_jobs import ClinicalOneCancelRuleJobsOperator
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
@@ -159,3 +159,36 @@ def test_a_started_after_that_is_not_a_timestamp_with_an_offset_is_refused_befor
     with pytest.raises(ValueError, match=r"^started_after: .*offset"):
         bounded(lambda: sensor.poke(make_context(FakeTI())))
     assert hostile.seen == []
+
+
+def _deep_list(depth: int = 100_000) -> list[Any]:
+    deep: list[Any] = []
+    for _ in range(depth):
+        deep = [deep]
+    return deep
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda deep: VaultCancelStaleJobsOperator(task_id="t", job_owner=deep), "job_owner"),
+        (lambda deep: VaultCancelStaleJobsOperator(task_id="t", title_pattern=deep), "title_pattern"),
+        (lambda deep: VaultCancelStaleJobsOperator(task_id="t", job_types=deep), "job_types"),
+        (
+            lambda deep: ClinicalOneRuleJobSensor(task_id="t", rule_ids=[RULE_A], failure_statuses=[deep]),
+            r"failure_statuses\[0\]",
+        ),
+        (
+            lambda deep: VaultJobSensor(task_id="t", job_ids=[1], failure_statuses=[deep]),
+            r"failure_statuses\[0\]",
+        ),
+    ],
+    ids=["job_owner", "title_pattern", "job_types", "failure_statuses", "vault failure_statuses"],
+)
+def test_a_python_list_nested_100_000_deep_is_a_value_error_naming_the_field(
+    build: Callable[[Any], Any], field: str
+) -> None:
+    deep = _deep_list()
+    with pytest.raises(ValueError, match=rf"^{field}: ") as caught:
+        bounded(lambda: build(deep))
+    assert len(str(caught.value)) < 300

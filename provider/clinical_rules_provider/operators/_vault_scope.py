@@ -28,8 +28,8 @@ def _is_templated(value: Any) -> bool:
     """True when the value is only known after rendering (a Jinja string or an XComArg)."""
     if isinstance(value, str):
         return is_template(value)
-    if isinstance(value, (list, tuple)):
-        return any(_is_templated(item) for item in value)
+    if isinstance(value, (list, tuple)):  # one level only: a nested list is refused by the parse
+        return any(_is_templated(item) for item in value if not isinstance(item, (list, tuple)))
     return value is not None and not isinstance(value, (int, bool))
 
 
