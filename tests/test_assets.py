@@ -58,6 +58,60 @@ def test_a_malformed_uri_is_refused_naming_the_part(uri: str, part: str) -> None
         normalize_uri(urlsplit(uri))
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        f"{HOST}:abc",
+        f"{HOST}:",
+        f"{HOST}:99999",
+        f"{HOST}:-1",
+        f"{HOST}:80:80",
+        "tenant\x00.example.com",
+        "tenant\x7f.example.com",
+        "tenant\\evil.example.com",
+        "tenant%2eexample.com",
+        "tenant..example.com",
+        "[::1",
+        "[not-ipv6]:80",
+    ],
+    ids=[
+        "port abc",
+        "empty port",
+        "port 99999",
+        "port -1",
+        "two ports",
+        "NUL",
+        "DEL",
+        "backslash",
+        "percent-escape",
+        "empty label",
+        "open bracket",
+        "bad IPv6",
+    ],
+)
+def test_a_host_that_is_no_host_and_port_is_refused_naming_the_host(host: str) -> None:
+    with pytest.raises(ValueError, match=r"^host: .* is not a host; expected a host name"):
+        rules_asset_uri(host, STUDY, "test")
+    with pytest.raises(ValueError, match=r"^host: .* is not a host"):
+        rules_asset_uri(f"https://{host}", STUDY, "test")
+    uri = f"clinical-one://{host}/{STUDY}/test/rules"
+    with pytest.raises(ValueError, match=r"^asset uri( host)?: .* is not a (host|URI)"):
+        parse_rules_asset_uri(uri)
+    if "[" not in host:  # urlsplit itself refuses a broken IPv6 literal
+        with pytest.raises(ValueError, match=r"^asset uri host: .* is not a host; expected a host name"):
+            normalize_uri(urlsplit(uri))
+
+
+def test_a_host_is_canonical_lowercase_with_a_plain_port() -> None:
+    assert rules_asset_uri("Tenant.Example.com:0443", STUDY, "test").startswith(
+        "clinical-one://tenant.example.com:443/"
+    )
+    assert rules_asset_uri("http://[0:0::1]:8080", STUDY, "test").startswith("clinical-one://[::1]:8080/")
+    assert rules_asset_uri("tënant.example.com", STUDY, "test").startswith(
+        "clinical-one://xn--tnant-nsa.example.com/"
+    )
+
+
 def test_helper_factory_and_parser_agree_on_the_canonical_uri() -> None:
     asset = clinical_one_rules_asset(f"https://{HOST.upper()}", HYPHENATED, "Test")
     assert asset.uri == asset.name == CANONICAL

@@ -49,6 +49,20 @@ def test_an_absolute_template_may_use_the_host_and_values_are_url_quoted() -> No
     assert odd == "https://c1.example.com/r?s=a%2Fb%26c"
 
 
+def test_a_template_may_start_with_the_base_url_and_quotes_every_value() -> None:
+    odd = rules_url(conn("c1.example.com", rules_url_template="{base_url}/r/{study_mode}"), STUDY, "a b/?#")
+    assert odd == "https://c1.example.com/r/a%20b%2F%3F%23"
+
+
+@pytest.mark.parametrize("template", ["/jobs/{job_id:>100000000}", "/jobs/{job_id:%}", "/jobs/{job_id!r}"])
+def test_a_format_trick_in_the_connection_extra_fails_naming_the_extra_before_rendering(
+    template: str,
+) -> None:
+    with pytest.raises(ValueError, match=r"^connection extra job_url_template: ") as caught:
+        vault_job_urls(conn("https://myvault.veevavault.com", job_url_template=template), [7])
+    assert len(str(caught.value)) < 400
+
+
 def test_without_a_template_there_is_no_link() -> None:
     assert rules_url(conn("c1.example.com"), STUDY, "test") is None
     assert vault_job_urls(conn("myvault.veevavault.com"), [7]) == []
@@ -63,6 +77,14 @@ def test_without_a_template_there_is_no_link() -> None:
         ("/r/{study_id", "not a valid template"),
         ("javascript:alert(1)", "http"),
         ("", "expected a URL template"),
+        ("{study_id}/x", "http"),
+        ("/r/{study_id:>100000000}", "format spec"),
+        ("https://h.example/{study_mode:{study_id}}/r", "nested field"),
+        ("/r/{study_id!r}", "conversion"),
+        ("/r/{study_id!a}", "conversion"),
+        ("/r/{study_id:%}", "format spec"),
+        ("/r/{study_id}\n/x", "control characters"),
+        ("/r/" + "a" * 3000, "at most 2048"),
     ],
 )
 def test_a_bad_template_is_refused_naming_the_extra(template: str, problem: str) -> None:

@@ -12,10 +12,13 @@ loads only the id and enum helpers, and Airflow's ``Asset`` class when an asset 
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.models.enums import StudyMode, parse_choice
 from clinical_rules_provider.models.ids import compact_id
 
@@ -34,17 +37,66 @@ class RulesAssetKey(NamedTuple):
     study_mode: str
 
 
+# One DNS label (letters, digits, hyphens inside, underscores for internal names) and a port.
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_PORT = re.compile(r"[0-9]{1,5}")
+_HOST_FORM = "a host name or IP address, optionally with :port (1-65535)"
+
+
 def _canonical_host(host: str, field: str) -> str:
-    text = host.strip()
+    """``host[:port]`` lowercased, the port without leading zeros; anything else is refused.
+
+    Refused: user info, a path, whitespace, control characters (NUL, DEL), backslashes,
+    percent-escapes, an empty, non-numeric, out-of-range or repeated port (``:80:80``).
+    A non-ASCII name is written in its IDNA (``xn--``) form, so both spellings are one asset.
+    """
+    text = host.strip() if isinstance(host, str) else ""
     if "://" in text:  # a base URL (the connection's host field) is accepted too
-        parts = urlsplit(text)
-        text = parts.netloc
-    if not text or "@" in text or "/" in text or any(c.isspace() for c in text):
+        try:
+            text = urlsplit(text).netloc
+        except ValueError:  # urlsplit's own refusal ("Invalid IPv6 URL") names no field
+            text = ""
+    canonical = _host_and_port(text.lower())
+    if canonical is None:
         raise ValueError(
-            f"{field}: {host!r} is not a host; expected a host name (optionally with :port), "
+            f"{field}: {shown(host)} is not a host; expected {_HOST_FORM}, "
             f"without user info or path, as in {URI_FORM}"
         )
-    return text.lower()
+    return canonical
+
+
+def _host_and_port(text: str) -> str | None:
+    """``text`` as a canonical ``host[:port]``, or ``None`` when it is not one."""
+    if text.startswith("["):  # an IPv6 literal: [addr] or [addr]:port
+        address, bracket, rest = text[1:].partition("]")
+        try:
+            name = f"[{ipaddress.IPv6Address(address).compressed}]" if bracket else None
+        except ValueError:
+            return None
+        port = rest[1:] if rest.startswith(":") else None if not rest else ""
+    else:
+        name, colon, port_text = text.partition(":")
+        port = port_text if colon else None
+        name = _host_name(name)
+    if name is None:
+        return None
+    if port is None:
+        return name
+    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
+        return None
+    return f"{name}:{int(port)}"
+
+
+def _host_name(name: str) -> str | None:
+    """A DNS name (IDNA-encoded when not ASCII) or an IPv4 address, else ``None``."""
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        return None
+    return name
 
 
 def normalize_uri(parts: SplitResult) -> SplitResult:
@@ -54,13 +106,13 @@ def normalize_uri(parts: SplitResult) -> SplitResult:
     with a misspelt asset fails to import instead of announcing events nobody listens to.
     """
     if parts.scheme.lower() != SCHEME:
-        raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {parts.scheme!r}")
+        raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {shown(parts.scheme)}")
     if parts.query or parts.fragment:
         raise ValueError(f"asset uri: no query or fragment allowed; expected {URI_FORM}")
     host = _canonical_host(parts.netloc, "asset uri host")
     segments = parts.path.strip("/").split("/")
     if len(segments) != 3 or segments[2].lower() != "rules":
-        raise ValueError(f"asset uri: path {parts.path!r} does not match {URI_FORM}")
+        raise ValueError(f"asset uri: path {shown(parts.path)} does not match {URI_FORM}")
     study = compact_id(segments[0], "asset uri study_id")
     mode = parse_choice(segments[1], StudyMode, "asset uri study_mode").value
     return SplitResult(SCHEME, host, f"/{study}/{mode}/rules", "", "")
@@ -74,7 +126,10 @@ def rules_asset_uri(host: str, study_id: str, study_mode: str) -> str:
 
 def parse_rules_asset_uri(uri: str) -> RulesAssetKey | None:
     """The host, study and mode of a ``clinical-one://`` URI, or ``None`` for other schemes."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise ValueError(f"asset uri: {shown(uri)} is not a URI; expected {URI_FORM}") from None
     if parts.scheme.lower() != SCHEME:
         return None
     canonical = normalize_uri(parts)
@@ -126,7 +181,7 @@ def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: 
     for outlet, key in _ours(outlets):
         if key != expected:
             raise ValueError(
-                f"outlets: {outlet.uri} does not name the rules this task publishes; expected {uri}"
+                f"outlets: {shown(outlet.uri)} does not name the rules this task publishes; expected {uri}"
             )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.models.enums import (
     RULE_JOB_FAILURE_STATUSES,
     VAULT_JOB_FAILURE_STATUSES,
@@ -32,8 +33,17 @@ def first_poll_delay(poll_interval: float) -> float:
 def check_poll_endpoint(value: str) -> str:
     """``rerun_history`` (one request per rule) or ``job_status`` (bulk, 500 rules per request)."""
     if value not in POLL_ENDPOINTS:
-        raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {value!r}")
+        raise ValueError(f"poll_endpoint: expected 'rerun_history' or 'job_status', got {shown(value)}")
     return value
+
+
+def _strings(values: Iterable[object]) -> list[str]:
+    """``failure_statuses`` items, each a string (a status name or a status enum member)."""
+    items = list(values)
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ValueError(f"failure_statuses[{index}]: expected a job status string, got {shown(item)}")
+    return items  # type: ignore[return-value]
 
 
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
@@ -46,10 +56,12 @@ def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]
         return RULE_JOB_FAILURE_STATUSES
     if isinstance(failure_statuses, str):
         raise ValueError("failure_statuses: expected a list of job statuses, got a string")
-    chosen = frozenset(str(s.value if isinstance(s, RuleJobStatus) else s) for s in failure_statuses)
+    chosen = frozenset(
+        str(s.value if isinstance(s, RuleJobStatus) else s) for s in _strings(failure_statuses)
+    )
     bad = [s for s in chosen if not s.strip() or rule_job_phase(s) == "active"]
     if bad:
-        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal statuses")
+        raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal statuses")
     return chosen
 
 
@@ -59,8 +71,8 @@ def vault_failure_status_set(failure_statuses: Iterable[str] | None) -> frozense
         return VAULT_JOB_FAILURE_STATUSES
     if isinstance(failure_statuses, str):
         raise ValueError("failure_statuses: expected a list of job statuses, got a string")
-    chosen = frozenset(str(s).upper() for s in failure_statuses)
+    chosen = frozenset(str(s).upper() for s in _strings(failure_statuses))
     bad = [s for s in chosen if vault_job_phase(s) == "active" or not s.strip()]
     if bad:
-        raise ValueError(f"failure_statuses: {sorted(bad)} are not terminal Vault statuses")
+        raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal Vault statuses")
     return chosen

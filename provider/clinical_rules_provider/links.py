@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
+from clinical_rules_provider._show import shown
+
 try:  # the task SDK's public name (Airflow 3.0+)
     from airflow.sdk import BaseOperatorLink
 except ImportError:  # pragma: no cover - a 3.0.x task SDK without the top-level export
@@ -40,23 +42,73 @@ JOB_FIELDS = frozenset({"base_url", "host", "job_id"})
 VAULT_JOB_URLS_KEY = "vault_job_urls"
 
 
+# Longer templates are no UI links (and would make every XCom push as long).
+MAX_TEMPLATE_LENGTH = 2048
+# What a relative template is checked against before the connection's base URL is known.
+_SAMPLE_BASE = "https://example.invalid"
+
+
 def check_template(template: str, allowed: frozenset[str], field: str) -> str:
-    """Refuse templates with unknown, positional or attribute/index placeholders (before any use)."""
-    if not isinstance(template, str) or not template.strip():
-        raise ValueError(f"connection extra {field}: expected a URL template string, got {template!r}")
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        raise ValueError(f"connection extra {field}: not a valid template ({exc})") from None
-    bad = sorted({n for n in names if n not in allowed})
-    if bad:
-        raise ValueError(
-            f"connection extra {field}: unknown placeholder(s) {bad}; use only "
-            + ", ".join("{" + n + "}" for n in sorted(allowed))
-        )
-    if not (template.startswith("/") or urlsplit(template).scheme in ("http", "https")):
-        raise ValueError(f"connection extra {field}: expected an http(s) URL or a path starting with '/'")
+    """Refuse (before any use) anything but an http(s) URL or a ``/`` path with plain
+    ``{name}`` placeholders from ``allowed``: no positional, attribute or index fields, no
+    conversions (``!r``, ``!a``), no format specs (``{job_id:>100000000}``) or nested fields
+    (``{host:{job_id}}``), no whitespace or control characters; at most
+    :data:`MAX_TEMPLATE_LENGTH` characters. Every error names the extra."""
+    _parts(template, allowed, field)
+    _checked_url(_fill(template, allowed, field, _SAMPLE_BASE, {}), field)
     return template
+
+
+def _parts(template: Any, allowed: frozenset[str], field: str) -> list[tuple[str, str | None]]:
+    """The template as (literal text, placeholder name or ``None``) pairs, validated."""
+    where = f"connection extra {field}"
+    if not isinstance(template, str) or not template.strip():
+        raise ValueError(f"{where}: expected a URL template string, got {shown(template)}")
+    if len(template) > MAX_TEMPLATE_LENGTH:
+        raise ValueError(f"{where}: a template of {len(template)} characters; at most {MAX_TEMPLATE_LENGTH}")
+    if any(ch.isspace() or not ch.isprintable() for ch in template):
+        raise ValueError(
+            f"{where}: whitespace or control characters in {shown(template)}; percent-encode them"
+        )
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{where}: not a valid template ({exc})") from None
+    use = ", ".join("{" + n + "}" for n in sorted(allowed))
+    bad = sorted({name for _, name, _, _ in parsed if name is not None and name not in allowed})
+    if bad:
+        raise ValueError(f"{where}: unknown placeholder(s) {shown(bad)}; use only {use}")
+    for _, name, spec, conversion in parsed:
+        if name is not None and (spec or conversion is not None):
+            raise ValueError(
+                f"{where}: placeholder {{{name}}} has a conversion (!r, !s, !a), a format spec or a"
+                f" nested field ({shown(template)}); use only plain {use}"
+            )
+    return [(literal, name) for literal, name, _, _ in parsed]
+
+
+def _fill(template: str, allowed: frozenset[str], field: str, base: str, values: Mapping[str, Any]) -> str:
+    """Substitute the placeholders (values URL-encoded; ``base_url``/``host`` as they are)."""
+    given = {"base_url": base, "host": urlsplit(base).netloc}
+    given.update({k: quote(str(v), safe="") for k, v in values.items()})
+    text = "".join(
+        literal + ("" if name is None else given.get(name, name))
+        for literal, name in _parts(template, allowed, field)
+    )
+    return base.rstrip("/") + text if text.startswith("/") else text
+
+
+def _checked_url(url: str, field: str) -> str:
+    """``url`` when it is an absolute http(s) URL with a host; else a ``ValueError`` naming the extra."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"connection extra {field}: expected an http(s) URL or a path starting with '/', got {shown(url)}"
+        )
+    return url
 
 
 def render_url(
@@ -64,12 +116,7 @@ def render_url(
 ) -> str:
     """Fill a checked template; values are URL-quoted, a leading ``/`` is joined to ``base``."""
     check_template(template, allowed, field)
-    filled = template.format(
-        base_url=base,
-        host=urlsplit(base).netloc,
-        **{k: quote(str(v), safe="") for k, v in values.items()},
-    )
-    return base.rstrip("/") + filled if filled.startswith("/") else filled
+    return _checked_url(_fill(template, allowed, field, base, values), field)
 
 
 def _template(conn: ConnectionLike, conn_type: str, field: str) -> tuple[str, str] | None:

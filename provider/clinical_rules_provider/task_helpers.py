@@ -8,16 +8,16 @@ clients load inside the functions that need them.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextlib
-import json
 import math
+import re
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clinical_rules_provider._compat import AirflowException, AirflowFailException, AirflowSensorTimeout
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.exceptions import ClinicalRulesError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
             if math.isfinite(seconds) and seconds >= minimum:
                 return float(seconds)
     raise ValueError(
-        f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {str(value)[:100]!r}"
+        f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {shown(value)}"
     )
 
 
@@ -120,7 +120,11 @@ def as_bool(value: Any, field: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ValueError(f"{field}: expected True or False, got {value!r}")
+    raise ValueError(f"{field}: expected True or False, got {shown(value)}")
+
+
+# One item of a list string: a quoted id (JSON or Python quotes, no escapes) or an integer.
+_LIST_ITEM = re.compile(r"""'([^'\\]*)'|"([^"\\]*)"|(-?[0-9]{1,20})""")
 
 
 def as_id_list(value: Any, field: str) -> Any:
@@ -130,10 +134,14 @@ def as_id_list(value: Any, field: str) -> Any:
     A string is read as follows (ids contain no ``[``, ``,`` or whitespace, so this is never
     ambiguous):
 
-    * ``"[...]"``: a JSON list, or the Python list literal a non-native template renders a list
-      to (``"['A', 'B']"``);
+    * ``"[...]"``: a flat JSON list, or the Python list literal a non-native template renders
+      a list to (``"['A', 'B']"``): quoted ids and integers only;
     * ``"A,B"`` or ``"A, B"``: comma-separated ids;
     * anything else: one id.
+
+    A list string is read by :func:`_flat_list`, never by a JSON or Python parser: those
+    recurse, and a string nested thousands of levels deep must be a ``ValueError``, in time
+    linear in its length.
 
     A single ``int`` (a Vault job id from XCom) becomes a one-item list. Lists, tuples, sets,
     ``None`` and other values pass through unchanged.
@@ -144,22 +152,37 @@ def as_id_list(value: Any, field: str) -> Any:
         return value
     text = value.strip()
     if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            try:
-                parsed = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                parsed = None
-        if not isinstance(parsed, list):
+        parsed = _flat_list(text)
+        if parsed is None:
             raise ValueError(
-                f"{field}: {value[:100]!r} is neither a JSON list nor a list literal of ids;"
+                f"{field}: {shown(value)} is neither a JSON list nor a list literal of ids;"
                 " expected one id, comma-separated ids or a list"
             )
         return parsed
     if "," in text:
         return [part.strip() for part in text.split(",") if part.strip()]
     return [text]
+
+
+def _flat_list(text: str) -> list[str | int] | None:
+    """``[item, ...]`` with quoted strings or integers as items (a trailing comma allowed), or
+    ``None``: anything nested, escaped or unquoted is no list of ids."""
+    if not text.endswith("]") or "[" in text[1:] or "]" in text[:-1]:
+        return None
+    inner = text[1:-1].strip()
+    if not inner:
+        return []
+    parts = [part.strip() for part in inner.split(",")]
+    if parts[-1] == "":  # Python's trailing comma
+        parts.pop()
+    items: list[str | int] = []
+    for part in parts:
+        match = _LIST_ITEM.fullmatch(part)
+        if match is None:
+            return None
+        single, double, number = match.groups()
+        items.append(int(number) if number is not None else single if single is not None else double)
+    return items
 
 
 def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> tuple[str, str]:
@@ -184,7 +207,7 @@ def select_rules(hook: ClinicalOneHook, study: str, mode: str, rule_ids: Any, ru
         return list(as_id_list(rule_ids, "rule_ids"))
     filters = {} if rule_filter is None else rule_filter
     if not isinstance(filters, dict):
-        raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {rule_filter!r}")
+        raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {shown(rule_filter)}")
     return [rule.rule_id for rule in hook.list_rules(study, mode, **filters)]
 
 

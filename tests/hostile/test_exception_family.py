@@ -30,10 +30,12 @@ def _history_with(**job: Any) -> dict[str, Any]:
     return {"status": "SUCCESS", "ruleHistory": [{**entry, **job}]}
 
 
+@pytest.mark.parametrize("start", ["now", -1, "-1", 0, 1.5, "1764237600", "2026"])
 def test_a_job_start_date_that_is_not_a_timestamp_is_a_provider_error(
-    hostile: HostileServer, c1: Conn
+    hostile: HostileServer, c1: Conn, start: Any
 ) -> None:
-    hostile.route("GET", HISTORY, reply(200, _history_with(jobStartDate="now")))
+    # Numbers and numeric strings are no dates: pydantic would read them as Unix times (1969).
+    hostile.route("GET", HISTORY, reply(200, _history_with(jobStartDate=start)))
     conn = c1()
     with pytest.raises(ClinicalRulesError, match=r"job_start_date|jobStartDate"):
         bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))

@@ -6,6 +6,7 @@ The simulator's seed holds jobs of two Vault users; see ``testing/_seed.py``.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -200,6 +201,20 @@ def test_templated_scope_is_checked_again_before_any_request(
     task.job_owner, task.title_pattern = "any", ""  # what the templates rendered to
     with pytest.raises(ValueError, match=r'job_owner="any"'):
         task.execute(context)
+    assert simulator.state.request_log == []
+
+
+def test_a_40_kb_title_pattern_is_refused_quickly_at_parse_time_and_again_before_any_request(
+    sim_vault: str, simulator: LiveSimulator, context: dict[str, Any]
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"^title_pattern: .* at most 256"):
+        vault_stale(sim_vault, title_pattern="[" * 40_000)
+    task = vault_stale(sim_vault, title_pattern="{{ params.pattern }}")
+    task.title_pattern = ["EDC*", "[" * 40_000]  # what the template rendered to
+    with pytest.raises(ValueError, match=r"^title_pattern: .* at most 256"):
+        task.execute(context)
+    assert time.monotonic() - started < 1
     assert simulator.state.request_log == []
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients._paging import SeenIds
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
 from clinical_rules_provider.clients.clinical_one import study_path_args
@@ -48,7 +49,7 @@ _KEYWORD_OF = {wire: keyword for keyword, wire in DEFAULT_FILTER_FIELD_NAMES.ite
 def _flag(true: str, false: str) -> Callable[[Any, str], str]:
     def parse(value: Any, key: str) -> str:
         if not isinstance(value, bool):
-            raise ValueError(f"{key}: expected True or False, got {value!r}")
+            raise ValueError(f"{key}: expected True or False, got {shown(value)}")
         return true if value else false
 
     return parse
@@ -58,7 +59,7 @@ def _text(low: int, high: int) -> Callable[[Any, str], str]:
     def parse(value: Any, key: str) -> str:
         if not isinstance(value, str) or not low <= len(value) <= high or not value.isprintable():
             raise ValueError(
-                f"{key}: expected a printable string of {low} to {high} characters, got {value!r}"
+                f"{key}: expected a printable string of {low} to {high} characters, got {shown(value)}"
             )
         return value
 
@@ -85,7 +86,9 @@ def build_rule_filter(**filters: Any) -> RuleFilter:
     """Validate ``list_rules`` keyword filters and normalise them for the wire (``None``: not given)."""
     unknown = set(filters) - FILTER_KEYWORDS
     if unknown:
-        raise ValueError(f"filters: unknown filter(s) {sorted(unknown)}; accepted: {sorted(FILTER_KEYWORDS)}")
+        raise ValueError(
+            f"filters: unknown filter(s) {shown(sorted(unknown))}; accepted: {sorted(FILTER_KEYWORDS)}"
+        )
     return RuleFilter.model_validate(
         {DEFAULT_FILTER_FIELD_NAMES[k]: _FILTER_PARSERS[k](v, k) for k, v in filters.items() if v is not None}
     )

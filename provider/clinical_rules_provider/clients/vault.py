@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients._paging import SeenIds
 from clinical_rules_provider.clients.base import (
     ApiRequest,
@@ -207,7 +208,7 @@ class JobMonitorPager:
         for name, value in (("start_date", start_date), ("end_date", end_date)):
             if value is not None:
                 if not isinstance(value, datetime) or value.tzinfo is None:
-                    raise ValueError(f"{name}: expected an aware datetime, got {value!r}")
+                    raise ValueError(f"{name}: expected an aware datetime, got {shown(value)}")
                 params[name] = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return cls(api_version, params, page_size_value(page_size, MONITOR_PAGE_LIMIT))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from clinical_rules_provider.exceptions import (
     DeadlineExceededError,
     RateLimitedError,
     TransientServiceError,
+    UnexpectedResponseError,
     WaitTooLongError,
 )
 from clinical_rules_provider.hooks._limits import remaining
@@ -31,7 +33,10 @@ TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 # TLS handshake, connect timeout) or none was free in the pool. Not WriteError/WriteTimeout
 # (part of the request may be out), nor read errors, timeouts or protocol errors (the
 # service may have acted before its reply was lost).
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# A proxy that refused the tunnel (CONNECT answered with a non-2xx status, or a SOCKS
+# failure) never passed the request on either.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+_PROXY_STATUS = re.compile(r"([0-9]{3})\b")
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,25 @@ def never_processed(exc: BaseException) -> bool:
     if isinstance(exc, RateLimitedError):
         return True
     return isinstance(exc, TransientServiceError) and isinstance(exc.__cause__, NEVER_SENT)
+
+
+def proxy_error(what: str, exc: httpx.ProxyError) -> TransientServiceError | UnexpectedResponseError:
+    """A proxy's refusal to open a tunnel (``CONNECT`` answered ``502 Bad Gateway``) as a
+    provider error: a transient status (429, 502, 503, 504) is a :class:`TransientServiceError`
+    retried like the same status from the service (and, since nothing reached the service,
+    even for a request that is not idempotent: see :func:`never_processed`); any other
+    refusal (``407``, ``403``) is not retried. Only the status is kept: the proxy's reason
+    text may echo anything."""
+    found = _PROXY_STATUS.match(str(exc))
+    status = int(found.group(1)) if found else None
+    if status in TRANSIENT_STATUS:
+        return TransientServiceError(
+            f"{what}: the proxy answered CONNECT with HTTP {status}", status_code=status
+        )
+    refused = f"HTTP {status}" if status is not None else "an error"
+    return UnexpectedResponseError(
+        f"{what}: the proxy refused the connection with {refused}", status_code=status
+    )
 
 
 def _retryable(idempotent: bool) -> tenacity.retry_base:

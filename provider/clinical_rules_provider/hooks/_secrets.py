@@ -7,11 +7,15 @@ redaction of exception texts in place.
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.request import getproxies
+
+import httpx
 
 from clinical_rules_provider._redact import remember
 
@@ -54,6 +58,31 @@ def register_secret(value: object, name: str | None = None) -> None:
             masker(part, name)
         except Exception:  # masking must never break a call
             log.debug("Airflow's mask_secret refused a value; the provider still redacts it")
+
+
+def register_proxy_credentials() -> None:
+    """Register the user info of the environment's proxies (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, as httpx reads them) before a client that uses them is built.
+
+    httpx sends it to the proxy as ``Proxy-Authorization: Basic <base64(user:password)>``;
+    a proxy that echoes request headers in an error page would otherwise put that token
+    into the provider's exception. The password, ``user:password`` and the base64 token are
+    all registered (so the raw and the encoded forms are redacted).
+    """
+    for scheme, url in getproxies().items():
+        if scheme not in ("http", "https", "all") or not url or "@" not in url:
+            continue
+        try:
+            parsed = httpx.URL(url if "://" in url else f"http://{url}")
+        except (httpx.InvalidURL, ValueError, TypeError):
+            continue  # httpx refuses it as well: nothing of it is ever sent
+        user, password = parsed.username, parsed.password
+        if not (user or password):
+            continue
+        pair = f"{user}:{password}"
+        token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        for secret in (password, pair, token, f"Basic {token}"):
+            register_secret(secret, "proxy")
 
 
 def has_control_characters(value: object) -> bool:

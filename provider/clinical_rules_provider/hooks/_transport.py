@@ -37,9 +37,11 @@ from clinical_rules_provider.hooks._retry import (
     RetryPolicy,
     check_response,
     never_processed,
+    proxy_error,
     retry_kwargs,
     server_wait,
 )
+from clinical_rules_provider.hooks._secrets import register_proxy_credentials
 
 T = TypeVar("T")
 # A garbled compressed body (DecodingError) is as transient as a truncated one.
@@ -98,6 +100,8 @@ def _no_cookie_jar() -> CookieJar:
 def _network_error(request: ApiRequest, exc: httpx.HTTPError) -> ClinicalRulesError:
     """An httpx error as a provider error; its text is left out (it may quote a header)."""
     what = f"{request.endpoint}: {type(exc).__name__} while calling {request.method} {request.path}"
+    if isinstance(exc, httpx.ProxyError):
+        return proxy_error(what, exc)
     if isinstance(exc, _NETWORK_ERRORS):
         return TransientServiceError(what)
     return UnexpectedResponseError(what)
@@ -125,6 +129,7 @@ class HttpSession:
 
     def _client_kwargs(self, asynchronous: bool = False) -> dict[str, Any]:
         s = self.settings
+        register_proxy_credentials()  # httpx takes the environment's proxies (trust_env)
         limits = httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size)
         cap = _limits.body_cap_hook(s.max_body_bytes, asynchronous)
         return {

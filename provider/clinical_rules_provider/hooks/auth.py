@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from clinical_rules_provider._redact import fingerprint
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.base import decode_json
 from clinical_rules_provider.clients.vault import SESSION_ERRORS, auth_request, error_types
 from clinical_rules_provider.exceptions import (
@@ -214,7 +215,7 @@ class OAuth2Auth(_RenewingAuth):
         cache: _SecretCache = TOKEN_CACHE,
     ) -> None:
         if client_auth not in ("basic", "post"):
-            raise ValueError(f"token_auth_method: expected 'basic' or 'post', got {client_auth!r}")
+            raise ValueError(f"token_auth_method: expected 'basic' or 'post', got {shown(client_auth)}")
         register_secret(client_secret, "client_secret")
         register_secret(password, "password")
         self._token_url = token_url

@@ -14,6 +14,7 @@ try:  # Airflow 3.1+
 except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.base import Exchange, Pager, reading_reply
 from clinical_rules_provider.hooks import _limits
 from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
@@ -94,7 +95,7 @@ class ServiceHook(BaseHook, Generic[C]):
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
-            raise ValueError(f"max_concurrency: expected a positive integer, got {max_concurrency!r}")
+            raise ValueError(f"max_concurrency: expected a positive integer, got {shown(max_concurrency)}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._conn_id!r})"

@@ -17,6 +17,7 @@ from clinical_rules_provider._provider_info import (
     python_behaviour,
 )
 from clinical_rules_provider._redact import redact
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
 from clinical_rules_provider.clients import publish_run as publish_api
@@ -89,7 +90,7 @@ def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"connection extra service_timezone: {timezone!r} is not an IANA time zone"
+            f"connection extra service_timezone: {shown(timezone)} is not an IANA time zone"
         ) from None
     names = ext("filter_field_names", {}) or {}
     if not isinstance(names, dict) or set(names) - set(DEFAULT_FILTER_FIELD_NAMES):

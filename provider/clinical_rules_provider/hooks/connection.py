@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.hooks._retry import RetryPolicy
 from clinical_rules_provider.hooks._secrets import register_secret
@@ -49,12 +50,7 @@ def _as_bool(value: Any, name: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "false", "0", "no"}:
         return value.strip().lower() in {"true", "1", "yes"}
-    raise ValueError(f"connection extra {name}: expected true or false, got {value!r}")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 100 else text[:97] + "..."
+    raise ValueError(f"connection extra {name}: expected true or false, got {shown(value)}")
 
 
 def as_number(value: Any, name: str, low: float) -> float:
@@ -64,9 +60,9 @@ def as_number(value: Any, name: str, low: float) -> float:
     except (TypeError, ValueError, OverflowError):
         number = math.nan
     if not math.isfinite(number):
-        raise ValueError(f"connection extra {name}: expected a finite number, got {_show(value)}")
+        raise ValueError(f"connection extra {name}: expected a finite number, got {shown(value)}")
     if number < low:
-        raise ValueError(f"connection extra {name}: expected a number >= {low}, got {_show(value)}")
+        raise ValueError(f"connection extra {name}: expected a number >= {low}, got {shown(value)}")
     return number
 
 
@@ -110,7 +106,7 @@ def transport_options(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
         value = extra_value(conn, conn_type, key, default)
         whole = as_number(value, key, low)
         if not whole.is_integer():
-            raise ValueError(f"connection extra {key}: expected a whole number >= {low}, got {_show(value)}")
+            raise ValueError(f"connection extra {key}: expected a whole number >= {low}, got {shown(value)}")
         return int(whole)
 
     return {
@@ -133,7 +129,7 @@ def vault_api_version(conn: ConnectionLike) -> str:
     """Validate the ``api_version`` extra (it becomes a URL segment)."""
     version = str(extra_value(conn, "veeva_vault", "api_version", DEFAULT_API_VERSION))
     if not _API_VERSION.fullmatch(version):
-        raise ValueError(f"connection extra api_version: expected a form like 'v26.1', got {version!r}")
+        raise ValueError(f"connection extra api_version: expected a form like 'v26.1', got {shown(version)}")
     return version
 
 

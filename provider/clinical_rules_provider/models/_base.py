@@ -12,6 +12,8 @@ import pendulum
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
+from clinical_rules_provider._show import shown
+
 _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -87,8 +89,16 @@ def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
 
 
 def _service_time(value: Any, info: ValidationInfo) -> Any:
+    """Only text in the documented form (or an ISO-8601 timestamp) is a ``jobStartDate``:
+    a number (``-1``, ``0``), a numeric string or anything else pydantic would read as a Unix
+    time is refused, never dated 1969/1970."""
     context = info.context if isinstance(info.context, dict) else {}
-    return parse_service_time(value, context.get("service_timezone", "UTC"))
+    parsed = parse_service_time(value, context.get("service_timezone", "UTC"))
+    if parsed is None or isinstance(parsed, datetime):
+        return parsed
+    raise ValueError(
+        f"expected a timestamp yyyy-MM-dd HH:mm:ss.SSS (or ISO-8601 with date and time), got {shown(value)}"
+    )
 
 
 ServiceTime = Annotated[datetime | None, BeforeValidator(_service_time)]

@@ -10,6 +10,8 @@ import enum
 from collections.abc import Iterable
 from typing import Literal, TypeVar
 
+from clinical_rules_provider._show import shown
+
 E = TypeVar("E", bound=enum.Enum)
 
 
@@ -177,8 +179,7 @@ def parse_choice(value: object, enum_type: type[E], field: str, *, case_insensit
             if value == wire or (case_insensitive and value.lower() == wire.lower()):
                 return member
     accepted = ", ".join(str(m.value) for m in enum_type)
-    shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:97] + "..."
-    raise ValueError(f"{field}: {shown} is not accepted; expected one of: {accepted}")
+    raise ValueError(f"{field}: {shown(value)} is not accepted; expected one of: {accepted}")
 
 
 def parse_choices(values: Iterable[object] | None, enum_type: type[E], field: str) -> list[E]:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from clinical_rules_provider._show import shown
+
 MAX_IDS_PER_REQUEST = 500
 
 _COMPACT = re.compile(r"[0-9A-Fa-f]{32}")
@@ -19,11 +21,6 @@ _HYPHENATED = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa
 _ID_FORMS = "32 hex digits or a hyphenated 36-character UUID"
 
 T = TypeVar("T")
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def compact_id(value: object, field: str) -> str:
@@ -34,7 +31,7 @@ def compact_id(value: object, field: str) -> str:
         return value.upper()
     if _HYPHENATED.fullmatch(value):
         return value.replace("-", "").upper()
-    raise ValueError(f"{field}: {_show(value)} is not a valid id; expected {_ID_FORMS}")
+    raise ValueError(f"{field}: {shown(value)} is not a valid id; expected {_ID_FORMS}")
 
 
 def hyphenated_id(value: object, field: str) -> str:
@@ -54,7 +51,7 @@ def vault_job_id(value: object, field: str) -> int:
     ):
         number = int(value)
     else:
-        raise ValueError(f"{field}: {_show(value)} is not a Vault job id; expected a positive integer")
+        raise ValueError(f"{field}: {shown(value)} is not a Vault job id; expected a positive integer")
     if number <= 0:
         raise ValueError(f"{field}: {number} is not a Vault job id; expected a positive integer")
     return number
@@ -63,7 +60,7 @@ def vault_job_id(value: object, field: str) -> int:
 def page_size_value(value: object, maximum: int) -> int:
     """Validate a pager's ``page_size``: an integer from 1 to ``maximum`` (a bool is no size)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise ValueError(f"page_size: expected an integer from 1 to {maximum}, got {value!r}")
+        raise ValueError(f"page_size: expected an integer from 1 to {maximum}, got {shown(value)}")
     return value
 
 

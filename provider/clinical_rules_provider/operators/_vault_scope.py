@@ -7,12 +7,13 @@ been rendered.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from clinical_rules_provider._show import shown
+from clinical_rules_provider.operators._glob import compile_glob
 from clinical_rules_provider.task_helpers import is_template
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ def _is_templated(value: Any) -> bool:
     """True when the value is only known after rendering (a Jinja string or an XComArg)."""
     if isinstance(value, str):
         return is_template(value)
-    if isinstance(value, (list, tuple)):
-        return any(_is_templated(item) for item in value)
+    if isinstance(value, (list, tuple)):  # one level only: a nested list is refused by the parse
+        return any(_is_templated(item) for item in value if not isinstance(item, (list, tuple)))
     return value is not None and not isinstance(value, (int, bool))
 
 
@@ -40,7 +41,7 @@ def parse_owner(value: Any) -> tuple[str, ...] | None:
     owners = [_owner_item(item) for item in items] if isinstance(items, (list, tuple)) else []
     if owners and None not in owners:
         return tuple(dict.fromkeys(o for o in owners if o is not None))
-    raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {str(value)[:100]!r}")
+    raise ValueError(f"job_owner: expected {_OWNER_FORM}, got {shown(value)}")
 
 
 def _owner_item(item: Any) -> str | None:
@@ -61,7 +62,22 @@ def parse_names(value: Any, field: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if isinstance(items, (list, tuple)) and all(isinstance(i, str) and i.strip() for i in items):
         return tuple(dict.fromkeys(i.strip().casefold() for i in items))
-    raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {str(value)[:100]!r}")
+    raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {shown(value)}")
+
+
+MAX_TITLE_PATTERNS = 100
+
+
+def parse_title_patterns(value: Any) -> tuple[str, ...]:
+    """``title_pattern``: globs as :func:`parse_names` reads them, each at most
+    :data:`~clinical_rules_provider.operators._glob.MAX_PATTERN_LENGTH` characters and at most
+    :data:`MAX_TITLE_PATTERNS` of them, so matching stays fast whatever the DAG passes."""
+    patterns = parse_names(value, "title_pattern")
+    if len(patterns) > MAX_TITLE_PATTERNS:
+        raise ValueError(f"title_pattern: {len(patterns)} globs; at most {MAX_TITLE_PATTERNS}")
+    for pattern in patterns:
+        compile_glob(pattern, "title_pattern")
+    return patterns
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,8 @@ class VaultJobScope:
     """Owners (``None`` = anyone), title/name globs and job types a stale job must match.
 
     A job must match every part that is set: one of the owners, one of the globs (on its
-    title or job name, case-insensitive ``fnmatch``), one of the job types.
+    title or job name, case-insensitive ``fnmatch`` globs matched in bounded time), one of the
+    job types.
     """
 
     owners: tuple[str, ...] | None
@@ -81,7 +98,7 @@ class VaultJobScope:
         """Validate the three scope parameters; ``job_owner="any"`` needs another scope."""
         scope = cls(
             parse_owner(owner),
-            parse_names(title_pattern, "title_pattern"),
+            parse_title_patterns(title_pattern),
             parse_names(job_types, "job_types"),
         )
         if scope.owners is None and not (scope.title_patterns or scope.job_types):
@@ -100,7 +117,8 @@ class VaultJobScope:
             return False
         if self.title_patterns:
             names = [n.casefold() for n in (job.title, job.job_name) if n]
-            if not any(fnmatch.fnmatchcase(n, p) for n in names for p in self.title_patterns):
+            globs = [compile_glob(p, "title_pattern") for p in self.title_patterns]
+            if not any(glob.matches(n) for n in names for glob in globs):
                 return False
         return not self.job_types or (job.job_type or "").casefold() in self.job_types
 
@@ -126,9 +144,10 @@ def check_scope_at_parse(owner: Any, title_pattern: Any, job_types: Any) -> None
         return
     if not _is_templated(owner):
         parse_owner(owner)
-    for value, field in ((title_pattern, "title_pattern"), (job_types, "job_types")):
-        if not _is_templated(value):
-            parse_names(value, field)
+    if not _is_templated(title_pattern):
+        parse_title_patterns(title_pattern)
+    if not _is_templated(job_types):
+        parse_names(job_types, "job_types")
 
 
 # Where each status's age counts from: the first of these dates the job row has.
