@@ -8,10 +8,14 @@ from email.utils import formatdate
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from structlog.testing import capture_logs
 
-from clinical_rules_provider.operators.cancel import ClinicalOneCancelStaleRuleJobsOperator
+from clinical_rules_provider.operators.cancel import (
+    ClinicalOneCancelStaleRuleJobsOperator,
+    VaultCancelStaleJobsOperator,
+)
 from tests.conftest import STUDY
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h, cancellable
@@ -69,3 +73,28 @@ def test_a_missing_date_header_reports_no_skew_and_no_warning(c1_conn: str) -> N
     report, warnings = run_dry(c1_conn, None)
     assert report["clock_skew_seconds"] is None
     assert not [w for w in warnings if "clock" in w]
+
+
+class _WorkerClockBehind:
+    """``time`` for the skew meter only: this worker's clock five minutes behind."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() - 300
+
+
+def test_the_vault_stale_canceller_reports_and_warns_about_the_skew_too(
+    sim_vault: str, monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]
+) -> None:
+    from clinical_rules_provider.hooks import _clock_skew
+
+    task = VaultCancelStaleJobsOperator(task_id="stale_vault", vault_conn_id=sim_vault, dry_run=True)
+    report = task.execute(context)
+    assert abs(report["clock_skew_seconds"]) < 1.5  # the simulator runs on this machine's clock
+    monkeypatch.setattr(_clock_skew, "time", _WorkerClockBehind)
+    task = VaultCancelStaleJobsOperator(task_id="stale_vault", vault_conn_id=sim_vault, dry_run=True)
+    with capture_logs() as logs:
+        report = task.execute(context)
+    assert 298 < report["clock_skew_seconds"] < 302
+    [warning] = [e["event"] for e in logs if e["log_level"] == "warning" and "clock" in e["event"]]
+    assert "ahead of this worker's" in warning and "older_than" in warning

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES, RuleJobStatus, rule_job_phase
+from clinical_rules_provider.task_helpers import InfoLog
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from clinical_rules_provider.hooks.base import ServiceHook
     from clinical_rules_provider.models.clinical_one import CancelRuleJobsResult, RuleJob
     from clinical_rules_provider.models.vault import VaultJobCancelResult
 
@@ -132,6 +134,32 @@ RULE_OUTCOMES = ("skipped", "already_finished", "cancelled", "not_cancelled", "j
 def rule_outcomes(report: Mapping[str, Any]) -> dict[str, str]:
     """``{rule_id: outcome}`` from a cancel report's lists (a later key in :data:`RULE_OUTCOMES` wins)."""
     return {item["rule_id"]: key for key in RULE_OUTCOMES for item in report.get(key) or []}
+
+
+class WarnLog(InfoLog, Protocol):
+    """A task's logger as far as :func:`log_clock_skew` uses it."""
+
+    def warning(self, msg: Any, /, *args: Any) -> object:
+        """Log at WARNING."""
+
+
+def log_clock_skew(hook: ServiceHook[Any], log: WarnLog, what: str) -> float | None:
+    """Log the service clock skew the hook measured (a warning past ``clock_skew_warning``).
+
+    Returns it in seconds (rounded to the millisecond) for the report, or ``None`` without a
+    reading. A stale canceller's ``older_than`` is shifted by it; nothing is corrected.
+    """
+    reading = hook.clock_skew_reading
+    if reading is None:
+        return None
+    log.info(
+        "Service clock skew: %+.1f s (\u00b1%.1f s), measured from the HTTP Date header",
+        reading.seconds,
+        reading.uncertainty,
+    )
+    if warning := hook.check_clock_skew(what):
+        log.warning(warning)
+    return round(reading.seconds, 3)
 
 
 def vault_cancel_report(results: list[VaultJobCancelResult]) -> dict[str, list[Any]]:

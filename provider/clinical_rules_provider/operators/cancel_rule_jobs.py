@@ -14,6 +14,7 @@ from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import (
     finish,
+    log_clock_skew,
     recheck_stale,
     rule_cancel_report,
     rule_job_item,
@@ -233,7 +234,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 "study_mode": mode,
                 "checked_rules": len(rule_ids),
                 "older_than_seconds": older_than,
-                "clock_skew_seconds": self._clock_skew(),
+                "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),
                 "dry_run": dry_run,
                 "stale": stale,
                 "skipped": [],
@@ -279,17 +280,3 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
             return {}
         jobs = self.hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint)
         return {rule_id: latest_job(history) for rule_id, history in jobs.items()}
-
-    def _clock_skew(self) -> float | None:
-        """Log the measured service clock skew (a warning past ``clock_skew_warning``); return it."""
-        reading = self.hook.clock_skew_reading
-        if reading is None:
-            return None
-        self.log.info(
-            "Service clock skew: %+.1f s (\u00b1%.1f s), measured from the HTTP Date header",
-            reading.seconds,
-            reading.uncertainty,
-        )
-        if warning := self.hook.check_clock_skew("older_than"):
-            self.log.warning(warning)
-        return round(reading.seconds, 3)
