@@ -189,3 +189,21 @@ def test_a_dry_run_names_each_stale_rule_and_reads_once(
 
 def test_fail_on_job_mismatch_defaults_to_true() -> None:
     assert ClinicalOneCancelStaleRuleJobsOperator(task_id="s").fail_on_job_mismatch is True
+
+
+def test_a_rule_without_a_job_on_re_read_or_without_a_stale_job_id_is_skipped_with_a_reason() -> None:
+    from clinical_rules_provider.models.clinical_one import RuleJob
+    from clinical_rules_provider.operators._reports import recheck_stale
+
+    running = RuleJob(rule_id=RULE_A, job_id="1E2428167F66445BAB544C7CDD884E87", job_status="Running")
+    stale = [
+        {"rule_id": RULE_A, "job_id": None},
+        {"rule_id": RULE_B, "job_id": "2E2428167F66445BAB544C7CDD884E87"},
+    ]
+    meant, skipped, finished = recheck_stale(stale, {RULE_A: running, RULE_B: None})
+    assert meant == {} and finished == []
+    reasons = {item["rule_id"]: item["reason"] for item in skipped}
+    assert reasons == {
+        RULE_A: "the stale job has no job id to check the cancel against",
+        RULE_B: "no job found when re-read just before the cancel",
+    }
