@@ -15,6 +15,7 @@ threshold, so a synchronised pair of clocks never warns however slow the reply w
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -56,13 +57,8 @@ def read_skew(response: httpx.Response, received: float | None = None) -> SkewRe
     value = response.headers.get("date")
     if not value or "age" in response.headers:
         return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    # "-0000" parses naive; HTTP dates are always GMT (RFC 9110), so read it as UTC.
-    stamp = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
-    if not math.isfinite(stamp):
+    stamp = _http_date(value)
+    if stamp is None:
         return None
     received = time.time() if received is None else received
     try:
@@ -72,6 +68,18 @@ def read_skew(response: httpx.Response, received: float | None = None) -> SkewRe
     sent = received - max(elapsed, 0.0)
     low, high = stamp - received, stamp + 1.0 - sent
     return SkewReading(seconds=(low + high) / 2, uncertainty=(high - low) / 2)
+
+
+@functools.lru_cache(maxsize=16)
+def _http_date(value: str) -> float | None:
+    """An HTTP date as epoch seconds, or ``None`` (cached: a second's replies share one value)."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # "-0000" parses naive; HTTP dates are always GMT (RFC 9110), so read it as UTC.
+    stamp = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return stamp if math.isfinite(stamp) else None
 
 
 class ClockSkewMeter:
