@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from email.utils import formatdate
 from typing import Any
+
+import httpx
+import pytest
+import respx
+from structlog.testing import capture_logs
 
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing.server import LiveSimulator
+from clinical_rules_provider.triggers import coalesced_poll
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
 from tests.operators.conftest import hours_ago
@@ -234,3 +241,28 @@ async def test_a_poll_validates_the_study_once_and_each_rule_once(sim_c1: str, m
     finally:
         await hook.aclose()
     assert calls == {"compact_id": 1 + 3, "parse_choice": 1}
+
+
+# --- clock skew ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+@respx.mock
+async def test_a_skewed_service_clock_is_warned_about_once_per_run(
+    c1_conn: str, monkeypatch: pytest.MonkeyPatch, coalesce: bool
+) -> None:
+    monkeypatch.setattr(coalesced_poll, "coalescing_enabled", lambda: coalesce)
+    url = f"https://c1.test/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
+    job = {"ruleId": RULE_A, "jobId": "1E2428167F66445BAB544C7CDD884E87", "jobStatus": "Running"}
+
+    def ahead(request: httpx.Request) -> httpx.Response:
+        date = formatdate(time.time() + 300, usegmt=True)
+        return httpx.Response(200, json={"status": "SUCCESS", "ruleHistory": [job]}, headers={"Date": date})
+
+    respx.get(url).mock(side_effect=ahead)
+    trigger = make_trigger(c1_conn, [RULE_A], end_time=time.time() + 0.4, started_after=hours_ago(1))
+    with capture_logs() as logs:
+        [event] = await events(trigger)
+    assert event["status"] == "timeout" and event["polls"] > 1
+    [warning] = [e["event"] for e in logs if e["log_level"] == "warning" and "clock" in e["event"]]
+    assert "ahead of this worker's" in warning and "started_after" in warning

@@ -32,6 +32,7 @@ from clinical_rules_provider.exceptions import (
     UnexpectedResponseError,
 )
 from clinical_rules_provider.hooks import _limits
+from clinical_rules_provider.hooks._clock_skew import DEFAULT_CLOCK_SKEW_WARNING, ClockSkewMeter
 from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS, UnsentRequests, gather_all
 from clinical_rules_provider.hooks._retry import (
     RetryPolicy,
@@ -70,6 +71,9 @@ class TransportSettings:
     deadline: float = 600.0
     # Largest reply body read, in bytes (``max_body_bytes`` extra).
     max_body_bytes: int = 64 * 1024 * 1024
+    # Seconds of service clock skew (from ``Date`` headers) past which tasks warn
+    # (``clock_skew_warning`` extra); a warning only, see hooks/_clock_skew.py.
+    clock_skew_warning: float = DEFAULT_CLOCK_SKEW_WARNING
 
     def __repr__(self) -> str:
         return f"TransportSettings(base_url={self.base_url!r}, verify={self.verify})"
@@ -123,6 +127,9 @@ class HttpSession:
         self._aclient: httpx.AsyncClient | None = None
         self._aclient_key: tuple[Any, ...] | None = None
         self.requests_sent = 0
+        # The service's clock from each reply's Date header, read as the reply arrives (a
+        # number for logs and warnings: see hooks/_clock_skew.py).
+        self.clock_skew = ClockSkewMeter()
 
     def __repr__(self) -> str:
         return f"HttpSession({self.settings!r})"
@@ -181,6 +188,7 @@ class HttpSession:
                     response = self.client.send(built, auth=self.settings.auth)
                 except httpx.HTTPError as exc:
                     raise _network_error(request, exc) from exc
+                self.clock_skew.observe(response)
                 self._check(response, request)
         if (delay := self._throttle(response)) > 0:
             time.sleep(delay)
@@ -261,6 +269,7 @@ class HttpSession:
                                 response = await _limits.within_deadline(
                                     client.send(built, auth=self.settings.auth), what
                                 )
+                                self.clock_skew.observe(response)
                     except httpx.HTTPError as exc:
                         raise _network_error(request, exc) from exc
                     if (delay := self._throttle(response)) > 0:

@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
 from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.base import Exchange, Pager, reading_reply
 from clinical_rules_provider.hooks import _limits
+from clinical_rules_provider.hooks._clock_skew import SkewReading, skew_warning
 from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
 from clinical_rules_provider.hooks.connection import ConnectionLike
 
@@ -199,6 +200,33 @@ class ServiceHook(BaseHook, Generic[C]):
     def requests_sent(self) -> int:
         """HTTP requests sent so far, retries included (for logs and benchmarks)."""
         return self._http.requests_sent if self._http is not None else 0
+
+    @property
+    def clock_skew_reading(self) -> SkewReading | None:
+        """The service's clock minus this worker's, from the replies' ``Date`` headers so far.
+
+        The tightest reading of this hook's replies (``seconds`` and its ``uncertainty``), or
+        ``None`` before a reply with a usable ``Date`` header. Shown in logs and warnings only;
+        nothing is decided from it (see docs/troubleshooting.md, "Clock skew").
+        """
+        return self._http.clock_skew.best if self._http is not None else None
+
+    @property
+    def clock_skew(self) -> float | None:
+        """Seconds the service's clock is ahead of this worker's (negative: behind), or ``None``
+        (see :attr:`clock_skew_reading`)."""
+        reading = self.clock_skew_reading
+        return reading.seconds if reading is not None else None
+
+    def check_clock_skew(self, what: str) -> str | None:
+        """A warning when the measured skew is provably past the connection's
+        ``clock_skew_warning`` (default 5 s), else ``None``; for the tasks' logs only.
+
+        Call it after a read (the connection is parsed by then, so this never blocks).
+
+        :param what: the user-facing setting the skew shifts, named in the warning.
+        """
+        return skew_warning(self.clock_skew_reading, self._transport(self.config).clock_skew_warning, what)
 
     def close(self) -> None:
         """Release the sync client's connections."""

@@ -11,6 +11,7 @@ import httpx
 
 from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
+from clinical_rules_provider.hooks._clock_skew import DEFAULT_CLOCK_SKEW_WARNING
 from clinical_rules_provider.hooks._retry import RetryPolicy
 from clinical_rules_provider.hooks._secrets import register_secret
 
@@ -122,6 +123,7 @@ def transport_options(conn: ConnectionLike, conn_type: str) -> dict[str, Any]:
         "pool_size": count("pool_size", 32, 1),
         "deadline": number("deadline", DEFAULT_DEADLINE, 0.001),
         "max_body_bytes": count("max_body_bytes", DEFAULT_MAX_BODY_BYTES, 1),
+        "clock_skew_warning": number("clock_skew_warning", DEFAULT_CLOCK_SKEW_WARNING, 0),
     }
 
 

@@ -12,7 +12,15 @@ from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.operators._reports import finish, rule_cancel_report, rule_job_item
+from clinical_rules_provider.operators._reports import (
+    finish,
+    log_clock_skew,
+    recheck_stale,
+    rule_cancel_report,
+    rule_job_item,
+    rule_outcomes,
+    split_job_mismatches,
+)
 from clinical_rules_provider.task_helpers import (
     ClinicalOneHookMixin,
     as_bool,
@@ -25,6 +33,8 @@ from clinical_rules_provider.task_helpers import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from clinical_rules_provider.models.clinical_one import RuleJob
 
 
 __all__ = ["ClinicalOneCancelRuleJobsOperator", "ClinicalOneCancelStaleRuleJobsOperator"]
@@ -53,10 +63,23 @@ class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
         self.clinical_one_conn_id = clinical_one_conn_id
 
     def _cancel(
-        self, context: Context, study: str, mode: str, rule_ids: list[str], report: dict[str, Any]
-    ) -> dict[str, Any]:
+        self,
+        study: str,
+        mode: str,
+        rule_ids: list[str],
+        report: dict[str, Any],
+        meant: dict[str, str] | None = None,
+    ) -> None:
+        """Cancel and add each rule's outcome to ``report``; with ``meant`` (rule id -> the job
+        id the cancel is for), reply entries naming another job go to ``job_mismatch``."""
         result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
-        report.update(rule_cancel_report(result))
+        if meant is not None:
+            result, mismatched = split_job_mismatches(result, meant)
+            report["job_mismatch"] = mismatched
+            for item in mismatched:
+                self.log.warning("Rule %s: %s", item["rule_id"], item["reason"])
+        for key, items in rule_cancel_report(result).items():
+            report.setdefault(key, []).extend(items)
         # The service's overall outcome text when it is not "Success": reported, but the
         # per-rule statuses decide whether the task fails.
         report["messages"] = list(result.messages)
@@ -68,7 +91,6 @@ class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
             len(report["already_finished"]),
             len(report["not_cancelled"]),
         )
-        return finish(context, report, fail=self.fail_on_not_cancelled, what="rule job(s)", id_key="rule_id")
 
 
 class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
@@ -100,7 +122,11 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
         with self.hook:
             study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
             rule_ids = as_id_list(self.rule_ids, "rule_ids")
-            return self._cancel(context, study, mode, rule_ids, {"study_id": study, "study_mode": mode})
+            report: dict[str, Any] = {"study_id": study, "study_mode": mode}
+            self._cancel(study, mode, rule_ids, report)
+            return finish(
+                context, report, fail=self.fail_on_not_cancelled, what="rule job(s)", id_key="rule_id"
+            )
 
 
 class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
@@ -112,9 +138,25 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     with ``poll_endpoint="job_status"``, from the bulk endpoint. Start times are aware
     (the connection's ``service_timezone``), so the age is right across zones.
 
-    Return value: ``stale`` (what was found), ``cancelled``, ``already_finished``,
-    ``not_cancelled`` (with reasons), ``messages`` (the service's outcome text when it is
-    not ``Success``), ``checked_rules`` and ``dry_run``.
+    **By job, not by rule.** The cancel endpoint takes rule ids and cancels whatever job a
+    rule has when it arrives; a stale job may have finished, and a fresh one started on the
+    same rule, since detection. So the stale rules' latest jobs are read again just before
+    the cancel (the same ``poll_endpoint``: bulk with ``job_status``), and only rules whose
+    latest job is still the stale one, still active, are cancelled; the others are
+    ``skipped`` (with a reason) or ``already_finished``. Each cancel reply entry's ``jobId``
+    is compared with the stale job's: one naming another job is a ``job_mismatch``, which
+    fails the task unless ``fail_on_job_mismatch=False`` (then it is logged as a warning).
+
+    **Clock skew.** ``older_than`` compares the service's ``jobStartDate`` with this worker's
+    clock. The skew between the two, measured from the replies' ``Date`` headers, is
+    logged, returned as ``clock_skew_seconds`` and warned about past the connection's
+    ``clock_skew_warning``; it never changes which jobs are stale.
+
+    Return value: ``stale`` (what was found), ``skipped``, ``cancelled``,
+    ``already_finished``, ``not_cancelled`` and ``job_mismatch`` (with reasons),
+    ``outcomes`` (rule id -> the key of the list it is in; ``dry_run`` in a dry run),
+    ``messages`` (the service's outcome text when it is not ``Success``),
+    ``checked_rules``, ``older_than_seconds``, ``clock_skew_seconds`` and ``dry_run``.
 
     :param older_than: a job is stale once running/pending at least this long (``timedelta``
         or seconds, >= 1; templated: a rendered number of seconds, numeric strings included).
@@ -127,6 +169,8 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
     :param fail_on_not_cancelled: fail the task when a rule's job was not cancelled (default ``True``).
+    :param fail_on_job_mismatch: fail the task when a cancel reply names another job than
+        the stale one (default ``True``); ``False`` only logs a warning per rule.
     :param max_concurrency: cap on concurrent requests (default: the connection's).
     :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
     """
@@ -150,9 +194,11 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         rule_filter: dict[str, Any] | None = None,
         dry_run: bool | str = False,
         poll_endpoint: str = "rerun_history",
+        fail_on_job_mismatch: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.fail_on_job_mismatch = fail_on_job_mismatch
         if rule_ids is not None and rule_filter is not None:
             raise ValueError("rule_ids / rule_filter: give at most one of them")
 
@@ -165,9 +211,8 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         self.poll_endpoint = poll_endpoint
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Detect, then cancel (or only report when ``dry_run``)."""
-        from clinical_rules_provider.models.clinical_one import latest_job
-
+        """Detect, re-read the stale rules, then cancel those still on their stale job (or
+        only report when ``dry_run``)."""
         dry_run = as_bool(self.dry_run, "dry_run")
         older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
         hook = self.hook
@@ -175,13 +220,11 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
             cutoff = utc_now() - timedelta(seconds=older_than)
-            jobs = (
-                hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint) if rule_ids else {}
-            )
+            jobs = self._latest(study, mode, rule_ids)
             stale = [
                 rule_job_item(job, rule_id=rule_id)
-                for rule_id, history in jobs.items()
-                if (job := latest_job(history))
+                for rule_id, job in jobs.items()
+                if job
                 and job.status in RULE_JOB_ACTIVE_STATUSES
                 and job.job_start_date
                 and job.job_start_date <= cutoff
@@ -191,12 +234,16 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 "study_mode": mode,
                 "checked_rules": len(rule_ids),
                 "older_than_seconds": older_than,
+                "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),
                 "dry_run": dry_run,
                 "stale": stale,
+                "skipped": [],
                 "cancelled": [],
                 "already_finished": [],
                 "not_cancelled": [],
+                "job_mismatch": [],
                 "messages": [],
+                "outcomes": {},
             }
             self.log.info(
                 "%d of %d rule(s) have a job running since before %s",
@@ -205,5 +252,31 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 cutoff.isoformat(),
             )
             if dry_run or not stale:
+                report["outcomes"] = dict.fromkeys((s["rule_id"] for s in stale), "dry_run")
                 return report
-            return self._cancel(context, study, mode, [s["rule_id"] for s in stale], report)
+            # Just before the cancel: only rules still on their stale job are cancelled.
+            meant, report["skipped"], report["already_finished"] = recheck_stale(
+                stale, self._latest(study, mode, [s["rule_id"] for s in stale])
+            )
+            for item in report["skipped"]:
+                self.log.info("Rule %s skipped: %s", item["rule_id"], item["reason"])
+            if meant:
+                self._cancel(study, mode, list(meant), report, meant=meant)
+            report["outcomes"] = rule_outcomes(report)
+            return finish(
+                context,
+                report,
+                fail=self.fail_on_not_cancelled,
+                what="rule job(s)",
+                id_key="rule_id",
+                fail_on_mismatch=self.fail_on_job_mismatch,
+            )
+
+    def _latest(self, study: str, mode: str, rule_ids: list[str]) -> dict[str, RuleJob | None]:
+        """Each rule's latest job, read with ``poll_endpoint`` (none when there are no rules)."""
+        from clinical_rules_provider.models.clinical_one import latest_job
+
+        if not rule_ids:
+            return {}
+        jobs = self.hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint)
+        return {rule_id: latest_job(history) for rule_id, history in jobs.items()}

@@ -12,7 +12,7 @@ from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
 from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.operators._reports import finish, vault_cancel_report
+from clinical_rules_provider.operators._reports import finish, log_clock_skew, vault_cancel_report
 from clinical_rules_provider.operators._vault_scope import (
     OWNER_ME,
     VaultJobScope,
@@ -197,6 +197,7 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 "checked_jobs": len(unfinished),
                 "in_scope_jobs": len(in_scope),
                 "older_than_seconds": older_than,
+                "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),
                 "dry_run": dry_run,
                 "stale": stale,
                 "running_not_cancellable": [j.job_id for j, _ in aged if j.status_text == "RUNNING"],

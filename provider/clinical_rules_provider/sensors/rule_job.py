@@ -108,6 +108,7 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         self.clinical_one_conn_id = clinical_one_conn_id
         self._resolved: tuple[str, str, RuleJobWatch] | None = None
         self._resolved_for: Context | None = None
+        self._skew_warned = False
 
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
 
@@ -169,6 +170,15 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
             poll_endpoint=self.poll_endpoint,
             history=watch.job_ids is not None,
         )
+        # started_after is this worker's time, jobStartDate the service's: show a skew (once).
+        warning = (
+            None
+            if self._skew_warned or watch.job_ids is not None
+            else self.hook.check_clock_skew("started_after")
+        )
+        if warning:
+            self.log.warning(warning)
+            self._skew_warned = True
         outcome = watch.evaluate(jobs)
         for rule, why in sorted(outcome.waiting.items()):
             self.log.info("Rule %s: %s", rule, why)

@@ -133,6 +133,7 @@ class SharedPoll:
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.hook: ClinicalOneHook | None = None  # the poll's own hook (its clock skew reading)
 
     # --- subscribers ---------------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class SharedPoll:
                 answer: JobsByRule | BaseException
                 try:
                     if hook is None:
-                        hook = ClinicalOneHook(key.conn_id, max_concurrency=key.max_concurrency)
+                        hook = self.hook = ClinicalOneHook(key.conn_id, max_concurrency=key.max_concurrency)
                     rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
                     await hook.aconfig()
                     latest_end = max(s.end_time for s in self.subscribers.values())

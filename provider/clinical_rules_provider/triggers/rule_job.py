@@ -88,6 +88,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_delay = max(float(first_poll_delay), 0.0)
         self._subscription: coalesced_poll.Subscription | None = None
+        self._skew_warned = False
 
     @property
     def watch(self) -> RuleJobWatch:
@@ -141,7 +142,17 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
                     key, watch.rule_ids, self.poll_interval, self.end_time
                 )
             jobs = await self._subscription.next_jobs((await hook.ahttp()).settings.timeout)
+        self._warn_clock_skew(hook if self._subscription is None else self._subscription.poll.hook)
         return watch.evaluate(jobs)
+
+    def _warn_clock_skew(self, hook: ClinicalOneHook | None) -> None:
+        """Warn once per run when the hook that polled saw the service clock skewed past the
+        connection's ``clock_skew_warning``: ``started_after`` is then shifted by it."""
+        if self._skew_warned or self.job_ids is not None or hook is None:
+            return
+        if warning := hook.check_clock_skew("started_after"):
+            self.log.warning(warning)
+            self._skew_warned = True
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done (see :class:`JobPollingTrigger`), then leave the shared poll."""
