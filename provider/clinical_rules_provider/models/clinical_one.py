@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from clinical_rules_provider.models._base import CamelModel, LenientBool, OpenEnum, ServiceTime, UtcTime
 from clinical_rules_provider.models.enums import (
@@ -215,6 +215,12 @@ class RerunHistory(CamelModel):
     status: str
     status_detail: str | None = None
     rule_history: list[RuleJob] = Field(default_factory=list)
+
+    @field_validator("rule_history", mode="before")
+    @classmethod
+    def _one_object_is_one_entry(cls, value: Any) -> Any:
+        """Oracle's original page shows ``ruleHistory`` as one object, the seed as a list."""
+        return [value] if isinstance(value, dict) else value
 
     @property
     def latest(self) -> RuleJob | None:
