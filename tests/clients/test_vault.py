@@ -404,14 +404,14 @@ def test_auth_request_posts_form_credentials_that_never_show_in_its_repr() -> No
 MONITORS_PATH = "/api/v26.1/services/jobs/monitors"
 
 
-def test_job_monitor_pager_sends_statuses_joined_by_commas_with_limit_and_offset() -> None:
+def test_job_monitor_pager_sends_one_status_per_walk_with_limit_and_offset() -> None:
     pager = vault.JobMonitorPager.create(
         statuses=["running", "QUEUED", "Running", "scheduled"], page_size=100
     )
     request = pager.next_request()
     assert request is not None
     assert (request.method, request.path) == ("GET", MONITORS_PATH)
-    assert dict(request.params or {}) == {"status": "running,queued,scheduled", "limit": 100, "offset": 0}
+    assert dict(request.params or {}) == {"status": "running", "limit": 100, "offset": 0}
 
 
 def test_job_monitor_pager_defaults_to_the_200_maximum_and_no_filters() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
-from clinical_rules_provider.clients._paging import SeenIds
+from clinical_rules_provider.clients._paging import SeenIds, paging_done
 from clinical_rules_provider.clients.base import (
     ApiRequest,
     Exchange,
@@ -33,7 +33,7 @@ from clinical_rules_provider.models.vault import VaultEnvelope, VaultJob, VaultJ
 
 DEFAULT_API_VERSION = "v26.1"
 MONITOR_PAGE_LIMIT = 200
-# The job-monitor ``status`` filter takes only these (sent lowercase, comma-separated).
+# The job-monitor ``status`` filter takes only these, one per request (sent lowercase).
 MONITOR_STATUS_FILTERS = (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.RUNNING)
 SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
 RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
@@ -169,16 +169,22 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
 class JobMonitorPager:
     """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
 
-    Stops on a short or empty page, on ``responseDetails.total``, or on a page that brings
-    no job it has not seen on any earlier page (``responseDetails.next_page`` is not
-    followed, so an endless ``next`` link cannot keep it going); each job is yielded once.
+    Vault's reference documents one value for the ``status`` filter, so several statuses
+    are walked one after the other, one request (and its pages) per status. Each walk pages
+    until ``responseDetails.total`` when the reply gives it (a server may cap its pages
+    below ``limit``), otherwise until a short or empty page; a page that brings no job it
+    has not seen on any earlier page ends it too (``responseDetails.next_page`` is not
+    followed, so an endless ``next`` link cannot keep it going). Each job is yielded once,
+    even when it changes status between two walks.
     """
 
     api_version: str
     params: Mapping[str, str]
     limit: int = MONITOR_PAGE_LIMIT
+    statuses: tuple[str, ...] = ()
     offset: int = 0
     done: bool = False
+    _status_index: int = 0
     _seen: SeenIds[int] = dataclasses.field(
         default_factory=lambda: SeenIds("list_job_monitors", VaultAPIError)
     )
@@ -195,6 +201,7 @@ class JobMonitorPager:
     ) -> JobMonitorPager:
         """Validate filters up front."""
         params: dict[str, str] = {}
+        wire_statuses: tuple[str, ...] = ()
         if statuses is not None:
             chosen = parse_choices(statuses, VaultJobStatus, "statuses")  # type: ignore[arg-type]
             unsupported = [s.value for s in chosen if s not in MONITOR_STATUS_FILTERS]
@@ -203,19 +210,21 @@ class JobMonitorPager:
                 raise ValueError(
                     f"statuses: {unsupported} cannot filter job monitors; expected some of: {allowed}"
                 )
-            params["status"] = ",".join(s.value.lower() for s in chosen)
+            wire_statuses = tuple(dict.fromkeys(s.value.lower() for s in chosen))
         for name, value in (("start_date", start_date), ("end_date", end_date)):
             if value is not None:
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     raise ValueError(f"{name}: expected an aware datetime, got {value!r}")
                 params[name] = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return cls(api_version, params, page_size_value(page_size, MONITOR_PAGE_LIMIT))
+        return cls(api_version, params, page_size_value(page_size, MONITOR_PAGE_LIMIT), wire_statuses)
 
     def next_request(self) -> ApiRequest | None:
         """The next page's request, or ``None``."""
         if self.done:
             return None
         params: dict[str, str | int] = {**self.params, "limit": self.limit, "offset": self.offset}
+        if self.statuses:
+            params["status"] = self.statuses[self._status_index]
         return ApiRequest(
             "list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params
         )
@@ -227,14 +236,21 @@ class JobMonitorPager:
         rows = (body.get("jobs") or body.get("data")) if isinstance(body, dict) else None
         jobs = [parse_model(VaultJob, r, "list_job_monitors", error=VaultAPIError) for r in rows or []]
         fresh = self._seen.fresh(jobs, lambda job: job.job_id)
-        if not fresh:
-            self.done = True
-            return []
         self.offset += len(jobs)
         details = body.get("responseDetails") or {}
         total = details.get("total") if isinstance(details, dict) else None
-        self.done = len(jobs) < self.limit or (isinstance(total, int) and self.offset >= total)
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        if not fresh or paging_done(self.offset, len(jobs), self.limit, total, None):
+            self._next_status()
         return fresh
+
+    def _next_status(self) -> None:
+        """End this status's walk: start the next status at offset 0, or finish."""
+        if self._status_index + 1 < len(self.statuses):
+            self._status_index += 1
+            self.offset = 0
+        else:
+            self.done = True
 
 
 # --- the session's user ---------------------------------------------------------------------
