@@ -125,21 +125,59 @@ def _cancel_exchange(requests: list[ApiRequest]) -> Exchange[list[VaultJobCancel
 
 
 def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
-    """Map per-item results to job ids; Vault returns them in request order.
+    """Map per-item results to job ids, cross-checked with the ids Vault names.
 
-    A ``SUCCESS`` item names its id; a ``FAILURE`` item does not, so position decides. If
-    the service returns fewer items than requested, the rest are reported as failures.
+    Vault returns the items in request order; a ``SUCCESS`` item names its job
+    (``data.id``), a ``FAILURE`` item does not. When the named ids are requested ids, each
+    named item goes to its job and the unnamed ones fill the other jobs in order (a
+    reordered reply is read right). A named id that was not requested (or named twice)
+    cannot be matched: the job at that position is reported not cancelled with a reason
+    naming both ids, never counted as cancelled. Fewer items than jobs: the rest are
+    reported as failures.
     """
-    items = _data(response, "cancel_jobs", list, "per-job data list")
+    items = _data(response, "cancel_jobs", list, "per-job data list")[: len(requested)]
+    named = [_named_id(item) for item in items]
+    ids = [n for n in named if n is not None]
+    by_id = len(set(ids)) == len(ids) and set(ids) <= set(requested)
+    if by_id:
+        unnamed = iter(item for item, n in zip(items, named, strict=True) if n is None)
+        claimed = {n: item for item, n in zip(items, named, strict=True) if n is not None}
+        pairs = [
+            (job_id, claimed[job_id] if job_id in claimed else next(unnamed, None)) for job_id in requested
+        ]
+    else:
+        pairs = list(itertools.zip_longest(requested, items))
     rows: list[dict[str, Any]] = []
-    for job_id, item in itertools.zip_longest(requested, items[: len(requested)]):
+    for job_id, item in pairs:
         if not isinstance(item, dict):
             rows.append({"job_id": job_id, "response_status": "MISSING", "errors": [_MISSING_RESULT]})
+        elif not by_id and (other := _named_id(item)) is not None and other != job_id:
+            rows.append(
+                {"job_id": job_id, "response_status": "MISMATCH", "errors": [_mismatch(job_id, other)]}
+            )
         else:
             status = str(item.get("responseStatus") or "UNKNOWN")
             rows.append({"job_id": job_id, "response_status": status, "errors": item.get("errors")})
     # One validation call for the whole chunk: ~2x faster than a model per item.
     return _cancel_results_adapter().validate_python(rows)
+
+
+def _named_id(item: Any) -> int | None:
+    """The job id a cancel item names (``data.id``), when it names a positive integer."""
+    data = item.get("data") if isinstance(item, dict) else None
+    raw = data.get("id") if isinstance(data, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        return None
+    text = str(raw).strip()
+    return int(text) if text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
+
+
+def _mismatch(job_id: int, other: int) -> dict[str, str]:
+    message = (
+        f"Vault's reply names job {other} where job {job_id} was expected: the cancel of job "
+        f"{job_id} is unconfirmed (check job {other} too)"
+    )
+    return {"type": "MISMATCHED_RESULT", "message": message}
 
 
 _MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
