@@ -115,7 +115,11 @@ class RuleSummary(CamelModel):
     """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``.
 
     Only ``ruleId``, ``ruleName``, ``ruleState`` and ``ruleValidationStatus`` are named by the
-    reference; the rest are read leniently and unknown fields are kept as extras.
+    reference; the rest are read leniently under Oracle's published names (``RulesSimpleDTOV2``:
+    ``lastModifiedDate``, ``ruleOrder``, ``ruleOriginType``, ``ruleDeleted``,
+    ``ruleEverInProduction``, ...) and the names the simulator used to infer (``lastModified``,
+    ``displayOrder``, ``ruleSource``, ``isDeleted``, ``executedInProduction``). Unknown fields
+    are kept as extras.
     """
 
     rule_id: str
@@ -139,8 +143,27 @@ class RuleSummary(CamelModel):
     user_id: str | None = None
     user_name: str | None = None
     last_modified: UtcTime = Field(
-        default=None, validation_alias=AliasChoices("lastModified", "lastModifiedDate")
+        default=None, validation_alias=AliasChoices("lastModifiedDate", "lastModified", "last_modified")
     )
+    rule_order: int | None = Field(
+        default=None, validation_alias=AliasChoices("ruleOrder", "displayOrder", "rule_order")
+    )
+    rule_origin_type: str | None = Field(
+        default=None, validation_alias=AliasChoices("ruleOriginType", "ruleSource", "rule_origin_type")
+    )
+    rule_deleted: LenientBool = Field(
+        default=None, validation_alias=AliasChoices("ruleDeleted", "isDeleted", "rule_deleted")
+    )
+    rule_ever_in_production: LenientBool = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ruleEverInProduction", "executedInProduction", "rule_ever_in_production"
+        ),
+    )
+    rule_action_target: str | None = None
+    rule_action_type_name: str | None = None
+    version_start: UtcTime = None
+    version_end: UtcTime = None
 
 
 class RuleListPage(CamelModel):
