@@ -128,3 +128,10 @@ def test_vault_cancel_operator_fails_loudly_on_a_mismatched_result(vault_conn: s
     with pytest.raises(AirflowException, match="names job 999 where job 12 was expected"):
         task.execute({"ti": ti})
     assert ti.pushed("return_value")["cancelled"] == []
+
+
+@respx.mock
+def test_vault_cancel_result_with_a_non_ascii_digit_id_is_matched_by_position(vault_conn: str) -> None:
+    _vault([{"responseStatus": "SUCCESS", "data": {"id": "1\u00b2"}}, _refused(12)])
+    results = VaultHook(vault_conn).cancel_jobs([11, 12])
+    assert [(r.job_id, r.cancelled) for r in results] == [(11, True), (12, False)]

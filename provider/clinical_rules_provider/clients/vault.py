@@ -169,7 +169,7 @@ def _named_id(item: Any) -> int | None:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         return None
     text = str(raw).strip()
-    return int(text) if text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
 
 
 def _mismatch(job_id: int, other: int) -> dict[str, str]:
