@@ -168,6 +168,13 @@ def test_active_statuses_keep_waiting(status: str) -> None:
     assert outcome.failed == {}
 
 
+def test_failed_to_cancel_job_listed_in_failure_statuses_ends_the_wait() -> None:
+    w = watch(failure_statuses=[*RULE_JOB_FAILURE_STATUSES, "Failed to cancel job"])
+    outcome = w.evaluate({RULE_A: [job(RULE_A, JOB_NEW, "Failed to cancel job", T0)]})
+    assert outcome.done
+    assert set(outcome.failed) == {RULE_A}
+
+
 def test_unknown_status_keeps_waiting_and_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     status = f"Sleeping {uuid.uuid4().hex}"
     caplog.set_level(logging.WARNING, logger="clinical_rules_provider.job_watch")

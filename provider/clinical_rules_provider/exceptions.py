@@ -98,7 +98,9 @@ class ClinicalOneValidationError(ClinicalOneAPIError):
 
 
 class ClinicalOneNotFoundError(ClinicalOneAPIError):
-    """Clinical One found no such study, rule or history (HTTP 404 or ``NOT_FOUND``)."""
+    """Clinical One found no such study, rule or history: a ``NOT_FOUND`` status, or a 404
+    carrying an error envelope. Only ``code == "NOT_FOUND"`` means "no history"; a bare 404
+    (an HTML page, a gateway, a wrong path) is a plain :class:`ClinicalOneAPIError`."""
 
 
 class ClinicalOneServerError(ClinicalOneAPIError):

@@ -46,11 +46,19 @@ def _strings(values: Iterable[object]) -> list[str]:
     return items  # type: ignore[return-value]
 
 
+# Active by default (the reference: "service could not cancel the job", so it still runs),
+# but a tenant whose history keeps this status may list it to stop waiting on such a job.
+FAILED_TO_CANCEL_OPT_IN = RuleJobStatus.FAILED_TO_CANCEL.value
+
+
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
     """Validate ``failure_statuses`` (default: every terminal failure status in DESIGN.md).
 
-    Only terminal statuses make sense here: a running job cannot fail the wait. Unknown
-    strings are accepted (a tenant may report newer statuses) but must not be empty.
+    Only terminal statuses make sense here: a running job cannot fail the wait. The one
+    exception is ``Failed to cancel job``: the job it names still runs, so waits keep
+    waiting on it by default, but when a tenant's history keeps that status for good, a
+    wait listing it fails at once instead of running into its timeout. Unknown strings are
+    accepted (a tenant may report newer statuses) but must not be empty.
     """
     if failure_statuses is None:
         return RULE_JOB_FAILURE_STATUSES
@@ -59,7 +67,9 @@ def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]
     chosen = frozenset(
         str(s.value if isinstance(s, RuleJobStatus) else s) for s in _strings(failure_statuses)
     )
-    bad = [s for s in chosen if not s.strip() or rule_job_phase(s) == "active"]
+    bad = [
+        s for s in chosen if not s.strip() or (rule_job_phase(s) == "active" and s != FAILED_TO_CANCEL_OPT_IN)
+    ]
     if bad:
         raise ValueError(f"failure_statuses: {shown(sorted(bad))} are not terminal statuses")
     return chosen

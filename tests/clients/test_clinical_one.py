@@ -516,8 +516,9 @@ def test_cancel_rule_jobs_keeps_a_non_success_error_message_of_a_2xx_reply_as_a_
     assert len(result.cancelled) == 501 and result.missing_rule_ids == []
 
 
-def test_cancel_rule_jobs_a_2xx_success_outcome_without_entries_is_not_an_error() -> None:
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: {"errorMessage": "Success"})
+def test_cancel_rule_jobs_a_2xx_success_outcome_with_an_empty_list_reports_the_rule_missing() -> None:
+    answer = {"errorMessage": "Success", "jobStatus": []}
+    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: answer)
     assert (result.status, result.job_status, result.missing_rule_ids) == ("Success", [], [RULE_A])
 
 
@@ -696,13 +697,14 @@ def test_decode_json_turns_an_unparsable_2xx_body_into_a_transient_error_naming_
     assert "list_rules" in str(info.value) and "HTTP 200" in str(info.value)
 
 
-def test_an_html_error_page_raises_the_error_for_its_http_status() -> None:
-    with pytest.raises(ClinicalOneNotFoundError) as info:
+def test_an_html_404_page_raises_an_api_error_that_is_not_a_not_found_answer() -> None:
+    with pytest.raises(ClinicalOneAPIError) as info:
         drive(
             pr.update_publish_run(STUDY, "test", "AllData", [RULE_A]),
             lambda req: make_response(req, 404, content=b"<html>Not Found</html>"),
         )
     assert info.value.status_code == 404
+    assert not isinstance(info.value, ClinicalOneNotFoundError)
 
 
 def test_decode_json_decodes_each_body_once() -> None:

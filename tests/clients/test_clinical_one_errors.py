@@ -171,7 +171,7 @@ def test_raise_for_error_turns_401_and_403_without_envelope_into_authentication_
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, ClinicalOneValidationError), (404, ClinicalOneNotFoundError), (500, ClinicalOneServerError)],
+    [(400, ClinicalOneValidationError), (404, ClinicalOneAPIError), (500, ClinicalOneServerError)],
 )
 def test_raise_for_error_raises_by_http_status_without_an_envelope_and_keeps_a_snippet(
     status: int, cls: type[Exception]
@@ -179,6 +179,7 @@ def test_raise_for_error_raises_by_http_status_without_an_envelope_and_keeps_a_s
     page = b"<html>" + b"x" * 500 + b"</html>"
     with pytest.raises(cls) as info:
         raise_for_error(response(status, content=page), None, "get_rerun_history")
+    assert type(info.value) is cls  # a bare 404 is no NOT_FOUND answer: not ClinicalOneNotFoundError
     assert info.value.status_code == status
     assert info.value.details is not None
     assert info.value.details.startswith("<html>")

@@ -208,28 +208,38 @@ def test_second_status_read_of_a_job_within_10_seconds_waits(
 
 
 @respx.mock
-def test_monitors_page_with_limit_and_offset_and_status_filter(vault_conn: str) -> None:
+def test_monitors_page_each_status_in_its_own_walk_with_limit_and_offset(vault_conn: str) -> None:
+    # Vault's reference documents one value for the ``status`` filter: one walk per status.
     respx.post(AUTH).mock(return_value=_login())
-    rows = [
-        {"job_id": i, "status": "QUEUED", "created_date": "2026-11-27T07:00:00.000Z"} for i in range(1, 4)
-    ]
+    rows = {
+        "queued": [
+            {"job_id": i, "status": "QUEUED", "created_date": "2026-11-27T07:00:00.000Z"} for i in (1, 2, 3)
+        ],
+        "scheduled": [{"job_id": 4, "status": "SCHEDULED", "created_date": "2026-11-27T07:00:00.000Z"}],
+    }
 
     def page(request: httpx.Request) -> httpx.Response:
+        status = request.url.params["status"]
+        if "," in status:
+            failure = {"type": "INVALID_DATA", "message": f"Invalid value [{status}] for [status]."}
+            return httpx.Response(200, json={"responseStatus": "FAILURE", "errors": [failure]})
         offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+        mine = rows[status]
+        details = {"total": len(mine)}
         return httpx.Response(
             200,
             json={
                 "responseStatus": "SUCCESS",
-                "responseDetails": {"total": 3},
-                "data": rows[offset : offset + limit],
+                "responseDetails": details,
+                "data": mine[offset : offset + limit],
             },
         )
 
     route = respx.get(MONITORS).mock(side_effect=page)
     jobs = list(VaultHook(vault_conn).list_job_monitors(statuses=["queued", "SCHEDULED"], page_size=2))
-    assert [j.job_id for j in jobs] == [1, 2, 3]
-    assert route.calls[0].request.url.params["status"] == "queued,scheduled"
-    assert route.call_count == 2
+    assert [j.job_id for j in jobs] == [1, 2, 3, 4]
+    sent = [(c.request.url.params["status"], int(c.request.url.params["offset"])) for c in route.calls]
+    assert sent == [("queued", 0), ("queued", 2), ("scheduled", 0)]
 
 
 @pytest.mark.parametrize("job_ids", [[0], [-3], ["12a"], [True], [1.5], "123", []])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -382,8 +383,41 @@ def test_rule_summary_reads_documented_and_lenient_fields_and_keeps_unknown_ones
     assert rule.last_modified == datetime(2025, 11, 2, 14, 45, 22, tzinfo=timezone.utc)
     assert rule.model_extra is not None
     assert rule.model_extra["ruleOrigin"] == "UI"
-    assert rule.model_extra["ruleOrder"] == 10
-    assert rule.model_extra["versionStart"] == "2025-09-07T19:12:08Z"
+    assert (rule.rule_order, rule.rule_deleted) == (10, False)
+    assert rule.version_start == datetime(2025, 9, 7, 19, 12, 8, tzinfo=timezone.utc)
+    assert rule.version_end == datetime(2026, 1, 15, 8, 30, tzinfo=timezone.utc)
+
+
+PUBLISHED_AND_OLD_NAMES = [
+    ("lastModifiedDate", "lastModified", "last_modified", "2025-11-02T14:45:22Z"),
+    ("ruleOrder", "displayOrder", "rule_order", 10),
+    ("ruleOriginType", "ruleSource", "rule_origin_type", "UI"),
+    ("ruleDeleted", "isDeleted", "rule_deleted", 0),
+    ("ruleEverInProduction", "executedInProduction", "rule_ever_in_production", "true"),
+]
+
+
+@pytest.mark.parametrize(("published", "old", "attribute", "value"), PUBLISHED_AND_OLD_NAMES)
+def test_rule_summary_reads_oracles_published_name_and_the_old_simulator_name_alike(
+    published: str, old: str, attribute: str, value: Any
+) -> None:
+    rule_id = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
+    new = RuleSummary.model_validate({"ruleId": rule_id, published: value})
+    former = RuleSummary.model_validate({"ruleId": rule_id, old: value})
+    assert getattr(new, attribute) is not None
+    assert getattr(new, attribute) == getattr(former, attribute)
+    assert not new.model_extra and not former.model_extra
+
+
+def test_rule_summary_reads_the_rule_action_fields() -> None:
+    rule = RuleSummary.model_validate(
+        {
+            "ruleId": "8E2253D8E53A4A46BAE3E4952CBE9E5A",
+            "ruleActionTarget": "VISIT",
+            "ruleActionTypeName": "CREATE_QUERY",
+        }
+    )
+    assert (rule.rule_action_target, rule.rule_action_type_name) == ("VISIT", "CREATE_QUERY")
 
 
 @pytest.mark.parametrize("key", ["ruleTrainingEnabled", "training"])

@@ -2,8 +2,9 @@
 
 Field names, enums, lengths, ranges and patterns are the references' own. Where a reference
 hides a name ("Show Source"), the schema uses Oracle's published one and says so:
-``errorMessage`` for the ``JobStatusResponse`` outcome, and the simulator's names for the
-rule-summary fields other than the four the reference names (docs: "Inferences and overrides").
+``errorMessage`` for the ``JobStatusResponse`` outcome, and Oracle's published
+``RulesSimpleDTOV2`` names for the rule-summary fields other than the four the reference
+names (docs: "Inferences and overrides").
 Objects the references spell out completely reject unknown fields.
 
 :func:`schema_for` picks the schema of a reply by endpoint (method + path) and HTTP status;
@@ -150,35 +151,40 @@ PUBLISH_RESPONSE = {"type": "array", "items": PUBLISH_ITEM}
 
 TRUE_FALSE = _enum(4, 5, ["true", "false"])
 RULE_STATE = _enum(5, 8, ["draft", "uat", "approved", "publish"])
-RULE_SUMMARY = {
-    "type": "object",
-    "properties": {
+DATE_TIME = _string(20, 30)
+RULE_SUMMARY = _closed(
+    {
         # Named by the reference (its example).
         "ruleId": _string(32, 36),
         "ruleName": _string(3, 256),
         "ruleState": RULE_STATE,
         "ruleValidationStatus": TRUE_FALSE,
-        # Hidden by the reference: its constraints, under the names the simulator infers.
+        # Hidden by the reference: its constraints, under Oracle's published names
+        # (RulesSimpleDTOV2, api-docs/published-pages-notes.md). It has no formId/itemId.
         "formName": _string(2, 128),
         "formRefName": _string(2, 64),
-        "lastModified": _string(20, 30),
+        "lastModifiedDate": DATE_TIME,
         "publishRun": _enum(7, 8, ["AllData", "FutureData"]),
         "questionName": _string(2, 128),
         "questionRefName": _string(2, 64),
-        "isDeleted": {"type": "integer", "minimum": 0, "maximum": 1},
+        "ruleActionTarget": _string(2, 64),
+        "ruleActionTypeName": _string(5, 64),
+        "ruleDeleted": {"type": "integer", "minimum": 0, "maximum": 1},
         "ruleDescription": _string(3, 1024),
         "ruleEnabled": {"type": "integer", "minimum": 0, "maximum": 1},
-        "executedInProduction": TRUE_FALSE,
-        "displayOrder": {"type": "integer", "minimum": 0, "maximum": 9999},
-        "ruleSource": _enum(2, 32, ["UI", "API", "INTEGRATION"]),
+        "ruleEverInProduction": TRUE_FALSE,
+        "ruleOrder": {"type": "integer", "minimum": 0, "maximum": 9999},
+        "ruleOriginType": _enum(2, 32, ["UI", "API", "INTEGRATION"]),
         "ruleRefName": _string(3, 256),
         "ruleTrainingEnabled": TRUE_FALSE,
         "ruleValidationMessage": _string(1, 512),
         "userId": _string(32, 32),
         "userName": _string(2, 64),
+        "versionEnd": DATE_TIME,
+        "versionStart": DATE_TIME,
     },
-    "required": ["ruleId"],
-}
+    required=("ruleId",),
+)
 FILTER_RESPONSE = {
     "type": "object",
     "properties": {"resultData": {"type": "array", "items": RULE_SUMMARY}},

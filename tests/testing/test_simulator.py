@@ -186,8 +186,27 @@ async def test_filter_without_criteria_returns_every_rule_with_paging_echo(
     assert summary["ruleValidationStatus"] == "true"
     assert summary["ruleEnabled"] == 1
     assert summary["ruleTrainingEnabled"] == "false"
-    assert summary["formId"] == "39903D6C-042D-4D9E-8977-3160488E6D3D"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", summary["lastModified"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", summary["lastModifiedDate"])
+
+
+async def test_filter_sends_oracles_published_rule_field_names_and_no_invented_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    summary = next(r for r in (await filtered(client)).json()["resultData"] if r["ruleId"] == VISIT_RULE)
+    published = {
+        "lastModifiedDate",
+        "ruleOrder",
+        "ruleOriginType",
+        "ruleDeleted",
+        "ruleEverInProduction",
+        "ruleActionTarget",
+        "ruleActionTypeName",
+        "versionStart",
+    }
+    assert published <= set(summary)
+    retired = {"lastModified", "displayOrder", "ruleSource", "isDeleted", "executedInProduction"}
+    assert not (retired | {"formId", "itemId"}) & set(summary)
+    assert (summary["ruleOrder"], summary["ruleOriginType"], summary["ruleDeleted"]) == (10, "UI", 0)
 
 
 async def test_filter_pages_by_offset_and_limit_without_overlap(client: httpx.AsyncClient) -> None:

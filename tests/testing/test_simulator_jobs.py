@@ -170,6 +170,17 @@ async def test_rerun_history_of_unknown_rule_is_not_found_with_http_200(client: 
     }
 
 
+async def test_rerun_history_of_an_unknown_study_is_rejected_as_on_every_other_route(
+    client: httpx.AsyncClient,
+) -> None:
+    unknown = EXEC.replace(S, "A" * 32)
+    history = await client.get(f"{unknown}/rerunhistory/{VISIT_RULE}")
+    cancel = await client.put(f"{unknown}/cancelRuleJob", json={"ruleIds": [VISIT_RULE]})
+    assert history.status_code == cancel.status_code == 400
+    assert (history.json()["status"], history.json()["ruleHistory"]) == ("VALIDATION_ERROR", [])
+    assert history.json()["statusDetail"] == cancel.json()["errorMessage"]
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [("/test/rerunhistory/xyz", "ruleId"), ("/prod/rerunhistory/" + VISIT_RULE, "mode")],

@@ -23,6 +23,7 @@ from clinical_rules_provider.testing import (
 )
 from tests.testing.conftest import DESIGNER, EXEC, JOB_STATUS, UNKNOWN_RULE, VISIT_RULE, ClinicalOneBasic, S
 from tests.testing.seed_schemas import (
+    FILTER_RESPONSE,
     JOB_STATUS_RESPONSE,
     PUBLISH_RESPONSE,
     RULE_HISTORY_RESPONSE,
@@ -83,6 +84,7 @@ async def test_every_clinical_one_reply_of_a_scenario_matches_its_seed_schema(
         sim_clock.advance(1.0)
     await client.put(f"{JOB_STATUS}?history=maybe", json={"ruleIds": every})
     await client.get(f"{EXEC}/rerunhistory/not-a-uuid")
+    await client.get(f"{EXEC.replace(S, 'A' * 32)}/rerunhistory/{VISIT_RULE}")  # an unknown study
 
     # Cancel: running, uncancellable, finished, never run and unknown rules; then a rejection.
     cancel = f"{EXEC}/cancelRuleJob"
@@ -120,7 +122,7 @@ async def test_every_clinical_one_reply_of_a_scenario_matches_its_seed_schema(
         ("POST", 400),
         ("POST", 500),
     }
-    assert len(seen) == 4 + 3 * (2 + 7) + 2 + 3 + 3 + len(faulted)
+    assert len(seen) == 4 + 3 * (2 + 7) + 3 + 3 + 3 + len(faulted)
 
 
 async def test_the_scenario_client_rejects_a_reply_outside_the_seed_schema(
@@ -151,6 +153,13 @@ async def test_the_scenario_client_rejects_a_reply_outside_the_seed_schema(
         ),
         (PUBLISH_RESPONSE, [{"ruleId": None, "jobStatus": "Failed"}]),
         (PUBLISH_RESPONSE, [{"ruleId": VISIT_RULE, "jobStatus": "Missing"}]),
+        # What the simulator used to send in rule summaries: names Oracle does not publish.
+        (FILTER_RESPONSE, {"resultData": [{"ruleId": VISIT_RULE, "lastModified": "2025-11-02T14:45:22Z"}]}),
+        (FILTER_RESPONSE, {"resultData": [{"ruleId": VISIT_RULE, "displayOrder": 10}]}),
+        (
+            FILTER_RESPONSE,
+            {"resultData": [{"ruleId": VISIT_RULE, "formId": "39903D6C-042D-4D9E-8977-3160488E6D3D"}]},
+        ),
     ],
 )
 def test_seed_schemas_reject_shapes_the_references_do_not_show(schema: dict[str, Any], body: Any) -> None:

@@ -46,3 +46,17 @@ class SeenIds(Generic[K]):
                 "items; stopping (it looks like it never ends)"
             )
         return new
+
+
+def paging_done(offset: int, count: int, page_size: int, total: int | None, has_more: bool | None) -> bool:
+    """Whether a pager has read everything after a page of ``count`` items ending at ``offset``.
+
+    A total the reply gives decides first, then ``hasMore``: a server may cap its pages
+    below the requested size, so a short page ends paging only when neither is given. (A
+    page bringing nothing new ends paging whatever they say: see :class:`SeenIds`.)
+    """
+    if total is not None:
+        return offset >= total
+    if has_more is not None:
+        return not has_more
+    return count < page_size

@@ -21,7 +21,11 @@ from clinical_rules_provider.clients.base import (
     send_one,
 )
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
-from clinical_rules_provider.exceptions import ClinicalOneAPIError, ClinicalOneNotFoundError
+from clinical_rules_provider.exceptions import (
+    ClinicalOneAPIError,
+    ClinicalOneNotFoundError,
+    UnexpectedResponseError,
+)
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
@@ -103,10 +107,17 @@ def read_latest_jobs(
 
 
 def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJob]:
-    """A rule's jobs from its rerun history; ``NOT_FOUND`` means it has none."""
+    """A rule's jobs from its rerun history; only a body saying ``NOT_FOUND`` means it has none.
+
+    A bare 404 (an HTML page, a gateway, a wrong path) or a 404 envelope without that status
+    is an error: read as "no jobs", it would make reconciliation publish again, sensors wait
+    silently and stale detection find nothing.
+    """
     try:
         return parse_rerun_history(response, service_timezone).rule_history
-    except ClinicalOneNotFoundError:
+    except ClinicalOneNotFoundError as exc:
+        if exc.code != "NOT_FOUND":
+            raise
         return []
 
 
@@ -119,7 +130,9 @@ def cancel_rule_jobs(
     """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order."""
     path = CANCEL_RULE_JOB_PATH.format(**study_path_args(study_id, mode))
     ids = rule_id_list(rule_ids)
-    return _job_statuses(CancelRuleJobsResult, "cancel_rule_jobs", path, ids, service_timezone)
+    return _job_statuses(
+        CancelRuleJobsResult, "cancel_rule_jobs", path, ids, service_timezone, data_on_500=has_job_entries
+    )
 
 
 def get_job_status(
@@ -132,13 +145,32 @@ def get_job_status(
 
 
 def _job_statuses(
-    model: type[R], endpoint: str, path: str, ids: list[str], service_timezone: str, history: bool = False
+    model: type[R],
+    endpoint: str,
+    path: str,
+    ids: list[str],
+    service_timezone: str,
+    history: bool = False,
+    *,
+    data_on_500: Callable[[Any], bool] | None = None,
 ) -> Exchange[R]:
-    """``PUT {"ruleIds": chunk}`` per 500 ids (both endpoints answer a ``JobStatusResponse``)."""
+    """``PUT {"ruleIds": chunk}`` per 500 ids (both endpoints answer a ``JobStatusResponse``).
+
+    ``data_on_500``: cancel passes :func:`has_job_entries`, so a 500 carrying per-rule entries
+    is parsed (each rule reported) instead of retried blindly with its entries discarded.
+    """
     params = {"history": "true"} if history else None
     parse = functools.partial(parse_job_status_page, endpoint=endpoint, service_timezone=service_timezone)
     requests = [
-        ApiRequest(endpoint, "PUT", path, params=params, json={"ruleIds": chunk}, parse=parse)
+        ApiRequest(
+            endpoint,
+            "PUT",
+            path,
+            params=params,
+            json={"ruleIds": chunk},
+            parse=parse,
+            data_on_500=data_on_500,
+        )
         for chunk in chunked(ids)
     ]
     pages = yield from send_all(requests)
@@ -151,24 +183,54 @@ def parse_job_status_page(
     """One ``JobStatusResponse``: its overall outcome text and its entries (aware start dates).
 
     Oracle names the outcome ``errorMessage`` and fills it with ``"Success"`` on success, so
-    a 2xx reply carrying a ``jobStatus`` array is never an error envelope, whatever the text
-    says: the per-rule entries decide. A non-2xx reply in this shape is an error carrying
-    that text.
+    a 2xx reply carrying ``jobStatus`` is never an error envelope, whatever the text says:
+    the per-rule entries decide. ``jobStatus`` may be a list (the seeds) or one object
+    (Oracle's original pages): one object is one entry. A non-2xx reply carrying entries
+    (a cancel's HTTP 500 with per-rule results) is parsed too, its text kept as a message;
+    a non-2xx reply without entries is an error carrying that text. A 2xx reply without the
+    ``jobStatus`` member is an :class:`UnexpectedResponseError`: ids were sent, and reading
+    it as "no jobs" would report every rule as having none.
     """
     body = decode_json(response, endpoint)
-    if not (response.is_success and _is_job_status_reply(body)):
-        raise_for_error(response, body, endpoint)
-        if not isinstance(body, dict) or not isinstance(body.get("jobStatus", []), list):
-            raise ClinicalOneAPIError(
-                f"{endpoint}: unexpected response shape", status_code=response.status_code
-            )
+    if not (_is_job_status_reply(body) and (response.is_success or has_job_entries(body))):
+        _raise_for_job_status_reply(response, body, endpoint)
     context = {"service_timezone": service_timezone}
     entries = [
         parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
-        for e in body.get("jobStatus") or []
+        for e in job_entries(body)
         if e is not None
     ]
     return job_status_outcome(body), entries
+
+
+def _raise_for_job_status_reply(response: httpx.Response, body: Any, endpoint: str) -> None:
+    """Raise for a reply that is not a readable ``JobStatusResponse``.
+
+    An error envelope raises its typed error. A 2xx reply saying ``Success`` is no error
+    envelope, so it is checked only for its missing ``jobStatus`` list.
+    """
+    success = response.is_success and isinstance(body, dict) and job_status_outcome(body).lower() == "success"
+    if not success:
+        raise_for_error(response, body, endpoint)
+    if isinstance(body, dict) and body.get("jobStatus") is None:
+        keys = ", ".join(sorted(str(k)[:40] for k in body)[:10]) or "none"
+        raise UnexpectedResponseError(
+            f"{endpoint}: the reply has no jobStatus list (members: {keys}), so it cannot say "
+            "which rules have jobs",
+            status_code=response.status_code,
+        )
+    raise ClinicalOneAPIError(f"{endpoint}: unexpected response shape", status_code=response.status_code)
+
+
+def job_entries(body: Mapping[str, Any]) -> list[Any]:
+    """The ``jobStatus`` entries of a reply: a list as it is, one object as a list of one."""
+    entries = body.get("jobStatus")
+    return [entries] if isinstance(entries, dict) else list(entries or [])
+
+
+def has_job_entries(body: Any) -> bool:
+    """True for a ``JobStatusResponse`` that carries at least one per-rule entry."""
+    return _is_job_status_reply(body) and any(isinstance(e, dict) for e in job_entries(body))
 
 
 def job_status_outcome(body: Mapping[str, Any]) -> str:
@@ -177,10 +239,7 @@ def job_status_outcome(body: Mapping[str, Any]) -> str:
 
 
 def _is_job_status_reply(body: Any) -> bool:
-    if not isinstance(body, dict):
-        return False
-    entries = body.get("jobStatus")
-    return isinstance(entries, list) or (entries is None and job_status_outcome(body).lower() == "success")
+    return isinstance(body, dict) and isinstance(body.get("jobStatus"), (list, dict))
 
 
 def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple[str, list[RuleJob]]]) -> R:
@@ -229,8 +288,20 @@ def _history_request(
 
 
 def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC") -> RerunHistory:
-    """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors."""
+    """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors.
+
+    ``ruleHistory`` may be a list (the seed) or one object (Oracle's original page): one
+    object is one entry. A successful reply without it is an :class:`UnexpectedResponseError`
+    (only ``NOT_FOUND`` says a rule has no history).
+    """
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")
+    if isinstance(body, dict) and "status" in body and body.get("ruleHistory") is None:
+        keys = ", ".join(sorted(str(k)[:40] for k in body)[:10])
+        raise UnexpectedResponseError(
+            f"get_rerun_history: the reply has no ruleHistory (members: {keys}); only a NOT_FOUND "
+            "status says a rule has no history",
+            status_code=response.status_code,
+        )
     context = {"service_timezone": service_timezone}
     return parse_model(RerunHistory, body, "get_rerun_history", error=ClinicalOneAPIError, context=context)

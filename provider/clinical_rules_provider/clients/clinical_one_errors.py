@@ -6,6 +6,10 @@ per-rule items), the rerun-history ``status`` (``VALIDATION_ERROR``/``NOT_FOUND`
 ``SERVER_ERROR``) with ``statusDetail`` (``NOT_FOUND`` arrives with HTTP 200 as well as
 404), and the job-status outcome sentence (``errorMessage``, or ``status``), which is an
 error only on a non-2xx reply: the job-status parser handles 2xx replies itself.
+
+A 404 without any of these envelopes (an HTML page, a gateway, a wrong path) is not the
+service saying "not found": it is a :class:`ClinicalOneAPIError`, never the
+:class:`ClinicalOneNotFoundError` that callers may read as "no history".
 """
 
 from __future__ import annotations
@@ -81,8 +85,11 @@ def raise_for_error(response: httpx.Response, body: Any, endpoint: str) -> None:
         raise error
     if response.status_code >= 400:
         text = response.text.strip().replace("\n", " ")
-        raise error_class_for(response.status_code)(
-            f"{endpoint}: HTTP {response.status_code} without a recognised error envelope",
+        bare_404 = response.status_code == 404
+        cls = ClinicalOneAPIError if bare_404 else error_class_for(response.status_code)
+        raise cls(
+            f"{endpoint}: HTTP {response.status_code} without a recognised error envelope"
+            + (" (not a NOT_FOUND answer: a wrong path, a gateway or a proxy page?)" if bare_404 else ""),
             status_code=response.status_code,
             details=text if len(text) <= 200 else text[:197] + "...",
         )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import SeenIds
+from clinical_rules_provider.clients._paging import SeenIds, paging_done
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
 from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
@@ -98,8 +98,10 @@ def build_rule_filter(**filters: Any) -> RuleFilter:
 class RulePager:
     """Walks ``filteredlist`` pages and can never loop forever.
 
-    It stops on a short or empty page, when ``totalCount``/``hasMore`` says so, or when a
-    page brings no rule it has not seen on *any* earlier page: a server that ignores
+    When the reply gives ``totalCount`` (or ``total``) or ``hasMore``, it pages until they
+    say it is done, so a server capping pages below the requested size loses no rule; without
+    them it stops on a short or empty page. Either way it stops when a page brings no rule it
+    has not seen on *any* earlier page: a server that ignores
     paging, or serves alternating, rotating or shuffled pages, cannot cause an endless
     loop. Each rule is yielded exactly once; memory grows with the distinct rule ids only,
     and more than :data:`~clinical_rules_provider.clients._paging.MAX_DISTINCT_ITEMS` of them is a service error.
@@ -158,11 +160,7 @@ class RulePager:
             self.done = True
             return []
         self.offset += len(rules)
-        self.done = (
-            len(rules) < self.page_size
-            or page.has_more is False
-            or (page.total_count is not None and self.offset >= page.total_count)
-        )
+        self.done = paging_done(self.offset, len(rules), self.page_size, page.total_count, page.has_more)
         return fresh
 
 

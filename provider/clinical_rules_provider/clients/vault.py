@@ -18,7 +18,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import SeenIds
+from clinical_rules_provider.clients._paging import SeenIds, paging_done
 from clinical_rules_provider.clients.base import (
     ApiRequest,
     Exchange,
@@ -34,7 +34,7 @@ from clinical_rules_provider.models.vault import VaultEnvelope, VaultJob, VaultJ
 
 DEFAULT_API_VERSION = "v26.1"
 MONITOR_PAGE_LIMIT = 200
-# The job-monitor ``status`` filter takes only these (sent lowercase, comma-separated).
+# The job-monitor ``status`` filter takes only these, one per request (sent lowercase).
 MONITOR_STATUS_FILTERS = (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.RUNNING)
 SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
 RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
@@ -126,21 +126,59 @@ def _cancel_exchange(requests: list[ApiRequest]) -> Exchange[list[VaultJobCancel
 
 
 def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
-    """Map per-item results to job ids; Vault returns them in request order.
+    """Map per-item results to job ids, cross-checked with the ids Vault names.
 
-    A ``SUCCESS`` item names its id; a ``FAILURE`` item does not, so position decides. If
-    the service returns fewer items than requested, the rest are reported as failures.
+    Vault returns the items in request order; a ``SUCCESS`` item names its job
+    (``data.id``), a ``FAILURE`` item does not. When the named ids are requested ids, each
+    named item goes to its job and the unnamed ones fill the other jobs in order (a
+    reordered reply is read right). A named id that was not requested (or named twice)
+    cannot be matched: the job at that position is reported not cancelled with a reason
+    naming both ids, never counted as cancelled. Fewer items than jobs: the rest are
+    reported as failures.
     """
-    items = _data(response, "cancel_jobs", list, "per-job data list")
+    items = _data(response, "cancel_jobs", list, "per-job data list")[: len(requested)]
+    named = [_named_id(item) for item in items]
+    ids = [n for n in named if n is not None]
+    by_id = len(set(ids)) == len(ids) and set(ids) <= set(requested)
+    if by_id:
+        unnamed = iter(item for item, n in zip(items, named, strict=True) if n is None)
+        claimed = {n: item for item, n in zip(items, named, strict=True) if n is not None}
+        pairs = [
+            (job_id, claimed[job_id] if job_id in claimed else next(unnamed, None)) for job_id in requested
+        ]
+    else:
+        pairs = list(itertools.zip_longest(requested, items))
     rows: list[dict[str, Any]] = []
-    for job_id, item in itertools.zip_longest(requested, items[: len(requested)]):
+    for job_id, item in pairs:
         if not isinstance(item, dict):
             rows.append({"job_id": job_id, "response_status": "MISSING", "errors": [_MISSING_RESULT]})
+        elif not by_id and (other := _named_id(item)) is not None and other != job_id:
+            rows.append(
+                {"job_id": job_id, "response_status": "MISMATCH", "errors": [_mismatch(job_id, other)]}
+            )
         else:
             status = str(item.get("responseStatus") or "UNKNOWN")
             rows.append({"job_id": job_id, "response_status": status, "errors": item.get("errors")})
     # One validation call for the whole chunk: ~2x faster than a model per item.
     return _cancel_results_adapter().validate_python(rows)
+
+
+def _named_id(item: Any) -> int | None:
+    """The job id a cancel item names (``data.id``), when it names a positive integer."""
+    data = item.get("data") if isinstance(item, dict) else None
+    raw = data.get("id") if isinstance(data, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        return None
+    text = str(raw).strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
+
+
+def _mismatch(job_id: int, other: int) -> dict[str, str]:
+    message = (
+        f"Vault's reply names job {other} where job {job_id} was expected: the cancel of job "
+        f"{job_id} is unconfirmed (check job {other} too)"
+    )
+    return {"type": "MISMATCHED_RESULT", "message": message}
 
 
 _MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
@@ -170,16 +208,22 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
 class JobMonitorPager:
     """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
 
-    Stops on a short or empty page, on ``responseDetails.total``, or on a page that brings
-    no job it has not seen on any earlier page (``responseDetails.next_page`` is not
-    followed, so an endless ``next`` link cannot keep it going); each job is yielded once.
+    Vault's reference documents one value for the ``status`` filter, so several statuses
+    are walked one after the other, one request (and its pages) per status. Each walk pages
+    until ``responseDetails.total`` when the reply gives it (a server may cap its pages
+    below ``limit``), otherwise until a short or empty page; a page that brings no job it
+    has not seen on any earlier page ends it too (``responseDetails.next_page`` is not
+    followed, so an endless ``next`` link cannot keep it going). Each job is yielded once,
+    even when it changes status between two walks.
     """
 
     api_version: str
     params: Mapping[str, str]
     limit: int = MONITOR_PAGE_LIMIT
+    statuses: tuple[str, ...] = ()
     offset: int = 0
     done: bool = False
+    _status_index: int = 0
     _seen: SeenIds[int] = dataclasses.field(
         default_factory=lambda: SeenIds("list_job_monitors", VaultAPIError)
     )
@@ -196,6 +240,7 @@ class JobMonitorPager:
     ) -> JobMonitorPager:
         """Validate filters up front."""
         params: dict[str, str] = {}
+        wire_statuses: tuple[str, ...] = ()
         if statuses is not None:
             chosen = parse_choices(statuses, VaultJobStatus, "statuses")  # type: ignore[arg-type]
             unsupported = [s.value for s in chosen if s not in MONITOR_STATUS_FILTERS]
@@ -204,19 +249,21 @@ class JobMonitorPager:
                 raise ValueError(
                     f"statuses: {unsupported} cannot filter job monitors; expected some of: {allowed}"
                 )
-            params["status"] = ",".join(s.value.lower() for s in chosen)
+            wire_statuses = tuple(dict.fromkeys(s.value.lower() for s in chosen))
         for name, value in (("start_date", start_date), ("end_date", end_date)):
             if value is not None:
                 if not isinstance(value, datetime) or value.tzinfo is None:
                     raise ValueError(f"{name}: expected an aware datetime, got {shown(value)}")
                 params[name] = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return cls(api_version, params, page_size_value(page_size, MONITOR_PAGE_LIMIT))
+        return cls(api_version, params, page_size_value(page_size, MONITOR_PAGE_LIMIT), wire_statuses)
 
     def next_request(self) -> ApiRequest | None:
         """The next page's request, or ``None``."""
         if self.done:
             return None
         params: dict[str, str | int] = {**self.params, "limit": self.limit, "offset": self.offset}
+        if self.statuses:
+            params["status"] = self.statuses[self._status_index]
         return ApiRequest(
             "list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params
         )
@@ -228,14 +275,21 @@ class JobMonitorPager:
         rows = (body.get("jobs") or body.get("data")) if isinstance(body, dict) else None
         jobs = [parse_model(VaultJob, r, "list_job_monitors", error=VaultAPIError) for r in rows or []]
         fresh = self._seen.fresh(jobs, lambda job: job.job_id)
-        if not fresh:
-            self.done = True
-            return []
         self.offset += len(jobs)
         details = body.get("responseDetails") or {}
         total = details.get("total") if isinstance(details, dict) else None
-        self.done = len(jobs) < self.limit or (isinstance(total, int) and self.offset >= total)
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        if not fresh or paging_done(self.offset, len(jobs), self.limit, total, None):
+            self._next_status()
         return fresh
+
+    def _next_status(self) -> None:
+        """End this status's walk: start the next status at offset 0, or finish."""
+        if self._status_index + 1 < len(self.statuses):
+            self._status_index += 1
+            self.offset = 0
+        else:
+            self.done = True
 
 
 # --- the session's user ---------------------------------------------------------------------

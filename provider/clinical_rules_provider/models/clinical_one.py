@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from clinical_rules_provider.models._base import CamelModel, LenientBool, OpenEnum, ServiceTime, UtcTime
 from clinical_rules_provider.models.enums import (
@@ -115,7 +115,11 @@ class RuleSummary(CamelModel):
     """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``.
 
     Only ``ruleId``, ``ruleName``, ``ruleState`` and ``ruleValidationStatus`` are named by the
-    reference; the rest are read leniently and unknown fields are kept as extras.
+    reference; the rest are read leniently under Oracle's published names (``RulesSimpleDTOV2``:
+    ``lastModifiedDate``, ``ruleOrder``, ``ruleOriginType``, ``ruleDeleted``,
+    ``ruleEverInProduction``, ...) and the names the simulator used to infer (``lastModified``,
+    ``displayOrder``, ``ruleSource``, ``isDeleted``, ``executedInProduction``). Unknown fields
+    are kept as extras.
     """
 
     rule_id: str
@@ -139,8 +143,27 @@ class RuleSummary(CamelModel):
     user_id: str | None = None
     user_name: str | None = None
     last_modified: UtcTime = Field(
-        default=None, validation_alias=AliasChoices("lastModified", "lastModifiedDate")
+        default=None, validation_alias=AliasChoices("lastModifiedDate", "lastModified", "last_modified")
     )
+    rule_order: int | None = Field(
+        default=None, validation_alias=AliasChoices("ruleOrder", "displayOrder", "rule_order")
+    )
+    rule_origin_type: str | None = Field(
+        default=None, validation_alias=AliasChoices("ruleOriginType", "ruleSource", "rule_origin_type")
+    )
+    rule_deleted: LenientBool = Field(
+        default=None, validation_alias=AliasChoices("ruleDeleted", "isDeleted", "rule_deleted")
+    )
+    rule_ever_in_production: LenientBool = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ruleEverInProduction", "executedInProduction", "rule_ever_in_production"
+        ),
+    )
+    rule_action_target: str | None = None
+    rule_action_type_name: str | None = None
+    version_start: UtcTime = None
+    version_end: UtcTime = None
 
 
 class RuleListPage(CamelModel):
@@ -215,6 +238,12 @@ class RerunHistory(CamelModel):
     status: str
     status_detail: str | None = None
     rule_history: list[RuleJob] = Field(default_factory=list)
+
+    @field_validator("rule_history", mode="before")
+    @classmethod
+    def _one_object_is_one_entry(cls, value: Any) -> Any:
+        """Oracle's original page shows ``ruleHistory`` as one object, the seed as a list."""
+        return [value] if isinstance(value, dict) else value
 
     @property
     def latest(self) -> RuleJob | None:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from clinical_rules_provider.models._base import OpenEnum, UtcTime
+from clinical_rules_provider.models._base import OpenEnum, parse_service_time
 from clinical_rules_provider.models.enums import VaultJobStatus, status_value, vault_job_phase
 
 
@@ -56,13 +66,38 @@ class VaultAuthResponse(VaultEnvelope):
     vault_id: int | str | None = None
 
 
+# The date fields Vault documents for a job; see :func:`vault_time` for what counts as a date.
+VAULT_JOB_DATE_FIELDS = ("created_date", "modified_date", "run_start_date", "run_end_date")
+# Before this, a "date" is a placeholder (0, -1, 0001-01-01), not a time a Vault job had.
+_EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def vault_time(value: Any) -> datetime | None:
+    """A Vault timestamp (ISO 8601 with a date and a time) as an aware datetime, else ``None``.
+
+    Numbers and numeric strings (``0``, ``"0"``, ``-1``), text that is no timestamp, and
+    dates before 2000 (placeholders such as the epoch) are not dates.
+    """
+    if isinstance(value, datetime):
+        when: Any = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, str):
+        when = parse_service_time(value, "UTC")
+    else:
+        return None
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        return None
+    return when if when >= _EARLIEST_DATE else None
+
+
 class VaultJob(SnakeModel):
     """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row).
 
     Vault documents ``id``/``job_id``, ``status``, ``title``, ``created_by``,
     ``created_date``, ``modified_date``, ``run_start_date`` and ``run_end_date``; the
-    other fields (``job_name``, ``job_type``, a queue date) are inferences read under
-    both likely spellings (see ``docs/inferences.md``).
+    other fields (``job_name``, ``job_type``) are inferences read under both likely
+    spellings (see ``docs/inferences.md``). A date field the row has but that is no date
+    (``0``, ``"0"``, ``-1``, unparsable text) reads as ``None`` and is named in
+    ``unreadable_dates``, so nothing decides on a made-up 1970 date.
     """
 
     job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
@@ -72,12 +107,31 @@ class VaultJob(SnakeModel):
     job_type: str | None = Field(default=None, validation_alias=AliasChoices("job_type", "type"))
     method: str | None = None
     created_by: int | str | None = None
-    created_date: UtcTime = None
-    modified_date: UtcTime = None
-    queued_date: UtcTime = Field(default=None, validation_alias=AliasChoices("queued_date", "queue_date"))
+    created_date: datetime | None = None
+    modified_date: datetime | None = None
     # For a SCHEDULED job Vault's monitor example shows its planned start here.
-    run_start_date: UtcTime = None
-    run_end_date: UtcTime = None
+    run_start_date: datetime | None = None
+    run_end_date: datetime | None = None
+    # Set by the provider: the documented date fields present in the reply but not readable.
+    unreadable_dates: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_dates(cls, data: Any) -> Any:
+        """Read each documented date leniently (either spelling); note those that are no date."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        unreadable = []
+        for name in VAULT_JOB_DATE_FIELDS:
+            for key in (name, to_camel(name)):
+                if key in data:
+                    raw = data[key]
+                    data[key] = vault_time(raw)
+                    if raw not in (None, "") and data[key] is None:
+                        unreadable.append(name)
+        data["unreadable_dates"] = list(dict.fromkeys(unreadable))
+        return data
 
     @property
     def status_text(self) -> str | None:

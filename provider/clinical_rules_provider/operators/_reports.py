@@ -28,20 +28,32 @@ def rule_job_item(job: RuleJob, **extra: Any) -> dict[str, Any]:
     }
 
 
+# Answers about the rule, not about a job: the cancel did nothing, whatever the job is doing.
+RULE_STATE_ANSWERS = frozenset(
+    s.value
+    for s in (
+        RuleJobStatus.NOT_IN_PUBLISH_STATE,
+        RuleJobStatus.INVALID,
+        RuleJobStatus.DISABLED,
+        RuleJobStatus.DOES_NOT_EXIST,
+    )
+)
+
+
 def rule_cancel_report(result: CancelRuleJobsResult) -> dict[str, list[dict[str, Any]]]:
     """Sort each rule into ``cancelled``, ``already_finished`` or ``not_cancelled`` (with a reason).
 
     ``Failed to cancel job`` (the job still runs), a job still ``Running``/``Pending`` after
-    the call, ``Rule doesn't exist`` and rules the service did not report on are not cancelled.
+    the call, answers about the rule's state (``Rule is disabled``, ``Rule is not in publish
+    state``, ``Rule is invalid``, ``Rule doesn't exist``: they say nothing of a job having
+    ended) and rules the service did not report on are not cancelled. Only a job outcome
+    (``Success``, ``Failed``, ``Completed with errors``, ...) is ``already_finished``.
     """
     report: dict[str, list[dict[str, Any]]] = {"cancelled": [], "already_finished": [], "not_cancelled": []}
     for job in result.job_status:
         if job.status == RuleJobStatus.CANCELLED.value:
             report["cancelled"].append(rule_job_item(job))
-        elif job.status != RuleJobStatus.DOES_NOT_EXIST.value and rule_job_phase(job.status) in (
-            "success",
-            "failure",
-        ):
+        elif job.status not in RULE_STATE_ANSWERS and rule_job_phase(job.status) in ("success", "failure"):
             report["already_finished"].append(rule_job_item(job))
         else:
             report["not_cancelled"].append(rule_job_item(job, reason=job.status or "no status returned"))

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider._show import shown
+from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._glob import compile_glob
 from clinical_rules_provider.task_helpers import is_template
 
@@ -150,23 +151,27 @@ def check_scope_at_parse(owner: Any, title_pattern: Any, job_types: Any) -> None
         parse_names(job_types, "job_types")
 
 
-# Where each status's age counts from: the first of these dates the job row has.
-_AGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "RUNNING": ("run_start_date",),
-    "QUEUED": ("queued_date", "modified_date", "created_date"),
-    "QUEUEING": ("queued_date", "modified_date", "created_date"),
-    "SCHEDULED": ("created_date",),
-}
+# The dates a job's age may come from: only those Vault's reference shows.
+AGE_FIELDS = ("modified_date", "run_start_date", "created_date")
 
 
-def age_since(job: VaultJob) -> tuple[str, datetime] | None:
-    """When the job started running (``RUNNING``) or waiting (queued/scheduled), and the field.
+def age_since(job: VaultJob, now: datetime | None = None) -> tuple[str, datetime] | None:
+    """Since when the job has been as it is, and the field that says so; ``None``: unknown.
 
-    ``RUNNING``: ``run_start_date``. ``QUEUED``/``QUEUEING``: a queue date when the row
-    has one, else ``modified_date`` (the move into the queue modifies the job, so this
-    never overstates the wait), else ``created_date`` (a job started on demand is queued
-    when created). ``SCHEDULED`` (only ever considered when the user includes it):
-    ``created_date``, how long it has waited.
+    The latest of ``modified_date``, ``run_start_date`` once it has passed (a ``SCHEDULED``
+    job's is its planned start) and ``created_date``: the fields Vault documents, never a
+    guessed queue date. Taking the latest never overstates the age: a scheduled job queued
+    just now, with dates from the day before, is as fresh as its move into the queue.
+    A date the row has but that is no date (``0``, ``"0"``, ``-1``, unparsable text) makes
+    the age unknown, because the real date may be later: such a job is never stale, nor
+    is a job without any date.
     """
-    fields = _AGE_FIELDS.get(job.status_text or "", ())
-    return next(((name, when) for name in fields if (when := getattr(job, name)) is not None), None)
+    if any(name in job.unreadable_dates for name in AGE_FIELDS):
+        return None
+    moment = now if now is not None else utc_now()
+    dates = [
+        (name, when)
+        for name in AGE_FIELDS
+        if (when := getattr(job, name)) is not None and (name != "run_start_date" or when <= moment)
+    ]
+    return max(dates, key=lambda item: item[1], default=None)

@@ -114,9 +114,12 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     ``job_types``; ``job_owner="any"`` alone is refused when the DAG is parsed. (Not
     ``owner``: that is the Airflow task owner, often set through ``default_args``.)
 
-    Age counts from when a job was queued (``QUEUED``/``QUEUEING``) or started running
-    (``RUNNING``), never from its creation. ``SCHEDULED`` jobs wait for their start time
-    and are left alone unless ``include_scheduled=True`` (then they age from creation).
+    A job's age counts from the latest of the dates Vault documents: ``modified_date``,
+    ``run_start_date`` once it has passed, ``created_date``; a job queued or started after
+    its creation is as young as that move. A date that is zero, negative or unparsable
+    makes the age unknown, and such a job (or one without any date) is never stale.
+    ``SCHEDULED`` jobs wait for their start time and are left alone unless
+    ``include_scheduled=True``.
     Cancellable stale jobs are cancelled; stale ``RUNNING`` jobs are reported under
     ``running_not_cancellable`` (Vault cannot cancel them) without failing the task.
     ``dry_run=True`` only reports. Return value: ``scope``, ``checked_jobs``,
@@ -131,8 +134,8 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     :param title_pattern: glob (``fnmatch``, case-insensitive) or list of globs matched
         against each job's title and job name; a job must match one.
     :param job_types: job type or list of types (case-insensitive); a job must have one.
-    :param include_scheduled: also cancel ``SCHEDULED`` jobs waiting at least
-        ``older_than`` since creation (default ``False``: never).
+    :param include_scheduled: also cancel ``SCHEDULED`` jobs unchanged for at least
+        ``older_than`` (default ``False``: never).
     :param dry_run: only report what would be cancelled (templated). The attribute shadows
         ``BaseOperator.dry_run()`` (Airflow 3 still has it, a legacy helper that only renders
         templates): the design's parameter name is kept so that the flag can be a template field.

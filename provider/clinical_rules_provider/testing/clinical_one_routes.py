@@ -73,7 +73,14 @@ def _publish_item(
 
 
 def _summary(rule: Rule) -> dict[str, Any]:
-    """BulkRuleMgmtRuleSummary; fields the reference hides use its descriptions' names."""
+    """BulkRuleMgmtRuleSummaryDoc under Oracle's published field names (``RulesSimpleDTOV2``,
+    see api-docs/published-pages-notes.md), within the reference's lengths and ranges.
+
+    No ``formId``/``itemId``: the published list has none (the simulator filters on them,
+    as requests carry them, but never sends them back). ``versionEnd`` is left out: a
+    rule's current version has not ended.
+    """
+    stamp = rule.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "ruleId": rule.rule_id,
         "ruleName": rule.name,
@@ -83,21 +90,22 @@ def _summary(rule: Rule) -> dict[str, Any]:
         "ruleEnabled": 1 if rule.enabled else 0,
         "ruleTrainingEnabled": "true" if rule.training else "false",
         "publishRun": rule.publish_run,
-        "formId": rule.form_id,
         "formName": rule.form_name,
         "formRefName": rule.form_ref_name,
-        "itemId": rule.item_id,
         "questionName": rule.question_name,
         "questionRefName": rule.question_ref_name,
         "ruleRefName": rule.ref_name,
         "ruleDescription": rule.description,
+        "ruleActionTarget": rule.action_target,
+        "ruleActionTypeName": rule.action_type,
         "userId": rule.user_id,
         "userName": rule.user_name,
-        "lastModified": rule.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "displayOrder": rule.display_order,
-        "ruleSource": "UI",
-        "isDeleted": 0,
-        "executedInProduction": "true" if rule.mode == "production" and rule.jobs else "false",
+        "lastModifiedDate": stamp,
+        "versionStart": stamp,
+        "ruleOrder": rule.display_order,
+        "ruleOriginType": "UI",
+        "ruleDeleted": 0,
+        "ruleEverInProduction": "true" if rule.mode == "production" and rule.jobs else "false",
     }
 
 
@@ -272,6 +280,7 @@ class ClinicalOneApi:
             rule_id = normalize_uuid(raw)
             if rule_id is None:
                 raise rejection("ruleId", f"ruleId '{raw}' is not a valid UUID.")
+            self._require_study(study, mode)  # an unknown study: rejected as on every route
         except Invalid as err:
             body = {"status": "VALIDATION_ERROR", "statusDetail": err.details, "ruleHistory": []}
             return JSONResponse(body, status_code=400)

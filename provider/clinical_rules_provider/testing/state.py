@@ -110,6 +110,8 @@ class Rule:
     user_name: str = _seed.USERS[0][1]
     last_modified: datetime = _seed.BASE_MODIFIED
     display_order: int = 10
+    action_target: str = "VISIT"
+    action_type: str = "CREATE_QUERY"
     validation_status: bool = True
     validation_message: str = "Rule evaluated successfully."
     outcome: str = "Success"

@@ -252,10 +252,12 @@ class VaultApi:
             self._guard(request)
             limit = _int_param(query, "limit", 50, 1, MAX_MONITOR_LIMIT)
             offset = _int_param(query, "offset", 0, 0, None)
-            wanted = {s.strip().upper() for s in (query.get("status") or "").split(",") if s.strip()}
-            unknown = sorted(wanted - MONITOR_STATUS_FILTERS)
-            if unknown:
-                raise VaultFailure("INVALID_DATA", f"Invalid value {unknown} for [status].")
+            # The reference documents one value for ``status``: a list is refused like any
+            # other value it does not list.
+            status = (query.get("status") or "").strip().upper()
+            wanted = {status} if status else set()
+            if status and status not in MONITOR_STATUS_FILTERS:
+                raise VaultFailure("INVALID_DATA", f"Invalid value [{status[:100]}] for [status].")
             start, end = _date_param(query, "start_date"), _date_param(query, "end_date")
         except VaultFailure as failure:
             return await self._fail(failure)
