@@ -35,7 +35,7 @@ from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import StudyMode, parse_choice, rule_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.triggers import SerializesArguments
+from clinical_rules_provider.triggers import SerializesArguments, _checks
 
 if TYPE_CHECKING:
     from clinical_rules_provider.models.clinical_one import RuleJob
@@ -143,10 +143,12 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         self.rule_ids: list[str] | None = rule_ids
         self.rule_filter = rule_filter
         self.poll_endpoint = check_poll_endpoint(poll_endpoint)
-        self.poll_interval = _positive(poll_interval, "poll_interval")
-        self.rule_refresh_interval = _positive(rule_refresh_interval, "rule_refresh_interval")
+        self.poll_interval = _checks.rule_poll_interval(poll_interval)
+        self.rule_refresh_interval = _checks.rule_poll_interval(
+            rule_refresh_interval, "rule_refresh_interval"
+        )
         self.clinical_one_conn_id = clinical_one_conn_id
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = _checks.concurrency(max_concurrency)
 
     def _payload(self, rule_id: str, job: RuleJob) -> dict[str, Any]:
         return {
@@ -195,15 +197,12 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
                 except ClinicalRulesError as exc:
                     listed_at = float("-inf")  # list the rules again next time (a filter may have gone stale)
                     self.log.error("Error while watching rule jobs (will poll again): %s", exc)
+                except Exception:  # a bug or bad settings: log it, keep watching, never crash the triggerer
+                    listed_at = float("-inf")
+                    self.log.exception("Unexpected error while watching rule jobs (will poll again)")
                 await asyncio.sleep(self.poll_interval)
         finally:
             await hook.aclose()
-
-
-def _positive(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{field}: expected a number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 __all__ = ["ClinicalOneRuleJobEventTrigger", "RuleJobEventTracker"]
