@@ -116,7 +116,11 @@ async def test_a_watcher_keeps_watching_through_an_unexpected_error(caplog: pyte
     trigger = event_trigger(clinical_one_conn_id="no_such_connection", poll_interval=0.05)
     trigger._log = logging.getLogger("watcher-under-test")  # stdlib, so caplog sees it
     runner = asyncio.ensure_future(anext(aiter(trigger.run())))
-    await asyncio.sleep(0.4)
+    for _ in range(200):  # up to 10 s: a missing connection is slow to report on Airflow 3.0.6
+        if "no_such_connection" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # and a poll or two later
     assert not runner.done()  # an exception out of run() would have ended the watch
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
