@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,3 +176,27 @@ def test_spellings_of_one_rule_filter_serialize_and_hash_alike(spelling: dict[st
 def test_the_default_endpoint_is_the_references_rerun_history() -> None:
     trigger = ClinicalOneRuleJobEventTrigger(study_id=STUDY, study_mode="test", rule_ids=[RULE_A])
     assert trigger.poll_endpoint == "rerun_history"
+
+
+# --- the watermark ------------------------------------------------------------------------------
+
+
+def test_a_tracker_restored_from_its_snapshot_repeats_nothing_and_catches_up() -> None:
+    tracker = RuleJobEventTracker(BEGAN)
+    tracker.update({RULE_A: [job(1, minutes=1)], RULE_B: [job(2, status="Running", minutes=-60)]})
+    stored = json.loads(json.dumps(tracker.snapshot()))  # what the asset state store keeps
+    restored = RuleJobEventTracker.restore(stored, BEGAN + timedelta(days=1))
+    assert restored.began == BEGAN
+    reply = {RULE_A: [job(3, minutes=5)], RULE_B: [job(2, minutes=-60)]}  # job 1 gone, 3 finished meanwhile
+    assert sorted(j.job_id for _, j in restored.update(reply)) == [job(2).job_id, job(3).job_id]
+    assert restored.update({RULE_A: [job(1, minutes=1), job(3, minutes=5)]}) == []
+
+
+def test_copies_of_the_watermark_merge_to_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    newer, older = RuleJobEventTracker(BEGAN), RuleJobEventTracker(BEGAN)
+    newer.update({RULE_A: [job(1, minutes=1)], RULE_B: [job(2, minutes=2)]})
+    older.update({RULE_A: [job(0, minutes=0.5)]})
+    merged = _job_events.merge_watermarks([newer.snapshot(), None, {"version": 99}, older.snapshot()])
+    assert merged is not None
+    assert merged["rules"] == {RULE_A: (BEGAN + timedelta(minutes=0.5)).isoformat()}  # RULE_B: not in both
+    assert _job_events.merge_watermarks([None, "junk"]) is None

@@ -230,3 +230,19 @@ def decode_watermark(value: Any) -> tuple[datetime, dict[str, datetime], dict[st
     if began.tzinfo is None or any(mark.tzinfo is None for mark in rules.values()):
         return None
     return began, rules, active
+
+
+def merge_watermarks(values: Iterable[Any]) -> dict[str, Any] | None:
+    """One watermark from the copies kept in each asset a watcher feeds, the oldest of each part:
+    a copy left behind by a partial write then repeats an event rather than skipping one."""
+    states = [state for state in map(decode_watermark, values) if state is not None]
+    if not states:
+        return None
+    common = set.intersection(*(set(rules) for _, rules, _ in states))
+    marks = {rule_id: min(rules[rule_id] for _, rules, _ in states) for rule_id in common}
+    active: dict[str, set[str]] = {}
+    for _, _, jobs in states:
+        for rule_id, ids in jobs.items():
+            active.setdefault(rule_id, set()).update(ids)
+    began = min(state[0] for state in states)
+    return encode_watermark(began, marks, {rule_id: sorted(ids) for rule_id, ids in active.items()})

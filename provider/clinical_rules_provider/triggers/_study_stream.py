@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, id_or_none
+from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, id_or_none, merge_watermarks
 from clinical_rules_provider.triggers._study_poll import PollResult, StudyPoller
 
 if TYPE_CHECKING:
@@ -117,21 +117,19 @@ class WatchState:
     async def begin(cls, trigger: ClinicalOneRuleJobEventTrigger) -> WatchState:
         """Resume from the stored watermark (3.3+), or begin now."""
         stores = state_accessors(getattr(trigger, "asset_state_store", None))
-        stored = None
+        copies = []
         for store in stores:
             try:
-                stored = await store.aget(WATERMARK_KEY)
+                copies.append(await store.aget(WATERMARK_KEY))
             except Exception as exc:  # the watch still runs, at most once
                 trigger.log.warning("Could not read the watch's watermark: %s", exc)
-            if stored is not None:
-                break
+        stored = merge_watermarks(copies)
         tracker = RuleJobEventTracker.restore(stored, utc_now())
         verb = "Resuming" if stored is not None else "Watching"
         trigger.log.info(
             "%s rule jobs of study %s (%s) from %s", verb, trigger.study_id, trigger.study_mode, tracker.began
         )
         state = cls(trigger, tracker, stores, poller_for(trigger))
-        state.written = stored if isinstance(stored, dict) else None
         return state
 
     async def rules_now(self) -> list[str]:
