@@ -401,3 +401,22 @@ def test_the_registry_never_keeps_a_closed_event_loop_alive(sim_c1: str) -> None
     del loop
     gc.collect()
     assert abandoned() is None  # its poll (the holder of the loop, its futures and tasks) is gone
+
+
+async def test_a_transient_error_is_judged_against_each_triggers_own_deadline(
+    sim_c1_no_retry: str, simulator: LiveSimulator
+) -> None:
+    simulator.state.faults.configure(fault_rate=1.0, fault_kinds=["503"])  # every poll fails, transiently
+    began = time.monotonic()
+    short = waiting_trigger(sim_c1_no_retry, [STALE_RULE], poll_interval=0.1, end_time=time.time() + 0.6)
+    long = waiting_trigger(sim_c1_no_retry, [STALE_RULE], poll_interval=0.1, end_time=time.time() + 1.6)
+    ended: dict[str, float] = {}
+
+    async def one(name: str, trigger: ClinicalOneRuleJobTrigger) -> dict[str, Any]:
+        [event] = await run_all([trigger])
+        ended[name] = time.monotonic() - began
+        return event
+
+    short_event, long_event = await asyncio.gather(one("short", short), one("long", long))
+    assert short_event["status"] == long_event["status"] == "timeout"
+    assert 0.5 <= ended["short"] < 1.2 and ended["long"] >= 1.5  # each at its own end_time
