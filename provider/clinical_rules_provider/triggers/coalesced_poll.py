@@ -10,7 +10,9 @@ Rules of the game:
 
 * Triggers share when connection id, study, mode, ``poll_endpoint``, job history (asked for
   when ``job_ids`` are given) and ``max_concurrency`` are equal: those decide the requests.
-* Subscribers are isolated (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`):
+* Subscribers are isolated (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`,
+  the rules DESIGN sets for any shared poll; on Airflow 3.3 deferred waits still use this
+  module rather than the triggerer's shared streams, see docs/running-at-scale.md):
   an error that belongs to one rule (a 400 on its history) reaches only the subscribers that
   watch that rule; errors that belong to the connection reach everyone waiting on the poll,
   and each judges a transient one against its own ``end_time``. The connection is reread
@@ -18,8 +20,7 @@ Rules of the game:
 * The shared poll runs at the smallest ``poll_interval`` among its subscribers, start to
   start; a subscriber with a longer interval takes the newest answer when it polls.
 * A subscriber's first answer comes from a poll that started after it joined (it covers its
-  rules); later ones from any poll newer than the last it took. A poll error reaches every
-  subscriber waiting on that poll, which handles it as its own (transient faults retried).
+  rules); later ones from any poll newer than the last it took.
 * The last subscriber out stops the poll task and closes its hook. State lives per running
   event loop: several triggerer processes, or several loops in one process, never share.
   A loop closed while it still had subscribers (a run never closed) is dropped from the
