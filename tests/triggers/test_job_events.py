@@ -198,5 +198,7 @@ def test_copies_of_the_watermark_merge_to_the_oldest(monkeypatch: pytest.MonkeyP
     older.update({RULE_A: [job(0, minutes=0.5)]})
     merged = _job_events.merge_watermarks([newer.snapshot(), None, {"version": 99}, older.snapshot()])
     assert merged is not None
-    assert merged["rules"] == {RULE_A: (BEGAN + timedelta(minutes=0.5)).isoformat()}  # RULE_B: not in both
+    assert merged["rules"] == {
+        RULE_A: int((BEGAN + timedelta(minutes=0.5)).timestamp() * 1000)
+    }  # RULE_B: not in both
     assert _job_events.merge_watermarks([None, "junk"]) is None
