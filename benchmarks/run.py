@@ -30,6 +30,7 @@ CHILD_TARGETS = (
     ("P2", "p2_sensor_poke", "sensor poke over N rules, concurrency C", 240.0),
     ("P3", "p3_triggerer", "triggerer footprint: deferred rule-job triggers in one event loop", 240.0),
     ("P3C", "p3c_coalesced", "coalesced polling: deferred rule-job triggers sharing polls", 300.0),
+    ("P3W", "p3c_watchers", "watchers: 50 AssetWatcher triggers on one study (shared streams)", 240.0),
     ("P4", "p4_bulk_cancel", "bulk cancel of Vault jobs", 120.0),
     ("P5", "p5_paging", "filter paging: stream rules through list_rules", 240.0),
 )
@@ -49,7 +50,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--p3-triggers", type=int, default=defaults.p3_triggers)
     parser.add_argument("--p3-poll-interval", type=float, default=defaults.p3_poll_interval)
-    parser.add_argument("--only", default="P1,P2,P3,P3C,P4,P5", help="comma-separated targets, e.g. P2,P4")
+    parser.add_argument(
+        "--only", default="P1,P2,P3,P3C,P3W,P4,P5", help="comma-separated targets, e.g. P2,P4"
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target misses its limit")
     return parser.parse_args()

@@ -71,9 +71,11 @@ def _connections(url: str) -> None:
 def _calls(conn: str, call: str, asynchronous: bool) -> Callable[[], Any]:
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.hooks.vault import VaultHook
+    from clinical_rules_provider.triggers import _checks
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
     if call == "trigger":
+        _checks.RULE_POLL_FLOOR = 0.05  # the probe's server answers at once: poll below the 1 s floor
         trigger = ClinicalOneRuleJobTrigger(
             study_id=STUDY,
             study_mode="test",

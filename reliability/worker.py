@@ -64,9 +64,11 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
     from clinical_rules_provider import job_options, task_helpers
     from clinical_rules_provider.hooks._retry import RETRIES
     from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
+    from clinical_rules_provider.triggers import _checks
 
     # The simulator's jobs finish within a second: poll below the 1 s floor real services get.
     task_helpers.MIN_RULE_POLL_INTERVAL = 0.05
+    _checks.RULE_POLL_FLOOR = 0.05
     # ...and no 10 s first-poll delay after deferring: it guards a scheduler race that
     # in-process waits (no scheduler) cannot meet, and would add 10 s to every wait.
     job_options.MIN_FIRST_POLL_DELAY = 0.0

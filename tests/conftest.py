@@ -40,6 +40,16 @@ def _clean_caches() -> Iterator[None]:
     VaultHook._last_read.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fast_trigger_floors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulator jobs finish in a fraction of a second: triggers may poll below the documented
+    floors (1 s for Clinical One, 10 s for Vault). ``tests/triggers/test_checks.py`` restores them."""
+    from clinical_rules_provider.triggers import _checks
+
+    monkeypatch.setattr(_checks, "RULE_POLL_FLOOR", 0.01)
+    monkeypatch.setattr(_checks, "VAULT_POLL_FLOOR", 0.0)
+
+
 ConnFactory = Callable[..., str]
 
 

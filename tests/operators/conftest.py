@@ -131,10 +131,10 @@ def slow_jobs(simulator: LiveSimulator) -> LiveSimulator:
 def fast_vault_status(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lift the 10 s per-job Vault status interval so a test may read a job twice quickly."""
     from clinical_rules_provider.hooks import vault as vault_hook
-    from clinical_rules_provider.triggers import vault_job as vault_trigger
+    from clinical_rules_provider.triggers import _checks
 
     monkeypatch.setattr(vault_hook, "JOB_STATUS_MIN_INTERVAL", 0.0)
-    monkeypatch.setattr(vault_trigger, "JOB_STATUS_MIN_INTERVAL", 0.01)
+    monkeypatch.setattr(_checks, "VAULT_POLL_FLOOR", 0.01)
 
 
 @pytest.fixture(autouse=True)

@@ -247,7 +247,7 @@ async def test_the_shared_poll_runs_at_the_smallest_interval(sim_c1: str, simula
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_a_shared_poll_error_reaches_every_trigger_waiting_on_it(
+async def test_a_transient_error_of_the_connection_reaches_every_trigger_waiting_on_the_poll(
     sim_c1_no_retry: str, simulator: LiveSimulator
 ) -> None:
     simulator.state.faults.enqueue("503")

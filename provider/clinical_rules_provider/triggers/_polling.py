@@ -73,7 +73,7 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done; never blocks the event loop."""
-        hook = self.open_hook()
+        hook: H | None = None
         waiting = self.waiting_at_start()
         polls = 0
         try:
@@ -83,6 +83,8 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
             while True:
                 polls += 1
                 try:
+                    if hook is None:  # inside the try: a hook that cannot be built is an error event
+                        hook = self.open_hook()
                     await hook.aconfig()
                     with hook.time_limit(self.end_time - time.time()):
                         outcome = await self.poll(hook)
@@ -117,4 +119,5 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
                     return
                 await asyncio.sleep(min(self.poll_interval, remaining))
         finally:
-            await hook.aclose()
+            if hook is not None:
+                await hook.aclose()

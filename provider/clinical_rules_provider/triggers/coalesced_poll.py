@@ -10,14 +10,21 @@ Rules of the game:
 
 * Triggers share when connection id, study, mode, ``poll_endpoint``, job history (asked for
   when ``job_ids`` are given) and ``max_concurrency`` are equal: those decide the requests.
+* Subscribers are isolated (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`,
+  the rules DESIGN sets for any shared poll; on Airflow 3.3 deferred waits still use this
+  module rather than the triggerer's shared streams, see docs/running-at-scale.md):
+  an error that belongs to one rule (a 400 on its history) reaches only the subscribers that
+  watch that rule; errors that belong to the connection reach everyone waiting on the poll,
+  and each judges a transient one against its own ``end_time``. The connection is reread
+  before each poll (through the 30 s process cache), so a rotated secret applies.
 * The shared poll runs at the smallest ``poll_interval`` among its subscribers, start to
   start; a subscriber with a longer interval takes the newest answer when it polls.
 * A subscriber's first answer comes from a poll that started after it joined (it covers its
-  rules); later ones from any poll newer than the last it took. A poll error reaches every
-  subscriber waiting on that poll, which handles it as its own (transient faults retried).
+  rules); later ones from any poll newer than the last it took.
 * The last subscriber out stops the poll task and closes its hook. State lives per running
-  event loop (a ``WeakKeyDictionary`` of loops): several triggerer processes, or several
-  loops in one process, never share, and nothing outlives its loop.
+  event loop: several triggerer processes, or several loops in one process, never share.
+  A loop closed while it still had subscribers (a run never closed) is dropped from the
+  registry at the next subscription, so the registry never keeps a closed loop alive.
 * ``[clinical_rules] coalesce_trigger_polls = False`` (environment variable
   ``AIRFLOW__CLINICAL_RULES__COALESCE_TRIGGER_POLLS=False``) turns sharing off: each trigger
   polls on its own, as before.
@@ -31,17 +38,13 @@ import contextvars
 import itertools
 import threading
 import time
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NamedTuple
 
 from clinical_rules_provider.exceptions import DeadlineExceededError
-from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from clinical_rules_provider.models.clinical_one import RuleJob
-
-JobsByRule = dict[str, list[RuleJob]]
+from clinical_rules_provider.triggers._study_poll import JobsByRule, PollResult, StudyPoller
 
 # Poll tasks started cold wait this long (at most one interval) so triggers that resume
 # together (a triggerer start, a burst of deferrals) share the first poll too.
@@ -110,7 +113,10 @@ class Subscription:
             # or the frames of all earlier raises would pile up on it.
             raise answer.with_traceback(self.poll.answer_traceback)
         assert answer is not None
-        return answer
+        for rule_id in sorted(self.rule_ids):
+            if rule_id in answer.failed:  # one of this subscriber's rules drew an error of its own
+                raise answer.failed[rule_id]
+        return {rule_id: answer.jobs.get(rule_id, []) for rule_id in self.rule_ids}
 
     def leave(self) -> None:
         """Give up the seat (idempotent); the last one out stops the poll."""
@@ -128,7 +134,7 @@ class SharedPoll:
         self.subscribers: dict[int, Subscription] = {}
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
-        self.answer: JobsByRule | BaseException | None = None
+        self.answer: PollResult | BaseException | None = None
         self.answer_traceback: TracebackType | None = None
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
@@ -169,36 +175,31 @@ class SharedPoll:
 
     async def _run(self) -> None:
         key = self.key
-        hook: ClinicalOneHook | None = None
+        poller = StudyPoller(
+            key.conn_id, key.study_id, key.mode, key.poll_endpoint, key.history, key.max_concurrency
+        )
         try:
             await asyncio.sleep(min(JOIN_WINDOW_SECONDS, self.interval()))
             while self.subscribers:
                 began = time.monotonic()
                 self.started += 1
-                answer: JobsByRule | BaseException
+                answer: PollResult | BaseException
                 try:
-                    if hook is None:
-                        hook = self.hook = ClinicalOneHook(key.conn_id, max_concurrency=key.max_concurrency)
                     rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
-                    await hook.aconfig()
+                    hook = self.hook = await poller.current_hook()  # (its clock skew reading)
+                    # The latest deadline bounds the requests; each subscriber waits only
+                    # until its own (Subscription.next_jobs).
                     latest_end = max(s.end_time for s in self.subscribers.values())
                     with hook.time_limit(latest_end - time.time()):
-                        answer = await hook.alatest_jobs(
-                            key.study_id,
-                            key.mode,
-                            rules,
-                            poll_endpoint=key.poll_endpoint,
-                            history=key.history,
-                        )
-                except Exception as exc:  # every subscriber waiting on this poll gets it
+                        answer = await poller.poll(rules)
+                except Exception as exc:  # the connection's: every subscriber waiting on this poll gets it
                     answer = exc
                 self._publish(answer)
                 await self._sleep_until_next(began)
         finally:
-            if hook is not None:
-                await hook.aclose()
+            await poller.aclose()
 
-    def _publish(self, answer: JobsByRule | BaseException) -> None:
+    def _publish(self, answer: PollResult | BaseException) -> None:
         self.answer = answer
         self.answer_traceback = answer.__traceback__ if isinstance(answer, BaseException) else None
         self.completed = self.started
@@ -219,9 +220,7 @@ class SharedPoll:
 
 # --- the per-loop registry ---------------------------------------------------------------------
 
-_POLLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PollKey, SharedPoll]] = (
-    weakref.WeakKeyDictionary()
-)
+_POLLS: dict[asyncio.AbstractEventLoop, dict[PollKey, SharedPoll]] = {}
 _LOCK = threading.Lock()
 
 
@@ -229,6 +228,8 @@ def subscribe(key: PollKey, rule_ids: Iterable[str], interval: float, end_time: 
     """Join (or start) the shared poll of ``key`` in the running event loop."""
     loop = asyncio.get_running_loop()
     with _LOCK:  # loops in other threads use the same registry
+        for closed in [other for other in _POLLS if other.is_closed()]:
+            del _POLLS[closed]  # its polls reference it: they would keep it alive
         polls = _POLLS.setdefault(loop, {})
         poll = polls.get(key)
         if poll is None:

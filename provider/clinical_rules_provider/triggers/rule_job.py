@@ -13,7 +13,7 @@ from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
 from clinical_rules_provider.models.times import as_aware_datetime
-from clinical_rules_provider.triggers import coalesced_poll
+from clinical_rules_provider.triggers import _checks, coalesced_poll
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 __all__ = ["ClinicalOneRuleJobTrigger"]
@@ -42,7 +42,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
     :param job_ids: only these jobs count (``started_after`` is then ignored).
     :param failure_statuses: terminal statuses that end the wait with ``failure``
         (default: every failure status).
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls (finite, at least 1).
     :param poll_endpoint: ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
     :param clinical_one_conn_id: Airflow connection of type ``clinical_one``.
     :param max_concurrency: cap on concurrent requests per poll (default: the connection's).
@@ -78,15 +78,15 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.started_after = moment.isoformat() if moment is not None else None
         self._started_after = moment
         self._watch: RuleJobWatch | None = None
-        self.end_time = float(end_time)
+        self.end_time = _checks.epoch(end_time, "end_time")
         self.job_ids = list(job_ids) if job_ids is not None else None
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = _checks.rule_poll_interval(poll_interval)
         self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.clinical_one_conn_id = clinical_one_conn_id
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = _checks.concurrency(max_concurrency)
         self.cancel_on_kill = cancel_on_kill
-        self.first_poll_delay = max(float(first_poll_delay), 0.0)
+        self.first_poll_delay = _checks.delay(first_poll_delay, "first_poll_delay")
         self._subscription: coalesced_poll.Subscription | None = None
         self._skew_warned = False
 

@@ -6,108 +6,101 @@ as long as a DAG schedules on the asset that watches it, and every event becomes
 event (``extra["payload"]`` holds the payload below) that can start that DAG.
 
 The module is imported when the DAG file that builds the watcher is parsed, so it loads
-only Airflow's trigger base and the id/enum helpers; hooks and clients load in :meth:`run`.
+only Airflow's trigger base and the id/enum helpers; hooks and clients load when it runs.
 
 **Which jobs fire.** A job fires once, when the watch sees it in a terminal status
 (success or failure, the same classification the sensor uses) and either the watch saw
 it unfinished before or the job started at/after the moment the watch began. Jobs that
-were already finished when the watch began never fire.
+were already finished when the watch began never fire. Memory and bad entries: see
+:mod:`~clinical_rules_provider.triggers._job_events`.
 
-**Triggerer restarts (at most once).** The memory of what was seen lives in the running
-trigger. When the triggerer restarts (or the trigger moves to another triggerer), the watch
-begins again: a job that finished while no watch ran, or whose event was yielded but not
-yet stored by the triggerer when it stopped, is *missed*; a job that fired before the
-restart never fires again, and a job still running at the restart fires when it finishes.
+**One poll per study (Airflow 3.3+, ``poll_endpoint="job_status"``).** Watchers that share
+connection, study, mode, endpoint and cadence share one poll through the triggerer's shared
+streams (:mod:`~clinical_rules_provider.triggers._study_stream`); each filters the broadcast
+to its own rules. On Airflow 3.0-3.2, and with ``rerun_history``, each watcher polls alone.
+
+**Triggerer restarts.** On Airflow 3.3+ the watch keeps a watermark in the asset state store
+(one cycle behind what it fired), so a job that finished while no triggerer ran fires after
+the restart: delivery is *at least once*, and a job fired just before a stop may fire again
+(drop repeats by ``job_id``). Below 3.3 the watch begins again: a job that finished while no
+watch ran is missed (*at most once*); one still running fires when it finishes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.job_options import check_poll_endpoint
-from clinical_rules_provider.models.enums import StudyMode, parse_choice, rule_job_phase
+from clinical_rules_provider.models.enums import (
+    PublishRun,
+    RuleState,
+    SortOrder,
+    StudyMode,
+    parse_choice,
+    parse_choices,
+    rule_job_phase,
+)
 from clinical_rules_provider.models.ids import compact_id, normalize_list
-from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.triggers import SerializesArguments
+from clinical_rules_provider.triggers import SerializesArguments, _checks
+from clinical_rules_provider.triggers._job_events import RuleJobEventTracker
 
 if TYPE_CHECKING:
     from clinical_rules_provider.models.clinical_one import RuleJob
+    from clinical_rules_provider.triggers._study_stream import WatchState
+
+# Airflow 3.3 added shared streams (apache/airflow #66584) and the asset state store.
+SHARED_STREAMS = hasattr(BaseEventTrigger, "shared_stream_key")
+STREAM_KEY_PREFIX = "clinical_rules.rule_jobs"
 
 
-class RuleJobEventTracker:
-    """What one watch has seen; :meth:`update` returns the jobs that fire now (Airflow-free).
+def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
+    """``list_rules`` filters written one way: keys sorted, lists sorted and without repeats,
+    choices in their wire case, ids compact and uppercase; ``None`` values left out.
 
-    Per rule it keeps the jobs it saw unfinished and the jobs that fired, only for jobs the
-    service still reports (memory stays the size of the replies).
+    Watchers whose filters mean the same then serialize (and hash) alike, so Airflow runs one
+    trigger for them. Validation (unknown keys, bad values) is the pager's, naming the field.
     """
-
-    def __init__(self, began: datetime) -> None:
-        self.began = began.replace(microsecond=began.microsecond // 1000 * 1000)
-        self._active: dict[str, set[str]] = {}
-        self._fired: dict[str, set[str]] = {}
-
-    def update(self, jobs_by_rule: Mapping[str, Iterable[RuleJob]]) -> list[tuple[str, RuleJob]]:
-        """Record one poll; the newly finished ``(rule id, job)`` pairs, oldest start first."""
-        from clinical_rules_provider.job_watch import warn_unknown_status
-
-        fired: list[tuple[str, RuleJob]] = []
-        for rule_id, jobs in jobs_by_rule.items():
-            jobs = [job for job in jobs if _job_key(job)]
-            if not jobs:
-                continue  # a rule with no reply keeps its memory
-            active, done = self._active.get(rule_id, set()), self._fired.get(rule_id, set())
-            present = {_job_key(job) for job in jobs}
-            active &= present
-            done &= present
-            for job in jobs:
-                key = _job_key(job)
-                phase = rule_job_phase(job.status)
-                if phase not in ("success", "failure"):
-                    if phase == "unknown":
-                        warn_unknown_status(str(job.status or ""))
-                    active.add(key)
-                    continue
-                started = job.job_start_date
-                if key in done or not (key in active or (started is not None and started >= self.began)):
-                    continue
-                done.add(key)
-                active.discard(key)
-                fired.append((rule_id, job))
-            self._active[rule_id], self._fired[rule_id] = active, done
-        return sorted(fired, key=lambda pair: pair[1].job_start_date or self.began)
-
-
-def _job_key(job: RuleJob) -> str:
-    if job.job_id:
-        return str(job.job_id).replace("-", "").upper()
-    return job.job_start_date.isoformat() if job.job_start_date else ""
+    canonical: dict[str, Any] = {}
+    for key in sorted(filters):
+        value = filters[key]
+        if value is None:
+            continue
+        if key in ("form_id", "user_id"):
+            value = compact_id(value, key)
+        elif key == "item_ids":
+            value = sorted(normalize_list(value, key, compact_id))
+        elif key == "rule_states":
+            value = sorted({state.value for state in parse_choices(value, RuleState, key)})
+        elif key in ("publish_run", "sort_order"):
+            value = parse_choice(value, PublishRun if key == "publish_run" else SortOrder, key).value
+        canonical[key] = value
+    return canonical
 
 
 class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
     """Fires once per rule job of a study that reaches a terminal status after the watch began.
 
     Use it in an ``AssetWatcher``; watchers built with the same arguments (ids in any spelling
-    or order) serialize identically, so Airflow runs one trigger for them. Payload of each
-    event: ``study_id``, ``study_mode``, ``rule_id``, ``job_id``, ``status``, ``phase``
-    (``success`` or ``failure``) and ``job_start_date`` (ISO). See the module docs for
-    which jobs fire and what a triggerer restart misses.
+    or order, filters in any key order, list order or case) serialize identically, so Airflow
+    runs one trigger for them. Payload of each event: ``study_id``, ``study_mode``, ``rule_id``,
+    ``job_id``, ``status``, ``phase`` (``success`` or ``failure``) and ``job_start_date`` (ISO).
+    See the module docs for which jobs fire, sharing, and restarts.
 
     :param study_id: study, either UUID form.
     :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``.
     :param rule_ids: the rules to watch; or give ``rule_filter`` instead.
     :param rule_filter: ``list_rules`` filters choosing the rules (``{}``: every rule of
         the study), listed again every ``rule_refresh_interval`` seconds.
-    :param poll_interval: seconds between polls (default 60).
-    :param poll_endpoint: ``job_status`` (bulk, default: one request per 500 rules) or
-        ``rerun_history`` (one request per rule).
-    :param rule_refresh_interval: seconds between listings of ``rule_filter`` (default 300).
+    :param poll_interval: seconds between polls (default 60, at least 1).
+    :param poll_endpoint: ``rerun_history`` (default, the references' endpoint: one request per
+        rule) or ``job_status`` (bulk: one request per 500 rules; on Airflow 3.3+ one poll per
+        study shared by every such watcher).
+    :param rule_refresh_interval: seconds between listings of the rules (default 300).
     :param clinical_one_conn_id: the ``clinical_one`` connection.
     :param max_concurrency: cap on concurrent requests per poll.
     """
@@ -120,7 +113,7 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         rule_ids: Any = None,
         rule_filter: dict[str, Any] | None = None,
         poll_interval: float = 60.0,
-        poll_endpoint: str = "job_status",
+        poll_endpoint: str = "rerun_history",
         rule_refresh_interval: float = 300.0,
         clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         max_concurrency: int | None = None,
@@ -139,16 +132,19 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
             from clinical_rules_provider.clients.filtered_list import RulePager
 
             RulePager.create(self.study_id, self.study_mode, **rule_filter)  # validates the filters
-            rule_filter = dict(rule_filter)
+            rule_filter = canonical_rule_filter(rule_filter)
         self.rule_ids: list[str] | None = rule_ids
         self.rule_filter = rule_filter
+        self.poll_interval = _checks.rule_poll_interval(poll_interval)
         self.poll_endpoint = check_poll_endpoint(poll_endpoint)
-        self.poll_interval = _positive(poll_interval, "poll_interval")
-        self.rule_refresh_interval = _positive(rule_refresh_interval, "rule_refresh_interval")
+        self.rule_refresh_interval = _checks.rule_poll_interval(
+            rule_refresh_interval, "rule_refresh_interval"
+        )
         self.clinical_one_conn_id = clinical_one_conn_id
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = _checks.concurrency(max_concurrency)
 
-    def _payload(self, rule_id: str, job: RuleJob) -> dict[str, Any]:
+    def payload(self, rule_id: str, job: RuleJob) -> dict[str, Any]:
+        """The event payload of one finished job (it carries the job id: consumers drop repeats by it)."""
         return {
             "study_id": self.study_id,
             "study_mode": self.study_mode,
@@ -159,51 +155,66 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
             "job_start_date": job.job_start_date.isoformat() if job.job_start_date else None,
         }
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever; one event per newly finished job. Service errors are logged, never fatal."""
-        from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    async def _watch_state(self) -> WatchState:
+        from clinical_rules_provider.triggers._study_stream import WatchState
 
-        tracker = RuleJobEventTracker(utc_now())
-        hook = ClinicalOneHook(self.clinical_one_conn_id, max_concurrency=self.max_concurrency)
-        rules, listed_at = self.rule_ids, float("-inf")
-        loop = asyncio.get_running_loop()
-        self.log.info(
-            "Watching rule jobs of study %s (%s) from %s", self.study_id, self.study_mode, tracker.began
-        )
+        return await WatchState.begin(self)
+
+    def _events(self, fired: Iterable[tuple[str, RuleJob]]) -> list[TriggerEvent]:
+        return [TriggerEvent(self.payload(rule_id, job)) for rule_id, job in fired]
+
+    # --- polling alone (Airflow 3.0-3.2, rerun_history) -----------------------------------------
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll forever; one event per newly finished job. Errors are logged, never fatal."""
+        state = await self._watch_state()
         try:
             while True:
-                try:
-                    if self.rule_ids is None and loop.time() - listed_at >= self.rule_refresh_interval:
-                        filters = self.rule_filter or {}
-                        listed = hook.alist_rules(self.study_id, self.study_mode, **filters)
-                        rules, listed_at = [rule.rule_id async for rule in listed], loop.time()
-                    jobs = (
-                        await hook.alatest_jobs(
-                            self.study_id,
-                            self.study_mode,
-                            rules,
-                            poll_endpoint=self.poll_endpoint,
-                            history=True,
-                        )
-                        if rules
-                        else {}
-                    )
-                    for rule_id, job in tracker.update(jobs):
-                        yield TriggerEvent(self._payload(rule_id, job))
-                except TransientServiceError as exc:
-                    self.log.warning("Transient error while watching rule jobs (will poll again): %s", exc)
-                except ClinicalRulesError as exc:
-                    listed_at = float("-inf")  # list the rules again next time (a filter may have gone stale)
-                    self.log.error("Error while watching rule jobs (will poll again): %s", exc)
+                await state.checkpoint()
+                for event in self._events(await state.poll_alone()):
+                    yield event
+                state.fired_up_to_here()
                 await asyncio.sleep(self.poll_interval)
         finally:
-            await hook.aclose()
+            await state.aclose()
+
+    # --- one shared poll per study (Airflow 3.3+, job_status) ------------------------------------
+
+    def shared_stream_key(self) -> Hashable | None:
+        """What decides the shared poll's requests (3.3+ and ``job_status`` only; else ``None``)."""
+        if not SHARED_STREAMS or self.poll_endpoint != "job_status":
+            return None
+        return (
+            STREAM_KEY_PREFIX,
+            self.clinical_one_conn_id,
+            self.study_id,
+            self.study_mode,
+            self.poll_endpoint,
+            self.poll_interval,
+            self.rule_refresh_interval,
+            self.max_concurrency,
+        )
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """The study's shared poll: every rule of the study, read in bulk each cycle (it never
+        raises: errors are broadcast, and each watcher logs them)."""
+        from clinical_rules_provider.triggers._study_stream import study_stream
+
+        async for raw in study_stream(cls(**kwargs)):
+            yield raw
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from the study's shared poll: only its rules, its own memory."""
+        state = await self._watch_state()
+        try:
+            async for raw in shared_stream:
+                await state.checkpoint()
+                for event in self._events(await state.take(raw)):
+                    yield event
+                state.fired_up_to_here()
+        finally:
+            await state.aclose()
 
 
-def _positive(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{field}: expected a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-__all__ = ["ClinicalOneRuleJobEventTrigger", "RuleJobEventTracker"]
+__all__ = ["ClinicalOneRuleJobEventTrigger", "RuleJobEventTracker", "canonical_rule_filter"]

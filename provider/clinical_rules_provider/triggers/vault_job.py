@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.clients.vault import job_id_list
-from clinical_rules_provider.hooks.vault import JOB_STATUS_MIN_INTERVAL, VaultHook
+from clinical_rules_provider.hooks.vault import VaultHook
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.job_watch import VaultWatchOutcome, evaluate_vault_jobs
+from clinical_rules_provider.triggers import _checks
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 __all__ = ["VaultJobTrigger"]
@@ -22,7 +23,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
     :param end_time: epoch seconds after which the trigger fires ``timeout``.
     :param failure_statuses: terminal statuses that end the wait with ``failure``
         (default: every terminal status but ``SUCCESS``).
-    :param poll_interval: seconds between polls (at least 10, Vault's per-job limit).
+    :param poll_interval: seconds between polls (finite, at least 10: Vault's per-job limit).
     :param vault_conn_id: Airflow connection of type ``veeva_vault``.
     :param cancel_on_kill: cancel the jobs when the task is killed (Airflow 3.3+).
     """
@@ -42,13 +43,13 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
     ) -> None:
         super().__init__()
         self.job_ids = job_id_list(job_ids)
-        self.end_time = float(end_time)
+        self.end_time = _checks.epoch(end_time, "end_time")
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.failure_status_set = vault_failure_status_set(self.failure_statuses)
-        self.poll_interval = max(float(poll_interval), JOB_STATUS_MIN_INTERVAL)
+        self.poll_interval = _checks.vault_poll_interval(poll_interval)
         self.vault_conn_id = vault_conn_id
         self.cancel_on_kill = cancel_on_kill
-        self.first_poll_delay = max(float(first_poll_delay), 0.0)
+        self.first_poll_delay = _checks.delay(first_poll_delay, "first_poll_delay")
 
     def open_hook(self) -> VaultHook:
         """A hook on this trigger's connection."""

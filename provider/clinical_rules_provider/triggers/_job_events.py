@@ -1,0 +1,256 @@
+"""What a rule-job watch remembers, and which jobs fire now (Airflow-free, no I/O).
+
+**One event per job, bounded memory.** Per rule the tracker keeps the jobs the latest reply
+holds that it saw unfinished (``active``) or fired (``fired``), and one watermark: the start
+of the newest fired job that has left the replies. A job at or before the watermark never
+fires again unless it was seen unfinished, so a job listed, dropped from one reply and listed
+again fires once, while memory stays the size of the current replies plus one date per rule.
+Rules that leave the watch keep only their watermark (at most :data:`MAX_FORGOTTEN_RULES`).
+
+**Evidence, not clocks.** The watermarks are the service's own ``jobStartDate`` values. Only
+the start of the watch (``began``) is this machine's clock, as before: jobs started before it
+that were never seen unfinished do not fire.
+
+**Bad entries.** An entry for a rule that was not asked for, or with no (or a malformed)
+rule or job id, is dropped; each kind is logged once per tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from clinical_rules_provider.models.enums import rule_job_phase
+from clinical_rules_provider.models.ids import compact_id
+
+if TYPE_CHECKING:
+    from clinical_rules_provider.models.clinical_one import RuleJob
+
+log = logging.getLogger(__name__)
+
+MAX_FORGOTTEN_RULES = 10_000
+WATERMARK_VERSION = 1
+
+
+def id_or_none(value: Any, field_name: str) -> str | None:
+    """A compact uppercase id, or ``None`` when ``value`` is missing or malformed."""
+    if not value:
+        return None
+    try:
+        return compact_id(value, field_name)
+    except ValueError:
+        return None
+
+
+@dataclass
+class _RuleMemory:
+    watermark: datetime | None = None
+    active: set[str] = field(default_factory=set)
+    fired: dict[str, datetime | None] = field(default_factory=dict)
+
+
+class RuleJobEventTracker:
+    """What one watch has seen; :meth:`update` returns the jobs that fire now."""
+
+    def __init__(
+        self,
+        began: datetime,
+        watermarks: Mapping[str, datetime] | None = None,
+        active: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.began = began.replace(microsecond=began.microsecond // 1000 * 1000)
+        self._rules: dict[str, _RuleMemory] = {}
+        self._forgotten: OrderedDict[str, datetime] = OrderedDict(watermarks or {})
+        self._logged: set[str] = set()
+        for rule_id, jobs in (active or {}).items():
+            self._memory(rule_id).active.update(jobs)
+
+    @classmethod
+    def restore(cls, stored: Any, began: datetime) -> RuleJobEventTracker:
+        """A tracker that goes on from :meth:`snapshot` (or begins at ``began`` when ``stored``
+        is not one: missing, another version, unreadable)."""
+        state = decode_watermark(stored)
+        if state is None:
+            return cls(began)
+        return cls(state[0], state[1], state[2])
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON to resume from after a restart: :func:`encode_watermark`."""
+        active = {rule_id: sorted(m.active) for rule_id, m in self._rules.items() if m.active}
+        return encode_watermark(self.began, self.watermarks(), active)
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def remembered_jobs(self) -> int:
+        """Jobs held in memory (for tests and diagnostics)."""
+        return sum(len(m.active) + len(m.fired) for m in self._rules.values())
+
+    def watermarks(self) -> dict[str, datetime]:
+        """Per rule, the start of the newest job that fired (what a restart must not repeat)."""
+        marks = dict(self._forgotten)
+        for rule_id, memory in self._rules.items():
+            mark = _newest(memory)
+            if mark is not None:
+                marks[rule_id] = mark
+        return marks
+
+    def _warn_once(self, kind: str, message: str, *args: Any) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning(message + " (logged once per watch)", *args)
+
+    def _memory(self, rule_id: str) -> _RuleMemory:
+        memory = self._rules.get(rule_id)
+        if memory is None:
+            memory = self._rules[rule_id] = _RuleMemory(watermark=self._forgotten.pop(rule_id, None))
+        return memory
+
+    def _forget(self, rule_id: str) -> None:
+        """Keep only the watermark of a rule that left the watch."""
+        mark = _newest(self._rules.pop(rule_id))
+        if mark is not None:
+            self._forgotten[rule_id] = mark
+            self._forgotten.move_to_end(rule_id)
+            while len(self._forgotten) > MAX_FORGOTTEN_RULES:
+                self._forgotten.popitem(last=False)
+
+    # --- one reply -----------------------------------------------------------------------------
+
+    def clean(
+        self, jobs_by_rule: Mapping[str, Iterable[RuleJob]], requested: Iterable[str] | None
+    ) -> dict[str, list[RuleJob]]:
+        """The reply with every bad entry dropped (logged once per kind), keyed by compact id."""
+        wanted = set(requested) if requested is not None else None
+        cleaned: dict[str, list[RuleJob]] = {}
+        for raw_rule, jobs in jobs_by_rule.items():
+            jobs = list(jobs)
+            rule_id = id_or_none(raw_rule, "ruleId")
+            if rule_id is None:
+                if jobs:
+                    self._warn_once(
+                        "no-rule", "Dropped rule job entries with no valid ruleId (e.g. %r)", raw_rule
+                    )
+                continue
+            if wanted is not None and rule_id not in wanted:
+                self._warn_once(
+                    "unasked", "Dropped rule job entries for rule %s, which was not asked for", rule_id
+                )
+                continue
+            kept = cleaned.setdefault(rule_id, [])
+            for job in jobs:
+                if id_or_none(job.job_id, "jobId") is None:
+                    self._warn_once(
+                        "no-job", "Dropped a job of rule %s with no valid jobId (%r)", rule_id, job.job_id
+                    )
+                else:
+                    kept.append(job)
+        return cleaned
+
+    def update(
+        self, jobs_by_rule: Mapping[str, Iterable[RuleJob]], requested: Iterable[str] | None = None
+    ) -> list[tuple[str, RuleJob]]:
+        """Record one poll; the newly finished ``(rule id, job)`` pairs, oldest start first.
+
+        :param requested: the rules asked for (compact ids): others are dropped and logged,
+            and rules no longer asked for keep only their watermark. ``None``: the reply's rules.
+        """
+        from clinical_rules_provider.job_watch import warn_unknown_status
+
+        cleaned = self.clean(jobs_by_rule, requested)
+        if requested is not None:
+            for rule_id in set(self._rules) - set(requested):
+                self._forget(rule_id)
+        fired: list[tuple[str, RuleJob]] = []
+        for rule_id, jobs in cleaned.items():
+            if not jobs:
+                continue  # a rule with no reply keeps its memory
+            memory = self._memory(rule_id)
+            present = {str(id_or_none(job.job_id, "jobId")): job for job in jobs}
+            for key in [k for k in memory.fired if k not in present]:
+                started = memory.fired.pop(key)
+                if started is not None and (memory.watermark is None or started > memory.watermark):
+                    memory.watermark = started
+            memory.active &= present.keys()
+            for key, job in present.items():
+                phase = rule_job_phase(job.status)
+                if phase not in ("success", "failure"):
+                    if phase == "unknown":
+                        warn_unknown_status(str(job.status or ""))
+                    memory.active.add(key)
+                    continue
+                if key in memory.fired or not self._fires(memory, key, job.job_start_date):
+                    continue
+                memory.fired[key] = job.job_start_date
+                memory.active.discard(key)
+                fired.append((rule_id, job))
+        return sorted(fired, key=lambda pair: pair[1].job_start_date or self.began)
+
+    def _fires(self, memory: _RuleMemory, key: str, started: datetime | None) -> bool:
+        if key in memory.active:
+            return True  # seen unfinished: it finished during the watch
+        if started is None or started < self.began:
+            return False
+        return memory.watermark is None or started > memory.watermark
+
+
+def _newest(memory: _RuleMemory) -> datetime | None:
+    return max((d for d in (memory.watermark, *memory.fired.values()) if d is not None), default=None)
+
+
+# --- the watermark kept in Airflow's asset state store (3.3+) -----------------------------------
+
+
+def encode_watermark(
+    began: datetime, marks: Mapping[str, datetime], active: Mapping[str, list[str]]
+) -> dict[str, Any]:
+    """JSON for the asset state store: when the watch began, each rule's watermark, and the
+    jobs seen unfinished (which fire when they finish, however early they started)."""
+    return {
+        "version": WATERMARK_VERSION,
+        "began": began.isoformat(),
+        # epoch milliseconds: about 50 bytes a rule (Airflow warns above 64 KiB a value)
+        "rules": {rule_id: math.floor(mark.timestamp() * 1000) for rule_id, mark in sorted(marks.items())},
+        "active": dict(sorted(active.items())),
+    }
+
+
+def decode_watermark(value: Any) -> tuple[datetime, dict[str, datetime], dict[str, list[str]]] | None:
+    """:func:`encode_watermark` read back; ``None`` for anything else (then the watch starts fresh)."""
+    if not isinstance(value, dict) or value.get("version") != WATERMARK_VERSION:
+        return None
+    try:
+        began = datetime.fromisoformat(value["began"])
+        rules = {str(k): _from_millis(v) for k, v in dict(value.get("rules") or {}).items()}
+        active = {str(k): [str(j) for j in v] for k, v in dict(value.get("active") or {}).items()}
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return None
+    if began.tzinfo is None:
+        return None
+    return began, rules, active
+
+
+def _from_millis(value: Any) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected epoch milliseconds, got {value!r}")
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+
+
+def merge_watermarks(values: Iterable[Any]) -> dict[str, Any] | None:
+    """One watermark from the copies kept in each asset a watcher feeds, the oldest of each part:
+    a copy left behind by a partial write then repeats an event rather than skipping one."""
+    states = [state for state in map(decode_watermark, values) if state is not None]
+    if not states:
+        return None
+    common = set.intersection(*(set(rules) for _, rules, _ in states))
+    marks = {rule_id: min(rules[rule_id] for _, rules, _ in states) for rule_id in common}
+    active: dict[str, set[str]] = {}
+    for _, _, jobs in states:
+        for rule_id, ids in jobs.items():
+            active.setdefault(rule_id, set()).update(ids)
+    began = min(state[0] for state in states)
+    return encode_watermark(began, marks, {rule_id: sorted(ids) for rule_id, ids in active.items()})
