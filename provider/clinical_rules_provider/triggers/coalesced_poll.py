@@ -41,10 +41,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from clinical_rules_provider.exceptions import DeadlineExceededError
 from clinical_rules_provider.triggers._study_poll import JobsByRule, PollResult, StudyPoller
+
+if TYPE_CHECKING:
+    from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 
 # Poll tasks started cold wait this long (at most one interval) so triggers that resume
 # together (a triggerer start, a burst of deferrals) share the first poll too.
