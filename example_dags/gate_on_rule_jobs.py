@@ -3,7 +3,8 @@
 Something else starts those jobs: the nightly ``republish_rules`` DAG, or study designers
 republishing rules in Clinical One. Each run checks the jobs started within its data interval
 (the previous day, 04:00 to 04:00 UTC): every listed rule needs a job started at or after
-``data_interval_start`` that succeeded. A rule with no such job yet keeps the sensor waiting
+``data_interval_start`` that succeeded. A run without a data interval (triggered with no
+logical date, as the UI and REST API allow) checks the 24 hours before it was triggered. A rule with no such job yet keeps the sensor waiting
 (in the triggerer, without a worker slot) until ``timeout``; a job that failed fails the
 sensor at once, naming each rule and status, and ``load_downstream`` does not run.
 
@@ -52,7 +53,8 @@ def gate_on_rule_jobs() -> None:
     gate = ClinicalOneRuleJobSensor(
         task_id="rule_jobs_succeeded",
         rule_ids="{{ params.rule_ids }}",
-        started_after="{{ data_interval_start }}",
+        # No data interval (a run triggered with no logical date): the day before the run.
+        started_after="{{ data_interval_start | default(dag_run.run_after - macros.timedelta(days=1)) }}",
         deferrable=True,
         poll_interval="{{ params.poll_interval_seconds }}",
         timeout=timedelta(hours=3),
