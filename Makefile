@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test
+.PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test release-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,20 @@ ui-check: install
 dist: $(BIN)/python
 	$(BIN)/pip install -q 'build>=1.2'
 	rm -rf dist && $(BIN)/python -m build --outdir dist .
+
+# What a release publishes, checked: sdist + wheel built, `twine check --strict`, then each
+# installed into a fresh venv of its own and imported (scripts/release_check.py). Its tools
+# live in their own venv (.venv-release), not in .venv. RELEASE_PIP_ARGS: extra pip install
+# arguments for those fresh venvs (e.g. --pip-arg=-c --pip-arg=<constraints file>).
+RELEASE_VENV ?= .venv-release
+RELEASE_PIP_ARGS ?=
+
+release-check:
+	test -x $(RELEASE_VENV)/bin/python || $(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_VENV)/bin/pip install -q --upgrade pip 'build>=1.2' 'twine>=5'
+	rm -rf dist && $(RELEASE_VENV)/bin/python -m build --outdir dist .
+	$(RELEASE_VENV)/bin/twine check --strict dist/*
+	$(RELEASE_VENV)/bin/python scripts/release_check.py dist $(RELEASE_PIP_ARGS)
 
 clean:
 	rm -rf $(VENV) .airflow .stack .stack-test .stack-test.out .coverage build dist
