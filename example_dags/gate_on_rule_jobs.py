@@ -9,6 +9,8 @@ logical date, as the UI and REST API allow) checks the 24 hours before it was tr
 sensor at once, naming each rule and status, and ``load_downstream`` does not run.
 
 Set the ``rule_ids`` param's default to the rules your load depends on (32-hex or UUID ids).
+Until then a scheduled run would fail (``rule_ids: expected a non-empty list``) and, retrying,
+hold ``max_active_runs``: the DAG is paused when Airflow first sees it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # Paused until you set the rules (a scheduled run with none fails); the UI shows why.
+    is_paused_upon_creation=True,
+    description="Paused: set the rule_ids param's default to the rules your load depends on, then unpause.",
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
     params={
