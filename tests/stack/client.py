@@ -163,6 +163,10 @@ class Airflow:
         self.unpause(dag_id, timeout)
         self.fail_unfinished_runs(dag_id)
 
+    def sim_reset(self) -> None:
+        """Re-seed the simulator: its seeded jobs are back as they started."""
+        httpx.post(f"{self.sim_url}/_sim/reset", timeout=30).raise_for_status()
+
     def links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links"
         reply = self.http.get(path)
