@@ -14,8 +14,10 @@ AIRFLOW_DEV_VERSION := 3.3.2
 # `make compat-matrix` (about 10 min each on 2 cores: too long for CI beside the stack tests).
 COMPAT_VERSIONS     := 3.0.6 3.1.8 3.2.2
 LOCK                := constraints/airflow-$(AIRFLOW_DEV_VERSION)-py$(PY_VERSION).txt
-LOCK_EXTRAS         := test,lint,docs,dist,ui
-LOCK_ALSO           := apache-airflow-providers-http
+DEV_EXTRAS          := test,lint,docs,dist,openlineage
+LOCK_EXTRAS         := $(DEV_EXTRAS),ui
+# Tools targets install by themselves: the benchmarks' HTTP provider, release-check's twine.
+LOCK_ALSO           := apache-airflow-providers-http twine
 # pip reads PIP_CONSTRAINT in every call, the tests' own pip calls (wheel and doc-snippet venvs,
 # builds) included: `$(call locked,FILE) command` runs a command under that lock.
 locked = PIP_CONSTRAINT=$(abspath $(1))
@@ -23,7 +25,7 @@ seed   = $(if $(wildcard compat/airflow-$(1).txt),--seed compat/airflow-$(1).txt
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cksum | cut -d' ' -f1)
 
 .PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test \
-	lock lock-verify test-latest compat-matrix
+	lock lock-verify test-latest compat-matrix release-check
 
 constraints/airflow-%.txt:
 	@echo "make: $@ is missing: no lock for this Airflow and Python $(PY_VERSION). Run 'make lock'" \
@@ -34,7 +36,7 @@ $(BIN)/python: | $(LOCK)
 	$(call locked,$(LOCK)) $(BIN)/pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
-	$(call locked,$(LOCK)) $(BIN)/pip install -q -e '.[test,lint,docs,dist]'
+	$(call locked,$(LOCK)) $(BIN)/pip install -q -e '.[$(DEV_EXTRAS)]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -117,6 +119,20 @@ ui-check: install
 dist: $(BIN)/python
 	$(call locked,$(LOCK)) $(BIN)/pip install -q 'build>=1.2'
 	rm -rf dist && $(BIN)/python -m build --outdir dist .
+
+# What a release publishes, checked: sdist + wheel built, `twine check --strict`, then each
+# installed into a fresh venv of its own and imported (scripts/release_check.py). Its tools
+# live in their own venv (.venv-release), not in .venv; every install is under the lock.
+# RELEASE_PIP_ARGS: extra pip install arguments for those fresh venvs (--pip-arg=...).
+RELEASE_VENV ?= .venv-release
+RELEASE_PIP_ARGS ?=
+
+release-check: | $(LOCK)
+	test -x $(RELEASE_VENV)/bin/python || $(PYTHON) -m venv $(RELEASE_VENV)
+	$(call locked,$(LOCK)) $(RELEASE_VENV)/bin/pip install -q --upgrade pip 'build>=1.2' 'twine>=5'
+	rm -rf dist && $(call locked,$(LOCK)) $(RELEASE_VENV)/bin/python -m build --outdir dist .
+	$(RELEASE_VENV)/bin/twine check --strict dist/*
+	$(call locked,$(LOCK)) $(RELEASE_VENV)/bin/python scripts/release_check.py dist $(RELEASE_PIP_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) .airflow .airflow-latest .stack .stack-test .stack-test.out .coverage build dist

@@ -2,8 +2,12 @@
 
 Trigger with ``{"dry_run": true}`` to only see what would be cancelled. A job that cannot be
 cancelled (Clinical One's "Failed to cancel job", a Vault refusal) fails its task with the
-ids and reasons; the full per-item report is in XCom either way. The Vault canceller keeps to its defaults: only jobs of the connection's
-own user, and never a job merely scheduled for later.
+ids and reasons; the full per-item report is in XCom either way. The Vault canceller keeps
+to its defaults: only jobs of the connection's own user, and never a job merely scheduled for
+later.
+
+It cancels for real, so it is paused when Airflow first sees it: point the connections at
+your tenant, check a ``{"dry_run": true}`` run's report, then unpause it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ DEFAULT_ARGS: dict[str, Any] = {
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # It cancels jobs for real: paused until you have seen a dry run against your tenant.
+    is_paused_upon_creation=True,
+    description=(
+        'Paused: it cancels for real. Trigger it with {"dry_run": true}, check the report, then unpause.'
+    ),
     dagrun_timeout=timedelta(minutes=50),
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,

@@ -3,11 +3,14 @@
 Something else starts those jobs: the nightly ``republish_rules`` DAG, or study designers
 republishing rules in Clinical One. Each run checks the jobs started within its data interval
 (the previous day, 04:00 to 04:00 UTC): every listed rule needs a job started at or after
-``data_interval_start`` that succeeded. A rule with no such job yet keeps the sensor waiting
+``data_interval_start`` that succeeded. A run without a data interval (triggered with no
+logical date, as the UI and REST API allow) checks the 24 hours before it was triggered. A rule with no such job yet keeps the sensor waiting
 (in the triggerer, without a worker slot) until ``timeout``; a job that failed fails the
 sensor at once, naming each rule and status, and ``load_downstream`` does not run.
 
 Set the ``rule_ids`` param's default to the rules your load depends on (32-hex or UUID ids).
+Until then a scheduled run would fail (``rule_ids: expected a non-empty list``) and, retrying,
+hold ``max_active_runs``: the DAG is paused when Airflow first sees it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # Paused until you set the rules (a scheduled run with none fails); the UI shows why.
+    is_paused_upon_creation=True,
+    description="Paused: set the rule_ids param's default to the rules your load depends on, then unpause.",
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
     params={
@@ -52,7 +58,8 @@ def gate_on_rule_jobs() -> None:
     gate = ClinicalOneRuleJobSensor(
         task_id="rule_jobs_succeeded",
         rule_ids="{{ params.rule_ids }}",
-        started_after="{{ data_interval_start }}",
+        # No data interval (a run triggered with no logical date): the day before the run.
+        started_after="{{ data_interval_start | default(dag_run.run_after - macros.timedelta(days=1)) }}",
         deferrable=True,
         poll_interval="{{ params.poll_interval_seconds }}",
         timeout=timedelta(hours=3),

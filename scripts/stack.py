@@ -3,7 +3,11 @@
 api-server, scheduler, dag-processor and triggerer run as separate processes on 127.0.0.1
 (SQLite, LocalExecutor) in a project-local ``AIRFLOW_HOME`` (``.stack/``), with the example
 DAGs loaded and the ``clinical_one_default`` / ``veeva_vault_default`` connections pointing
-at the simulator. Every component gets its own process group; Ctrl-C (SIGINT), SIGTERM or
+at the simulator (their link templates open the simulator's own ``/_sim/ui`` pages, and
+``CLINICAL_ONE_ASSET_HOST`` names it, so the asset examples announce the right asset).
+The examples that need a setting of yours or act for real start paused (their DAG says
+``is_paused_upon_creation=True``); the stack prints each one's description, which says what
+to set. Every other example is unpaused and its first scheduled run is green. Every component gets its own process group; Ctrl-C (SIGINT), SIGTERM or
 SIGHUP stop every group and any descendant that left its group, then the script exits.
 A component that dies is restarted (at most ``MAX_RESTARTS`` times); the stack file
 ``<home>/stack.json`` always lists the current process ids, URLs and login.
@@ -30,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -146,13 +151,17 @@ class Stack:
                 # The log servers of the scheduler and triggerer: free ports, so stacks coexist.
                 f"{prefix}LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
                 f"{prefix}LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
+                # The asset examples' host: the simulator's, as the connection's base URL.
+                "CLINICAL_ONE_ASSET_HOST": urlsplit(self.sim_url).netloc,
             }
         )
         return env
 
     def connections(self) -> dict[str, Any]:
-        """Both default connections, pointing at this stack's simulator."""
+        """Both default connections, pointing at this stack's simulator; their link templates
+        open the simulator's pages (``/_sim/ui``, a path joined to the connection's host)."""
         from clinical_rules_provider.testing import EXAMPLE_STUDY_ID as STUDY_ID
+        from clinical_rules_provider.testing.ui_pages import RULES_PAGE, VAULT_JOB_PAGE
 
         return {
             "clinical_one_default": {
@@ -160,14 +169,21 @@ class Stack:
                 "host": self.sim_url,
                 "login": "demo-user",
                 "password": "demo-password",
-                "extra": json.dumps({"study_id": STUDY_ID, "study_mode": "test", "service_timezone": "UTC"}),
+                "extra": json.dumps(
+                    {
+                        "study_id": STUDY_ID,
+                        "study_mode": "test",
+                        "service_timezone": "UTC",
+                        "rules_url_template": RULES_PAGE,
+                    }
+                ),
             },
             "veeva_vault_default": {
                 "conn_type": "veeva_vault",
                 "host": self.sim_url,
                 "login": "integration@sim.example",
                 "password": "sim-password",
-                "extra": json.dumps({"client_id": "airflow-stack"}),
+                "extra": json.dumps({"client_id": "airflow-stack", "job_url_template": VAULT_JOB_PAGE}),
             },
         }
 
@@ -250,15 +266,23 @@ class Stack:
         reply.raise_for_status()
         return str(reply.json()["access_token"])
 
-    def dags_loaded(self, token: str) -> bool:
+    def dag_list(self, token: str) -> list[dict[str, Any]]:
         reply = httpx.get(
             f"{self.api_url}/api/v2/dags",
             params={"limit": 1000},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         )
-        found = {d["dag_id"] for d in reply.json()["dags"]}
-        return self.expected_dag_ids() <= found
+        return list(reply.json()["dags"])
+
+    def dags_loaded(self, token: str) -> bool:
+        return self.expected_dag_ids() <= {d["dag_id"] for d in self.dag_list(token)}
+
+    def paused(self) -> dict[str, str]:
+        """The paused DAGs and their descriptions (each says what to set before unpausing)."""
+        return {
+            d["dag_id"]: d.get("description") or "" for d in self.dag_list(self.token()) if d["is_paused"]
+        }
 
     def supervise(self, every: float = 1.0) -> None:
         """Until stopped: restart a component that exited (``MAX_RESTARTS`` each), else stop all."""
@@ -345,6 +369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Press Ctrl-C to stop everything.",
         flush=True,
     )
+    with contextlib.suppress(httpx.HTTPError):  # only a listing: the stack is up either way
+        for dag_id, why in sorted(stack.paused().items()):
+            print(f"  paused: {dag_id}: {why}", flush=True)
     stack.supervise()
     return 0
 

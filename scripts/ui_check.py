@@ -19,6 +19,9 @@ What it does, from a fresh clone (only Python + pip, and apt as root for the bro
    icons and the Clinical One success toast).
 5. Prints PASS/FAIL per check and exits non-zero on any failure. The API server, the
    simulator and the browser are always shut down.
+6. Then runs ``scripts/ui_check_first_open.py``: the whole ``make up`` stack, its DAG list
+   at first open and a task's extra link on the *Details* tab, photographed
+   (``docs/img/first_open_dag_list.png``, ``docs/img/task_extra_link.png``).
 
 The connection's port is filled in as well as the full URL in host: Airflow 3.3.2's "Test
 Connection" button sends ``port: 0`` for a connection without a port, and the API then
@@ -756,4 +759,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    forms = main()
+    section("First open (make up): the DAG list and a task's extra link")
+    first_open = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "ui_check_first_open.py")], check=False
+    )
+    sys.exit(forms or first_open.returncode)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import clinical_rules_provider
-from tests.test_doc_snippets import doc_snippets, run_project_tests, write_project
+from tests.test_doc_snippets import doc_snippets, run_project_tests, snippet_test_count, write_snippet_project
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +34,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One fresh venv with the wheel (and, for the guide's tests, pytest) installed."""
+    """One fresh venv with the wheel and its ``testing`` extra (pytest and pytest-asyncio
+    included: the guide's tests need nothing else)."""
     path = tmp_path_factory.mktemp("venv")
     _run([sys.executable, "-m", "venv", str(path)])
-    _run([str(path / "bin" / "pip"), "install", "-q", f"{wheel}[testing]", "pytest", "pytest-asyncio"])
+    _run([str(path / "bin" / "pip"), "install", "-q", f"{wheel}[testing]"])
     return path
 
 
@@ -71,7 +72,13 @@ def test_wheel_registers_no_pytest_plugin(wheel: Path) -> None:
     assert "pytest11" not in entry_points
 
 
-def test_testing_guide_project_passes_in_the_fresh_venv_and_airflow_home(venv: Path, tmp_path: Path) -> None:
-    project = write_project(tmp_path / "project", doc_snippets())
-    done = run_project_tests(venv / "bin" / "python", project)
-    assert " passed" in done.stdout and "failed" not in done.stdout
+def test_each_testing_guide_snippet_passes_alone_in_the_fresh_venv_and_airflow_home(
+    venv: Path, tmp_path: Path
+) -> None:
+    snippets = doc_snippets()
+    tests = [s for s in snippets if s.kind == "pytest"]
+    assert tests
+    for n, snippet in enumerate(tests):
+        project = write_snippet_project(tmp_path / f"project{n}", snippet, snippets)
+        done = run_project_tests(venv / "bin" / "python", project)
+        assert f"{snippet_test_count(snippet)} passed" in done.stdout, (snippet.where, done.stdout[-2000:])

@@ -3,7 +3,9 @@
 How a snippet runs depends on what it holds (docs/contributing-docs.md): a DAG goes into the
 ``dags/`` folder of a scratch project, ``test_*`` functions into its ``tests/`` (run with pytest
 in a subprocess, in a fresh ``AIRFLOW_HOME``), anything else runs as a script with the default
-connections pointing at a loopback simulator.
+connections pointing at a loopback simulator. Each snippet runs on its own: one scratch project
+(every DAG snippet, this one test snippet) and one pytest process per test snippet, so a
+snippet that leans on names or fixtures of another block fails.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def doc_snippets(root: Path = ROOT) -> list[Snippet]:
 
 
 def write_project(dest: Path, snippets: list[Snippet]) -> Path:
-    """The testing guide's project layout with every DAG and pytest snippet in it."""
+    """The testing guide's project layout with the given DAG and pytest snippets in it."""
     (dest / "dags").mkdir(parents=True)
     (dest / "tests").mkdir()
     (dest / "pyproject.toml").write_text(PYPROJECT)
@@ -93,6 +95,17 @@ def clean_env() -> dict[str, str]:
 
 
 SNIPPETS = doc_snippets()
+PYTEST_SNIPPETS = [s for s in SNIPPETS if s.kind == "pytest"]
+
+
+def write_snippet_project(dest: Path, snippet: Snippet, snippets: list[Snippet]) -> Path:
+    """A project for one test snippet alone: every DAG snippet (the files it may import) and it."""
+    return write_project(dest, [*(s for s in snippets if s.kind == "dag"), snippet])
+
+
+def snippet_test_count(snippet: Snippet) -> int:
+    """How many tests a pytest snippet defines."""
+    return len(_TEST.findall(snippet.code))
 
 
 def run_project_tests(python: Path, project: Path) -> subprocess.CompletedProcess[str]:
@@ -158,10 +171,9 @@ def test_script_snippet_runs_against_the_simulator(
 
 
 @pytest.mark.e2e
-def test_pytest_and_dag_snippets_pass_in_a_fresh_project(tmp_path: Path) -> None:
-    project = write_project(tmp_path / "project", SNIPPETS)
+@pytest.mark.parametrize("snippet", PYTEST_SNIPPETS, ids=lambda s: s.where)
+def test_each_pytest_snippet_passes_alone_in_a_fresh_project(snippet: Snippet, tmp_path: Path) -> None:
+    project = write_snippet_project(tmp_path / "project", snippet, SNIPPETS)
     done = run_project_tests(Path(sys.executable), project)
     counts = re.search(r"(\d+) passed", done.stdout)
-    assert counts and int(counts.group(1)) == sum(
-        len(_TEST.findall(s.code)) for s in SNIPPETS if s.kind == "pytest"
-    ), done.stdout[-2000:]
+    assert counts and int(counts.group(1)) == snippet_test_count(snippet), done.stdout[-2000:]

@@ -187,3 +187,53 @@ def test_vault_cancel_pushes_job_links(vault_linked: str, ti: FakeTI) -> None:
         task_id="cancel", job_ids=[1046892], vault_conn_id=vault_linked, fail_on_not_cancelled=False
     ).execute(make_context(ti))
     assert ti.pushed("vault_job_url").endswith("/jobs/1046892")
+
+
+# --- no template: an empty link, so the end-of-task link read finds it ---------------------
+
+
+def test_without_a_template_the_rules_link_is_pushed_empty(
+    slow_jobs: LiveSimulator, make_conn: ConnFactory, ti: FakeTI
+) -> None:
+    # Airflow's task runner reads every extra link's XCom when a task ends; a key never
+    # pushed makes it log "XCom not found" at error level in a run that went right.
+    bare = make_conn(
+        "c1_bare",
+        "clinical_one",
+        slow_jobs.url,
+        login=C1_LOGIN,
+        password=C1_PASSWORD,
+        extra={"study_id": STUDY, "study_mode": "test"},
+    )
+    task = ClinicalOneUpdatePublishRunOperator(
+        task_id="publish",
+        publish_run="AllData",
+        rule_ids=[RULE_A],
+        wait_for_completion=True,
+        deferrable=True,
+        clinical_one_conn_id=bare,
+    )
+    with pytest.raises(TaskDeferred):
+        task.execute(make_context(ti))
+    assert ti.pushed("clinical_one_rules_url") == ""
+
+
+def test_a_stale_vault_dry_run_pushes_the_link_of_the_jobs_it_would_cancel(
+    vault_linked: str, ti: FakeTI
+) -> None:
+    report = VaultCancelStaleJobsOperator(task_id="stale", dry_run=True, vault_conn_id=vault_linked).execute(
+        make_context(ti)
+    )
+    assert report["cancelled"] == []
+    first = report["stale"][0]["job_id"]
+    assert ti.pushed("vault_job_url").endswith(f"/jobs/{first}")
+
+
+def test_a_vault_task_with_no_job_to_link_pushes_an_empty_link(
+    simulator: LiveSimulator, make_conn: ConnFactory, ti: FakeTI
+) -> None:
+    bare = make_conn("vault_bare", "veeva_vault", simulator.url, login=VAULT_LOGIN, password=VAULT_PASSWORD)
+    VaultCancelStaleJobsOperator(task_id="stale", dry_run=True, older_than=10**9, vault_conn_id=bare).execute(
+        make_context(ti)
+    )
+    assert ti.keys == ["vault_job_url"] and ti.pushed("vault_job_url") == ""

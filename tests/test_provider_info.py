@@ -69,3 +69,23 @@ def test_importing_the_package_does_not_import_airflow_or_httpx_clients(tmp_path
     code = "import sys, clinical_rules_provider.models, clinical_rules_provider.clients.clinical_one; print('airflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("uri", "conn_type"),
+    [
+        ("clinical-one://user:secret-pw@tenant.example.com?study_id=S&study_mode=test", "clinical_one"),
+        ("veeva-vault://user:secret-pw@myvault.veevavault.com", "veeva_vault"),
+    ],
+)
+def test_a_uri_with_a_dash_loads_as_the_registered_connection_type(uri: str, conn_type: str) -> None:
+    # What docs/troubleshooting.md promises about Airflow's "shall not contain '_'" warning:
+    # the dash form a URI carries reads back as the type the provider registers.
+    from airflow.models.connection import Connection
+
+    registered = {
+        c["connection-type"] for c in clinical_rules_provider.get_provider_info()["connection-types"]
+    }
+    conn = Connection(conn_id="c", uri=uri)
+    assert conn.conn_type == conn_type and conn_type in registered
+    assert Connection(conn_id="c", uri=conn.get_uri()).conn_type == conn_type

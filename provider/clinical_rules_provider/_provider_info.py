@@ -137,6 +137,8 @@ PROVIDER_INFO: dict[str, Any] = {
             "schemes": ["clinical-one"],
             "handler": "clinical_rules_provider.assets.normalize_uri",
             "factory": "clinical_rules_provider.assets.create_asset",
+            # Used by apache-airflow-providers-openlineage when installed (the openlineage extra).
+            "to_openlineage_converter": "clinical_rules_provider.lineage.convert_asset_to_openlineage",
         }
     ],
     "extra-links": [

@@ -10,9 +10,13 @@ connection's base URL) and may use only these placeholders:
 - ``veeva_vault``: ``{base_url}``, ``{host}``, ``{job_id}``
 
 Tasks render the URL and push it to XCom **before** they wait (Airflow's UI reads a link
-from the XCom named by the link's ``xcom_key``), so the button works while the task is
-still waiting or deferred. A task with several Vault jobs links to the first; the XCom
-``vault_job_urls`` lists one URL per job.
+from the XCom named by the link's ``xcom_key``), so the link works while the task is
+still waiting or deferred. Without a template they push an empty link (``""``, which the
+UI does not show): when a task ends, Airflow's task runner reads every extra link's XCom,
+and reading one that was never pushed logs ``XCom not found`` at error level in a run
+that went right. A task with several Vault jobs links to the first; the XCom
+``vault_job_urls`` lists one URL per job. On Airflow 3.3 the links are under the task
+instance's *Details* tab.
 """
 
 from __future__ import annotations
@@ -181,18 +185,19 @@ class VaultJobLink(_XComLink):
 
 
 def push_rules_link(context: Context, conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
-    """Render and push the rules link now (before any wait); returns it."""
+    """Render and push the rules link now (before any wait); returns it. Without a template
+    the link is pushed empty, so Airflow's end-of-task link read finds it (no error line)."""
     url = rules_url(conn, study_id, study_mode)
-    if url is not None:
-        context["ti"].xcom_push(key=ClinicalOneRulesLink.key, value=url)
+    context["ti"].xcom_push(key=ClinicalOneRulesLink.key, value=url or "")
     return url
 
 
 def push_vault_job_links(context: Context, conn: ConnectionLike, job_ids: list[int]) -> list[str]:
-    """Render and push the first job's link and every job's URL (``vault_job_urls``) now."""
+    """Render and push the first job's link and every job's URL (``vault_job_urls``) now;
+    without a template or a job, the link is pushed empty (see :func:`push_rules_link`)."""
     urls = vault_job_urls(conn, job_ids)
+    context["ti"].xcom_push(key=VaultJobLink.key, value=urls[0] if urls else "")
     if urls:
-        context["ti"].xcom_push(key=VaultJobLink.key, value=urls[0])
         context["ti"].xcom_push(key=VAULT_JOB_URLS_KEY, value=urls)
     return urls
 

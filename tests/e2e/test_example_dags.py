@@ -190,6 +190,29 @@ def test_gate_runs_the_downstream_step_after_rule_jobs_started_outside_it_succee
     assert {r: len(sim.state.rule(EXAMPLE_STUDY_ID, MODE, r).jobs) for r in GATED_RULES} == before  # type: ignore[union-attr]
 
 
+def test_gate_runs_without_a_data_interval_checking_the_day_before_the_run(
+    airflow_env: dict[str, str], sim: LiveSimulator
+) -> None:
+    # A run triggered with no logical date (`{"logical_date": null}` through the REST API)
+    # has no data_interval_start; the template falls back to the 24 h before the run.
+    start_rule_jobs(sim, GATED_RULES)
+    result = run_dag(
+        airflow_env, sim, "gate_on_rule_jobs", {"rule_ids": GATED_RULES, "poll_interval_seconds": 1}
+    )
+    assert "UndefinedError" not in result["log"]
+    assert result["state"] == "success", result["log"][-3000:]
+    assert states(result) == {"rule_jobs_succeeded": "success", "load_downstream": "success"}
+
+
+def test_a_green_run_logs_no_error_line(airflow_env: dict[str, str], sim: LiveSimulator) -> None:
+    # No link template on the connections: Airflow reads each extra link's XCom when a task
+    # ends, and an XCom never pushed is logged as "XCom not found" at error level.
+    result = run_dag(airflow_env, sim, "republish_rules", REPUBLISH_CONF)
+    assert result["state"] == "success", result["log"][-3000:]
+    errors = [line for line in result["log"].splitlines() if "[error" in line or "XCom not found" in line]
+    assert errors == []
+
+
 def test_gate_stops_the_pipeline_when_a_rule_job_fails(
     airflow_env: dict[str, str], sim: LiveSimulator
 ) -> None:

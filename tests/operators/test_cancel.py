@@ -371,6 +371,6 @@ def test_vault_cancel_accepts_numeric_strings(
         task_id="vc", job_ids=[str(QUEUED_STALE), str(SCHEDULED_STALE)], vault_conn_id=sim_vault
     )
     assert task.execute(context) == {"cancelled": [QUEUED_STALE, SCHEDULED_STALE], "not_cancelled": []}
-    assert ti.pushes == []
+    assert ti.pushes == [("vault_job_url", "")]  # no job_url_template: an empty link, nothing else
     [request] = simulator.state.requests_to("/actions/cancel")
     assert request.json() == [{"job_id": QUEUED_STALE}, {"job_id": SCHEDULED_STALE}]

@@ -134,6 +134,45 @@ class Airflow:
             ).raise_for_status()
         return ended
 
+    def dags(self) -> dict[str, dict[str, Any]]:
+        reply = self.http.get("/dags", params={"limit": 1000})
+        reply.raise_for_status()
+        return {d["dag_id"]: d for d in reply.json()["dags"]}
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.http.patch(f"/dags/{dag_id}", json={"is_paused": paused}).raise_for_status()
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        reply = self.http.get(f"/dags/{dag_id}/dagRuns", params={"limit": 1000})
+        reply.raise_for_status()
+        return list(reply.json()["dag_runs"])
+
+    def unpause(self, dag_id: str, timeout: float = 120) -> str:
+        """Unpause a DAG the stack keeps paused; the id of the scheduled run that unpausing starts."""
+        self.set_paused(dag_id, False)
+        scheduled = wait_until(
+            f"{dag_id}'s scheduled run",
+            lambda: [r for r in self.runs(dag_id) if r["run_type"] == "scheduled"],
+            timeout,
+        )
+        return str(scheduled[0]["dag_run_id"])
+
+    def unpause_past_its_scheduled_run(self, dag_id: str, timeout: float = 120) -> None:
+        """Unpause and end the scheduled run that unpausing starts (it would hold
+        ``max_active_runs``), so a test's own run goes next."""
+        self.unpause(dag_id, timeout)
+        self.fail_unfinished_runs(dag_id)
+
+    def sim_reset(self) -> None:
+        """Re-seed the simulator: its seeded jobs are back as they started."""
+        httpx.post(f"{self.sim_url}/_sim/reset", timeout=30).raise_for_status()
+
+    def links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links"
+        reply = self.http.get(path)
+        reply.raise_for_status()
+        return dict(reply.json()["extra_links"])
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         reply = self.http.get(f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
         reply.raise_for_status()

@@ -30,19 +30,46 @@ def test_gate_on_rule_jobs_runs_end_to_end(airflow: Airflow) -> None:
     httpx.put(
         airflow.sim_url + path, json={"ruleIds": GATED_RULES}, auth=("demo-user", "demo-password"), timeout=30
     ).raise_for_status()
-    # The stack unpauses the example: its scheduled run (no rule ids set, so it fails and
-    # retries) would hold max_active_runs=1 and keep this run queued.
-    airflow.fail_unfinished_runs("gate_on_rule_jobs")
-    conf = {"rule_ids": GATED_RULES, "poll_interval_seconds": 2}
-    # A run with a logical date has a data interval (the sensor's started_after).
-    run_id = airflow.trigger("gate_on_rule_jobs", conf, logical_date=datetime.now(timezone.utc).isoformat())
-    assert airflow.wait_run("gate_on_rule_jobs", run_id)["state"] == "success"
-    states = {t: ti["state"] for t, ti in airflow.tasks("gate_on_rule_jobs", run_id).items()}
-    assert states == dict.fromkeys(("rule_jobs_succeeded", "load_downstream"), "success")
+    # The example starts paused (no rule ids set); unpausing starts a scheduled run that
+    # would fail, retry and hold max_active_runs=1: it is ended first.
+    airflow.unpause_past_its_scheduled_run("gate_on_rule_jobs")
+    try:
+        conf = {"rule_ids": GATED_RULES, "poll_interval_seconds": 2}
+        # A run with a logical date has a data interval (the sensor's started_after) ...
+        when = datetime.now(timezone.utc).isoformat()
+        run_id = airflow.trigger("gate_on_rule_jobs", conf, logical_date=when)
+        assert airflow.wait_run("gate_on_rule_jobs", run_id)["state"] == "success"
+        states = {t: ti["state"] for t, ti in airflow.tasks("gate_on_rule_jobs", run_id).items()}
+        assert states == dict.fromkeys(("rule_jobs_succeeded", "load_downstream"), "success")
+        # ... and one triggered with {"logical_date": null} has none: it checks the day before it.
+        run_id = airflow.trigger("gate_on_rule_jobs", conf, logical_date=None)
+        assert airflow.wait_run("gate_on_rule_jobs", run_id)["state"] == "success"
+    finally:
+        airflow.set_paused("gate_on_rule_jobs", True)
 
 
-def test_cancel_stale_jobs_dry_run_runs_end_to_end(airflow: Airflow) -> None:
-    run_id = airflow.trigger("cancel_stale_jobs", {"dry_run": True})
-    assert airflow.wait_run("cancel_stale_jobs", run_id)["state"] == "success"
-    states = {t: ti["state"] for t, ti in airflow.tasks("cancel_stale_jobs", run_id).items()}
-    assert states == dict.fromkeys(("cancel_stale_rule_jobs", "cancel_stale_vault_jobs"), "success")
+def test_cancel_stale_jobs_scheduled_and_dry_runs_end_to_end(airflow: Airflow) -> None:
+    # It starts paused (it cancels for real). Unpausing starts a scheduled run: against the
+    # simulator it fails by design (a seeded rule job cannot be cancelled), while its Vault
+    # task cancels the stale Vault job and links to it: the simulator's job page.
+    # Earlier runs (republish_rules restarts the rules' jobs) change which jobs are stale: start
+    # from the seeded ones.
+    airflow.sim_reset()
+    scheduled = airflow.unpause("cancel_stale_jobs")
+    try:
+        assert airflow.wait_run("cancel_stale_jobs", scheduled)["state"] == "failed"
+        tasks = airflow.tasks("cancel_stale_jobs", scheduled)
+        assert {t: ti["state"] for t, ti in tasks.items()} == {
+            "cancel_stale_rule_jobs": "failed",
+            "cancel_stale_vault_jobs": "success",
+        }
+        link = airflow.links("cancel_stale_jobs", scheduled, "cancel_stale_vault_jobs")["Vault job"]
+        assert link == f"{airflow.sim_url}/_sim/ui/vault/jobs/1046892"
+        page = httpx.get(link, timeout=30)
+        assert page.status_code == 200 and "simulator" in page.text
+        run_id = airflow.trigger("cancel_stale_jobs", {"dry_run": True})
+        assert airflow.wait_run("cancel_stale_jobs", run_id)["state"] == "success"
+        states = {t: ti["state"] for t, ti in airflow.tasks("cancel_stale_jobs", run_id).items()}
+        assert states == dict.fromkeys(("cancel_stale_rule_jobs", "cancel_stale_vault_jobs"), "success")
+    finally:
+        airflow.set_paused("cancel_stale_jobs", True)

@@ -216,7 +216,10 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 len(unfinished),
                 len(stale),
             )
-            if dry_run or not stale:
+            if dry_run or not stale:  # the links then name the jobs a real run would cancel
+                push_vault_job_links(
+                    context, hook.get_connection(self.vault_conn_id), [s["job_id"] for s in stale]
+                )
                 return report
             return self._cancel(context, [s["job_id"] for s in stale], report)
 

@@ -273,6 +273,12 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
         publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
         return {"study_id": study, "study_mode": mode, "publish_run": publish_run, **pushed}
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (the ``openlineage`` extra): see :mod:`clinical_rules_provider.lineage`."""
+        from clinical_rules_provider.lineage import publish_task_lineage
+
+        return publish_task_lineage(self, task_instance)
+
     def on_kill(self) -> None:
         """Cancel the jobs this task started, when ``cancel_on_kill`` is set."""
         if self.cancel_on_kill and self._started and self._started[2]:

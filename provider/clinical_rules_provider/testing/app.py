@@ -1,4 +1,4 @@
-"""The simulator's Starlette app: both services plus `/_sim` control routes.
+"""The simulator's Starlette app: both services plus `/_sim` control routes and pages.
 
 Control routes let a test (or the demo) in another process steer the simulator over HTTP;
 they are never logged or faulted.
@@ -22,6 +22,7 @@ from clinical_rules_provider.testing.clinical_one_routes import clinical_one_rou
 from clinical_rules_provider.testing.clock import ManualClock
 from clinical_rules_provider.testing.faults import FaultMiddleware
 from clinical_rules_provider.testing.state import Settings, SimulatorState
+from clinical_rules_provider.testing.ui_pages import ui_routes
 from clinical_rules_provider.testing.vault_routes import vault_routes
 
 __all__ = ["control_routes", "create_app"]
@@ -38,6 +39,7 @@ def create_app(state: SimulatorState | None = None) -> Starlette:
             *clinical_one_routes(sim),
             *vault_routes(sim),
             *control_routes(sim),
+            *ui_routes(sim),
         ],
         middleware=[Middleware(FaultMiddleware, state=sim)],
     )

@@ -1,0 +1,27 @@
+"""The provider's OpenLineage run facet; imported only when the OpenLineage provider is installed
+(``clinical_rules_provider.lineage`` loads it inside the function that needs it)."""
+
+from __future__ import annotations
+
+from attrs import define
+from openlineage.client.facet_v2 import RunFacet  # type: ignore[import-not-found,unused-ignore]
+
+
+@define
+class ClinicalOnePublishRunFacet(RunFacet):  # type: ignore[misc,unused-ignore]
+    """What a ``ClinicalOneUpdatePublishRunOperator`` run did (fields in camelCase, as OpenLineage names them).
+
+    :param publishRun: ``AllData`` or ``FutureData`` (``None`` when no rule was selected).
+    :param ruleCount: rules updated.
+    :param failedRuleCount: rules the service refused to update.
+    :param outcome: ``updated``, ``partially_updated`` or ``nothing_selected``.
+    :param jobsSucceeded: rules whose job succeeded, when the task waited for them.
+    """
+
+    publishRun: str | None
+    studyId: str
+    studyMode: str
+    ruleCount: int
+    failedRuleCount: int
+    outcome: str
+    jobsSucceeded: int | None = None

@@ -1,0 +1,111 @@
+"""OpenLineage for the provider, with the optional ``openlineage`` extra
+(``apache-airflow-providers-openlineage``); without it nothing here is called.
+
+- :func:`convert_asset_to_openlineage`: the ``to_openlineage_converter`` of the
+  ``clinical-one://`` asset scheme (provider info ``asset-uris``), so the OpenLineage
+  provider reports a rules asset as a dataset, as it does for ``s3://`` or ``file://``.
+- :func:`publish_task_lineage`: what ``ClinicalOneUpdatePublishRunOperator``'s
+  ``get_openlineage_facets_on_complete`` returns: the study and mode as the input dataset,
+  the study's rules asset as the output dataset, and a run facet naming the publish run,
+  the rule count and the outcome.
+
+Dataset naming (an inference: neither OpenLineage nor the references name Clinical One
+datasets): namespace ``clinical-one://<host>`` (the asset URI's scheme and host), name
+``<study_id>/<study_mode>`` for the study and mode, ``<study_id>/<study_mode>/rules`` for the
+rules asset (the asset URI's path). Importing this module needs no OpenLineage package
+(Airflow imports the converter's module when it reads the provider info); the OpenLineage
+classes load inside the functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from clinical_rules_provider.assets import SCHEME, parse_rules_asset_uri, rules_asset_uri
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+__all__ = [
+    "convert_asset_to_openlineage",
+    "publish_lineage",
+    "publish_outcome",
+    "publish_task_lineage",
+    "rules_dataset",
+    "study_dataset",
+]
+
+
+def _namespace(host: str) -> str:
+    return f"{SCHEME}://{host}"
+
+
+def rules_dataset(host: str, study_id: str, study_mode: str) -> Any:
+    """The OpenLineage dataset of a study's rules (the ``clinical-one://`` asset)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    key = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
+    assert key is not None  # a clinical-one:// URI, built just above
+    return Dataset(namespace=_namespace(key.host), name=f"{key.study_id}/{key.study_mode}/rules")
+
+
+def study_dataset(host: str, study_id: str, study_mode: str) -> Any:
+    """The OpenLineage dataset of a study in one mode (what a publish run reads)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    key = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
+    assert key is not None
+    return Dataset(namespace=_namespace(key.host), name=f"{key.study_id}/{key.study_mode}")
+
+
+def convert_asset_to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:
+    """``asset-uris`` converter: ``clinical-one://<host>/<study>/<mode>/rules`` as a dataset.
+
+    A URI of another scheme or form raises ``ValueError`` naming the accepted form (the
+    OpenLineage provider then leaves the asset out, logging why at debug level).
+    """
+    key = parse_rules_asset_uri(asset.uri)
+    if key is None:
+        raise ValueError(f"asset uri: {asset.uri!r} is not a {SCHEME}:// URI")
+    return rules_dataset(key.host, key.study_id, key.study_mode)
+
+
+def publish_outcome(report: dict[str, Any]) -> str:
+    """``updated`` (every selected rule), ``partially_updated`` (some refused, the task
+    still succeeded) or ``nothing_selected``."""
+    if report.get("publish_run") is None and not report.get("rule_ids"):
+        return "nothing_selected"
+    return "partially_updated" if report.get("failed") else "updated"
+
+
+def publish_lineage(host: str, report: dict[str, Any]) -> Any:
+    """``OperatorLineage`` of a finished publish from its report (the task's return value)."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from clinical_rules_provider._lineage_facets import ClinicalOnePublishRunFacet
+
+    study, mode = report["study_id"], report["study_mode"]
+    jobs = report.get("jobs") or {}
+    facet = ClinicalOnePublishRunFacet(
+        publishRun=report.get("publish_run"),
+        studyId=study,
+        studyMode=mode,
+        ruleCount=len(report.get("rule_ids") or []),
+        failedRuleCount=len(report.get("failed") or []),
+        outcome=publish_outcome(report),
+        jobsSucceeded=len(jobs.get("succeeded") or {}) if jobs else None,
+    )
+    return OperatorLineage(
+        inputs=[study_dataset(host, study, mode)],
+        outputs=[rules_dataset(host, study, mode)],
+        run_facets={"clinicalOnePublishRun": facet},
+    )
+
+
+def publish_task_lineage(operator: Any, task_instance: Any) -> Any:
+    """The publish task's lineage, from its return value (the report, pushed before Airflow
+    asks) and its connection's host; ``None`` (no lineage) when there is no report."""
+    report = task_instance.xcom_pull(task_ids=operator.task_id, key="return_value")
+    if not isinstance(report, dict) or not report.get("study_id"):
+        return None
+    return publish_lineage(operator.hook.config.transport.base_url, report)
