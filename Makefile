@@ -16,8 +16,9 @@ COMPAT_VERSIONS     := 3.0.6 3.1.8 3.2.2
 LOCK                := constraints/airflow-$(AIRFLOW_DEV_VERSION)-py$(PY_VERSION).txt
 DEV_EXTRAS          := test,lint,docs,dist,openlineage
 LOCK_EXTRAS         := $(DEV_EXTRAS),ui
-# Tools targets install by themselves: the benchmarks' HTTP provider, release-check's twine.
-LOCK_ALSO           := apache-airflow-providers-http twine
+# Tools targets install by themselves: the benchmarks' HTTP provider, release-check's twine,
+# the distributed stack's Celery and Postgres providers.
+LOCK_ALSO           := apache-airflow-providers-http twine apache-airflow-providers-celery apache-airflow-providers-postgres
 # pip reads PIP_CONSTRAINT in every call, the tests' own pip calls (wheel and doc-snippet venvs,
 # builds) included: `$(call locked,FILE) command` runs a command under that lock.
 locked = PIP_CONSTRAINT=$(abspath $(1))
