@@ -118,11 +118,15 @@ def _publish_future_data(path: str, ids: list[str]) -> Exchange[list[PublishRunR
     replies = yield from send_all([_publish_request(path, c, idempotent=True) for c in chunks])
     results: dict[str, PublishRunResult] = {}
     extras: list[PublishRunResult] = []
+    refusals: list[Refused | Ambiguous] = []
     for chunk, reply in zip(chunks, replies, strict=True):
         if isinstance(reply, (Refused, Ambiguous)):
+            refusals.append(reply)
             results.update((r, _refused(r, reply)) for r in chunk)
         else:
             _take(reply, chunk, results, extras)
+    if len(refusals) == len(chunks):
+        raise refusals[0].error  # nothing changed anywhere: the error itself is the answer
     return [results[r] for r in ids] + extras
 
 
@@ -140,6 +144,8 @@ class _Publish:
     results: dict[str, PublishRunResult] = field(default_factory=dict)
     extras: list[PublishRunResult] = field(default_factory=list)
     unconfirmed: dict[str, str] = field(default_factory=dict)
+    refusals: list[Refused] = field(default_factory=list)
+    refused_rules: set[str] = field(default_factory=set)
 
     def run(self, attempts: int) -> Exchange[list[PublishRunResult]]:
         book = self.ledger
@@ -184,6 +190,8 @@ class _Publish:
                 lost.extend(chunk)
                 continue
             if isinstance(reply, Refused):
+                self.refusals.append(reply)
+                self.refused_rules.update(chunk)
                 self.results.update((r, _refused(r, reply)) for r in chunk)
             else:
                 _take(reply, chunk, self.results, self.extras)
@@ -219,6 +227,10 @@ class _Publish:
         results = [self.results[r] for r in self.ids if r in self.results] + self.extras
         if self.unconfirmed:
             raise unconfirmed_error(self.ledger, self.ids, self.unconfirmed, results)
+        if self.refusals and self.refused_rules == set(self.ids):
+            # Every rule refused as a whole (credentials, study, payload): nothing was applied,
+            # and the error says it all. (Each chunk still got its own reply.)
+            raise self.refusals[0].error
         return results
 
 
