@@ -52,6 +52,7 @@ def conn(sim: LiveSimulator, make_conn: ConnFactory) -> str:
     extra = {
         "study_id": STUDY,
         "study_mode": "test",
+        "service_timezone": "America/New_York",  # the worker knows the zone; its clock may still differ
         "timeout": 1.0,
         "retry_backoff": 0.01,
         "publish_settle_seconds": 3,
