@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider._compat import AirflowException, AirflowFailException
+from clinical_rules_provider.clients.publish_ledger import PublishLedger
+from clinical_rules_provider.operators._publish_state import LEDGER_KEY
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.testing import LiveSimulator, SimulatorState
 from clinical_rules_provider.testing.job_audit import rule_job_counts
@@ -212,3 +214,48 @@ def test_a_worker_killed_between_the_put_and_its_reply_is_retried_without_applyi
     report = run(conn, store)  # the retried try
     assert jobs_since(sim, start) == {RULE_A: 1, RULE_B: 1}
     assert sorted(report["reconciled"]) == sorted(RULES) and publishes(sim) == 1
+
+
+def test_the_ledger_reaches_the_store_before_the_first_publish(sim: LiveSimulator, conn: str) -> None:
+    seen: list[int] = []
+    store = InMemoryTaskStateStore(on_set=lambda key, ledger: seen.append(publishes(sim)))
+    run(conn, store)
+    assert seen[0] == 0 and store.get(LEDGER_KEY)["snapshot"].keys() == set(RULES)
+
+
+def test_without_a_task_state_store_a_failure_after_applying_is_not_retried_blindly(
+    sim: LiveSimulator, conn: str
+) -> None:
+    # Airflow 3.0-3.2: no store in the context, so a retry could not tell what was applied.
+    invalid = sim.state.add_rule(
+        STUDY, "test", invalid=True, validation_message="Bad rule expression."
+    ).rule_id
+    task = ClinicalOneUpdatePublishRunOperator(
+        task_id="publish", publish_run="AllData", rule_ids=[RULE_A, invalid], clinical_one_conn_id=conn
+    )
+    with pytest.raises(AirflowFailException, match="Not retried automatically"):
+        task.execute(make_context(FakeTI()))
+
+
+def test_a_store_holding_another_publish_is_not_resumed(sim: LiveSimulator, conn: str) -> None:
+    store = InMemoryTaskStateStore()
+    other = {"study_id": STUDY, "mode": "test", "publish_run": "FutureData", "applied": {RULE_A: "reply"}}
+    store.set(LEDGER_KEY, {**PublishLedger(**other).to_json(), "sent": True})  # type: ignore[arg-type]
+    start = sim.state.now()
+    report = run(conn, store)
+    assert jobs_since(sim, start) == {RULE_A: 1, RULE_B: 1} and report["reconciled"] == []
+
+
+def test_future_data_starts_no_job_and_the_wait_does_not_wait_for_one(sim: LiveSimulator, conn: str) -> None:
+    start = sim.state.now()
+    task = ClinicalOneUpdatePublishRunOperator(
+        task_id="publish",
+        publish_run="FutureData",
+        rule_ids=RULES,
+        wait_for_completion=True,
+        timeout=5,  # a wait for a job that never starts would fail here, not hang
+        clinical_one_conn_id=conn,
+    )
+    report = task.execute(make_context(FakeTI()))
+    assert sorted(report["rule_ids"]) == sorted(RULES) and "jobs" not in report
+    assert jobs_since(sim, start) == {}
