@@ -17,6 +17,7 @@ from clinical_rules_provider.clients.base import Ambiguous, ApiRequest, Delay, R
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import (
     ClinicalOneValidationError,
+    ClinicalRulesError,
     PublishRunUnconfirmedError,
     TransientServiceError,
 )
@@ -87,11 +88,20 @@ class Service:
         step = exchange.send(None)
         while True:
             self.steps.append(step)
-            reply = None if isinstance(step, Delay) else [self.answer(r) for r in step]
+            reply = None if isinstance(step, Delay) else [self.reply(r) for r in step]
             try:
                 step = exchange.send(reply)
             except StopIteration as stop:
                 return stop.value
+
+    def reply(self, request: ApiRequest) -> Any:
+        """What the transport hands the exchange: a failure of a ``report_errors`` request as a value."""
+        try:
+            return self.answer(request)
+        except ClinicalRulesError as exc:
+            if not request.report_errors:
+                raise
+            return Refused(exc)
 
     def puts(self) -> list[list[str]]:
         return [r.json["ruleIds"] for r in self.requests() if r.endpoint == "update_publish_run"]
@@ -298,3 +308,43 @@ def test_bad_attempts_settle_or_poll_endpoint_raise_value_error_before_any_reque
         pr.Settle(seconds=float("nan"))
     with pytest.raises(ValueError, match="settle_poll_seconds"):
         pr.Settle(poll=0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"errorMessage": "Success"}, {"errorMessage": "Success", "jobStatus": None}],
+    ids=["no-list", "null-list"],
+)
+def test_a_bulk_reply_without_its_list_is_no_evidence_and_the_snapshot_uses_rerun_history(
+    body: dict[str, Any],
+) -> None:
+    service = Service([echo_publish], {RULE_A: ["0A"]})
+
+    def listless(request: ApiRequest) -> Any:
+        if request.endpoint == "get_job_status":
+            return reply_for(request, make_response(request, 200, body))
+        service.read_fault = None
+        try:
+            return service.answer(request)
+        finally:
+            service.read_fault = listless
+
+    service.read_fault = listless
+    ledger = PublishLedger()
+    publish(service, [RULE_A], ledger=ledger)
+    assert ledger.endpoint == "rerun_history" and ledger.snapshot == {RULE_A: ["0A"]}
+
+
+def test_a_bulk_reply_with_one_object_for_jobstatus_is_read_as_one_entry() -> None:
+    service = Service([echo_publish], {})
+
+    def one_object(request: ApiRequest) -> Any:
+        entry = {"ruleId": RULE_A, "jobId": "ab-12", "jobStatus": "Success", "jobStartDate": "x"}
+        return reply_for(
+            request, make_response(request, 200, {"errorMessage": "Success", "jobStatus": entry})
+        )
+
+    service.read_fault = one_object
+    ledger = PublishLedger()
+    publish(service, [RULE_A], ledger=ledger)
+    assert ledger.snapshot == {RULE_A: ["AB12"]}  # ids compared compact and uppercase; dates never read
