@@ -348,3 +348,14 @@ def test_a_bulk_reply_with_one_object_for_jobstatus_is_read_as_one_entry() -> No
     ledger = PublishLedger()
     publish(service, [RULE_A], ledger=ledger)
     assert ledger.snapshot == {RULE_A: ["AB12"]}  # ids compared compact and uppercase; dates never read
+
+
+def test_a_ledger_that_cannot_be_saved_stops_the_publish_before_anything_is_sent() -> None:
+    def broken(value: dict[str, Any]) -> None:
+        raise OSError("state store unreachable")
+
+    service = Service([echo_publish], {})
+    ledger = PublishLedger(save=broken)
+    with pytest.raises(OSError):
+        publish(service, [RULE_A], ledger=ledger)
+    assert service.puts() == [] and ledger.sent is False

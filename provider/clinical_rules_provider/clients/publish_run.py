@@ -164,8 +164,12 @@ class _Publish:
         pending = [r for r in todo if r not in doubt]
         for rule_id in pending:
             book.failed.pop(rule_id, None)
-        book.sent = True
-        book.checkpoint()  # before the first send: a retried try starts from here
+        was_sent, book.sent = book.sent, True
+        try:
+            book.checkpoint()  # before the first send: a retried try starts from here
+        except BaseException:
+            book.sent = was_sent  # not saved, so not sent: the caller's error is the whole story
+            raise
         sends = 0
         while True:
             if doubt:
