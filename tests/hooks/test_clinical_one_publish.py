@@ -223,3 +223,15 @@ def test_publish_not_processed_is_republished_once(
     assert len(simulator.state.requests_to("/AllData")) == 2
     # The snapshot, then the settle polls after the 503 (the job-id evidence never changed).
     assert len(simulator.state.requests_to("/jobStatus")) >= 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("publish_settle_seconds", -1), ("publish_settle_seconds", "nan"), ("publish_settle_poll_seconds", 0)],
+)
+def test_bad_settle_extras_raise_value_error_naming_the_key(
+    make_conn: ConnFactory, key: str, value: object
+) -> None:
+    conn = make_conn("c1_settle", "clinical_one", "c1.test", login="u", password="p", extra={key: value})
+    with pytest.raises(ValueError, match=key):
+        ClinicalOneHook(conn).config  # noqa: B018 - parsing the connection is the point
