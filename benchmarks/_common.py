@@ -76,7 +76,7 @@ class BenchConfig:
     p5_rules: int = 100_000
     p5_page_size: int = 1000
     p6_rules: int = 2000
-    p6_repeats: int = 5
+    p6_repeats: int = 7
 
     @property
     def latency(self) -> float:
