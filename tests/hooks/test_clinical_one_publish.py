@@ -235,3 +235,25 @@ def test_bad_settle_extras_raise_value_error_naming_the_key(
     conn = make_conn("c1_settle", "clinical_one", "c1.test", login="u", password="p", extra={key: value})
     with pytest.raises(ValueError, match=key):
         ClinicalOneHook(conn).config  # noqa: B018 - parsing the connection is the point
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_refused_chunk_never_cancels_the_chunk_in_flight_beside_it(
+    simulator: LiveSimulator, sim_conn: str, driver: str
+) -> None:
+    ids = [simulator.state.add_rule(STUDY, "test").rule_id for _ in range(501)]
+    before = simulator.state.now()
+    simulator.state.faults.enqueue("400")  # the first publish PUT to arrive is refused as a whole
+    hook = ClinicalOneHook(sim_conn)
+    if driver == "async":
+        results = hook.run_async(hook.aupdate_publish_run(STUDY, "test", "AllData", ids))
+    else:
+        results = hook.update_publish_run(STUDY, "test", "AllData", ids)
+    counts = rule_job_counts(simulator.state, since=before)
+    applied = [r.rule_id for r in results if r.succeeded]
+    refused = [r.rule_id for r in results if not r.succeeded]
+    assert [r.rule_id for r in results] == ids
+    assert len(refused) in (1, 500) and all(
+        "chunk refused" in (r.failure_reason or "") for r in results if not r.succeeded
+    )
+    assert counts == dict.fromkeys(applied, 1)  # every applied rule ran once, every refused one not at all
