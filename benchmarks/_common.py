@@ -31,6 +31,8 @@ P5_STUDY = "B5000000000000000000000000000005"
 P3C_STUDY = "B3C00000000000000000000000000003"
 P2_TAG, P3_TAG, P5_TAG = 0xA2, 0xA3, 0xA5
 P3C_TAG = 0xC3
+P6_STUDY = "B6000000000000000000000000000006"
+P6_TAG = 0xA6
 VAULT_JOB_BASE = 5_000_001  # Vault job ids of P4 start here
 
 CONN_C1 = "bench_clinical_one"
@@ -73,6 +75,8 @@ class BenchConfig:
     p4_repeats: int = 7
     p5_rules: int = 100_000
     p5_page_size: int = 1000
+    p6_rules: int = 2000
+    p6_repeats: int = 7
 
     @property
     def latency(self) -> float:

@@ -1,4 +1,4 @@
-"""`make bench`: measure P1-P5 (and P3c) against their limits and same-run baselines.
+"""`make bench`: measure P1-P6 (and P3c) against their limits and same-run baselines.
 
 P1 runs fresh interpreters directly. P2-P5 each run in a fresh child interpreter against
 the simulator, which runs in a third process (``sim_server.py``) on 127.0.0.1 with
@@ -33,6 +33,7 @@ CHILD_TARGETS = (
     ("P3W", "p3c_watchers", "watchers: 50 AssetWatcher triggers on one study (shared streams)", 240.0),
     ("P4", "p4_bulk_cancel", "bulk cancel of Vault jobs", 120.0),
     ("P5", "p5_paging", "filter paging: stream rules through list_rules", 240.0),
+    ("P6", "p6_publish_snapshot", "publish-run snapshot: job ids read before the first send", 180.0),
 )
 
 
@@ -51,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--p3-triggers", type=int, default=defaults.p3_triggers)
     parser.add_argument("--p3-poll-interval", type=float, default=defaults.p3_poll_interval)
     parser.add_argument(
-        "--only", default="P1,P2,P3,P3C,P3W,P4,P5", help="comma-separated targets, e.g. P2,P4"
+        "--only", default="P1,P2,P3,P3C,P3W,P4,P5,P6", help="comma-separated targets, e.g. P2,P4"
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target misses its limit")
@@ -94,6 +95,8 @@ class SimServer:
             str(cfg.vault_jobs_needed),
             "--p5-rules",
             str(cfg.p5_rules),
+            "--p6-rules",
+            str(cfg.p6_rules),
             "--max-seconds",
             "900",
         ]

@@ -36,6 +36,8 @@ from _common import (
     P3C_TAG,
     P5_STUDY,
     P5_TAG,
+    P6_STUDY,
+    P6_TAG,
     VAULT_JOB_BASE,
     rule_id,
 )
@@ -58,12 +60,15 @@ def seed(state: SimulatorState, args: argparse.Namespace) -> dict[str, int]:
         state.add_vault_job(status="QUEUED", job_id=VAULT_JOB_BASE + i)
     for i in range(args.p5_rules):
         state.add_rule(P5_STUDY, MODE, rule_id=rule_id(P5_TAG, i))
+    for i in range(args.p6_rules):  # P6: each with a finished job, as a republished rule has
+        state.start_job(state.add_rule(P6_STUDY, MODE, rule_id=rule_id(P6_TAG, i)), started=long_ago)
     return {
         "p2_rules": args.p2_rules,
         "p3_rules": args.p3_rules,
         "p3c_rules": args.p3c_rules,
         "vault_jobs": args.vault_jobs,
         "p5_rules": args.p5_rules,
+        "p6_rules": args.p6_rules,
     }
 
 
@@ -141,6 +146,7 @@ def main() -> None:
     parser.add_argument("--p3c-rules", type=int, default=2000)
     parser.add_argument("--vault-jobs", type=int, default=40_000)
     parser.add_argument("--p5-rules", type=int, default=100_000)
+    parser.add_argument("--p6-rules", type=int, default=2000)
     parser.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args()
 

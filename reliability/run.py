@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hostile", action=argparse.BooleanOptionalAction, default=True, help="probe a misbehaving server"
     )
+    parser.add_argument(
+        "--realistic-runs",
+        type=int,
+        default=None,
+        help="publish runs on the realistic tenant (default: --runs)",
+    )
     args = parser.parse_args(argv)
 
     from reliability.fuzz import fuzz
@@ -48,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     fuzz_report = fuzz(args.fuzz)
     print(f"Fault-injected runs: {args.runs} at {args.fault_rate:.0%} transient faults ...", flush=True)
     runs = fault_runs(args.runs, args.fault_rate)
-    results = {"fault_runs": runs, "bad_input": fuzz_report}
+    from reliability.durable_publish import durable_runs
+
+    realistic_runs = args.runs if args.realistic_runs is None else args.realistic_runs
+    print(f"Publish runs on the realistic tenant: {realistic_runs} ...", flush=True)
+    realistic = durable_runs(realistic_runs, args.fault_rate)
+    results = {"fault_runs": runs, "realistic_publish": realistic, "bad_input": fuzz_report}
     hostile_ok = True
     if args.hostile:
         from reliability.hostile import hostile_runs, summary
@@ -64,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         and fuzz_report["requests_sent"] == 0
         and not fuzz_report["not_rejected"]
         and hostile_ok
+        and realistic["rules_applied_twice"] == 0
+        and realistic["rules_skipped"] == 0
+        and realistic["runs_green"] == realistic_runs
     )
     print(
         f"runs correct:        {runs['correct_runs']}/{args.runs} at {args.fault_rate:.0%} faults ({runs['seconds']} s)"
@@ -71,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"faults injected:     {sum(runs['faults_injected'].values())} {runs['faults_injected']}")
     print(f"retries made:        {sum(runs['retries'].values())} {runs['retries']}")
     print(f"publish replies lost after processing, reconciled: {runs.get('publish_replies_lost', 0)}")
+    print(
+        f"realistic tenant:    {realistic['runs_green']}/{realistic_runs} publishes green; rules applied twice: "
+        f"{realistic['rules_applied_twice']}, rules skipped: {realistic['rules_skipped']} of "
+        f"{realistic['rules_published']} ({realistic['publish_replies_lost']} publish replies lost, "
+        f"{realistic['workers_killed']} workers killed, {realistic['seconds']} s)"
+    )
     print(
         f"bad inputs rejected: {fuzz_report['rejected']} of {fuzz_report['generated']} with ValueError naming the field; requests sent: {fuzz_report['requests_sent']}"
     )

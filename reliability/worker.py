@@ -34,6 +34,8 @@ FAULT_KINDS = (
 def connections(url: str) -> None:
     """OAuth2 for Clinical One (token expiry is one of the faults), session login for Vault."""
     retry = {"max_retries": 8, "retry_backoff": 0.02, "retry_max_backoff": 0.2, "timeout": 0.75}
+    # The simulator starts a job the moment it takes an update: a short settle time suffices.
+    settle = {"publish_settle_seconds": 1.0, "publish_settle_poll_seconds": 0.1}
     os.environ["AIRFLOW_CONN_CLINICAL_ONE_DEFAULT"] = json.dumps(
         {
             "conn_type": "clinical_one",
@@ -46,6 +48,7 @@ def connections(url: str) -> None:
                 "study_id": "36753A48BBA048CB98A5F3278146118D",
                 "study_mode": "test",
                 **retry,
+                **settle,
             },
         }
     )

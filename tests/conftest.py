@@ -85,3 +85,15 @@ def vault_conn(make_conn: ConnFactory) -> str:
         password="vault-secret-password",
         extra={"client_id": "acme-airflow"},
     )
+
+
+def no_jobs_yet(base: str = "https://c1.test", study: str = STUDY, mode: str = "test") -> Any:
+    """Mock (respx) the bulk job-status read an ``AllData`` publish takes before its first send:
+    no rule has a job yet. Returns the route."""
+    import httpx
+    import respx
+
+    path = f"{base}/ec-rule-svc/rest/v2.0/studies/{study}/{mode}/jobStatus"
+    return respx.put(path).mock(
+        return_value=httpx.Response(200, json={"errorMessage": "Success", "jobStatus": []})
+    )

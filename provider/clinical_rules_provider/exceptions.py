@@ -8,6 +8,8 @@ service said no" without parsing messages.
 
 from __future__ import annotations
 
+from typing import Any
+
 from clinical_rules_provider._redact import redact
 
 
@@ -112,16 +114,38 @@ class ClinicalOneServerError(ClinicalOneAPIError):
 
 
 class PublishRunUnconfirmedError(ClinicalRulesError):
-    """Publish-run replies were lost and reconciling could not settle some rules.
+    """A publish could not settle every rule: some may or may not have been applied.
 
-    A publish-run PUT starts new rule jobs, so it is never resent blindly; after replies kept
-    failing ambiguously (or the retry budget ran out) ``rule_ids`` lists the rules whose update
-    is unconfirmed. Check their rerun history before publishing them again.
+    A publish-run PUT starts new rule jobs, so it is never resent blindly. When a reply was
+    lost and no new job id appeared within the settle time after the last allowed send, or the
+    reconciling read itself failed, the rules are unconfirmed. The error names every group so
+    nothing applied is applied again: ``rule_ids`` (alias ``unconfirmed``) the unconfirmed
+    rules, ``applied`` those applied (by reply or by a new job), ``failed`` those the service
+    refused (rule id -> reason; safe to send again), ``results`` the per-rule results known.
+    Check the unconfirmed rules' rerun history before publishing them again; on Airflow 3.3+
+    a retry of the task does that itself.
     """
 
-    def __init__(self, message: str, *, rule_ids: list[str], status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule_ids: list[str],
+        status_code: int | None = None,
+        applied: list[str] | None = None,
+        failed: dict[str, str] | None = None,
+        results: list[Any] | None = None,
+    ) -> None:
         super().__init__(message, status_code=status_code)
         self.rule_ids = rule_ids
+        self.applied = list(applied or [])
+        self.failed = dict(failed or {})
+        self.results = list(results or [])
+
+    @property
+    def unconfirmed(self) -> list[str]:
+        """The rules whose update is unconfirmed (the same list as ``rule_ids``)."""
+        return self.rule_ids
 
 
 class VaultAPIError(ClinicalRulesError):

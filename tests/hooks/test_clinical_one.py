@@ -19,7 +19,7 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
 )
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory, no_jobs_yet
 
 BASE = "https://c1.test"
 PUBLISH = f"{BASE}/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{STUDY}/test/AllData"
@@ -59,6 +59,7 @@ def _history(status: str = "Running") -> dict[str, object]:
 
 @respx.mock
 def test_basic_auth_sends_credentials_and_uppercase_compact_ids(c1_conn: str) -> None:
+    no_jobs_yet()  # the snapshot read before the first send
     route = respx.put(PUBLISH).mock(side_effect=_ok_items)
     results = ClinicalOneHook(c1_conn).update_publish_run(STUDY.lower(), "TEST", "alldata", [RULE_A.lower()])
     request = route.calls.last.request
@@ -197,6 +198,7 @@ def test_connect_errors_are_retried_and_end_as_transient_service_error(c1_conn: 
 @respx.mock
 @pytest.mark.parametrize("status", [400, 404, 409])
 def test_client_errors_other_than_429_are_not_retried(c1_conn: str, status: int) -> None:
+    no_jobs_yet()  # the snapshot read before the first send
     body = {
         "status": "failed",
         "result": None,
@@ -226,6 +228,7 @@ def test_not_found_history_raises_typed_error_with_detail(c1_conn: str) -> None:
 
 @respx.mock
 def test_publish_run_over_500_ids_is_chunked_in_order_without_duplicates(c1_conn: str) -> None:
+    no_jobs_yet()  # the snapshot read before the first send
     route = respx.put(PUBLISH).mock(side_effect=_ok_items)
     ids = [f"{i:032X}" for i in range(1, 1202)]
     results = ClinicalOneHook(c1_conn).update_publish_run(STUDY, "test", "AllData", ids + ids[:10])
@@ -235,6 +238,7 @@ def test_publish_run_over_500_ids_is_chunked_in_order_without_duplicates(c1_conn
 
 @respx.mock
 async def test_async_twin_returns_the_same_results_as_sync(c1_conn: str) -> None:
+    no_jobs_yet()  # the snapshot read before the first send
     respx.put(PUBLISH).mock(side_effect=_ok_items)
     hook = ClinicalOneHook(c1_conn)
     ids = [RULE_A, RULE_B, RULE_C]

@@ -40,10 +40,10 @@ def _now_stamp() -> str:
     return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}"
 
 
-def _history(start: str) -> httpx.Response:
+def _history(start: str, job_id: str = "1E2428167F66445BAB544C7CDD884E87") -> httpx.Response:
     job = {
         "ruleId": RULE_A,
-        "jobId": "1E2428167F66445BAB544C7CDD884E87",
+        "jobId": job_id,
         "jobStatus": "Running",
         "jobStartDate": start,
     }
@@ -77,15 +77,30 @@ def test_429_counts_as_never_processed_but_5xx_and_refused_renewed_credentials_d
     assert not never_processed(TransientServiceError("gateway", status_code=504))
 
 
+def _jobs(*job_ids: str) -> httpx.Response:
+    entries = [
+        {"ruleId": RULE_A, "jobId": j, "jobStatus": "Running", "jobStartDate": "2025-09-07 19:08:07.437"}
+        for j in job_ids
+    ]
+    return httpx.Response(200, json={"errorMessage": "Success", "jobStatus": entries})
+
+
+@pytest.fixture
+def quick_conn(make_conn: ConnFactory) -> str:
+    """No settle wait: a rule without a new job at the first read is decided not applied."""
+    extra = {"publish_settle_seconds": 0, "retry_backoff": 0}
+    return make_conn("c1_quick", "clinical_one", "c1.test", login="u", password="p", extra=extra)
+
+
 @respx.mock
-def test_publish_retries_connect_errors_and_429_blindly_but_reconciles_a_503(c1_conn: str) -> None:
+def test_publish_retries_connect_errors_and_429_blindly_but_reconciles_a_503(quick_conn: str) -> None:
     put = respx.put(PUBLISH).mock(
         side_effect=[httpx.ConnectError("refused"), httpx.Response(429), httpx.Response(503), _ok_items]
     )
-    history = respx.get(HISTORY_A).mock(return_value=_history("2025-09-07 19:08:07.437"))
-    (result,) = ClinicalOneHook(c1_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    status = respx.put(JOB_STATUS).mock(return_value=_jobs("OLD"))
+    (result,) = ClinicalOneHook(quick_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
     assert put.call_count == 4
-    assert history.call_count == 1  # only after the 503, before the republish
+    assert status.call_count == 2  # the snapshot, then once after the 503 (no new job: resent)
     assert result.succeeded and not result.reconciled
 
 
@@ -102,41 +117,57 @@ def test_publish_retries_connect_errors_and_429_blindly_but_reconciles_a_503(c1_
     ],
     ids=["503", "500", "504", "malformed-2xx", "read-timeout", "dropped"],
 )
-def test_ambiguous_publish_failure_is_reconciled_not_resent(c1_conn: str, failure: object) -> None:
+def test_ambiguous_publish_failure_is_reconciled_not_resent(quick_conn: str, failure: object) -> None:
     put = respx.put(PUBLISH).mock(side_effect=[failure, _ok_items])
-    history = respx.get(HISTORY_A).mock(side_effect=lambda request: _history(_now_stamp()))
-    (result,) = ClinicalOneHook(c1_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    status = respx.put(JOB_STATUS).mock(side_effect=[_jobs("OLD"), _jobs("NEW")])
+    (result,) = ClinicalOneHook(quick_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
     assert put.call_count == 1
-    assert history.call_count == 1
+    assert status.call_count == 2
     assert result.succeeded and result.reconciled
 
 
 @respx.mock
-def test_reconcile_uses_bulk_job_status_when_asked(c1_conn: str) -> None:
+def test_reconcile_reads_rerun_history_when_asked(quick_conn: str) -> None:
     put = respx.put(PUBLISH).mock(side_effect=[httpx.Response(504), _ok_items])
-
-    def latest(request: httpx.Request) -> httpx.Response:
-        entry = {"ruleId": RULE_A, "jobId": "AB", "jobStatus": "Pending", "jobStartDate": _now_stamp()}
-        return httpx.Response(200, json={"status": "Success", "jobStatus": [entry]})
-
-    status = respx.put(JOB_STATUS).mock(side_effect=latest)
-    results = ClinicalOneHook(c1_conn).update_publish_run(
-        STUDY, "test", "AllData", [RULE_A, RULE_B], poll_endpoint="job_status"
+    history = respx.get(HISTORY_A).mock(
+        side_effect=[_history("2025-09-07 19:08:07.437"), _history("2025-09-07 19:08:07.437", "NEWJOB")]
     )
-    assert json.loads(status.calls.last.request.content) == {"ruleIds": [RULE_A, RULE_B]}
-    assert json.loads(put.calls.last.request.content) == {"ruleIds": [RULE_B]}  # only B is republished
-    assert [(r.rule_id, r.reconciled) for r in results] == [(RULE_A, True), (RULE_B, False)]
+    results = ClinicalOneHook(quick_conn).update_publish_run(
+        STUDY, "test", "AllData", [RULE_A], poll_endpoint="rerun_history"
+    )
+    assert history.call_count == 2 and put.call_count == 1
+    assert [(r.rule_id, r.reconciled) for r in results] == [(RULE_A, True)]
 
 
 @respx.mock
 def test_publish_still_unconfirmed_after_the_attempts_raises_naming_the_rules(make_conn: ConnFactory) -> None:
-    conn = make_conn("c1_two", "clinical_one", "c1.test", login="u", password="p", extra={"max_retries": 1})
+    extra = {"max_retries": 1, "publish_settle_seconds": 0}
+    conn = make_conn("c1_two", "clinical_one", "c1.test", login="u", password="p", extra=extra)
     put = respx.put(PUBLISH).mock(return_value=httpx.Response(503))
-    respx.get(HISTORY_A).mock(return_value=_history("2025-09-07 19:08:07.437"))
+    respx.put(JOB_STATUS).mock(return_value=_jobs("OLD"))
     with pytest.raises(PublishRunUnconfirmedError, match=RULE_A) as caught:
         ClinicalOneHook(conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
     assert put.call_count == 2
-    assert caught.value.rule_ids == [RULE_A]
+    assert caught.value.rule_ids == [RULE_A] and caught.value.applied == []
+
+
+@respx.mock
+def test_a_reconciling_read_that_fails_raises_unconfirmed_not_a_transport_error(quick_conn: str) -> None:
+    respx.put(PUBLISH).mock(return_value=httpx.Response(504))
+    respx.put(JOB_STATUS).mock(side_effect=[_jobs("OLD")] + [httpx.Response(500)] * 10)
+    with pytest.raises(PublishRunUnconfirmedError) as caught:
+        ClinicalOneHook(quick_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    assert caught.value.unconfirmed == [RULE_A]
+    assert "reconciling read failed" in str(caught.value)
+
+
+@respx.mock
+def test_a_failed_snapshot_read_raises_the_read_error_and_sends_nothing(quick_conn: str) -> None:
+    put = respx.put(PUBLISH).mock(side_effect=_ok_items)
+    respx.put(JOB_STATUS).mock(return_value=httpx.Response(503))
+    with pytest.raises(TransientServiceError):
+        ClinicalOneHook(quick_conn).update_publish_run(STUDY, "test", "AllData", [RULE_A])
+    assert put.call_count == 0
 
 
 # --- against the simulator: the service processed the PUT, the reply was lost ------------------
@@ -151,7 +182,7 @@ def sim_conn(simulator: LiveSimulator, make_conn: ConnFactory) -> str:
         simulator.url,
         login="demo-user",
         password="demo-password",
-        extra={"timeout": 0.5},
+        extra={"timeout": 0.5, "publish_settle_seconds": 1, "publish_settle_poll_seconds": 0.2},
     )
 
 
@@ -190,4 +221,39 @@ def test_publish_not_processed_is_republished_once(
     assert rule_job_counts(simulator.state, since=before) == {RULE_A: 1, RULE_B: 1}
     assert [(r.succeeded, r.reconciled) for r in results] == [(True, False), (True, False)]  # type: ignore[attr-defined]
     assert len(simulator.state.requests_to("/AllData")) == 2
-    assert len(simulator.state.requests_to("/rerunhistory/")) == 2
+    # The snapshot, then the settle polls after the 503 (the job-id evidence never changed).
+    assert len(simulator.state.requests_to("/jobStatus")) >= 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("publish_settle_seconds", -1), ("publish_settle_seconds", "nan"), ("publish_settle_poll_seconds", 0)],
+)
+def test_bad_settle_extras_raise_value_error_naming_the_key(
+    make_conn: ConnFactory, key: str, value: object
+) -> None:
+    conn = make_conn("c1_settle", "clinical_one", "c1.test", login="u", password="p", extra={key: value})
+    with pytest.raises(ValueError, match=key):
+        ClinicalOneHook(conn).config  # noqa: B018 - parsing the connection is the point
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_refused_chunk_never_cancels_the_chunk_in_flight_beside_it(
+    simulator: LiveSimulator, sim_conn: str, driver: str
+) -> None:
+    ids = [simulator.state.add_rule(STUDY, "test").rule_id for _ in range(501)]
+    before = simulator.state.now()
+    simulator.state.faults.enqueue("400")  # the first publish PUT to arrive is refused as a whole
+    hook = ClinicalOneHook(sim_conn)
+    if driver == "async":
+        results = hook.run_async(hook.aupdate_publish_run(STUDY, "test", "AllData", ids))
+    else:
+        results = hook.update_publish_run(STUDY, "test", "AllData", ids)
+    counts = rule_job_counts(simulator.state, since=before)
+    applied = [r.rule_id for r in results if r.succeeded]
+    refused = [r.rule_id for r in results if not r.succeeded]
+    assert [r.rule_id for r in results] == ids
+    assert len(refused) in (1, 500) and all(
+        "chunk refused" in (r.failure_reason or "") for r in results if not r.succeeded
+    )
+    assert counts == dict.fromkeys(applied, 1)  # every applied rule ran once, every refused one not at all

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from reliability.durable_publish import durable_runs
 from reliability.fuzz import fuzz
 from reliability.run import fault_runs
 
@@ -26,3 +27,11 @@ def test_a_thousand_invalid_inputs_are_rejected_before_any_request() -> None:
     assert report["rejected"] == report["generated"]
     assert report["requests_sent"] == 0
     assert report["valid_accepted"] == 4
+
+
+def test_ten_publishes_on_the_realistic_tenant_apply_every_rule_exactly_once() -> None:
+    report = durable_runs(10, 0.2)
+    assert report["failures"] == []
+    assert (report["rules_applied_twice"], report["rules_skipped"]) == (0, 0)
+    assert report["runs_green"] == 10
+    assert report["publish_replies_lost"] > 0 and report["workers_killed"] > 0

@@ -56,13 +56,24 @@ async def test_publish_sets_publish_run_and_starts_one_job_per_rule_in_one_group
     client: httpx.AsyncClient, sim_state: SimulatorState
 ) -> None:
     rules = ["938D23FA6B7241CCA41BD627E5DB60DA", VISIT_RULE]
-    await publish(client, [*rules, VISIT_RULE], run="FutureData")
+    await publish(client, [*rules, VISIT_RULE], run="AllData")
     jobs = [sim_state.latest_job(S, "test", r) for r in rules]
     assert all(job is not None and sim_state.job_status(job) == "Pending" for job in jobs)
     assert len({job.group_job_id for job in jobs if job}) == 1
     visit = sim_state.rule(S, "test", VISIT_RULE)
     assert visit is not None
-    assert (len(visit.jobs), visit.publish_run) == (1, "FutureData")
+    assert (len(visit.jobs), visit.publish_run) == (1, "AllData")
+
+
+async def test_future_data_changes_the_publish_run_but_starts_no_job(
+    client: httpx.AsyncClient, sim_state: SimulatorState
+) -> None:
+    visit = sim_state.rule(S, "test", VISIT_RULE)
+    assert visit is not None
+    before = len(visit.jobs)
+    items = (await publish(client, [VISIT_RULE], run="FutureData")).json()
+    assert [i["jobStatus"] for i in items] == ["Success"]
+    assert (len(visit.jobs), visit.publish_run) == (before, "FutureData")
 
 
 async def test_publish_unknown_rule_is_failed_item_with_404_error(

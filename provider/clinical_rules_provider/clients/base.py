@@ -48,6 +48,11 @@ class ApiRequest:
     # whose 500 may carry per-item results (Clinical One's publish run), called with the
     # decoded body. The transport knows no endpoint's shapes; it only asks this.
     data_on_500: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
+    # Hand a failure (after the transport's retries) to the exchange as a reply instead of
+    # raising it: one failed request of a batch then neither cancels its siblings in flight nor
+    # hides their replies. The reply is :class:`Ambiguous` when the service may have acted on a
+    # non-idempotent request, else :class:`Refused`.
+    report_errors: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,18 @@ class Ambiguous:
     A read timeout, a dropped connection, a 5xx or a malformed 2xx after sending says nothing
     about whether the service acted; the exchange that sent the request decides what to do
     (e.g. read the state it would have changed) instead of the driver resending it blindly.
+    """
+
+    error: ClinicalRulesError
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The reply to a ``report_errors`` request that failed and provably changed nothing.
+
+    The service refused it (a 4xx error, credentials refused), throttled it past the retries,
+    or it never left (a connect error); for an idempotent request, any failure. Its siblings in
+    the same batch still get their own replies.
     """
 
     error: ClinicalRulesError

@@ -1,14 +1,19 @@
 """The Clinical One publish-run endpoint: requests, parser, and the reconciling exchange.
 
-Publishing is the one non-idempotent call: each accepted PUT starts rule jobs, so a reply
-lost in transit is settled by reading the rules' jobs, never by resending blindly.
+Publishing ``AllData`` is the one non-idempotent call: each accepted PUT starts new rule jobs.
+So before the first send each rule's known job ids are read (:mod:`.publish_evidence`), and a
+chunk whose reply is lost counts as applied only for the rules that since got a job id not in
+that snapshot; no worker or service clock takes part. ``FutureData`` starts no job (see the
+docs page "Inferences and overrides") and is harmless to resend: it is retried like a read.
+Chunks are independent: one refused chunk never cancels or hides another.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -16,31 +21,20 @@ import httpx
 from clinical_rules_provider.clients.base import (
     Ambiguous,
     ApiRequest,
+    Delay,
     Exchange,
+    Refused,
     decode_json,
     parse_model,
     send_all,
 )
-from clinical_rules_provider.clients.clinical_one import (
-    normal_rule_id,
-    read_latest_jobs,
-    rule_id_list,
-    study_path_args,
-)
+from clinical_rules_provider.clients.clinical_one import normal_rule_id, rule_id_list, study_path_args
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
-from clinical_rules_provider.exceptions import (
-    ClinicalOneAPIError,
-    ClinicalRulesError,
-    PublishRunUnconfirmedError,
-)
+from clinical_rules_provider.clients.publish_evidence import new_jobs, read_job_ids, read_snapshot
+from clinical_rules_provider.clients.publish_ledger import PublishLedger
+from clinical_rules_provider.exceptions import ClinicalOneAPIError, PublishRunUnconfirmedError
 from clinical_rules_provider.job_options import check_poll_endpoint
-from clinical_rules_provider.models.clinical_one import (
-    ErrorDetail,
-    PublishRunOutcome,
-    PublishRunResult,
-    RuleJob,
-    latest_job,
-)
+from clinical_rules_provider.models.clinical_one import ErrorDetail, PublishRunOutcome, PublishRunResult
 from clinical_rules_provider.models.enums import (
     PUBLISH_MISSING_STATUS,
     PublishJobStatus,
@@ -48,9 +42,36 @@ from clinical_rules_provider.models.enums import (
     parse_choice,
 )
 from clinical_rules_provider.models.ids import chunked
-from clinical_rules_provider.models.times import floor_to_millisecond
 
 PUBLISH_RUN_PATH = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies/{study_id}/{mode}/{publish_run}"
+DEFAULT_SETTLE_SECONDS = 60.0
+DEFAULT_SETTLE_POLL_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Settle:
+    """How long to keep looking for a job after an ambiguous failure, and how often.
+
+    An update can be accepted (``Queued``) and start its job later: a rule is decided "not
+    applied" only after ``seconds`` without a new job, read every ``poll`` seconds.
+    """
+
+    seconds: float = DEFAULT_SETTLE_SECONDS
+    poll: float = DEFAULT_SETTLE_POLL_SECONDS
+
+    def __post_init__(self) -> None:
+        for name, value, low in (
+            ("settle_seconds", self.seconds, 0.0),
+            ("settle_poll_seconds", self.poll, 1e-3),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name}: expected a finite number of seconds, got {value!r}")
+            if value < low:
+                raise ValueError(f"{name}: expected a number >= {low:g}, got {value!r}")
+
+    @property
+    def polls(self) -> int:
+        return math.ceil(self.seconds / self.poll) if self.seconds > 0 else 0
 
 
 def update_publish_run(
@@ -59,16 +80,22 @@ def update_publish_run(
     publish_run: object,
     rule_ids: object,
     *,
-    poll_endpoint: str = "rerun_history",
+    poll_endpoint: str = "job_status",
     service_timezone: str = "UTC",
     attempts: int = 5,
+    settle: Settle | None = None,
+    ledger: PublishLedger | None = None,
 ) -> Exchange[list[PublishRunResult]]:
     """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order.
 
-    Each accepted PUT starts new rule jobs, so a chunk whose reply is lost after it may have
-    arrived is reconciled, not resent: the rules' latest jobs are read (``poll_endpoint``:
-    rerun history, or the bulk job status) and only rules with no job started since the
-    first send are published again, at most ``attempts`` sends per rule in all.
+    ``AllData``: the rules' job ids are read first (``poll_endpoint``: the bulk job status,
+    falling back to rerun history, or rerun history only) and recorded in ``ledger`` before
+    the first send. After an ambiguous failure a rule is applied when a new job id appears
+    within ``settle``; without one it is sent again, at most ``attempts`` sends in all. A
+    ``ledger`` from an earlier try resumes it: applied rules are not sent again, and rules
+    that try may have sent are reconciled first. Raises
+    :class:`~clinical_rules_provider.exceptions.PublishRunUnconfirmedError` naming the
+    applied, failed and unconfirmed rules when some cannot be settled.
     """
     args = study_path_args(study_id, mode)
     run = parse_choice(publish_run, PublishRun, "publish_run").value
@@ -77,53 +104,163 @@ def update_publish_run(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts: expected a positive integer, got {attempts!r}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    return _publish_exchange(path, ids, attempts, args, poll_endpoint, service_timezone)
+    if run == PublishRun.FUTURE_DATA.value:
+        return _publish_future_data(path, ids)
+    book = ledger if ledger is not None else PublishLedger()
+    book.begin(args["study_id"], args["mode"], run)
+    state = _Publish(path, ids, args, poll_endpoint, service_timezone, settle or Settle(), book)
+    return state.run(attempts)
 
 
-def _publish_exchange(
-    path: str,
-    ids: list[str],
-    attempts: int,
-    args: Mapping[str, str],
-    poll_endpoint: str,
-    service_timezone: str,
-) -> Exchange[list[PublishRunResult]]:
-    # jobStartDate has millisecond precision: a job started in the threshold's millisecond counts.
-    threshold = floor_to_millisecond(datetime.now(timezone.utc))
-    results: list[PublishRunResult] = []
-    pending = ids
-    last_error: ClinicalRulesError | None = None
-    for _ in range(attempts):
-        chunks = list(chunked(pending))
-        replies = yield from send_all([_publish_request(path, chunk) for chunk in chunks])
-        pending = []
+def _publish_future_data(path: str, ids: list[str]) -> Exchange[list[PublishRunResult]]:
+    """``FutureData`` starts no job and is harmless to repeat: retried like a read, never reconciled."""
+    chunks = list(chunked(ids))
+    replies = yield from send_all([_publish_request(path, c, idempotent=True) for c in chunks])
+    results: dict[str, PublishRunResult] = {}
+    extras: list[PublishRunResult] = []
+    refusals: list[Refused | Ambiguous] = []
+    for chunk, reply in zip(chunks, replies, strict=True):
+        if isinstance(reply, (Refused, Ambiguous)):
+            refusals.append(reply)
+            results.update((r, _refused(r, reply)) for r in chunk)
+        else:
+            _take(reply, chunk, results, extras)
+    if len(refusals) == len(chunks):
+        raise refusals[0].error  # nothing changed anywhere: the error itself is the answer
+    return [results[r] for r in ids] + extras
+
+
+@dataclass
+class _Publish:
+    """One ``AllData`` publish: snapshot, independent chunks, settle, resend, report."""
+
+    path: str
+    ids: list[str]
+    args: Mapping[str, str]
+    endpoint: str
+    timezone: str
+    settle: Settle
+    ledger: PublishLedger
+    results: dict[str, PublishRunResult] = field(default_factory=dict)
+    extras: list[PublishRunResult] = field(default_factory=list)
+    unconfirmed: dict[str, str] = field(default_factory=dict)
+    refusals: list[Refused] = field(default_factory=list)
+    refused_rules: set[str] = field(default_factory=set)
+
+    def run(self, attempts: int) -> Exchange[list[PublishRunResult]]:
+        book = self.ledger
+        for rule_id in self.ids:
+            if rule_id in book.applied:
+                self.results[rule_id] = _earlier(rule_id, book.applied[rule_id])
+        todo = [r for r in self.ids if r not in book.applied]
+        missing = [r for r in todo if r not in book.snapshot]
+        if missing:
+            book.endpoint, jobs = yield from read_snapshot(
+                self.args, missing, book.endpoint or self.endpoint, self.timezone
+            )
+            book.snapshot.update(jobs)
+        # An earlier try may have sent every unsettled rule: reconcile those before sending.
+        doubt = [r for r in todo if r not in book.failed] if book.resumed else []
+        pending = [r for r in todo if r not in doubt]
+        for rule_id in pending:
+            book.failed.pop(rule_id, None)
+        was_sent, book.sent = book.sent, True
+        try:
+            book.checkpoint()  # before the first send: a retried try starts from here
+        except BaseException:
+            book.sent = was_sent  # not saved, so not sent: the caller's error is the whole story
+            raise
+        sends = 0
+        while True:
+            if doubt:
+                pending += yield from self._reconcile(doubt)
+                book.checkpoint()
+            if not pending or sends >= attempts:
+                break
+            doubt = yield from self._send(pending)
+            pending, sends = [], sends + 1
+            book.checkpoint()
+        for rule_id in pending:
+            self.unconfirmed[rule_id] = f"sent {sends} time(s), every reply lost, and no new job appeared"
+        return self._finish()
+
+    def _send(self, rule_ids: list[str]) -> Exchange[list[str]]:
+        """Send the chunks side by side; returns the rules whose reply was lost."""
+        chunks = list(chunked(rule_ids))
+        replies = yield from send_all([_publish_request(self.path, c) for c in chunks])
+        lost: list[str] = []
         for chunk, reply in zip(chunks, replies, strict=True):
             if isinstance(reply, Ambiguous):
-                pending.extend(chunk)
-                last_error = reply.error
+                lost.extend(chunk)
+                continue
+            if isinstance(reply, Refused):
+                self.refusals.append(reply)
+                self.refused_rules.update(chunk)
+                self.results.update((r, _refused(r, reply)) for r in chunk)
             else:
-                results.extend(reply)
-        if pending:  # replies lost: a rule whose job started since the first send was updated
-            jobs = yield from read_latest_jobs(args, pending, poll_endpoint, False, service_timezone)
-            started = {r: latest_job(j for j in jobs[r] if _started_since(j, threshold)) for r in pending}
-            results.extend(_reconciled(r, job) for r, job in started.items() if job is not None)
-            pending = [r for r in pending if started[r] is None]
-        if not pending:
-            break
-    if pending:
-        raise PublishRunUnconfirmedError(
-            f"update_publish_run: {len(pending)} rule(s) not updated after {attempts} attempt(s): every "
-            f"reply was lost or failed ({last_error}) and no job started since "
-            f"{threshold.isoformat()}: {', '.join(pending)}",
-            rule_ids=pending,
-            status_code=last_error.status_code if last_error else None,
-        )
-    # Results follow the input; items the service added unasked go after all requested ones.
-    order = {rule_id: i for i, rule_id in enumerate(ids)}
-    return sorted(results, key=lambda r: order.get(r.rule_id or "", len(order)))
+                _take(reply, chunk, self.results, self.extras)
+            for rule_id in chunk:
+                result = self.results[rule_id]
+                if result.succeeded:
+                    self.ledger.applied[rule_id] = f"reply {result.job_status}"
+                else:
+                    self.ledger.failed[rule_id] = result.failure_reason or "not updated"
+        return lost
+
+    def _reconcile(self, doubt: list[str]) -> Exchange[list[str]]:
+        """Look for new job ids for up to the settle time; returns the rules still without one."""
+        for poll in range(self.settle.polls + 1):
+            if poll:
+                yield Delay(self.settle.poll)
+            current = yield from read_job_ids(
+                self.args, doubt, self.ledger.endpoint or "job_status", self.timezone
+            )
+            if isinstance(current, Refused):
+                why = f"the reconciling read failed ({current.error})"
+                self.unconfirmed.update((r, why) for r in doubt)
+                return []
+            for rule_id, job_id in new_jobs(self.ledger.snapshot, current).items():
+                self.ledger.applied[rule_id] = f"job {job_id}"
+                self.results[rule_id] = _reconciled(rule_id, job_id)
+            doubt = [r for r in doubt if r not in self.ledger.applied]
+            if not doubt:
+                break
+        return doubt
+
+    def _finish(self) -> list[PublishRunResult]:
+        results = [self.results[r] for r in self.ids if r in self.results] + self.extras
+        if self.unconfirmed:
+            raise unconfirmed_error(self.ledger, self.ids, self.unconfirmed, results)
+        if self.refusals and self.refused_rules == set(self.ids):
+            # Every rule refused as a whole (credentials, study, payload): nothing was applied,
+            # and the error says it all. (Each chunk still got its own reply.)
+            raise self.refusals[0].error
+        return results
 
 
-def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
+def unconfirmed_error(
+    ledger: PublishLedger,
+    ids: list[str],
+    unconfirmed: Mapping[str, str],
+    results: list[PublishRunResult] | None = None,
+) -> PublishRunUnconfirmedError:
+    """The error naming each group of a publish that could not settle every rule."""
+    applied = [r for r in ids if r in ledger.applied]
+    failed = {r: ledger.failed[r] for r in ids if r in ledger.failed}
+    pending = [r for r in ids if r in unconfirmed]
+    reasons = sorted(set(unconfirmed.values()))
+    message = (
+        f"update_publish_run: {len(pending)} rule(s) unconfirmed ({'; '.join(reasons)}): "
+        f"{', '.join(pending)}. Applied ({len(applied)}): {', '.join(applied) or '-'}. "
+        f"Failed ({len(failed)}): {', '.join(f'{r} ({why})' for r, why in failed.items()) or '-'}. "
+        "Do not resend the unconfirmed rules before their rerun history shows whether they ran."
+    )
+    return PublishRunUnconfirmedError(
+        message, rule_ids=pending, applied=applied, failed=failed, results=results or []
+    )
+
+
+def _publish_request(path: str, chunk: list[str], *, idempotent: bool = False) -> ApiRequest:
     parse = functools.partial(parse_publish_run, requested=chunk)
     return ApiRequest(
         "update_publish_run",
@@ -131,27 +268,58 @@ def _publish_request(path: str, chunk: list[str]) -> ApiRequest:
         path,
         json={"ruleIds": chunk},
         parse=parse,
-        idempotent=False,
+        idempotent=idempotent,
         data_on_500=is_item_list,
+        report_errors=True,
     )
 
 
-def _started_since(job: RuleJob, threshold: datetime) -> bool:
-    return job.job_start_date is not None and job.job_start_date >= threshold
+def _take(
+    reply: list[PublishRunResult],
+    chunk: list[str],
+    results: dict[str, PublishRunResult],
+    extras: list[PublishRunResult],
+) -> None:
+    """File a chunk's parsed items: its rules by id, anything unasked among the extras."""
+    wanted = set(chunk)
+    for item in reply:
+        if item.rule_id in wanted and item.rule_id not in results:
+            results[item.rule_id] = item
+        else:
+            extras.append(item)
 
 
-def _reconciled(rule_id: str, job: RuleJob) -> PublishRunResult:
-    """The result of a rule whose reply was lost but whose new job shows the update happened."""
-    started = job.job_start_date.isoformat() if job.job_start_date else "?"
+def _refused(rule_id: str, reply: Refused | Ambiguous) -> PublishRunResult:
+    """A rule of a chunk the service refused as a whole (nothing was applied)."""
+    error = reply.error
     return PublishRunResult(
         rule_id=rule_id,
-        rule_name=job.rule_name,
+        job_status=PublishJobStatus.FAILED,
+        http_error_code=error.status_code,
+        error=ErrorDetail(status="failed", error_code=error.code, error_message=f"chunk refused: {error}"),
+    )
+
+
+def _reconciled(rule_id: str, job_id: str) -> PublishRunResult:
+    """The result of a rule whose reply was lost but whose new job shows the update happened."""
+    return PublishRunResult(
+        rule_id=rule_id,
         job_status=PublishJobStatus.SUCCESS,
         reconciled=True,
         result=PublishRunOutcome(
             status="reconciled",
-            result=f"Reply lost; job {job.job_id} ({job.status}) started {started} shows the update.",
+            result=f"Reply lost; job {job_id}, not there before the first send, shows the update.",
         ),
+    )
+
+
+def _earlier(rule_id: str, evidence: str) -> PublishRunResult:
+    """A rule an earlier try of the same task already applied: not sent again."""
+    return PublishRunResult(
+        rule_id=rule_id,
+        job_status=PublishJobStatus.SUCCESS,
+        reconciled=True,
+        result=PublishRunOutcome(status="reconciled", result=f"Applied by an earlier try ({evidence})."),
     )
 
 

@@ -23,10 +23,12 @@ from clinical_rules_provider.clients.base import (
     ApiRequest,
     Delay,
     Exchange,
+    Refused,
     reading_reply,
     reply_for,
 )
 from clinical_rules_provider.exceptions import (
+    AuthenticationError,
     ClinicalRulesError,
     TransientServiceError,
     UnexpectedResponseError,
@@ -111,11 +113,26 @@ def _network_error(request: ApiRequest, exc: httpx.HTTPError) -> ClinicalRulesEr
     return UnexpectedResponseError(what)
 
 
-def _ambiguous_or_raise(request: ApiRequest, exc: TransientServiceError) -> Ambiguous:
-    """A non-idempotent request that may have been acted on is the exchange's to reconcile."""
-    if request.idempotent or never_processed(exc):
-        raise exc
-    return Ambiguous(exc)
+def _ambiguous_or_raise(request: ApiRequest, exc: ClinicalRulesError) -> Ambiguous | Refused:
+    """A non-idempotent request that may have been acted on is the exchange's to reconcile.
+
+    With ``report_errors`` every failure becomes a reply (:class:`Refused` when it provably
+    changed nothing); without it only an ambiguous one does, the rest are raised.
+    """
+    if not request.idempotent and not _provably_unprocessed(exc):
+        if request.report_errors or isinstance(exc, TransientServiceError):
+            return Ambiguous(exc)
+    elif request.report_errors:
+        return Refused(exc)
+    raise exc
+
+
+def _provably_unprocessed(exc: ClinicalRulesError) -> bool:
+    """The request never left, was throttled, or the service answered it with a 4xx refusal."""
+    if never_processed(exc) or isinstance(exc, AuthenticationError):
+        return True
+    status = exc.status_code
+    return not isinstance(exc, TransientServiceError) and status is not None and 400 <= status < 500
 
 
 class HttpSession:
@@ -217,7 +234,7 @@ class HttpSession:
     def _send_parsed(self, request: ApiRequest) -> Any:
         try:
             return reply_for(request, self.send(request))
-        except TransientServiceError as exc:
+        except ClinicalRulesError as exc:
             return _ambiguous_or_raise(request, exc)
 
     def close(self) -> None:
@@ -283,7 +300,7 @@ class HttpSession:
     async def _asend_parsed(self, request: ApiRequest) -> Any:
         try:
             return reply_for(request, await self.asend(request))
-        except TransientServiceError as exc:
+        except ClinicalRulesError as exc:
             return _ambiguous_or_raise(request, exc)
 
     async def arun(self, exchange: Exchange[T]) -> T:

@@ -23,6 +23,9 @@ from clinical_rules_provider.clients import filtered_list
 from clinical_rules_provider.clients import publish_run as publish_api
 from clinical_rules_provider.clients.base import Exchange
 from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
+from clinical_rules_provider.clients.publish_ledger import PublishLedger
+from clinical_rules_provider.exceptions import ClinicalRulesError
+from clinical_rules_provider.hooks._publish import publisher, raise_in_doubt, settle_setting
 from clinical_rules_provider.hooks._secrets import register_secret
 from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
@@ -48,6 +51,7 @@ class ClinicalOneConfig:
     study_id: str | None = None
     study_mode: str | None = None
     filter_field_names: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FILTER_FIELD_NAMES)
+    settle: publish_api.Settle = field(default_factory=publish_api.Settle)
 
     def __repr__(self) -> str:
         return f"ClinicalOneConfig(base_url={self.transport.base_url!r}, auth={self.auth_kind})"
@@ -109,6 +113,7 @@ def clinical_one_config(conn: ConnectionLike) -> ClinicalOneConfig:
         study_id=ext("study_id"),
         study_mode=ext("study_mode"),
         filter_field_names={**DEFAULT_FILTER_FIELD_NAMES, **names},
+        settle=settle_setting(ext),
     )
 
 
@@ -171,23 +176,36 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         publish_run: str,
         rule_ids: Any,
         *,
-        poll_endpoint: str = "rerun_history",
+        poll_endpoint: str = "job_status",
+        ledger: PublishLedger | None = None,
     ) -> list[PublishRunResult]:
         """Switch rules to ``AllData`` or ``FutureData``; one result per rule, in input order.
 
-        Per-rule failures are results (check ``succeeded``/``failure_reason``), never dropped.
-        Each accepted update starts new rule jobs, so an update is resent blindly only when it
-        never reached the service (connect error, 429). After an ambiguous failure (timeout,
-        dropped connection, 5xx, malformed reply) the rules' latest jobs are read and only the
-        rules with no job started since the first send are published again; the others get a
-        ``reconciled`` result. Raises
-        :class:`~clinical_rules_provider.exceptions.PublishRunUnconfirmedError` naming the
-        rules still unsettled once the connection's retry attempts are used up.
+        Per-rule failures are results (check ``succeeded``/``failure_reason``), never dropped;
+        a 500-rule chunk the service refuses as a whole gives each of its rules a failed
+        result, and never stops the other chunks. An ``AllData`` update starts new rule jobs,
+        so it is resent blindly only when it never reached the service (connect error, 429).
+        Before the first send each rule's job ids are read (the snapshot, kept in ``ledger``);
+        after an ambiguous failure (timeout, dropped connection, 5xx, malformed reply) a rule
+        counts as applied only when a job id absent from the snapshot appears, looked for
+        during the connection's ``publish_settle_seconds``; a rule without one is sent again.
+        ``FutureData`` starts no job and is retried like a read.
 
-        :param poll_endpoint: how the latest jobs are read when reconciling:
-            ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
+        Raises :class:`~clinical_rules_provider.exceptions.PublishRunUnconfirmedError` naming
+        the applied, failed and unconfirmed rules when some cannot be settled, including when
+        the reconciling read fails or the call's deadline passes after a send.
+
+        :param poll_endpoint: how job ids are read: ``job_status`` (bulk, 500 rules per
+            request; rerun history when the tenant refuses it) or ``rerun_history``.
+        :param ledger: the publish's state; pass the one an earlier try saved (its ``save``
+            is called on every change, first before anything is sent) to resume it.
         """
-        return self._call(_publisher(study_id, mode, publish_run, rule_ids, poll_endpoint))
+        book = ledger if ledger is not None else PublishLedger()
+        try:
+            return self._call(publisher(study_id, mode, publish_run, rule_ids, poll_endpoint, book))
+        except ClinicalRulesError as exc:
+            raise_in_doubt(book, rule_ids, exc)
+            raise
 
     async def aupdate_publish_run(
         self,
@@ -196,10 +214,16 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         publish_run: str,
         rule_ids: Any,
         *,
-        poll_endpoint: str = "rerun_history",
+        poll_endpoint: str = "job_status",
+        ledger: PublishLedger | None = None,
     ) -> list[PublishRunResult]:
         """Async :meth:`update_publish_run`; chunks (and reconciling reads) are sent concurrently."""
-        return await self._acall(_publisher(study_id, mode, publish_run, rule_ids, poll_endpoint))
+        book = ledger if ledger is not None else PublishLedger()
+        try:
+            return await self._acall(publisher(study_id, mode, publish_run, rule_ids, poll_endpoint, book))
+        except ClinicalRulesError as exc:
+            raise_in_doubt(book, rule_ids, exc)
+            raise
 
     # --- filtered list --------------------------------------------------------------------
 
@@ -354,20 +378,6 @@ def _rule_pager(
         pager.field_names = config.filter_field_names
 
     return pager, prepare
-
-
-def _publisher(
-    study_id: str, mode: str, publish_run: str, rule_ids: Any, poll_endpoint: str
-) -> Callable[[ClinicalOneConfig], Exchange[list[PublishRunResult]]]:
-    return lambda config: publish_api.update_publish_run(
-        study_id,
-        mode,
-        publish_run,
-        rule_ids,
-        poll_endpoint=poll_endpoint,
-        service_timezone=config.service_timezone,
-        attempts=config.transport.retry.attempts,
-    )
 
 
 def _job_status(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
-from clinical_rules_provider._compat import AirflowException
+from clinical_rules_provider._compat import AirflowException, AirflowFailException
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.assets import attach_publish_extra, check_outlets
 from clinical_rules_provider.job_options import failure_status_set, first_poll_delay
@@ -43,15 +43,25 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
 
     Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
     (ISO time just before the update: the threshold a downstream
-    :class:`ClinicalOneRuleJobSensor` uses by default), ``results`` (one dict per rule) and
-    ``warnings`` (validation warnings of updated rules).
-    The return value holds the same data, plus ``failed``. ``Success``,
+    :class:`ClinicalOneRuleJobSensor` uses by default), ``results`` (one dict per rule),
+    ``warnings`` (validation warnings of updated rules), ``failed`` (rule and reason: not
+    applied, safe to send again) and ``unconfirmed`` (rules whose update could not be
+    confirmed either way). The return value holds the same data. ``Success``,
     ``InProgress`` (an active update) and ``Queued`` (not started yet) all count as updated:
     those rules are in ``rule_ids`` and the wait covers them. A rule the service did not
     update (``Failed``, ``Error``, or no result) fails the task, naming each rule and reason,
     unless ``fail_on_partial_failure=False``. An updated rule reported with
     ``ruleValidationStatus: false`` is a warning: logged and listed under ``warnings``,
     failing the task only with ``fail_on_validation_warnings=True``.
+
+    **Retries never apply a rule twice (Airflow 3.3+).** An ``AllData`` update starts a rule
+    job each time it is applied. The rules' job ids are read before the first send and kept,
+    with every rule confirmed since, in the task state store; a retried try (after a worker
+    died mid-publish, or a failure) reconciles from there: applied rules are not sent again,
+    rules it may have sent count as applied only when a new job id appeared. On Airflow
+    3.0-3.2 (no task state store) a failure after rules were applied is raised as
+    ``AirflowFailException``, so Airflow does not retry it blindly. ``FutureData`` starts no
+    job: it is resent freely, and ``wait_for_completion`` has nothing to wait for.
 
     :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
     :param rule_ids: rules to update (either UUID form; an XComArg works).
@@ -70,8 +80,9 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
         of seconds, numeric strings included).
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures;
         checked when the DAG is parsed).
-    :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting,
-        and after an update whose reply was lost (to see which rules it already started).
+    :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting.
+        (Before an ``AllData`` update, the rules' job ids are read with the bulk job status,
+        or rerun history where the tenant refuses it: the evidence for lost replies.)
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
     :param max_concurrency: cap on concurrent requests (default: the connection's).
     :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
@@ -141,33 +152,48 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Select, update, push XCom, fail on per-rule failures, then wait if asked."""
+        from clinical_rules_provider.exceptions import PublishRunUnconfirmedError
         from clinical_rules_provider.models.clinical_one import dump_json
+        from clinical_rules_provider.operators._publish_state import load_ledger, resumed_targets
 
         self.timeout = as_seconds(self.timeout, "timeout", minimum=1.0)  # rendered now, before any request
         publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
+        ledger, durable = load_ledger(context, self.log)
+        unconfirmed: PublishRunUnconfirmedError | None = None
         hook = self.hook
         with hook:
             study, mode = resolve_study(hook, self.study_id, self.study_mode)
             check_outlets(self.outlets, hook.config.transport.base_url, study, mode)
             push_rules_link(context, hook.get_connection(self.clinical_one_conn_id), study, mode)
-            rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
+            selected = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
+            rule_ids = resumed_targets(ledger, study, mode, publish_run, selected)
             started_after = utc_now()
             if not rule_ids:
                 self.log.warning("No rules selected; nothing to update")
-            results = (
-                hook.update_publish_run(study, mode, publish_run, rule_ids, poll_endpoint=self.poll_endpoint)
-                if rule_ids
-                else []
-            )
+            try:
+                results = (
+                    hook.update_publish_run(study, mode, publish_run, rule_ids, ledger=ledger)
+                    if rule_ids
+                    else []
+                )
+            except PublishRunUnconfirmedError as exc:
+                unconfirmed, results = exc, exc.results
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
         failed = [{"rule_id": r.rule_id, "reason": r.failure_reason} for r in results if not r.succeeded]
         warnings = [{"rule_id": r.rule_id, "warning": r.warning} for r in results if r.warning]
+        if unconfirmed is not None:  # the groups the error names, results or not
+            updated += [r for r in unconfirmed.applied if r not in updated]
+            named = {f["rule_id"] for f in failed}
+            failed += [
+                {"rule_id": r, "reason": why} for r, why in unconfirmed.failed.items() if r not in named
+            ]
         report: dict[str, Any] = {
             "study_id": study,
             "study_mode": mode,
             "publish_run": publish_run if rule_ids else None,  # None: no rule was selected
             "rule_ids": updated,
             "failed": failed,
+            "unconfirmed": unconfirmed.unconfirmed if unconfirmed else [],
             "warnings": warnings,
             "results": dump_json(results),
             "started_after": started_after.isoformat(),
@@ -175,22 +201,31 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
         }
         if report["reconciled"]:
             self.log.warning(
-                "The reply to the update was lost; a job started since shows these %d rule(s) were "
-                "updated, so they were not sent again: %s",
+                "These %d rule(s) were applied without a reply reaching this try (a new job, or an "
+                "earlier try, shows it), so they were not sent again: %s",
                 len(report["reconciled"]),
                 ", ".join(report["reconciled"]),
             )
         self._started = (study, mode, updated)
-        for key in ("rule_ids", "started_after", "results", "warnings"):
+        for key in ("rule_ids", "started_after", "results", "warnings", "failed", "unconfirmed"):
             context["ti"].xcom_push(key=key, value=report[key])
         self._log_outcome(results, updated, warnings)
+        # Without a task state store a retry would send the applied (or maybe applied) rules
+        # again: no automatic retry then.
+        once = not durable and publish_run == PublishRun.ALL_DATA.value
+        if unconfirmed is not None:
+            raise self._failure(once, str(unconfirmed))
+        no_retry = once and bool(updated)
         if failed and self.fail_on_partial_failure:
             lines = "; ".join(f"{f['rule_id']}: {f['reason']}" for f in failed)
-            raise AirflowException(f"{len(failed)} rule(s) were not updated: {lines}")
+            applied = f"; applied, not to be sent again: {', '.join(updated)}" if updated else ""
+            raise self._failure(no_retry, f"{len(failed)} rule(s) were not updated: {lines}{applied}")
         if warnings and self.fail_on_validation_warnings:
             lines = "; ".join(f"{w['rule_id']}: {w['warning']}" for w in warnings)
             raise AirflowException(f"{len(warnings)} updated rule(s) have validation warnings: {lines}")
-        if not self.wait_for_completion or not updated:
+        if publish_run == PublishRun.FUTURE_DATA.value and self.wait_for_completion and updated:
+            self.log.info("FutureData starts no rule job (it applies to data collected from now on): no wait")
+        if not self.wait_for_completion or not updated or publish_run == PublishRun.FUTURE_DATA.value:
             self._announce(context, report)
             return report
         trigger = self._trigger(study, mode, updated, report["started_after"])
@@ -202,6 +237,16 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
                 timeout=timedelta(seconds=self.timeout),  # the trigger keeps the absolute end_time
             )
         return self.execute_complete(context, run_in_worker(trigger), report)
+
+    @staticmethod
+    def _failure(no_retry: bool, message: str) -> AirflowException:
+        """The task failure; one Airflow must not retry when a retry could apply rules twice."""
+        if no_retry:
+            return AirflowFailException(
+                f"{message}. Not retried automatically: this Airflow has no task state store, so a "
+                "retry could not tell which rules were applied (check them, then publish the rest)"
+            )
+        return AirflowException(message)
 
     def _log_outcome(self, results: list[Any], updated: list[str], warnings: list[dict[str, Any]]) -> None:
         """Log the count, the accepted-but-unfinished updates and each validation warning."""

@@ -8,6 +8,7 @@ envelopes the real service returns; this module renders responses.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -158,9 +159,12 @@ class ClinicalOneApi:
                     items.append(_publish_item(400, failed, rule.rule_id, rule.name, msg))
                 else:
                     rule.publish_run, rule.last_modified = run, state.now()
-                    if rule.rule_id not in started:
+                    if rule.rule_id not in started and run == "AllData":  # FutureData starts no job
                         started.add(rule.rule_id)
-                        state.start_job(rule, group_job_id=group)
+                        queue = state.settings.job_queue_seconds
+                        state.start_job(
+                            rule, group_job_id=group, started=state.now() + timedelta(seconds=queue)
+                        )
                     valid = rule.validation_status  # False: updated, with a validation warning
                     msg = "Rule updated successfully." if valid else rule.validation_message
                     items.append(
@@ -171,7 +175,7 @@ class ClinicalOneApi:
                             rule.name,
                             msg,
                             run,
-                            job_status=rule.publish_status,
+                            job_status="Queued" if state.settings.job_queue_seconds else rule.publish_status,
                             valid=valid,
                         )
                     )
@@ -268,7 +272,8 @@ class ClinicalOneApi:
                 if rule is None:
                     entries.append(self._entry(rule_id, None, None, "Rule doesn't exist"))
                     continue
-                jobs = list(reversed(rule.jobs)) if every else rule.jobs[-1:]
+                seen = rule.seen_jobs(now)
+                jobs = list(reversed(seen)) if every else seen[-1:]
                 entries.extend(self._entry(rule_id, rule, j, j.status(now)) for j in jobs)
         return JSONResponse(job_status_response("Success", entries))
 
@@ -286,7 +291,7 @@ class ClinicalOneApi:
             return JSONResponse(body, status_code=400)
         with self.state.lock:
             rule, now = self.state.rule(study, mode, rule_id), self.state.now()
-            if rule is None or not rule.jobs:
+            if rule is None or not rule.seen_jobs(now):
                 # Seed: NOT_FOUND is "no matching history records", and only 200/400/500 exist.
                 detail = (
                     "Rule execution job not found for the supplied identifier."
@@ -295,7 +300,7 @@ class ClinicalOneApi:
                 )
                 return JSONResponse({"status": "NOT_FOUND", "statusDetail": detail, "ruleHistory": []})
             history = []
-            for job in reversed(rule.jobs):
+            for job in reversed(rule.seen_jobs(now)):
                 passed, failed = job.subject_counts(now)
                 history.append(
                     {

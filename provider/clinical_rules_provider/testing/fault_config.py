@@ -32,7 +32,7 @@ LOST_REPLY_FAULTS = frozenset({"lost_reply_drop", "lost_reply_504", "lost_reply_
 FAULT_KINDS = (
     EXPIRY_FAULTS
     | LOST_REPLY_FAULTS
-    | {"429", "500", "502", "503", "504", "drop", "malformed_json", "read_timeout"}
+    | {"400", "429", "500", "502", "503", "504", "drop", "malformed_json", "read_timeout"}
 )
 # Random faults default to what a well-behaved client retries (DESIGN: 429/502/503/504).
 DEFAULT_FAULT_KINDS = frozenset({"429", "502", "503", "504"})

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _REASONS = {
+    400: "Bad Request",  # the whole request refused (e.g. one 500-id chunk of a publish)
     429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",

@@ -124,6 +124,10 @@ class Rule:
     def latest_job(self) -> RuleJob | None:
         return self.jobs[-1] if self.jobs else None
 
+    def seen_jobs(self, now: datetime) -> list[RuleJob]:
+        """The jobs the service shows at ``now``: a queued job appears once it has started."""
+        return [job for job in self.jobs if job.started <= now]
+
 
 @dataclass
 class Settings:
@@ -149,6 +153,12 @@ class Settings:
     oauth_clients: dict[str, str] = field(default_factory=lambda: {"sim-client": "sim-client-secret"})
     static_tokens: tuple[str, ...] = ("sim-static-token",)
     token_ttl_seconds: float = 600.0
+    # A tenant unlike the worker (see testing/profiles.py, profile="realistic"): the service
+    # clock runs this far from the simulator's clock, an accepted update waits this long before
+    # its job starts (and is answered ``Queued``), and jobStartDate may have whole seconds only.
+    clock_offset_seconds: float = 0.0
+    job_queue_seconds: float = 0.0
+    second_precision_stamps: bool = False
 
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
@@ -168,8 +178,13 @@ class SimulatorState(VaultStateMixin):
         service_timezone: str = "UTC",
         clock: Clock | None = None,
         faults: FaultConfig | None = None,
+        profile: str | None = None,
         **settings: Any,
     ) -> None:
+        if profile is not None:
+            from clinical_rules_provider.testing.profiles import apply_profile
+
+            service_timezone, faults, settings = apply_profile(profile, service_timezone, faults, settings)
         unknown = sorted(set(settings) - SETTING_NAMES)
         if unknown:
             raise TypeError(f"unknown simulator setting(s): {unknown}")
@@ -212,13 +227,16 @@ class SimulatorState(VaultStateMixin):
             _seed.seed_vault(self)
 
     def now(self) -> datetime:
-        return self.clock()
+        """The service's time: the clock, moved by ``clock_offset_seconds``."""
+        offset = self.settings.clock_offset_seconds
+        return self.clock() + timedelta(seconds=offset) if offset else self.clock()
 
     def format_job_start(self, when: datetime) -> str:
-        """`yyyy-MM-dd HH:mm:ss.SSS` in the service timezone."""
+        """`yyyy-MM-dd HH:mm:ss.SSS` in the service timezone (`.000` with second precision)."""
         zone = _UTC if self.service_timezone == "UTC" else ZoneInfo(self.service_timezone)
         local = when.astimezone(zone)
-        return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+        millis = 0 if self.settings.second_precision_stamps else local.microsecond // 1000
+        return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{millis:03d}"
 
     def new_hex_id(self) -> str:
         return f"{self._rng.getrandbits(128):032X}"
@@ -288,8 +306,10 @@ class SimulatorState(VaultStateMixin):
             return job
 
     def latest_job(self, study_id: str, mode: str, rule_id: str) -> RuleJob | None:
+        """The latest job the service shows (a queued one once it has started)."""
         rule = self.rule(study_id, mode, rule_id)
-        return rule.latest_job if rule else None
+        seen = rule.seen_jobs(self.now()) if rule else []
+        return seen[-1] if seen else None
 
     def job_status(self, job: RuleJob) -> str:
         return job.status(self.now())
@@ -297,7 +317,9 @@ class SimulatorState(VaultStateMixin):
     def cancel_rule(self, rule: Rule) -> tuple[RuleJob | None, str | None]:
         """Cancel the latest active job; returns (latest job, status to report)."""
         with self.lock:
-            job, now = rule.latest_job, self.now()
+            now = self.now()
+            seen = rule.seen_jobs(now)
+            job = seen[-1] if seen else None
             status = job.status(now) if job else None
             if job is None or status not in ACTIVE_RULE_JOB_STATUSES:
                 return job, status
