@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from clinical_rules_provider._show import MAX_SHOWN
+from clinical_rules_provider.clients import publish_run
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.operators.cancel import VaultCancelJobsOperator, VaultCancelStaleJobsOperator
 from clinical_rules_provider.operators.cancel_rule_jobs import ClinicalOneCancelRuleJobsOperator
 from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
 from clinical_rules_provider.sensors.vault_job import VaultJobSensor
+from clinical_rules_provider.triggers.rule_job_event import ClinicalOneRuleJobEventTrigger
 from tests.conftest import RULE_A, STUDY
 from tests.hostile.conftest import bounded
 from tests.hostile.server import HostileServer
@@ -132,8 +134,20 @@ def test_a_10_mb_filter_or_id_is_quoted_in_at_most_100_characters(
             ),
             "poll_interval",
         ),
+        (
+            lambda c1: ClinicalOneRuleJobEventTrigger(
+                study_id=STUDY, study_mode="test", rule_filter=HUGE, clinical_one_conn_id=c1
+            ),
+            "rule_filter",
+        ),
+        (
+            lambda c1: next(
+                publish_run.update_publish_run(STUDY, "test", "AllData", [RULE_A], attempts=HUGE)
+            ),
+            "attempts",
+        ),
     ],
-    ids=["rule_filter", "started_after", "failure_statuses", "poll_interval"],
+    ids=["rule_filter", "started_after", "failure_statuses", "poll_interval", "watcher-filter", "attempts"],
 )
 def test_a_huge_task_argument_is_quoted_in_at_most_100_characters(
     hostile: HostileServer, c1: Conn, build: Callable[[str], Any], field: str

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.base import (
     Ambiguous,
     ApiRequest,
@@ -65,9 +66,9 @@ class Settle:
             ("settle_poll_seconds", self.poll, 1e-3),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name}: expected a finite number of seconds, got {value!r}")
+                raise ValueError(f"{name}: expected a finite number of seconds, got {shown(value)}")
             if value < low:
-                raise ValueError(f"{name}: expected a number >= {low:g}, got {value!r}")
+                raise ValueError(f"{name}: expected a number >= {low:g}, got {shown(value)}")
 
     @property
     def polls(self) -> int:
@@ -102,7 +103,7 @@ def update_publish_run(
     ids = rule_id_list(rule_ids)
     check_poll_endpoint(poll_endpoint)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ValueError(f"attempts: expected a positive integer, got {attempts!r}")
+        raise ValueError(f"attempts: expected a positive integer, got {shown(attempts)}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
     if run == PublishRun.FUTURE_DATA.value:
         return _publish_future_data(path, ids)

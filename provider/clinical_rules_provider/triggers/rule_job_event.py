@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
+from clinical_rules_provider._show import shown
 from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import (
     PublishRun,
@@ -128,7 +129,9 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
             rule_ids = sorted(normalize_list(ids, "rule_ids", compact_id))
         if rule_filter is not None:
             if not isinstance(rule_filter, dict):
-                raise ValueError(f"rule_filter: expected a dict of list_rules filters, got {rule_filter!r}")
+                raise ValueError(
+                    f"rule_filter: expected a dict of list_rules filters, got {shown(rule_filter)}"
+                )
             from clinical_rules_provider.clients.filtered_list import RulePager
 
             RulePager.create(self.study_id, self.study_mode, **rule_filter)  # validates the filters
