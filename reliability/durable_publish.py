@@ -108,10 +108,20 @@ def _one_run(sim: Any, run: int, fault_rate: float) -> dict[str, Any]:
 def durable_runs(runs: int, fault_rate: float) -> dict[str, Any]:
     """``runs`` publishes under the realistic profile; every rule must end with exactly one job."""
     from clinical_rules_provider import job_options, task_helpers
+
+    # Fast polls for jobs that finish within a second, restored after: this runs inside the
+    # test suite's own process too (tests/reliability_runs), where later tests need the floors.
+    saved = task_helpers.MIN_RULE_POLL_INTERVAL, job_options.MIN_FIRST_POLL_DELAY
+    task_helpers.MIN_RULE_POLL_INTERVAL, job_options.MIN_FIRST_POLL_DELAY = 0.05, 0.0
+    try:
+        return _durable_runs(runs, fault_rate)
+    finally:
+        task_helpers.MIN_RULE_POLL_INTERVAL, job_options.MIN_FIRST_POLL_DELAY = saved
+
+
+def _durable_runs(runs: int, fault_rate: float) -> dict[str, Any]:
     from clinical_rules_provider.testing import LiveSimulator, SimulatorState
 
-    task_helpers.MIN_RULE_POLL_INTERVAL = 0.05
-    job_options.MIN_FIRST_POLL_DELAY = 0.0
     state = SimulatorState(
         profile="realistic", pending_seconds=0.1, running_seconds=0.2, job_queue_seconds=0.3
     )
