@@ -19,6 +19,17 @@ from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 FAILING_RULE = RULE_C  # its jobs end Failed
 MISSING_RULE = "ABCDEF0123456789ABCDEF0123456789"
 
+# What the operator pushes to XCom before anything else can fail (in this order).
+PUSHED_KEYS = [
+    "clinical_one_rules_url",
+    "rule_ids",
+    "started_after",
+    "results",
+    "warnings",
+    "failed",
+    "unconfirmed",
+]
+
 
 def operator(conn_id: str, **kwargs: Any) -> ClinicalOneUpdatePublishRunOperator:
     kwargs.setdefault("task_id", "publish")
@@ -97,15 +108,7 @@ def test_pushes_rule_ids_started_after_and_results(sim_c1: str, ti: FakeTI, cont
     now = pendulum.now("UTC")
     before = now.replace(microsecond=now.microsecond // 1000 * 1000)  # started_after has ms precision
     report = operator(sim_c1, rule_ids=[RULE_A]).execute(context)
-    assert ti.keys == [
-        "clinical_one_rules_url",
-        "rule_ids",
-        "started_after",
-        "results",
-        "warnings",
-        "failed",
-        "unconfirmed",
-    ]
+    assert ti.keys == PUSHED_KEYS
     assert ti.pushed("rule_ids") == [RULE_A]
     assert ti.pushed("results") == report["results"]
     started_after = pendulum.parse(ti.pushed("started_after"))
@@ -135,15 +138,7 @@ def test_partial_failure_fails_naming_each_rule_after_pushing_xcom(
     assert invalid in message and "missing item" in message
     assert MISSING_RULE in message
     assert message.index(RULE_A) > message.index("applied, not to be sent again")  # named as applied
-    assert ti.keys == [
-        "clinical_one_rules_url",
-        "rule_ids",
-        "started_after",
-        "results",
-        "warnings",
-        "failed",
-        "unconfirmed",
-    ]
+    assert ti.keys == PUSHED_KEYS
     assert ti.pushed("rule_ids") == [RULE_A]
     assert len(ti.pushed("results")) == 3
 
@@ -363,15 +358,7 @@ def test_deferrable_defers_with_a_trigger_carrying_every_parameter(
         "first_poll_delay": 20.0,  # the jobs started a moment ago: the first poll waits an interval
     }
     # XCom was pushed before deferring, and the report rides along for execute_complete.
-    assert ti.keys == [
-        "clinical_one_rules_url",
-        "rule_ids",
-        "started_after",
-        "results",
-        "warnings",
-        "failed",
-        "unconfirmed",
-    ]
+    assert ti.keys == PUSHED_KEYS
     assert deferred.kwargs is not None
     assert deferred.kwargs["report"]["rule_ids"] == [RULE_A, RULE_B]
 
