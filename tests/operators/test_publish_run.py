@@ -19,7 +19,7 @@ from tests.operators.conftest import C1_LOGIN, C1_PASSWORD, FakeTI
 FAILING_RULE = RULE_C  # its jobs end Failed
 MISSING_RULE = "ABCDEF0123456789ABCDEF0123456789"
 
-# What the operator pushes to XCom before anything else can fail (in this order).
+# The XCom keys the publish operator pushes, in order.
 PUSHED_KEYS = [
     "clinical_one_rules_url",
     "rule_ids",
