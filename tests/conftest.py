@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 # The simulator's fixtures are opt-in (no pytest11 entry point), as they are for users.
 pytest_plugins = ["clinical_rules_provider.testing.pytest_plugin"]
@@ -97,3 +100,25 @@ def no_jobs_yet(base: str = "https://c1.test", study: str = STUDY, mode: str = "
     return respx.put(path).mock(
         return_value=httpx.Response(200, json={"errorMessage": "Success", "jobStatus": []})
     )
+
+
+@contextlib.contextmanager
+def warnings_logged() -> Iterator[list[str]]:
+    """The warning messages logged inside the block, filled in when it ends, on any Airflow 3.x:
+    tasks log through structlog on Airflow 3.3 and through the standard library (propagating
+    to the root logger) on 3.0, so both are captured."""
+    messages: list[str] = []
+
+    class _Warnings(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = _Warnings(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with capture_logs() as events:
+            yield messages
+    finally:
+        root.removeHandler(handler)
+    messages.extend(str(e["event"]) for e in events if e["log_level"] == "warning")

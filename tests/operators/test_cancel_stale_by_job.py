@@ -12,13 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.operators.cancel import ClinicalOneCancelStaleRuleJobsOperator
 from clinical_rules_provider.testing.server import LiveSimulator
-from tests.conftest import RULE_A, RULE_B, STUDY
+from tests.conftest import RULE_A, RULE_B, STUDY, warnings_logged
 from tests.operators.conftest import FakeTI
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h, cancellable
@@ -146,11 +145,10 @@ def test_a_job_mismatch_only_warns_when_fail_on_job_mismatch_is_false(
     ids: list[str] = []
     after_read(monkeypatch, 2, lambda: ids.extend(replace_stale_job(simulator, STALE_RULE)))
     task = cancel_stale(sim_c1, rule_ids=[STALE_RULE], fail_on_job_mismatch=False)
-    with capture_logs() as logs:
+    with warnings_logged() as warnings:
         report = task.execute(context)
     [mismatch] = report["job_mismatch"]
     assert mismatch["reply_job_id"] == ids[1]
-    warnings = [e["event"] for e in logs if e["log_level"] == "warning"]
     assert any(STALE_RULE in w and ids[1] in w for w in warnings), warnings
     assert ti.pushes == []
 

@@ -10,13 +10,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from structlog.testing import capture_logs
 
 from clinical_rules_provider.operators.cancel import (
     ClinicalOneCancelStaleRuleJobsOperator,
     VaultCancelStaleJobsOperator,
 )
-from tests.conftest import STUDY
+from tests.conftest import STUDY, warnings_logged
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h, cancellable
 JOB_ID = "1E2428167F66445BAB544C7CDD884E87"
@@ -47,9 +46,9 @@ def run_dry(conn_id: str, date: str | None) -> tuple[dict[str, Any], list[str]]:
         rule_ids=[STALE_RULE],
         dry_run=True,
     )
-    with capture_logs() as logs:
+    with warnings_logged() as warnings:
         report = task.execute({"ti": None})
-    return report, [e["event"] for e in logs if e["log_level"] == "warning"]
+    return report, warnings
 
 
 @respx.mock
@@ -93,8 +92,8 @@ def test_the_vault_stale_canceller_reports_and_warns_about_the_skew_too(
     assert abs(report["clock_skew_seconds"]) < 1.5  # the simulator runs on this machine's clock
     monkeypatch.setattr(_clock_skew, "time", _WorkerClockBehind)
     task = VaultCancelStaleJobsOperator(task_id="stale_vault", vault_conn_id=sim_vault, dry_run=True)
-    with capture_logs() as logs:
+    with warnings_logged() as warnings:
         report = task.execute(context)
     assert 298 < report["clock_skew_seconds"] < 302
-    [warning] = [e["event"] for e in logs if e["log_level"] == "warning" and "clock" in e["event"]]
+    [warning] = [w for w in warnings if "clock" in w]
     assert "ahead of this worker's" in warning and "older_than" in warning

@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import respx
-from structlog.testing import capture_logs
 
 from clinical_rules_provider.sensors.rule_job import ClinicalOneRuleJobSensor
-from tests.conftest import RULE_A, STUDY
+from tests.conftest import RULE_A, STUDY, warnings_logged
 from tests.operators.conftest import FakeTI, make_context
 
 HISTORY = f"https://c1.test/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
@@ -42,10 +41,10 @@ def skew_warnings(conn_id: str, offset: float, pokes: int = 2, **kwargs: Any) ->
         **kwargs,
     )
     context = make_context(FakeTI())
-    with capture_logs() as logs:
+    with warnings_logged() as warnings:
         for _ in range(pokes):
             task.poke(context)
-    return [e["event"] for e in logs if e["log_level"] == "warning" and "clock" in e["event"]]
+    return [w for w in warnings if "clock" in w]
 
 
 @respx.mock

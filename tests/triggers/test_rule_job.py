@@ -10,13 +10,12 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from structlog.testing import capture_logs
 
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing.server import LiveSimulator
 from clinical_rules_provider.triggers import coalesced_poll
 from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
-from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY, ConnFactory, warnings_logged
 from tests.operators.conftest import hours_ago
 
 STALE_RULE = "DBF2C278385E4AF4BA4FBF2AA76D194F"  # seeded: Running since 3 h
@@ -261,8 +260,8 @@ async def test_a_skewed_service_clock_is_warned_about_once_per_run(
 
     respx.get(url).mock(side_effect=ahead)
     trigger = make_trigger(c1_conn, [RULE_A], end_time=time.time() + 0.4, started_after=hours_ago(1))
-    with capture_logs() as logs:
+    with warnings_logged() as warnings:
         [event] = await events(trigger)
     assert event["status"] == "timeout" and event["polls"] > 1
-    [warning] = [e["event"] for e in logs if e["log_level"] == "warning" and "clock" in e["event"]]
+    [warning] = [w for w in warnings if "clock" in w]
     assert "ahead of this worker's" in warning and "started_after" in warning
