@@ -26,7 +26,7 @@ seed   = $(if $(wildcard compat/airflow-$(1).txt),--seed compat/airflow-$(1).txt
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cksum | cut -d' ' -f1)
 
 .PHONY: install demo test lint compat bench reliability docs ui-check dist clean up stack-test \
-	lock lock-verify test-latest compat-matrix release-check
+	lock lock-verify test-latest compat-matrix release-check up-ha ha-test ha-install
 
 constraints/airflow-%.txt:
 	@echo "make: $@ is missing: no lock for this Airflow and Python $(PY_VERSION). Run 'make lock'" \
@@ -103,6 +103,23 @@ up: install
 stack-test: install
 	$(call locked,$(LOCK)) $(BIN)/python -m pytest -q -p no:cacheprovider -m stack tests/stack $(PYTEST_ARGS)
 
+# Past one machine (issue 25): Postgres and Redis (Debian packages, installed here if missing;
+# started as throw-away instances of the stack itself), CeleryExecutor with two workers, two
+# schedulers, two triggerers; Ctrl-C stops all of it, databases included.
+HA_PROVIDERS := apache-airflow-providers-celery apache-airflow-providers-postgres
+
+ha-install: install
+	@test -x "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -1)" && command -v redis-server >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq postgresql redis-server)
+	$(call locked,$(LOCK)) $(BIN)/pip install -q $(HA_PROVIDERS)
+
+up-ha: ha-install
+	$(call locked,$(LOCK)) $(BIN)/python scripts/stack_ha.py $(STACK_ARGS)
+
+# Kills triggerers and schedulers of that stack (in .stack-ha-test/) and checks the guarantees.
+ha-test: ha-install
+	$(call locked,$(LOCK)) $(BIN)/python -m pytest -q -p no:cacheprovider -m ha tests/ha $(PYTEST_ARGS)
+
 reliability: install
 	$(call locked,$(LOCK)) $(BIN)/python -m reliability.run --runs 100 --fault-rate 0.2 --fuzz 1000
 
@@ -136,4 +153,4 @@ release-check: | $(LOCK)
 	$(call locked,$(LOCK)) $(RELEASE_VENV)/bin/python scripts/release_check.py dist $(RELEASE_PIP_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LATEST_VENV) .airflow .airflow-latest .stack .stack-test .stack-test.out .coverage build dist
+	rm -rf $(VENV) $(LATEST_VENV) .airflow .airflow-latest .stack .stack-test .stack-test.out .stack-ha .stack-ha-test .stack-ha-test.out .coverage build dist

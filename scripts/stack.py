@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,39 +36,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import psutil
+from stack_procs import free_port, kill_tree, port_busy, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 MAX_RESTARTS = 3
 USER = "admin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_busy(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    """Poll ``check`` until it returns a truthy value; raise naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(every)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f} s" + (f" (last error: {last})" if last else ""))
 
 
 class Stack:
@@ -84,6 +57,7 @@ class Stack:
         dags: Sequence[Path] = (ROOT / "example_dags",),
         password: str | None = None,
         say: Callable[[str], None] = print,
+        restart: bool = True,
     ) -> None:
         self.home = home.resolve()
         self.api_port = api_port or free_port()
@@ -91,8 +65,10 @@ class Stack:
         self.dags = [Path(d).resolve() for d in dags]
         self.password = password or secrets.token_urlsafe(9)
         self.say = say
+        self.components: tuple[str, ...] = COMPONENTS
+        self.restart = restart
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts: dict[str, int] = dict.fromkeys(("simulator", *COMPONENTS), 0)
+        self.restarts: dict[str, int] = dict.fromkeys(("simulator", *self.components), 0)
         self.stopping = False
         self.env_cache: dict[str, str] = {}
         self.log_ports = (free_port(), free_port())
@@ -211,9 +187,23 @@ class Stack:
     def spawn(self, name: str, env: dict[str, str]) -> None:
         log = (self.home / "logs" / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            self.argv(name), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv(name),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **self.spawn_options(name),
         )
         self.write_state()
+
+    def spawn_options(self, name: str) -> dict[str, Any]:
+        """More ``Popen`` arguments for one component (none here; the HA stack's Postgres runs
+        as its own user when the stack runs as root)."""
+        return {}
+
+    def describe(self) -> list[str]:
+        """Extra lines for the banner: what runs where (the HA stack lists every process)."""
+        return []
 
     def write_state(self) -> None:
         state = {
@@ -240,7 +230,7 @@ class Stack:
         env = self.env()
         try:
             self.prepare(env)
-            for name in ("simulator", *COMPONENTS):
+            for name in ("simulator", *self.components):
                 self.spawn(name, env)
             self.say("waiting for the simulator, the api-server and every component to report healthy ...")
             wait_for("simulator", lambda: httpx.get(f"{self.sim_url}/_sim/health").is_success, 60)
@@ -291,6 +281,11 @@ class Stack:
                 if proc.poll() is None or self.stopping:
                     continue
                 self.kill_tree(name, proc)  # whatever it left behind
+                if not self.restart:
+                    self.say(f"{name} exited ({proc.returncode}); not restarting it (--no-restart)")
+                    del self.procs[name]
+                    self.write_state()
+                    continue
                 if self.restarts[name] >= MAX_RESTARTS:
                     self.say(
                         f"{name} exited ({proc.returncode}) {MAX_RESTARTS + 1} times; stopping the stack"
@@ -304,23 +299,9 @@ class Stack:
 
     def kill_tree(self, name: str, proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         """SIGTERM the process group and every descendant, SIGKILL what is left after ``grace``."""
-        try:
-            family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
-            for member in family:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    member.send_signal(sig)
-            _, alive = psutil.wait_procs(family, timeout=grace if sig == signal.SIGTERM else 5)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1)
-            if not alive and proc.poll() is not None:
-                return
-            if sig == signal.SIGTERM:
-                self.say(f"{name}: {len(alive)} process(es) ignored SIGTERM for {grace:.0f} s; SIGKILL")
+        stubborn = kill_tree(proc, grace)
+        if stubborn:
+            self.say(f"{name}: {stubborn} process(es) ignored SIGTERM for {grace:.0f} s; SIGKILL")
 
     def stop(self) -> None:
         """Stop every component, newest first; safe to call twice (atexit + signal)."""
@@ -332,22 +313,27 @@ class Stack:
         self.write_state()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/stack.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, default=ROOT / ".stack", help="AIRFLOW_HOME (default .stack/)")
+def main(argv: Sequence[str] | None = None, kind: type[Stack] = Stack, home: str = ".stack") -> int:
+    """``make up`` (and, with ``kind`` the HA stack, ``make up-ha``) until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog=sys.argv[0], description=(sys.modules[kind.__module__].__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--home", type=Path, default=ROOT / home, help=f"AIRFLOW_HOME (default {home}/)")
     parser.add_argument("--port", type=int, default=8080, help="api-server / UI port (0: any free port)")
     parser.add_argument("--sim-port", type=int, default=8765, help="simulator port (0: any free port)")
     parser.add_argument("--dags", type=Path, action="append", help="DAG folder(s); default example_dags/")
     parser.add_argument("--password", help=f"password of user {USER!r} (default: a new random one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for readiness")
+    parser.add_argument("--no-restart", action="store_true", help="leave a component that exits down")
     args = parser.parse_args(argv)
-    stack = Stack(
+    stack = kind(
         args.home,
         api_port=args.port,
         sim_port=args.sim_port,
         dags=args.dags or [ROOT / "example_dags"],
         password=args.password,
         say=lambda line: print(f"[stack] {line}", flush=True),
+        restart=not args.no_restart,
     )
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -366,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  login:           {USER} / {stack.password}\n"
         f"  simulator:       {stack.sim_url}  (request log: {stack.sim_url}/_sim/requests)\n"
         f"  AIRFLOW_HOME:    {stack.home}  (logs in logs/, process ids in stack.json)\n"
-        "Press Ctrl-C to stop everything.",
+        + "".join(f"  {line}\n" for line in stack.describe())
+        + "Press Ctrl-C to stop everything.",
         flush=True,
     )
     with contextlib.suppress(httpx.HTTPError):  # only a listing: the stack is up either way

@@ -40,9 +40,12 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float
 
 
 class StackProcess:
-    """``scripts/stack.py`` as ``make up`` runs it, in its own session; ``stop()`` is Ctrl-C."""
+    """``scripts/stack.py`` as ``make up`` runs it (or ``stack_ha.py``, ``make up-ha``, leaving a
+    killed component down), in its own session; ``stop()`` is Ctrl-C."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(
+        self, home: Path, script: str = "stack.py", dags: tuple[Path, ...] = (ROOT / "example_dags", DAGS)
+    ) -> None:
         self.home = home
         self.state_file = home / "stack.json"
         self.state_file.unlink(missing_ok=True)
@@ -50,9 +53,10 @@ class StackProcess:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "scripts" / "stack.py"),
+                str(ROOT / "scripts" / script),
                 *("--home", str(home), "--port", "0", "--sim-port", "0", "--password", "stack-test"),
-                *("--dags", str(ROOT / "example_dags"), "--dags", str(DAGS)),
+                *(arg for folder in dags for arg in ("--dags", str(folder))),
+                *(["--no-restart"] if script == "stack_ha.py" else []),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

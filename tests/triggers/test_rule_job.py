@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from email.utils import formatdate
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -213,6 +214,28 @@ async def test_on_kill_leaves_jobs_alone_by_default(sim_c1: str, simulator: Live
     assert simulator.state.requests_to("cancelRuleJob") == []
     job = simulator.state.latest_job(STUDY, "test", STALE_RULE)
     assert job is not None and simulator.state.job_status(job) == "Running"
+
+
+@pytest.mark.parametrize(("state", "cancels"), [("deferred", 0), ("failed", 1), ("success", 1)])
+async def test_on_kill_cancels_only_when_the_task_left_deferred(
+    sim_c1: str, simulator: LiveSimulator, monkeypatch: pytest.MonkeyPatch, state: str, cancels: int
+) -> None:
+    # Airflow 3.3.2 calls on_kill also when it moves a trigger to another triggerer; the task
+    # is still deferred then (make ha-test saw this), and its jobs must go on.
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    asked: list[dict[str, Any]] = []
+
+    def task_states(**kwargs: Any) -> dict[str, Any]:
+        asked.append(kwargs)
+        return {"run_1": {"wait": state}}
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(task_states))
+    trigger = make_trigger(sim_c1, [STALE_RULE], started_after=hours_ago(4).isoformat(), cancel_on_kill=True)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="wait", run_id="run_1", map_index=-1)  # type: ignore[assignment]
+    await trigger.on_kill()
+    assert asked == [{"dag_id": "d", "task_ids": ["wait"], "run_ids": ["run_1"], "map_index": -1}]
+    assert len(simulator.state.requests_to("cancelRuleJob")) == cancels
 
 
 # --- validated once ----------------------------------------------------------------------

@@ -62,8 +62,18 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         raise NotImplementedError
 
     async def on_kill(self) -> None:
-        """Airflow 3.3+: a user killed the task; cancel the jobs when ``cancel_on_kill`` is set."""
+        """Airflow 3.3+: a user killed the task; cancel the jobs when ``cancel_on_kill`` is set.
+
+        Airflow 3.3.2 also calls ``on_kill`` on a triggerer whose trigger was handed to another
+        triggerer (it missed heartbeats) while the task stays ``deferred``: no user acted, so
+        the jobs are left to the trigger's new home (docs/running-at-scale.md#ha-guarantees).
+        """
         if not self.cancel_on_kill:
+            return
+        if await task_still_deferred(self):
+            self.log.warning(
+                "Not cancelling: the task is still deferred (its trigger moved to another triggerer)"
+            )
             return
         hook = self.open_hook()
         try:
@@ -121,3 +131,25 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         finally:
             if hook is not None:
                 await hook.aclose()
+
+
+async def task_still_deferred(trigger: BaseTrigger) -> bool:
+    """Whether the trigger's task instance is still ``deferred``, asked of Airflow (the
+    triggerer's task-state call). False when the trigger runs without a task instance (a
+    test, an older Airflow) or the answer cannot be had: then Airflow's "user action" stands.
+    """
+    ti = getattr(trigger, "task_instance", None)
+    if ti is None:
+        return False
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from asgiref.sync import sync_to_async
+
+        states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+            dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+        )
+        key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+        return bool(states[ti.run_id][key] == "deferred")
+    except Exception as exc:  # any failure: keep Airflow's word that a user acted
+        trigger.log.warning("Could not read the task's state before cancelling (%s)", type(exc).__name__)
+        return False
