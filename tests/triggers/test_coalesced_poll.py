@@ -63,7 +63,11 @@ async def test_triggers_of_one_key_share_job_status_requests_per_cycle(
 ) -> None:
     rules = add_rules(simulator, 600)  # 600 distinct rules: 2 jobStatus requests per cycle
     triggers = [
-        waiting_trigger(sim_c1, rules[i * 100 : i * 100 + 300], poll_endpoint="job_status") for i in range(4)
+        # 1.5 s, not 0.9: three polls of 600 rules must fit on a loaded 2-core machine too.
+        waiting_trigger(
+            sim_c1, rules[i * 100 : i * 100 + 300], poll_endpoint="job_status", end_time=time.time() + 1.5
+        )
+        for i in range(4)
     ]
     before = len(simulator.state.requests_to(JOB_STATUS))
     events = await run_all(triggers)
