@@ -396,7 +396,8 @@ def event_driven(sim: LiveSimulator) -> None:
     spec.loader.exec_module(module)
     watcher = module.RULE_JOBS.watchers[0]
     classpath, kwargs = watcher.trigger.serialize()
-    trigger = type(watcher.trigger)(**{**kwargs, "poll_interval": 0.5})  # the DAG polls every 30 s
+    # The DAG polls every 30 s; here every second, the floor a real service gets.
+    trigger = type(watcher.trigger)(**{**kwargs, "poll_interval": 1.0})
     state.pending_seconds, state.running_seconds = 0.5, 2.0
     started: list[str] = []
 
