@@ -106,5 +106,5 @@ def test_five_watchers_share_one_poll_and_lose_nothing_across_a_triggerer_restar
     )
     assert "Resuming rule jobs" in logs  # the new triggerer read the watermarks back
     # At least once. The copy that fired in the last cycle before the stop may repeat; a CI run
-    # once saw it three times (the new triggerer's shared stream forming twice), so no upper bound.
+    # once saw it three times (cause not yet established), so no upper bound is asserted.
     assert events[RULES[0]].count(first) >= 1, events[RULES[0]]
