@@ -1,4 +1,4 @@
-"""What the HA scenarios read from the stack: which triggerer runs what, and kill -9."""
+"""What the HA scenarios read from the stack: which triggerer or worker runs what, and kill -9."""
 
 from __future__ import annotations
 
@@ -51,8 +51,39 @@ def fired(stack: StackProcess, rules: list[str]) -> dict[str, list[str]]:
     return jobs
 
 
-def kill_9(stack: StackProcess, name: str) -> int:
-    """``kill -9`` the component's whole process group (as a host that dies would); its pid."""
+def kill_9(stack: StackProcess, name: str) -> list[psutil.Process]:
+    """``kill -9`` the component as a host that dies would: its process group and every
+    descendant, also those in a group of their own (a task runner is, see Airflow's
+    supervisor); the processes killed, for the caller to check none outlives the kill."""
     pid = int(stack.state()["pids"][name])
-    os.killpg(pid, signal.SIGKILL)
-    return pid
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    return family
+
+
+def alive(processes: list[psutil.Process]) -> list[str]:
+    """Those of ``processes`` still running (a zombie only waits to be reaped: not running)."""
+    left = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{process.pid} {' '.join(process.cmdline()[:4])}")
+    return left
+
+
+def component_of(stack: StackProcess, pid: int) -> str | None:
+    """The stack component (``worker-1``, ...) whose process tree holds ``pid``."""
+    by_pid = {int(p): name for name, p in stack.state()["pids"].items()}
+    try:
+        chain = [psutil.Process(pid), *psutil.Process(pid).parents()]
+    except psutil.NoSuchProcess:
+        return None
+    return next((by_pid[p.pid] for p in chain if p.pid in by_pid), None)

@@ -217,6 +217,19 @@ class Airflow:
     def sim_settings(self, **values: Any) -> None:
         httpx.post(f"{self.sim_url}/_sim/settings", json=values, timeout=30).raise_for_status()
 
+    def sim_faults(self, **values: Any) -> dict[str, Any]:
+        """Set the simulator's faults (``POST /_sim/faults``: ``latency_ms``, ``path_filter``,
+        ``clear``, ...); the faults now in force."""
+        reply = httpx.post(f"{self.sim_url}/_sim/faults", json=values, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def sim_rule_jobs(self) -> int:
+        """How many rule jobs the simulator holds, all studies (``GET /_sim/state``)."""
+        reply = httpx.get(f"{self.sim_url}/_sim/state", timeout=30)
+        reply.raise_for_status()
+        return sum(reply.json()["ruleJobs"].values())
+
     def sim_requests(self, limit: int = 100_000) -> list[dict[str, Any]]:
         reply = httpx.get(f"{self.sim_url}/_sim/requests", params={"limit": limit}, timeout=30)
         return list(reply.json()["requests"])
@@ -229,6 +242,23 @@ class Airflow:
             if fragment.lower() in r["path"].lower()
             and (since is None or datetime.fromisoformat(r["time"]) >= since)
         ]
+
+
+def task_process(stack: StackProcess, ti_id: str, port: int) -> list[psutil.Process]:
+    """The task's own process while a request of it waits for the reply: titled after the task
+    instance (``airflow worker -- <ti id>``) and holding a connection to ``port`` (its
+    supervisor never calls the service; the triggerer's watchers do, but are not this task)."""
+    found = []
+    for process in stack.family():
+        try:
+            if ti_id not in " ".join(process.cmdline()):
+                continue
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(c.raddr and c.raddr.port == port and c.status == "ESTABLISHED" for c in connections):
+            found.append(process)
+    return found
 
 
 def requests_per_cycle(requests: list[dict[str, Any]], interval: float) -> list[int]:

@@ -1,0 +1,31 @@
+"""HA test: a publish on the CeleryExecutor whose worker is killed after its PUT reached the service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag
+
+from clinical_rules_provider.operators.publish_run import ClinicalOneUpdatePublishRunOperator
+
+
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    render_template_as_native_obj=True,
+    params={"rule_ids": Param([], type="array")},
+    tags=["ha-test"],
+)
+def ha_durable_publish() -> None:
+    ClinicalOneUpdatePublishRunOperator(
+        task_id="publish",
+        publish_run="AllData",
+        rule_ids="{{ params.rule_ids }}",
+        retries=1,  # the scheduler fails the dead worker's try; the retry reconciles from the ledger
+        retry_delay=timedelta(seconds=2),
+    )
+
+
+ha_durable_publish()
