@@ -47,15 +47,15 @@ def _job_ids(airflow: Airflow) -> dict[str, set[str]]:
     return {rule: {str(job.job_id) for job in jobs[rule]} for rule in RULES}
 
 
-def _ran(stack: StackProcess, worker: str, ti_id: str) -> list[str]:
-    """The try numbers of the task instance that ``worker`` was handed (its Celery log)."""
+def _ran(stack: StackProcess, worker: str, run_id: str) -> list[int]:
+    """The tries of this run's publish that Celery handed ``worker`` (each try of a task is a
+    new task instance id; its log path names the run, the task and the attempt)."""
     log = (stack.home / "logs" / f"{worker}.log").read_text(errors="replace")
+    attempt = re.compile(re.escape(f"run_id={run_id}/task_id=publish/attempt=") + r"(\d+)\.log")
     return [
-        m.group(1)
+        int(found.group(1))
         for line in log.splitlines()
-        if "Executing workload in Celery" in line and ti_id in line
-        for m in [re.search(r"try_number=(\d+)", line)]
-        if m
+        if "Executing workload in Celery" in line and (found := attempt.search(line))
     ]
 
 
@@ -110,8 +110,8 @@ def test_a_worker_killed_mid_publish_is_retried_on_the_other_worker_without_repu
     publish = airflow.tasks(DAG, run_id)["publish"]
     assert result["state"] == "success", airflow.tasks(DAG, run_id)
     assert publish["try_number"] == 2  # the dead try, then its retry
-    assert _ran(stack_process, victim, ti_id) == ["1"]
-    assert _ran(stack_process, survivor, ti_id) == ["2"]
+    assert _ran(stack_process, victim, run_id) == [1]
+    assert _ran(stack_process, survivor, run_id) == [2]
 
     phase = airflow.sim_requests()[first:]
     after = _job_ids(airflow)
