@@ -13,7 +13,6 @@ from tests.stack.client import StackProcess
 
 RUNNING = re.compile(r"(\d+) (triggers|watchers) currently running")
 TRIGGER_LOG = re.compile(r"\.log\.trigger\.(\d+)\.log$")
-FIRED = re.compile(r"Trigger fired event.*?'rule_id': '([0-9A-F]{32})', 'job_id': '([0-9A-F]+)'")
 
 
 def running(stack: StackProcess, name: str) -> dict[str, int]:
@@ -41,16 +40,6 @@ def triggerer_job_id(stack: StackProcess, name: str) -> int | None:
     return None
 
 
-def fired(stack: StackProcess, rules: list[str]) -> dict[str, list[str]]:
-    """Job ids of the watchers' asset events per rule, from every triggerer's log."""
-    jobs: dict[str, list[str]] = {}
-    for log in (stack.home / "logs").glob("triggerer-*.log"):
-        for rule_id, job_id in FIRED.findall(log.read_text(errors="replace")):
-            if rule_id in rules:
-                jobs.setdefault(rule_id, []).append(job_id)
-    return jobs
-
-
 def kill_9(stack: StackProcess, name: str) -> list[psutil.Process]:
     """``kill -9`` the component as a host that dies would: its process group and every
     descendant, also those in a group of their own (a task runner is, see Airflow's
@@ -67,16 +56,6 @@ def kill_9(stack: StackProcess, name: str) -> list[psutil.Process]:
         with contextlib.suppress(psutil.NoSuchProcess):
             member.kill()
     return family
-
-
-def alive(processes: list[psutil.Process]) -> list[str]:
-    """Those of ``processes`` still running (a zombie only waits to be reaped: not running)."""
-    left = []
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                left.append(f"{process.pid} {' '.join(process.cmdline()[:4])}")
-    return left
 
 
 def component_of(stack: StackProcess, pid: int) -> str | None:

@@ -18,12 +18,20 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.ha.helpers import alive, component_of, kill_9
-from tests.stack.client import Airflow, StackProcess, requests_per_cycle, task_process, wait_until
+from tests.ha.helpers import component_of, kill_9
+from tests.stack.client import (
+    Airflow,
+    StackProcess,
+    airflow_3_3_or_later,
+    alive,
+    requests_per_cycle,
+    task_process,
+    wait_until,
+)
 from tests.stack.test_watchers import hook
 
 pytestmark = pytest.mark.ha
-DAG = "ha_durable_publish"
+DAG = "stack_durable_publish"
 STUDY = "36753A48BBA048CB98A5F3278146118D"  # the stack connection's study
 RULES = [
     "938D23FA6B7241CCA41BD627E5DB60DA",
@@ -32,12 +40,6 @@ RULES = [
 ]
 PUBLISH = "/AllData"  # the publish-run PUT's path ends with the publish run
 CYCLE = 5.0  # seconds per reported cycle of simulator requests
-
-
-def _airflow_3_3_or_later() -> bool:
-    from importlib.metadata import version
-
-    return tuple(int(p) for p in re.findall(r"\d+", version("apache-airflow-core"))[:2]) >= (3, 3)
 
 
 def _job_ids(airflow: Airflow) -> dict[str, set[str]]:
@@ -63,7 +65,7 @@ def _kinds(requests: list[dict[str, Any]]) -> dict[str, int]:
     return dict(Counter(f"{r['method']} {r['path'].rsplit('/', 1)[-1]}" for r in requests))
 
 
-@pytest.mark.skipif(not _airflow_3_3_or_later(), reason="the task state store arrives in Airflow 3.3")
+@pytest.mark.skipif(not airflow_3_3_or_later(), reason="the task state store arrives in Airflow 3.3")
 def test_a_worker_killed_mid_publish_is_retried_on_the_other_worker_without_republishing(
     airflow: Airflow, stack_process: StackProcess
 ) -> None:

@@ -4,12 +4,11 @@ and the retry applies no rule twice (Airflow 3.3+: the publish ledger in the tas
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.stack.client import Airflow, StackProcess, task_process, wait_until
+from tests.stack.client import Airflow, StackProcess, airflow_3_3_or_later, task_process, wait_until
 
 pytestmark = pytest.mark.stack
 DAG = "stack_durable_publish"
@@ -21,13 +20,7 @@ RULES = [
 PUBLISH = "/AllData"  # the publish-run PUT's path ends with the publish run
 
 
-def _airflow_3_3_or_later() -> bool:
-    from importlib.metadata import version
-
-    return tuple(int(p) for p in re.findall(r"\d+", version("apache-airflow-core"))[:2]) >= (3, 3)
-
-
-@pytest.mark.skipif(not _airflow_3_3_or_later(), reason="the task state store arrives in Airflow 3.3")
+@pytest.mark.skipif(not airflow_3_3_or_later(), reason="the task state store arrives in Airflow 3.3")
 def test_a_task_killed_after_its_publish_reached_the_service_is_retried_without_republishing(
     airflow: Airflow, stack_process: StackProcess
 ) -> None:
