@@ -116,7 +116,8 @@ ha-install: install
 up-ha: ha-install
 	$(call locked,$(LOCK)) $(BIN)/python scripts/stack_ha.py $(STACK_ARGS)
 
-# Kills triggerers and schedulers of that stack (in .stack-ha-test/) and checks the guarantees.
+# Kills a triggerer, a scheduler and a Celery worker (mid-publish) of that stack (in
+# .stack-ha-test/) and checks the guarantees; leaves no process running.
 ha-test: ha-install
 	$(call locked,$(LOCK)) $(BIN)/python -m pytest -q -p no:cacheprovider -m ha tests/ha $(PYTEST_ARGS)
 

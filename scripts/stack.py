@@ -12,7 +12,7 @@ SIGHUP stop every group and any descendant that left its group, then the script 
 A component that dies is restarted (at most ``MAX_RESTARTS`` times); the stack file
 ``<home>/stack.json`` always lists the current process ids, URLs and login.
 
-    python scripts/stack.py [--home .stack] [--port 8080] [--sim-port 8765] [--dags DIR ...]
+    python scripts/stack.py [--home .stack] [--port 8080] [--sim-port 8765] [--dags DIR|FILE ...]
 
 Installs nothing: it uses the Airflow and simulator of the running interpreter's venv.
 Every wait has a timeout.
@@ -78,22 +78,25 @@ class Stack:
 
     # --- setup ----------------------------------------------------------------------------
 
+    def dag_files(self) -> list[Path]:
+        """Every ``*.py`` of each given folder, and each given file."""
+        return [p for d in self.dags for p in (sorted(d.glob("*.py")) if d.is_dir() else [d])]
+
     def dags_folder(self) -> Path:
         """The one folder Airflow reads: the given folder, or links to every given DAG file."""
-        if len(self.dags) == 1:
+        if len(self.dags) == 1 and self.dags[0].is_dir():
             return self.dags[0]
         folder = self.home / "dags"
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.iterdir():
             old.unlink()
-        for source in self.dags:
-            for path in sorted(source.glob("*.py")):
-                (folder / path.name).symlink_to(path)
+        for path in self.dag_files():
+            (folder / path.name).symlink_to(path)
         return folder
 
     def expected_dag_ids(self) -> set[str]:
         """DAG files here are named after their DAG (``republish_rules.py`` -> ``republish_rules``)."""
-        return {p.stem for d in self.dags for p in d.glob("*.py") if not p.stem.startswith("_")}
+        return {p.stem for p in self.dag_files() if not p.stem.startswith("_")}
 
     def env(self) -> dict[str, str]:
         """Configuration every component shares (secrets are per stack and never printed)."""
@@ -321,7 +324,9 @@ def main(argv: Sequence[str] | None = None, kind: type[Stack] = Stack, home: str
     parser.add_argument("--home", type=Path, default=ROOT / home, help=f"AIRFLOW_HOME (default {home}/)")
     parser.add_argument("--port", type=int, default=8080, help="api-server / UI port (0: any free port)")
     parser.add_argument("--sim-port", type=int, default=8765, help="simulator port (0: any free port)")
-    parser.add_argument("--dags", type=Path, action="append", help="DAG folder(s); default example_dags/")
+    parser.add_argument(
+        "--dags", type=Path, action="append", help="DAG folder or file (repeatable); default example_dags/"
+    )
     parser.add_argument("--password", help=f"password of user {USER!r} (default: a new random one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for readiness")
     parser.add_argument("--no-restart", action="store_true", help="leave a component that exits down")

@@ -8,7 +8,10 @@ simulator, with the connections pointing at it. Every process is supervised and 
 ``scripts/stack.py`` (Ctrl-C stops the databases too; nothing is left running).
 
 A triggerer here heartbeats every 2 s and counts as dead after ``TRIGGERER_THRESHOLD`` s, so
-the other triggerer takes its triggers over quickly (Airflow's defaults: 5 s and 30 s).
+the other triggerer takes its triggers over quickly (Airflow's defaults: 5 s and 30 s). A
+running task whose worker stops heartbeating for ``TASK_HEARTBEAT_TIMEOUT`` s (a worker host
+that died) is failed, and retried if it has retries, by the scheduler that queued it, which
+looks every ``TASK_HEARTBEAT_CHECK`` s (Airflow's defaults: 300 s and 10 s).
 
     python scripts/stack_ha.py [--home .stack-ha] [--port 8080] [--sim-port 8765] [--no-restart]
 
@@ -34,6 +37,7 @@ from stack import BIN, Stack, main
 SCHEDULERS, TRIGGERERS, WORKERS = 2, 2, 2
 WORKER_CONCURRENCY = 2
 TRIGGERER_HEARTBEAT, TRIGGERER_THRESHOLD = 2, 10
+TASK_HEARTBEAT_TIMEOUT, TASK_HEARTBEAT_CHECK = 30, 5
 DB = "airflow"
 
 
@@ -81,6 +85,11 @@ class HaStack(Stack):
                 # The surviving scheduler adopts a dead one's queued and running tasks this often.
                 f"{prefix}SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "20",
                 f"{prefix}SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+                # A task whose worker died: failed (and retried) after this long without heartbeat.
+                f"{prefix}SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
+                f"{prefix}SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": str(
+                    TASK_HEARTBEAT_CHECK
+                ),
             }
         )
         return env
@@ -161,6 +170,7 @@ class HaStack(Stack):
             f"Redis (broker):  127.0.0.1:{self.redis_port}",
             f"Celery:          {WORKERS} workers x concurrency {WORKER_CONCURRENCY}",
             f"triggerers:      heartbeat {TRIGGERER_HEARTBEAT} s, taken over after {TRIGGERER_THRESHOLD} s",
+            f"tasks:           failed (retried) {TASK_HEARTBEAT_TIMEOUT} s after their worker's last heartbeat",
         ]
         return lines + [f"{name:<16} pid {proc.pid}" for name, proc in self.procs.items()]
 

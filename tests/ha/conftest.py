@@ -2,47 +2,27 @@
 
 Started once in its own session and stopped like Ctrl-C at the end (atexit too), so a failing
 or interrupted run never leaves Airflow, Postgres or Redis running. A component a test kills
-stays down: the other scheduler or triggerer has to carry on alone.
+stays down: the other scheduler, triggerer or worker has to carry on alone. Besides its own
+DAGs it loads two of ``tests/stack/dags`` (the same deferred sensor and durable publish).
 """
 
 from __future__ import annotations
 
-import atexit
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.stack.client import ROOT, Airflow, StackProcess
+from tests.stack.client import DAGS as STACK_DAGS
+from tests.stack.client import ROOT, StackProcess
+from tests.stack.fixtures import airflow, session_stack, stack_state
 
+__all__ = ["airflow", "stack_process", "stack_state"]
 HOME = ROOT / ".stack-ha-test"
 DAGS = Path(__file__).resolve().parent / "dags"
+SHARED_DAGS = (STACK_DAGS / "stack_deferred_sensor.py", STACK_DAGS / "stack_durable_publish.py")
 
 
 @pytest.fixture(scope="session")
 def stack_process() -> Iterator[StackProcess]:
-    shutil.rmtree(HOME, ignore_errors=True)
-    HOME.mkdir(parents=True)
-    process = StackProcess(HOME, script="stack_ha.py", dags=(DAGS,))
-    atexit.register(process.stop)
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture(scope="session")
-def stack_state(stack_process: StackProcess) -> dict[str, Any]:
-    return stack_process.state()
-
-
-@pytest.fixture
-def airflow(stack_state: dict[str, Any]) -> Iterator[Airflow]:
-    client = Airflow(stack_state)
-    client.sim_settings(pending_seconds=0.5, running_seconds=1.5)
-    yield client
-    client.sim_settings(pending_seconds=0.5, running_seconds=1.5)
-    client.http.close()
+    yield from session_stack(HOME, script="stack_ha.py", dags=(DAGS, *SHARED_DAGS))

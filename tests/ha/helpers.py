@@ -1,4 +1,4 @@
-"""What the HA scenarios read from the stack: which triggerer runs what, and kill -9."""
+"""What the HA scenarios read from the stack: which triggerer or worker runs what, and kill -9."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from tests.stack.client import StackProcess
 
 RUNNING = re.compile(r"(\d+) (triggers|watchers) currently running")
 TRIGGER_LOG = re.compile(r"\.log\.trigger\.(\d+)\.log$")
-FIRED = re.compile(r"Trigger fired event.*?'rule_id': '([0-9A-F]{32})', 'job_id': '([0-9A-F]+)'")
 
 
 def running(stack: StackProcess, name: str) -> dict[str, int]:
@@ -41,18 +40,29 @@ def triggerer_job_id(stack: StackProcess, name: str) -> int | None:
     return None
 
 
-def fired(stack: StackProcess, rules: list[str]) -> dict[str, list[str]]:
-    """Job ids of the watchers' asset events per rule, from every triggerer's log."""
-    jobs: dict[str, list[str]] = {}
-    for log in (stack.home / "logs").glob("triggerer-*.log"):
-        for rule_id, job_id in FIRED.findall(log.read_text(errors="replace")):
-            if rule_id in rules:
-                jobs.setdefault(rule_id, []).append(job_id)
-    return jobs
-
-
-def kill_9(stack: StackProcess, name: str) -> int:
-    """``kill -9`` the component's whole process group (as a host that dies would); its pid."""
+def kill_9(stack: StackProcess, name: str) -> list[psutil.Process]:
+    """``kill -9`` the component as a host that dies would: its process group and every
+    descendant, also those in a group of their own (a task runner is, see Airflow's
+    supervisor); the processes killed, for the caller to check none outlives the kill."""
     pid = int(stack.state()["pids"][name])
-    os.killpg(pid, signal.SIGKILL)
-    return pid
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    return family
+
+
+def component_of(stack: StackProcess, pid: int) -> str | None:
+    """The stack component (``worker-1``, ...) whose process tree holds ``pid``."""
+    by_pid = {int(p): name for name, p in stack.state()["pids"].items()}
+    try:
+        chain = [psutil.Process(pid), *psutil.Process(pid).parents()]
+    except psutil.NoSuchProcess:
+        return None
+    return next((by_pid[p.pid] for p in chain if p.pid in by_pid), None)

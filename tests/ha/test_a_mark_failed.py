@@ -12,7 +12,7 @@ from tests.ha.helpers import running
 from tests.stack.client import Airflow, StackProcess, trigger_log, wait_until
 
 pytestmark = pytest.mark.ha
-DAG = "ha_deferred_sensor"
+DAG = "stack_deferred_sensor"
 
 
 def test_mark_failed_cancels_the_rule_jobs_exactly_once_with_two_triggerers(

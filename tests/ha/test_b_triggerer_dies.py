@@ -16,9 +16,9 @@ import pytest
 
 from tests.ha.dags.ha_sensors import NEVER_DONE_TIMEOUT, POLL_INTERVAL, SENSOR_TIMEOUT, SENSORS
 from tests.ha.dags.ha_watchers import RULES as WATCHED
-from tests.ha.helpers import fired, kill_9, running, triggerer_job_id
+from tests.ha.helpers import kill_9, running, triggerer_job_id
 from tests.stack.client import Airflow, StackProcess, requests_per_cycle, wait_until
-from tests.stack.test_watchers import publish
+from tests.stack.test_watchers import fired, publish
 
 pytestmark = pytest.mark.ha
 DAG = "ha_sensors"

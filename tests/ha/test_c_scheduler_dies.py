@@ -8,7 +8,7 @@ from tests.ha.helpers import kill_9
 from tests.stack.client import Airflow, StackProcess, wait_until
 
 pytestmark = pytest.mark.ha
-DAG = "ha_deferred_sensor"
+DAG = "stack_deferred_sensor"
 
 
 def test_runs_go_on_when_a_scheduler_dies(airflow: Airflow, stack_process: StackProcess) -> None:

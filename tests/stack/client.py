@@ -9,6 +9,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).resolve().parent / "dags"
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+
+
+def airflow_3_3_or_later() -> bool:
+    """Airflow 3.3+ (shared streams, the asset and task state stores)."""
+    from importlib.metadata import version
+
+    return tuple(int(p) for p in re.findall(r"\d+", version("apache-airflow-core"))[:2]) >= (3, 3)
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
@@ -217,6 +225,19 @@ class Airflow:
     def sim_settings(self, **values: Any) -> None:
         httpx.post(f"{self.sim_url}/_sim/settings", json=values, timeout=30).raise_for_status()
 
+    def sim_faults(self, **values: Any) -> dict[str, Any]:
+        """Set the simulator's faults (``POST /_sim/faults``: ``latency_ms``, ``path_filter``,
+        ``clear``, ...); the faults now in force."""
+        reply = httpx.post(f"{self.sim_url}/_sim/faults", json=values, timeout=30)
+        reply.raise_for_status()
+        return dict(reply.json())
+
+    def sim_rule_jobs(self) -> int:
+        """How many rule jobs the simulator holds, all studies (``GET /_sim/state``)."""
+        reply = httpx.get(f"{self.sim_url}/_sim/state", timeout=30)
+        reply.raise_for_status()
+        return sum(reply.json()["ruleJobs"].values())
+
     def sim_requests(self, limit: int = 100_000) -> list[dict[str, Any]]:
         reply = httpx.get(f"{self.sim_url}/_sim/requests", params={"limit": limit}, timeout=30)
         return list(reply.json()["requests"])
@@ -229,6 +250,52 @@ class Airflow:
             if fragment.lower() in r["path"].lower()
             and (since is None or datetime.fromisoformat(r["time"]) >= since)
         ]
+
+
+def alive(processes: list[psutil.Process]) -> list[str]:
+    """Those of ``processes`` still running (a zombie only waits to be reaped: not running)."""
+    left = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{process.pid} {' '.join(process.cmdline()[:3])}")
+    return left
+
+
+def ctrl_c_leaves_nothing(stack: StackProcess, timeout: float) -> list[str]:
+    """Ctrl-C the stack and wait until every process it had started has exited; their command
+    lines. ``AssertionError`` naming the survivors when one is still running 10 s later."""
+    family, commands = [], []
+    for process in stack.family():
+        try:
+            commands.append(" ".join(process.cmdline()[:3]))
+            family.append(process)
+        except psutil.Error:  # exited (a zombie until reaped) since it was listed
+            pass
+    assert stack.stop(timeout=timeout) == 0
+    try:
+        wait_until("every process of the stack to exit", lambda: not alive(family), timeout=10, every=0.5)
+    except TimeoutError:
+        raise AssertionError(f"still running after Ctrl-C: {alive(family)}") from None
+    print(f"processes started: {len(family)}; left running after Ctrl-C: {len(alive(family))}")
+    return commands
+
+
+def task_process(stack: StackProcess, ti_id: str, port: int) -> list[psutil.Process]:
+    """The task's own process while a request of it waits for the reply: titled after the task
+    instance (``airflow worker -- <ti id>``) and holding a connection to ``port`` (its
+    supervisor never calls the service; the triggerer's watchers do, but are not this task)."""
+    found = []
+    for process in stack.family():
+        try:
+            if ti_id not in " ".join(process.cmdline()):
+                continue
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(c.raddr and c.raddr.port == port and c.status == "ESTABLISHED" for c in connections):
+            found.append(process)
+    return found
 
 
 def requests_per_cycle(requests: list[dict[str, Any]], interval: float) -> list[int]:

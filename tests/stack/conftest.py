@@ -6,40 +6,17 @@ so a failing (or interrupted) test run never leaves Airflow running.
 
 from __future__ import annotations
 
-import atexit
-import shutil
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.stack.client import ROOT, Airflow, StackProcess
+from tests.stack.client import ROOT, StackProcess
+from tests.stack.fixtures import airflow, session_stack, stack_state
 
+__all__ = ["airflow", "stack_process", "stack_state"]
 HOME = ROOT / ".stack-test"
 
 
 @pytest.fixture(scope="session")
 def stack_process() -> Iterator[StackProcess]:
-    shutil.rmtree(HOME, ignore_errors=True)
-    HOME.mkdir(parents=True)
-    process = StackProcess(HOME)
-    atexit.register(process.stop)
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
-@pytest.fixture(scope="session")
-def stack_state(stack_process: StackProcess) -> dict[str, Any]:
-    return stack_process.state()
-
-
-@pytest.fixture
-def airflow(stack_state: dict[str, Any]) -> Iterator[Airflow]:
-    client = Airflow(stack_state)
-    client.sim_settings(pending_seconds=0.5, running_seconds=1.5)
-    yield client
-    client.sim_settings(pending_seconds=0.5, running_seconds=1.5)
-    client.http.close()
+    yield from session_stack(HOME)

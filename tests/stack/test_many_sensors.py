@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.stack.client import Airflow, requests_per_cycle, wait_until
+from tests.stack.client import Airflow, airflow_3_3_or_later, requests_per_cycle, wait_until
 from tests.stack.dags.stack_many_sensors import POLL_INTERVAL, SENSORS
 from tests.stack.dags.stack_watchers import POLL_INTERVAL as WATCH_INTERVAL
-from tests.stack.test_watchers import _airflow_3_3_or_later
 
 pytestmark = pytest.mark.stack
 DAG = "stack_many_sensors"
@@ -41,7 +40,7 @@ def test_twenty_deferred_sensors_on_one_study_all_succeed(airflow: Airflow) -> N
     print(f"jobStatus requests per {POLL_INTERVAL:g} s cycle, {SENSORS} deferred sensors: {cycles}")
     print(f"jobStatus requests per {WATCH_INTERVAL:g} s cycle, 5 watchers on the same study: {watch_cycles}")
     assert polls  # the triggerer polled the bulk endpoint while every sensor was deferred
-    if _airflow_3_3_or_later():  # the watchers share one poll, never one each
+    if airflow_3_3_or_later():  # the watchers share one poll, never one each
         assert watches, "the five watchers did not poll while the sensors waited"
         assert max(watch_cycles) <= 2, watch_cycles
         assert sum(watch_cycles) <= 1.5 * len(watch_cycles), watch_cycles

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from tests.stack.client import Airflow, StackProcess, trigger_log, wait_until
+from tests.stack.client import Airflow, StackProcess, airflow_3_3_or_later, trigger_log, wait_until
 from tests.stack.dags.stack_deadline import NEVER_DONE_TIMEOUT
 
 pytestmark = pytest.mark.stack
 TRIGGER = "clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger"
-
-
-def _airflow_3_3_or_later() -> bool:
-    from importlib.metadata import version
-
-    return tuple(int(p) for p in re.findall(r"\d+", version("apache-airflow-core"))[:2]) >= (3, 3)
 
 
 def _wait_polling(airflow: Airflow, stack: StackProcess, dag_id: str, run_id: str, task_id: str) -> None:
@@ -61,7 +54,7 @@ def test_deferred_sensor_polls_from_the_triggerer_process(
     assert "ClinicalOneRuleJobTrigger" in log and "trigger completed" in log
 
 
-@pytest.mark.skipif(not _airflow_3_3_or_later(), reason="a trigger's on_kill runs from Airflow 3.3 on")
+@pytest.mark.skipif(not airflow_3_3_or_later(), reason="a trigger's on_kill runs from Airflow 3.3 on")
 def test_marking_a_deferred_task_failed_cancels_its_rule_jobs(
     airflow: Airflow, stack_process: StackProcess
 ) -> None:

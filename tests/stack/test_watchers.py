@@ -17,16 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.stack.client import Airflow, StackProcess, requests_per_cycle, wait_until
+from tests.stack.client import Airflow, StackProcess, airflow_3_3_or_later, requests_per_cycle, wait_until
 from tests.stack.dags.stack_watchers import POLL_INTERVAL, RULES, STUDY
 
 pytestmark = pytest.mark.stack
-
-
-def _airflow_3_3_or_later() -> bool:
-    from importlib.metadata import version
-
-    return tuple(int(p) for p in re.findall(r"\d+", version("apache-airflow-core"))[:2]) >= (3, 3)
 
 
 def hook(airflow: Airflow) -> Any:
@@ -60,19 +54,19 @@ def latest(c1: Any, rule_id: str) -> Any:
 FIRED = re.compile(r"Trigger fired event.*?'rule_id': '([0-9A-F]{32})', 'job_id': '([0-9A-F]+)'")
 
 
-def fired(stack: StackProcess) -> dict[str, list[str]]:
+def fired(stack: StackProcess, rules: list[str] = RULES) -> dict[str, list[str]]:
     """Job ids of the watchers' events, per rule, from the triggerer's log (every triggerer
     the stack ran; the REST API's asset-event list fails while a run it created is queued)."""
     jobs: dict[str, list[str]] = {}
     for log in (stack.home / "logs").glob("triggerer*.log"):
         for rule_id, job_id in FIRED.findall(log.read_text(errors="replace")):
-            if rule_id in RULES:
+            if rule_id in rules:
                 jobs.setdefault(rule_id, []).append(job_id)
     return jobs
 
 
 @pytest.mark.skipif(
-    not _airflow_3_3_or_later(), reason="shared streams and the asset state store: Airflow 3.3+"
+    not airflow_3_3_or_later(), reason="shared streams and the asset state store: Airflow 3.3+"
 )
 def test_five_watchers_share_one_poll_and_lose_nothing_across_a_triggerer_restart(
     airflow: Airflow, stack_process: StackProcess

@@ -1,4 +1,4 @@
-"""Stack test: publish, then a deferrable sensor that cancels the jobs if the task is killed."""
+"""Stack and HA test: publish, then a deferrable sensor that cancels the jobs if the task is killed."""
 
 from __future__ import annotations
 

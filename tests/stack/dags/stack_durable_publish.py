@@ -1,4 +1,5 @@
-"""Stack test: a publish whose task process is killed after its PUT reached the service."""
+"""Stack and HA test: a publish whose task process (stack) or whole Celery worker (HA) is
+killed after its PUT reached the service."""
 
 from __future__ import annotations
 
