@@ -97,6 +97,20 @@ def watermark_covers(stack: StackProcess, asset: str, rule_id: str, started: dat
     return int(mark.get("rules", {}).get(rule_id, 0)) >= math.floor(started.timestamp() * 1000)
 
 
+FIRED = re.compile(r"Trigger fired event.*?'rule_id': '([0-9A-F]{32})', 'job_id': '([0-9A-F]+)'")
+
+
+def fired(stack: StackProcess, rules: list[str] = RULES) -> dict[str, list[str]]:
+    """Job ids of the watchers' events, per rule, from the triggerer's log (every triggerer
+    the stack ran; the REST API's asset-event list fails while a run it created is queued)."""
+    jobs: dict[str, list[str]] = {}
+    for log in (stack.home / "logs").glob("triggerer*.log"):
+        for rule_id, job_id in FIRED.findall(log.read_text(errors="replace")):
+            if rule_id in rules:
+                jobs.setdefault(rule_id, []).append(job_id)
+    return jobs
+
+
 @pytest.mark.skipif(
     not _airflow_3_3_or_later(), reason="shared streams and the asset state store: Airflow 3.3+"
 )
