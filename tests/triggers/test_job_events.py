@@ -190,15 +190,3 @@ def test_a_tracker_restored_from_its_snapshot_repeats_nothing_and_catches_up() -
     reply = {RULE_A: [job(3, minutes=5)], RULE_B: [job(2, minutes=-60)]}  # job 1 gone, 3 finished meanwhile
     assert sorted(j.job_id for _, j in restored.update(reply)) == [job(2).job_id, job(3).job_id]
     assert restored.update({RULE_A: [job(1, minutes=1), job(3, minutes=5)]}) == []
-
-
-def test_copies_of_the_watermark_merge_to_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
-    newer, older = RuleJobEventTracker(BEGAN), RuleJobEventTracker(BEGAN)
-    newer.update({RULE_A: [job(1, minutes=1)], RULE_B: [job(2, minutes=2)]})
-    older.update({RULE_A: [job(0, minutes=0.5)]})
-    merged = _job_events.merge_watermarks([newer.snapshot(), None, {"version": 99}, older.snapshot()])
-    assert merged is not None
-    assert merged["rules"] == {
-        RULE_A: int((BEGAN + timedelta(minutes=0.5)).timestamp() * 1000)
-    }  # RULE_B: not in both
-    assert _job_events.merge_watermarks([None, "junk"]) is None

@@ -238,19 +238,3 @@ def _from_millis(value: Any) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected epoch milliseconds, got {value!r}")
     return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
-
-
-def merge_watermarks(values: Iterable[Any]) -> dict[str, Any] | None:
-    """One watermark from the copies kept in each asset a watcher feeds, the oldest of each part:
-    a copy left behind by a partial write then repeats an event rather than skipping one."""
-    states = [state for state in map(decode_watermark, values) if state is not None]
-    if not states:
-        return None
-    common = set.intersection(*(set(rules) for _, rules, _ in states))
-    marks = {rule_id: min(rules[rule_id] for _, rules, _ in states) for rule_id in common}
-    active: dict[str, set[str]] = {}
-    for _, _, jobs in states:
-        for rule_id, ids in jobs.items():
-            active.setdefault(rule_id, set()).update(ids)
-    began = min(state[0] for state in states)
-    return encode_watermark(began, marks, {rule_id: sorted(ids) for rule_id, ids in active.items()})

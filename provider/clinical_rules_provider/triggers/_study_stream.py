@@ -9,9 +9,12 @@ error of their own (:class:`~clinical_rules_provider.triggers._study_poll.StudyP
 the error that belongs to the connection. Each watcher keeps its own tracker and filters the
 broadcast to its rules, so one watcher's memory, rules or failures never touch another's.
 
-**The watermark (Airflow 3.3+).** The tracker's snapshot is written to every asset the
-watcher feeds (``asset_state_store``), one cycle after the events it covers were handed to the
-triggerer, and read back when the watch starts: see the module docs of the trigger.
+**The watermark (Airflow 3.3+).** The tracker's snapshot is kept in the asset state store
+(``asset_state_store``, through its public API only: ``aget``/``aset`` when the watcher feeds
+one asset, subscripting by the ``watermark_asset`` the user names when it feeds several), read
+back when the watch starts, written at once when none was stored (so a restart during the
+first cycle loses nothing), then one cycle after the events it covers were handed to the
+triggerer: see the module docs of the trigger.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, id_or_none, merge_watermarks
+from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, decode_watermark, id_or_none
 from clinical_rules_provider.triggers._study_poll import PollResult, StudyPoller
 
 if TYPE_CHECKING:
@@ -38,12 +41,46 @@ WATERMARK_KEY = "clinical_rules.rule_job_watch"
 MAX_WARNED_IDS = 100
 
 
-def state_accessors(store: Any) -> list[Any]:
-    """One accessor per asset the watcher feeds (``AssetStateStoreAccessors`` offers no public
-    way to list them; a watcher shared by several assets keeps its watermark in each)."""
-    if store is None:
-        return []
-    return [*getattr(store, "_by_name", {}).values(), *getattr(store, "_by_uri", {}).values()]
+async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, Any, bool]:
+    """The asset state accessor that keeps this watch's watermark, what it holds, and whether
+    that could be read.
+
+    Public API of ``AssetStateStoreAccessors`` only. One asset: the accessors themselves
+    (``aget``/``aset``). Several assets (identical watchers of several assets share one
+    trigger): 3.3.2 offers no public way to list them, so the watermark lives in the asset the
+    user names (``watermark_asset``), or, with none named, in the triggerer's memory only
+    (one warning: at most once across restarts). ``(None, None, False)`` without a store.
+    """
+    accessors = getattr(trigger, "asset_state_store", None)
+    if accessors is None:
+        return None, None, False
+    store = accessors
+    if trigger.watermark_asset is not None:
+        from airflow.sdk import Asset
+
+        try:
+            store = accessors[Asset.ref(name=trigger.watermark_asset)]
+        except (KeyError, TypeError) as exc:
+            trigger.log.warning(
+                "watermark_asset %r is not an asset this watcher feeds (%s); the watch keeps its "
+                "memory in the triggerer only: a job that finishes during a restart is missed",
+                trigger.watermark_asset,
+                exc,
+            )
+            return None, None, False
+    try:
+        return store, await store.aget(WATERMARK_KEY), True
+    except ValueError as exc:  # Airflow's own word for "several assets: say which"
+        trigger.log.warning(
+            "This watcher feeds several assets (%s); name the one that keeps its watermark with "
+            "watermark_asset=. Until then the watch keeps its memory in the triggerer only: a job "
+            "that finishes during a restart is missed",
+            exc,
+        )
+        return None, None, False
+    except Exception as exc:  # the watch still runs; the next checkpoint writes a fresh one
+        trigger.log.warning("Could not read the watch's watermark: %s", exc)
+        return store, None, False
 
 
 def poller_for(trigger: ClinicalOneRuleJobEventTrigger) -> StudyPoller:
@@ -105,7 +142,7 @@ class WatchState:
 
     trigger: ClinicalOneRuleJobEventTrigger
     tracker: RuleJobEventTracker
-    stores: list[Any]
+    store: Any
     poller: StudyPoller
     rules: list[str] | None = None
     listed_at: float = -math.inf
@@ -115,21 +152,18 @@ class WatchState:
 
     @classmethod
     async def begin(cls, trigger: ClinicalOneRuleJobEventTrigger) -> WatchState:
-        """Resume from the stored watermark (3.3+), or begin now."""
-        stores = state_accessors(getattr(trigger, "asset_state_store", None))
-        copies = []
-        for store in stores:
-            try:
-                copies.append(await store.aget(WATERMARK_KEY))
-            except Exception as exc:  # the watch still runs, at most once
-                trigger.log.warning("Could not read the watch's watermark: %s", exc)
-        stored = merge_watermarks(copies)
+        """Resume from the stored watermark (3.3+), or begin now (and store that at once)."""
+        store, stored, read = await open_watermark(trigger)
         tracker = RuleJobEventTracker.restore(stored, utc_now())
-        verb = "Resuming" if stored is not None else "Watching"
+        found = decode_watermark(stored) is not None
+        verb = "Resuming" if found else "Watching"
         trigger.log.info(
             "%s rule jobs of study %s (%s) from %s", verb, trigger.study_id, trigger.study_mode, tracker.began
         )
-        state = cls(trigger, tracker, stores, poller_for(trigger))
+        state = cls(trigger, tracker, store, poller_for(trigger))
+        if read and not found:
+            state.pending = tracker.snapshot()  # nothing fired yet: safe to store before the first poll
+            await state.checkpoint()
         return state
 
     async def rules_now(self) -> list[str]:
@@ -188,19 +222,18 @@ class WatchState:
 
     def fired_up_to_here(self) -> None:
         """The events of this cycle were handed to the triggerer: the next checkpoint covers them."""
-        if self.stores:
+        if self.store is not None:
             self.pending = self.tracker.snapshot()
 
     async def checkpoint(self) -> None:
         """Store the watermark of the previous cycle (one cycle late: at least once)."""
-        if self.pending is None or self.pending == self.written:
+        if self.store is None or self.pending is None or self.pending == self.written:
             return
-        for store in self.stores:
-            try:
-                await store.aset(WATERMARK_KEY, self.pending)
-            except Exception as exc:
-                self.trigger.log.warning("Could not store the watch's watermark: %s", exc)
-                return
+        try:
+            await self.store.aset(WATERMARK_KEY, self.pending)
+        except Exception as exc:
+            self.trigger.log.warning("Could not store the watch's watermark: %s", exc)
+            return
         self.written = self.pending
 
     async def aclose(self) -> None:

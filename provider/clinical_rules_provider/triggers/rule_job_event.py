@@ -20,10 +20,13 @@ streams (:mod:`~clinical_rules_provider.triggers._study_stream`); each filters t
 to its own rules. On Airflow 3.0-3.2, and with ``rerun_history``, each watcher polls alone.
 
 **Triggerer restarts.** On Airflow 3.3+ the watch keeps a watermark in the asset state store
-(one cycle behind what it fired), so a job that finished while no triggerer ran fires after
-the restart: delivery is *at least once*, and a job fired just before a stop may fire again
-(drop repeats by ``job_id``). Below 3.3 the watch begins again: a job that finished while no
-watch ran is missed (*at most once*); one still running fires when it finishes.
+(stored when the watch first begins, then one cycle behind what it fired), so a job that
+finished while no triggerer ran fires after the restart: delivery is *at least once*. A job
+whose event was handed to the triggerer in the last poll cycle before a stop fires once more
+after it (at most one repeat per restart; drop repeats by ``job_id``). A watcher that feeds
+several assets keeps the watermark in ``watermark_asset``. Below 3.3 the watch begins again: a
+job that finished while no watch ran is missed (*at most once*); one still running fires when
+it finishes.
 """
 
 from __future__ import annotations
@@ -104,6 +107,9 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
     :param rule_refresh_interval: seconds between listings of the rules (default 300).
     :param clinical_one_conn_id: the ``clinical_one`` connection.
     :param max_concurrency: cap on concurrent requests per poll.
+    :param watermark_asset: the name of the asset whose state store keeps the watermark, needed
+        only when identical watchers of several assets share this trigger (Airflow 3.3+; with
+        one asset, that asset keeps it).
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         rule_refresh_interval: float = 300.0,
         clinical_one_conn_id: str = CLINICAL_ONE_DEFAULT_CONN_ID,
         max_concurrency: int | None = None,
+        watermark_asset: str | None = None,
     ) -> None:
         super().__init__()
         if (rule_ids is None) == (rule_filter is None):
@@ -145,6 +152,21 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         )
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = _checks.concurrency(max_concurrency)
+        if watermark_asset is not None and (
+            not isinstance(watermark_asset, str) or not watermark_asset.strip()
+        ):
+            raise ValueError(
+                f"watermark_asset: expected the name of an asset the watcher feeds, got {shown(watermark_asset)}"
+            )
+        self.watermark_asset = watermark_asset
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Every argument; ``watermark_asset`` only when given, so watchers without it keep
+        the trigger hash they had before it existed."""
+        classpath, kwargs = super().serialize()
+        if kwargs["watermark_asset"] is None:
+            del kwargs["watermark_asset"]
+        return classpath, kwargs
 
     def payload(self, rule_id: str, job: RuleJob) -> dict[str, Any]:
         """The event payload of one finished job (it carries the job id: consumers drop repeats by it)."""
