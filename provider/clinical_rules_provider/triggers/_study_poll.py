@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError, ClinicalOneValidationError
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.models.clinical_one import RuleJob
+from clinical_rules_provider.models.refs import RuleIds, StudyRef
 
 JobsByRule = dict[str, list[RuleJob]]
 RULE_LEVEL_ERRORS = (ClinicalOneValidationError, ClinicalOneNotFoundError)
@@ -42,8 +43,7 @@ class StudyPoller:
     """Polls one (connection, study, mode, endpoint) for whichever rules it is asked."""
 
     conn_id: str
-    study_id: str
-    study_mode: str
+    study: StudyRef  # checked by the trigger that polls
     poll_endpoint: str
     history: bool
     max_concurrency: int | None = None
@@ -80,9 +80,9 @@ class StudyPoller:
 
     async def _ask(self, hook: ClinicalOneHook, rules: Sequence[str]) -> JobsByRule:
         return await hook.alatest_jobs(
-            self.study_id,
-            self.study_mode,
-            list(rules),
+            self.study.study_id,
+            self.study.mode,
+            RuleIds(rules),  # compact ids of checked values or of a listing: trusted
             poll_endpoint=self.poll_endpoint,
             history=self.history,
         )

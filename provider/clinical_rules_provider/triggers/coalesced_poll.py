@@ -36,18 +36,22 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple
 
-from clinical_rules_provider.exceptions import DeadlineExceededError
+from clinical_rules_provider.models.enums import StudyMode
+from clinical_rules_provider.models.refs import CompactId, StudyRef
+from clinical_rules_provider.triggers._loop import Failure, judge, poll_cycles
 from clinical_rules_provider.triggers._study_poll import JobsByRule, PollResult, StudyPoller
 
 if TYPE_CHECKING:
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+log = logging.getLogger(__name__)
 
 # Poll tasks started cold wait this long (at most one interval) so triggers that resume
 # together (a triggerer start, a burst of deferrals) share the first poll too.
@@ -68,8 +72,8 @@ class PollKey(NamedTuple):
     """What decides the requests of a poll (validated by the trigger that subscribes)."""
 
     conn_id: str
-    study_id: str
-    mode: str
+    study_id: CompactId
+    mode: str  # the wire value
     poll_endpoint: str
     history: bool
     max_concurrency: int | None
@@ -88,11 +92,12 @@ class Subscription:
     active: bool = True
     token: int = field(default_factory=itertools.count().__next__)
 
-    async def next_jobs(self, grace: float) -> JobsByRule:
-        """Jobs of (at least) this subscriber's rules from a poll newer than the last one taken.
+    async def next_jobs(self, grace: float) -> JobsByRule | Failure:
+        """Jobs of (at least) this subscriber's rules from a poll newer than the last one taken,
+        or the :class:`Failure` of that poll (the connection's, or one of this subscriber's rules).
 
         Waits at most until ``end_time`` plus ``grace`` (one request timeout), like a poll of
-        its own would; past that it raises :class:`DeadlineExceededError` (transient).
+        its own would; past that the answer is a transient :class:`Failure`.
         """
         if not self.active:
             raise RuntimeError("this subscription has left its shared poll")
@@ -101,24 +106,17 @@ class Subscription:
         while self.poll.completed < wanted:
             left = limit - time.monotonic()
             if left <= 0:
-                raise DeadlineExceededError(
-                    "rule job poll: the wait's deadline passed before the shared poll answered"
-                )
+                return Failure("the wait's deadline passed before the shared poll answered", transient=True)
             self.poll.ensure_running()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.poll.answered), left)
-            except asyncio.TimeoutError:
-                continue
         self.taken = self.poll.completed
         answer = self.poll.answer
-        if isinstance(answer, BaseException):
-            # Every waiter raises the same error: start each from the poll's own traceback,
-            # or the frames of all earlier raises would pile up on it.
-            raise answer.with_traceback(self.poll.answer_traceback)
-        assert answer is not None
+        if answer is None or isinstance(answer, Failure):
+            return answer or Failure("the shared poll has not answered", transient=True)
         for rule_id in sorted(self.rule_ids):
             if rule_id in answer.failed:  # one of this subscriber's rules drew an error of its own
-                raise answer.failed[rule_id]
+                return judge(answer.failed[rule_id], "rule job(s)", log)
         return {rule_id: answer.jobs.get(rule_id, []) for rule_id in self.rule_ids}
 
     def leave(self) -> None:
@@ -137,8 +135,7 @@ class SharedPoll:
         self.subscribers: dict[int, Subscription] = {}
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
-        self.answer: PollResult | BaseException | None = None
-        self.answer_traceback: TracebackType | None = None
+        self.answer: PollResult | Failure | None = None
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -178,47 +175,40 @@ class SharedPoll:
 
     async def _run(self) -> None:
         key = self.key
-        poller = StudyPoller(
-            key.conn_id, key.study_id, key.mode, key.poll_endpoint, key.history, key.max_concurrency
+        study = StudyRef(key.study_id, StudyMode(key.mode))  # checked by the subscribers
+        poller = StudyPoller(key.conn_id, study, key.poll_endpoint, key.history, key.max_concurrency)
+
+        async def cycle() -> PollResult:
+            self.started += 1
+            rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
+            hook = self.hook = await poller.current_hook()  # (its clock skew reading)
+            # The latest deadline bounds the requests; each subscriber waits only until its own.
+            latest_end = max((s.end_time for s in self.subscribers.values()), default=time.time())
+            with hook.time_limit(latest_end - time.time()):
+                return await poller.poll(rules)
+
+        cycles = poll_cycles(
+            cycle,
+            what="rule job(s)",
+            interval=self.interval,
+            log=log,
+            first_delay=min(JOIN_WINDOW_SECONDS, self.interval()),
+            wake=self._reschedule,
         )
         try:
-            await asyncio.sleep(min(JOIN_WINDOW_SECONDS, self.interval()))
-            while self.subscribers:
-                began = time.monotonic()
-                self.started += 1
-                answer: PollResult | BaseException
-                try:
-                    rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
-                    hook = self.hook = await poller.current_hook()  # (its clock skew reading)
-                    # The latest deadline bounds the requests; each subscriber waits only
-                    # until its own (Subscription.next_jobs).
-                    latest_end = max(s.end_time for s in self.subscribers.values())
-                    with hook.time_limit(latest_end - time.time()):
-                        answer = await poller.poll(rules)
-                except Exception as exc:  # the connection's: every subscriber waiting on this poll gets it
-                    answer = exc
-                self._publish(answer)
-                await self._sleep_until_next(began)
+            async with contextlib.aclosing(cycles) as answers:
+                async for answer in answers:
+                    self._publish(answer)  # a Failure is the connection's: everyone waiting gets it
+                    if not self.subscribers:
+                        return
         finally:
             await poller.aclose()
 
-    def _publish(self, answer: PollResult | BaseException) -> None:
+    def _publish(self, answer: PollResult | Failure) -> None:
         self.answer = answer
-        self.answer_traceback = answer.__traceback__ if isinstance(answer, BaseException) else None
         self.completed = self.started
         answered, self.answered = self.answered, self.loop.create_future()
         answered.set_result(None)
-
-    async def _sleep_until_next(self, began: float) -> None:
-        while self.subscribers:
-            left = began + self.interval() - time.monotonic()
-            if left <= 0:
-                return
-            self._reschedule.clear()
-            try:
-                await asyncio.wait_for(self._reschedule.wait(), left)
-            except asyncio.TimeoutError:
-                return
 
 
 # --- the per-loop registry ---------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""The one poll loop every trigger runs, and its one error policy.
+
+A deferred rule-job or Vault-job wait, the coalesced poll its rule-job waits share
+(:mod:`~clinical_rules_provider.triggers.coalesced_poll`), a watcher polling alone and the
+watchers' shared stream on Airflow 3.3 all poll through :func:`poll_cycles`: one cycle, one
+answer, then a pause until the next cycle is due (start to start).
+
+**The error policy.** A cycle never raises out of the loop: an exception becomes a
+:class:`Failure` (:func:`judge`), which the loop yields like any answer.
+
+* A transient service error (:class:`~clinical_rules_provider.exceptions.TransientServiceError`,
+  a passed deadline included) is ``transient``: the next cycle polls again. Each deferred wait
+  judges it against its own ``end_time`` (a ``timeout`` event once that passes).
+* Any other provider error (refused credentials, an error envelope, a rule the service
+  refuses) carries its message: a deferred wait fires an ``error`` event with it.
+* Anything else (a bug, bad settings) is logged once with its traceback, and its message
+  names the exception type.
+
+A watcher has no end, so it logs a failure (a warning when transient, an error otherwise)
+and polls again. An error that belongs to one rule is found by splitting the request
+(:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`) and reaches, as a
+:class:`Failure`, only the triggers that watch that rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A cycle that failed, judged once: its message, and whether polling again may help."""
+
+    message: str
+    transient: bool = False
+
+
+def judge(exc: Exception, what: str, log: Any) -> Failure:
+    """The error policy (see the module docs): ``exc`` as a :class:`Failure`."""
+    if isinstance(exc, TransientServiceError):
+        return Failure(str(exc), transient=True)
+    if isinstance(exc, ClinicalRulesError):
+        return Failure(str(exc))
+    log.error("Polling %s failed", what, exc_info=exc)  # a bug or bad settings: keep the traceback
+    return Failure(f"{type(exc).__name__} while polling {what}: {str(exc)[:300]}")
+
+
+async def poll_cycles(
+    cycle: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    interval: Callable[[], float],
+    log: Any,
+    first_delay: float = 0.0,
+    deadline: float | None = None,
+    wake: asyncio.Event | None = None,
+) -> AsyncGenerator[T | Failure, None]:
+    """Run ``cycle`` forever; yield each answer, or its :class:`Failure`.
+
+    Cycles start ``interval()`` seconds apart (read again before each pause, so a shared poll
+    follows its fastest subscriber); a pause ends early at ``deadline`` (epoch seconds), and
+    is recomputed when ``wake`` is set. The consumer stops the loop by leaving it (close the
+    generator: ``contextlib.aclosing``).
+    """
+    if first_delay > 0:
+        await asyncio.sleep(first_delay)
+    loop = asyncio.get_running_loop()
+    while True:
+        began = loop.time()
+        try:
+            answer: T | Failure = await cycle()
+        except Exception as exc:  # the policy above: never out of the loop
+            answer = judge(exc, what, log)
+        yield answer
+        while (left := _left(began + interval() - loop.time(), deadline)) > 0:
+            if wake is None:
+                await asyncio.sleep(left)
+                break
+            wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), left)
+                continue  # woken: the interval may have changed
+            break
+
+
+def _left(until_next: float, deadline: float | None) -> float:
+    return until_next if deadline is None else min(until_next, deadline - time.time())
+
+
+__all__ = ["Failure", "judge", "poll_cycles"]
