@@ -238,33 +238,6 @@ async def test_on_kill_cancels_only_when_the_task_left_deferred(
     assert len(simulator.state.requests_to("cancelRuleJob")) == cancels
 
 
-# --- validated once ----------------------------------------------------------------------
-
-
-async def test_a_poll_validates_the_study_once_and_each_rule_once(sim_c1: str, monkeypatch: Any) -> None:
-    from clinical_rules_provider.clients import clinical_one as client
-
-    calls = {"compact_id": 0, "parse_choice": 0}
-
-    def counting(name: str, real: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    trigger = make_trigger(sim_c1, [OLD_SUCCESS_RULE, FAILING_RULE, STALE_RULE], started_after=hours_ago(72))
-    hook = trigger.open_hook()
-    try:
-        await trigger.poll(hook)  # the first poll also builds the watch
-        monkeypatch.setattr(client, "compact_id", counting("compact_id", client.compact_id))
-        monkeypatch.setattr(client, "parse_choice", counting("parse_choice", client.parse_choice))
-        await trigger.poll(hook)
-    finally:
-        await hook.aclose()
-    assert calls == {"compact_id": 1 + 3, "parse_choice": 1}
-
-
 # --- clock skew ----------------------------------------------------------------------------
 
 

@@ -31,7 +31,6 @@ from clinical_rules_provider.hooks._transport import TransportSettings
 from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import ConnectionLike, base_url, extra_value, transport_options
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     JobStatusResult,
@@ -40,7 +39,7 @@ from clinical_rules_provider.models.clinical_one import (
     RuleJob,
     RuleSummary,
 )
-from clinical_rules_provider.models.refs import CompactId, RuleIds, StudyRef
+from clinical_rules_provider.models.refs import CompactId, PollEndpoint, RuleIds, StudyRef
 
 
 @dataclass(frozen=True, repr=False)
@@ -320,7 +319,11 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param poll_endpoint: ``rerun_history`` or ``job_status``.
         :param history: with ``job_status``, every recent job of a rule, not only the latest.
         """
-        study, ids, endpoint = StudyRef.of(study_id, mode), RuleIds.of(rule_ids), check_poll_endpoint(poll_endpoint)
+        study, ids, endpoint = (
+            StudyRef.of(study_id, mode),
+            RuleIds.of(rule_ids),
+            PollEndpoint.of(poll_endpoint),
+        )
         return await self._acall(
             lambda c: api.latest_jobs(
                 study,

@@ -44,6 +44,19 @@ class StudyRef(NamedTuple):
         return {"study_id": str(self.study_id), "mode": self.mode.value}
 
 
+class PollEndpoint(str):
+    """``rerun_history`` (one request per rule) or ``job_status`` (bulk, 500 rules per request)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, value: object) -> PollEndpoint:
+        """``value`` itself when it is one already; else checked (:func:`check_poll_endpoint`)."""
+        from clinical_rules_provider.job_options import check_poll_endpoint
+
+        return value if type(value) is cls else cls(check_poll_endpoint(value))  # type: ignore[arg-type]
+
+
 class RuleIds(tuple[str, ...]):
     """Rule ids: a non-empty list, each compact and uppercase, duplicates dropped (first kept).
 
@@ -74,4 +87,4 @@ class VaultJobIds(tuple[int, ...]):
         return cls(normalize_list(values, field, vault_job_id))
 
 
-__all__ = ["CompactId", "RuleIds", "StudyRef", "VaultJobIds"]
+__all__ = ["CompactId", "PollEndpoint", "RuleIds", "StudyRef", "VaultJobIds"]

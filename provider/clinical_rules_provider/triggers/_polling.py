@@ -114,7 +114,11 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
                         yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
                         return
                     if isinstance(answer, Failure):
-                        self.log.warning("Transient error while polling %s (will poll again): %s", self.noun, answer.message)
+                        self.log.warning(
+                            "Transient error while polling %s (will poll again): %s",
+                            self.noun,
+                            answer.message,
+                        )
                     elif answer.done:
                         yield TriggerEvent(self._verdict(answer, polls))
                         return
@@ -122,7 +126,9 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
                         waiting = answer.to_json()["waiting"]
                         self.log.info("Waiting on %d %s", len(waiting), self.noun)
                     if time.time() >= self.end_time:
-                        pending = "; ".join(f"{self.label(key)}: {why}" for key, why in sorted(waiting.items()))
+                        pending = "; ".join(
+                            f"{self.label(key)}: {why}" for key, why in sorted(waiting.items())
+                        )
                         message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
                         yield TriggerEvent(
                             {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}

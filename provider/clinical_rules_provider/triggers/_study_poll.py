@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError, ClinicalOneValidationError
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.models.clinical_one import RuleJob
-from clinical_rules_provider.models.refs import RuleIds, StudyRef
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
 
 JobsByRule = dict[str, list[RuleJob]]
 RULE_LEVEL_ERRORS = (ClinicalOneValidationError, ClinicalOneNotFoundError)
@@ -44,7 +44,7 @@ class StudyPoller:
 
     conn_id: str
     study: StudyRef  # checked by the trigger that polls
-    poll_endpoint: str
+    poll_endpoint: PollEndpoint
     history: bool
     max_concurrency: int | None = None
     hook: ClinicalOneHook | None = None

@@ -61,7 +61,7 @@ def poller_for(trigger: ClinicalOneRuleJobEventTrigger) -> StudyPoller:
     return StudyPoller(
         trigger.clinical_one_conn_id,
         trigger.study,
-        trigger.poll_endpoint,
+        trigger.endpoint,
         history=True,
         max_concurrency=trigger.max_concurrency,
     )

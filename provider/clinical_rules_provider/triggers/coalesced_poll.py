@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from clinical_rules_provider.models.enums import StudyMode
-from clinical_rules_provider.models.refs import CompactId, StudyRef
+from clinical_rules_provider.models.refs import CompactId, PollEndpoint, StudyRef
 from clinical_rules_provider.triggers._loop import Failure, judge, poll_cycles
 from clinical_rules_provider.triggers._study_poll import JobsByRule, PollResult, StudyPoller
 
@@ -74,7 +74,7 @@ class PollKey(NamedTuple):
     conn_id: str
     study_id: CompactId
     mode: str  # the wire value
-    poll_endpoint: str
+    poll_endpoint: PollEndpoint
     history: bool
     max_concurrency: int | None
 

@@ -9,9 +9,8 @@ from airflow.triggers.base import TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
-from clinical_rules_provider.models.refs import RuleIds, StudyRef
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.triggers import _checks, coalesced_poll
 from clinical_rules_provider.triggers._loop import Failure
@@ -75,9 +74,10 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             self._study = StudyRef.of(study_id, study_mode)
             self._rules = RuleIds.of(rule_ids)
             moment = as_aware_datetime(started_after, "started_after")
-            self.poll_endpoint = check_poll_endpoint(poll_endpoint)
+            self._endpoint = PollEndpoint.of(poll_endpoint)
         self.study_id, self.study_mode = str(self._study.study_id), self._study.mode.value
         self.rule_ids = [str(rule_id) for rule_id in self._rules]
+        self.poll_endpoint = str(self._endpoint)
         self.started_after = moment.isoformat() if moment is not None else None  # parsed once
         self.end_time = _checks.epoch(end_time, "end_time")
         self.job_ids = list(job_ids) if job_ids is not None else None
@@ -128,7 +128,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
                 self._study.study_id,
                 self._study.mode,
                 self._rules,
-                poll_endpoint=self.poll_endpoint,
+                poll_endpoint=self._endpoint,
                 history=history,
             )
         else:
@@ -137,7 +137,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
                     self.clinical_one_conn_id,
                     self._study.study_id,
                     self.study_mode,
-                    self.poll_endpoint,
+                    self._endpoint,
                     history,
                     self.max_concurrency,
                 )

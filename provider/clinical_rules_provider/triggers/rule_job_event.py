@@ -35,7 +35,6 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import (
     PublishRun,
     RuleState,
@@ -45,7 +44,7 @@ from clinical_rules_provider.models.enums import (
     rule_job_phase,
 )
 from clinical_rules_provider.models.ids import compact_id, normalize_list
-from clinical_rules_provider.models.refs import RuleIds, StudyRef
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
 from clinical_rules_provider.triggers import SerializesArguments, _checks
 from clinical_rules_provider.triggers._job_events import RuleJobEventTracker
 
@@ -133,10 +132,11 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
 
                 RulePager.create(self.study.study_id, self.study.mode, **rule_filter)  # checks the filters
                 rule_filter = canonical_rule_filter(rule_filter)
-            self.poll_endpoint = check_poll_endpoint(poll_endpoint)
+            self.endpoint = PollEndpoint.of(poll_endpoint)
         self.study_id, self.study_mode = str(self.study.study_id), self.study.mode.value
         self.rule_ids = [str(rule_id) for rule_id in self.rules] if self.rules is not None else None
         self.rule_filter = rule_filter
+        self.poll_endpoint = str(self.endpoint)
         self.poll_interval = _checks.rule_poll_interval(poll_interval)
         self.rule_refresh_interval = _checks.rule_poll_interval(
             rule_refresh_interval, "rule_refresh_interval"
