@@ -1,23 +1,16 @@
 """The one poll loop every trigger runs, and its one error policy.
 
-A deferred rule-job or Vault-job wait, the coalesced poll its rule-job waits share
-(:mod:`~clinical_rules_provider.triggers.coalesced_poll`), a watcher polling alone and the
-watchers' shared stream on Airflow 3.3 all poll through :func:`poll_cycles`: one cycle, one
-answer, then a pause until the next cycle is due (start to start).
+Deferred rule-job and Vault-job waits, the coalesced poll their rule-job waits share, a
+watcher polling alone and the watchers' shared stream (Airflow 3.3) all run
+:func:`poll_cycles`: one cycle, one answer, a pause until the next cycle is due.
 
-**The error policy.** A cycle never raises out of the loop: an exception becomes a
-:class:`Failure` (:func:`judge`), which the loop yields like any answer.
-
-* A transient service error (:class:`~clinical_rules_provider.exceptions.TransientServiceError`,
-  a passed deadline included) is ``transient``: the next cycle polls again. Each deferred wait
-  judges it against its own ``end_time`` (a ``timeout`` event once that passes).
-* Any other provider error (refused credentials, an error envelope, a rule the service
-  refuses) carries its message: a deferred wait fires an ``error`` event with it.
-* Anything else (a bug, bad settings) is logged once with its traceback, and its message
-  names the exception type.
-
-A watcher has no end, so it logs a failure (a warning when transient, an error otherwise)
-and polls again. An error that belongs to one rule is found by splitting the request
+**The error policy** (:func:`judge`): a cycle never raises out of the loop; its exception
+becomes a :class:`Failure`. A transient one (:class:`TransientServiceError`, a passed deadline
+included) is polled again: a deferred wait judges it against its own ``end_time``. Any other
+provider error (refused credentials, an error envelope, a rule the service refuses) keeps its
+message: a deferred wait fires an ``error`` event with it. Anything else (a bug, bad settings)
+is logged once with its traceback. A watcher has no end: it logs a failure and polls again.
+An error that belongs to one rule is found by splitting the request
 (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`) and reaches, as a
 :class:`Failure`, only the triggers that watch that rule.
 """
@@ -26,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
@@ -74,6 +68,7 @@ async def poll_cycles(
     if first_delay > 0:
         await asyncio.sleep(first_delay)
     loop = asyncio.get_running_loop()
+    end = math.inf if deadline is None else deadline
     while True:
         began = loop.time()
         try:
@@ -81,7 +76,7 @@ async def poll_cycles(
         except Exception as exc:  # the policy above: never out of the loop
             answer = judge(exc, what, log)
         yield answer
-        while (left := _left(began + interval() - loop.time(), deadline)) > 0:
+        while (left := min(began + interval() - loop.time(), end - time.time())) > 0:
             if wake is None:
                 await asyncio.sleep(left)
                 break
@@ -90,10 +85,6 @@ async def poll_cycles(
                 await asyncio.wait_for(wake.wait(), left)
                 continue  # woken: the interval may have changed
             break
-
-
-def _left(until_next: float, deadline: float | None) -> float:
-    return until_next if deadline is None else min(until_next, deadline - time.time())
 
 
 __all__ = ["Failure", "judge", "poll_cycles"]

@@ -110,43 +110,38 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
             async with contextlib.aclosing(cycles) as answers:
                 async for answer in answers:
                     polls += 1
-                    if isinstance(answer, Failure) and not answer.transient:
-                        yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
-                        return
-                    if isinstance(answer, Failure):
+                    if isinstance(answer, Failure) and answer.transient:
                         self.log.warning(
                             "Transient error while polling %s (will poll again): %s",
                             self.noun,
                             answer.message,
                         )
+                    elif isinstance(answer, Failure):
+                        yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
+                        return
                     elif answer.done:
-                        yield TriggerEvent(self._verdict(answer, polls))
+                        report, failed = answer.to_json(), answer.failed
+                        finished = f"all {len(report['succeeded'])} {self.noun} finished"
+                        message = answer.failure_message() if failed else finished
+                        status = "failure" if failed else "success"
+                        yield TriggerEvent(
+                            {"status": status, "message": message, "outcome": report, "polls": polls}
+                        )
                         return
                     else:
                         waiting = answer.to_json()["waiting"]
                         self.log.info("Waiting on %d %s", len(waiting), self.noun)
                     if time.time() >= self.end_time:
-                        pending = "; ".join(
-                            f"{self.label(key)}: {why}" for key, why in sorted(waiting.items())
-                        )
-                        message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
-                        yield TriggerEvent(
-                            {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
-                        )
+                        yield TriggerEvent(self._timed_out(waiting, polls))
                         return
         finally:
             if hook is not None:
                 await hook.aclose()
 
-    def _verdict(self, outcome: Outcome[Any, Any], polls: int) -> dict[str, Any]:
-        report = outcome.to_json()
-        finished = f"all {len(report['succeeded'])} {self.noun} finished"
-        return {
-            "status": "failure" if outcome.failed else "success",
-            "message": outcome.failure_message() if outcome.failed else finished,
-            "outcome": report,
-            "polls": polls,
-        }
+    def _timed_out(self, waiting: dict[str, str], polls: int) -> dict[str, Any]:
+        pending = "; ".join(f"{self.label(key)}: {why}" for key, why in sorted(waiting.items()))
+        message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
+        return {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
 
 
 async def task_still_deferred(trigger: BaseTrigger) -> bool:

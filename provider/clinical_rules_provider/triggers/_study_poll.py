@@ -32,8 +32,9 @@ RULE_LEVEL_ERRORS = (ClinicalOneValidationError, ClinicalOneNotFoundError)
 
 @dataclass
 class PollResult:
-    """Jobs of every rule that answered; the error of each rule that did not."""
+    """The rules asked; jobs of every rule that answered; the error of each rule that did not."""
 
+    rules: Sequence[str] = ()
     jobs: JobsByRule = field(default_factory=dict)
     failed: dict[str, Exception] = field(default_factory=dict)
 
@@ -69,7 +70,7 @@ class StudyPoller:
     async def poll(self, rule_ids: Sequence[str]) -> PollResult:
         """Jobs of ``rule_ids`` (compact ids); raises only errors that belong to every rule."""
         hook = await self.current_hook()
-        result = PollResult()
+        result = PollResult(rule_ids)
         healthy = [r for r in rule_ids if r not in self.suspects]
         groups = [healthy] if healthy else []
         groups += [[r] for r in rule_ids if r in self.suspects]

@@ -2,8 +2,8 @@
 (tracker, rules, watermark) and the study's polls.
 
 **One loop.** A watcher polling alone and the study's shared poll both run
-:func:`~clinical_rules_provider.triggers._loop.poll_cycles` over :func:`study_cycle` (list the
-rules when due, read their jobs through a
+:func:`~clinical_rules_provider.triggers._loop.poll_cycles` over :meth:`RuleSource.poll` (list
+the rules when due, read their jobs through a
 :class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`), and each watcher reads the
 answers with :meth:`WatchState.take`. A failure follows the loop's one error policy; a watcher
 has no end, so it logs it and polls again.
@@ -11,8 +11,8 @@ has no end, so it logs it and polls again.
 **The shared poll (Airflow 3.3+, ``job_status``).** :func:`study_stream` lists every rule of
 the study (again every ``rule_refresh_interval``) and reads their jobs in bulk each cycle:
 ceil(rules / 500) requests, however many watchers subscribe. It never raises (a raise would
-end every subscriber): each cycle broadcasts a :class:`StudyAnswer`, with the rules that drew
-an error of their own, or the :class:`~clinical_rules_provider.triggers._loop.Failure` that
+end every subscriber): each cycle broadcasts a :class:`PollResult` (the rules, their jobs, and
+the rules that drew an error of their own), or the :class:`~clinical_rules_provider.triggers._loop.Failure` that
 belongs to the connection. Each watcher keeps its own tracker and filters the broadcast to its
 rules, so one watcher's memory, rules or failures never touch another's.
 
@@ -91,6 +91,11 @@ class RuleSource:
             self.rules, self.listed_at = await self._list(), now
         return self.rules
 
+    async def poll(self) -> PollResult:
+        """One cycle: the rules (listed when due), and their jobs."""
+        rules = await self.now()
+        return await self.poller.poll(rules) if rules else PollResult()
+
     def stale(self) -> None:
         """List again next time (after an error that did not pass: a filter may have gone stale)."""
         self.listed_at = -math.inf
@@ -111,32 +116,14 @@ class RuleSource:
         return RuleIds(sorted(ids))  # compact ids (id_or_none): trusted as they are
 
 
-@dataclass(frozen=True)
-class StudyAnswer:
-    """One cycle's answer: the rules asked, their jobs, and the rules that drew an error."""
-
-    rules: RuleIds
-    result: PollResult
-
-
-async def study_cycle(source: RuleSource) -> StudyAnswer:
-    """One cycle of a watcher's poll, or of the study's shared poll."""
-    rules = await source.now()
-    return StudyAnswer(rules, await source.poller.poll(rules) if rules else PollResult())
-
-
 def watch_cycles(
     trigger: ClinicalOneRuleJobEventTrigger, source: RuleSource
-) -> AsyncGenerator[StudyAnswer | Failure, None]:
-    """The one poll loop over ``source``, at the trigger's interval."""
-
-    async def cycle() -> StudyAnswer:
-        return await study_cycle(source)
-
-    return poll_cycles(cycle, what=WHAT, interval=lambda: trigger.poll_interval, log=trigger.log)
+) -> AsyncGenerator[PollResult | Failure, None]:
+    """The one poll loop over ``source``'s rules, at the trigger's interval."""
+    return poll_cycles(source.poll, what=WHAT, interval=lambda: trigger.poll_interval, log=trigger.log)
 
 
-async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator[StudyAnswer | Failure]:
+async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator[PollResult | Failure]:
     """The shared poll of one (connection, study, mode, endpoint, cadence): yields forever."""
     source = RuleSource(poller_for(trigger), None, {}, trigger.rule_refresh_interval)
     try:
@@ -181,19 +168,18 @@ class WatchState:
         )
         return cls(trigger, tracker, stores, source)
 
-    async def take(self, answer: StudyAnswer | Failure) -> list[tuple[str, RuleJob]]:
+    async def take(self, answer: PollResult | Failure) -> list[tuple[str, RuleJob]]:
         """One answer (this watcher's own poll, or the study's shared poll filtered to this
         watcher's rules); the jobs that fire now."""
         if isinstance(answer, Failure):
             return self._failed(answer)
         try:
             mine = answer.rules if self.trigger.rule_filter == {} else await self.source.now()
-            result = answer.result
-            for rule_id in sorted(result.failed.keys() & set(mine)):
+            for rule_id in sorted(answer.failed.keys() & set(mine)):
                 self.trigger.log.error(
-                    "Rule %s was not polled (will poll again): %s", rule_id, result.failed[rule_id]
+                    "Rule %s was not polled (will poll again): %s", rule_id, answer.failed[rule_id]
                 )
-            return self.tracker.update({r: result.jobs[r] for r in mine if r in result.jobs}, requested=mine)
+            return self.tracker.update({r: answer.jobs[r] for r in mine if r in answer.jobs}, requested=mine)
         except Exception as exc:
             return self._failed(judge(exc, WHAT, self.trigger.log))
 
