@@ -82,12 +82,17 @@ def test_serialize_round_trips_every_argument() -> None:
 
 def test_serialize_round_trips_defaults() -> None:
     classpath, kwargs = ClinicalOneRuleJobTrigger(
-        study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5, started_after=None
+        study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5, started_after=hours_ago(1)
     ).serialize()
     assert kwargs["job_ids"] is None and kwargs["failure_statuses"] is None
     assert kwargs["cancel_on_kill"] is False
     assert kwargs["first_poll_delay"] == 0.0
     assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_a_wait_on_neither_a_start_time_nor_job_ids_is_refused_when_built() -> None:
+    with pytest.raises(ValueError, match=r"^started_after: expected an aware datetime when no job_ids"):
+        ClinicalOneRuleJobTrigger(study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5)
 
 
 # --- run ---------------------------------------------------------------------------------

@@ -30,9 +30,9 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
     **Validated once.** The constructor is the boundary: study, mode, rule ids, job ids,
     failure statuses and ``started_after`` are parsed here, into checked values
     (:mod:`~clinical_rules_provider.models.refs`, the :class:`RuleJobWatch`) that every poll
-    passes down through the hook to the client without another check. Bad input is a
-    ``ValueError`` naming the field at ``defer()`` time. (Only a trigger given neither
-    ``started_after`` nor ``job_ids`` is built, and reports that as its ``error`` event.)
+    passes down through the hook to the client without another check. Bad input (and
+    neither ``started_after`` nor ``job_ids``) is a ``ValueError`` naming the field at
+    ``defer()`` time, never inside the triggerer.
 
     :param study_id: the study (either UUID form).
     :param study_mode: the study mode (case-insensitive).
@@ -89,22 +89,10 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.first_poll_delay = _checks.delay(first_poll_delay, "first_poll_delay")
         self._subscription: coalesced_poll.Subscription | None = None
         self._skew_warned = False
-        self._watch: RuleJobWatch | ValueError
-        try:
-            self._watch = RuleJobWatch.create(
+        with _checks.arguments():
+            self.watch = RuleJobWatch.create(
                 self._rules, started_after=moment, job_ids=job_ids, failure_statuses=failure_statuses
             )
-        except ValueError as exc:
-            if job_ids is not None or moment is not None:
-                raise _checks.TriggerArgumentError(str(exc)) from None
-            self._watch = exc  # neither given: the run reports it as its error event
-
-    @property
-    def watch(self) -> RuleJobWatch:
-        """Rule ids, job ids, statuses and threshold, parsed when the trigger was built."""
-        if isinstance(self._watch, ValueError):
-            raise self._watch
-        return self._watch
 
     def open_hook(self) -> ClinicalOneHook:
         """A hook on this trigger's connection."""
