@@ -90,13 +90,26 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         waiting = self.waiting_at_start()
         polls = 0
 
-        async def cycle() -> Outcome[Any, Any] | Failure:
+        async def cycle() -> dict[str, Any] | Failure:
+            """One poll, judged: the verdict once every job is done, else what is waited on."""
             nonlocal hook
             if hook is None:  # inside the cycle: a hook that cannot be built is an error event
                 hook = self.open_hook()
             await hook.aconfig()
             with hook.time_limit(self.end_time - time.time()):
-                return await self.poll(hook)
+                outcome = await self.poll(hook)
+            if isinstance(outcome, Failure):
+                return outcome
+            report = outcome.to_json()
+            if not outcome.done:
+                return {"waiting": report["waiting"]}
+            finished = f"all {len(report['succeeded'])} {self.noun} finished"
+            message = outcome.failure_message() if outcome.failed else finished
+            return {
+                "status": "failure" if outcome.failed else "success",
+                "message": message,
+                "outcome": report,
+            }
 
         cycles = poll_cycles(
             cycle,
@@ -119,17 +132,11 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
                     elif isinstance(answer, Failure):
                         yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
                         return
-                    elif answer.done:
-                        report, failed = answer.to_json(), answer.failed
-                        finished = f"all {len(report['succeeded'])} {self.noun} finished"
-                        message = answer.failure_message() if failed else finished
-                        status = "failure" if failed else "success"
-                        yield TriggerEvent(
-                            {"status": status, "message": message, "outcome": report, "polls": polls}
-                        )
+                    elif "status" in answer:
+                        yield TriggerEvent({**answer, "polls": polls})
                         return
                     else:
-                        waiting = answer.to_json()["waiting"]
+                        waiting = answer["waiting"]
                         self.log.info("Waiting on %d %s", len(waiting), self.noun)
                     if time.time() >= self.end_time:
                         yield TriggerEvent(self._timed_out(waiting, polls))
