@@ -75,7 +75,10 @@ class StudyPoller:
         groups = [healthy] if healthy else []
         groups += [[r] for r in rule_ids if r in self.suspects]
         for group in groups:
-            await self._poll_group(hook, group, result, split=len(group) > 1)
+            try:
+                result.jobs.update(await self._ask(hook, group))
+            except RULE_LEVEL_ERRORS as exc:
+                await self._bisect(hook, group, exc, result)
         self.suspects = set(result.failed) & set(rule_ids) | (self.suspects - set(rule_ids))
         return result
 
@@ -87,17 +90,6 @@ class StudyPoller:
             poll_endpoint=self.poll_endpoint,
             history=self.history,
         )
-
-    async def _poll_group(
-        self, hook: ClinicalOneHook, rules: Sequence[str], result: PollResult, split: bool
-    ) -> None:
-        try:
-            result.jobs.update(await self._ask(hook, rules))
-        except RULE_LEVEL_ERRORS as exc:
-            if len(rules) == 1 or not split:
-                result.failed.update(dict.fromkeys(rules, exc))
-            else:
-                await self._bisect(hook, rules, exc, result)
 
     async def _bisect(
         self, hook: ClinicalOneHook, rules: Sequence[str], error: Exception, result: PollResult
