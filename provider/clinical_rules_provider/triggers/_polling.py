@@ -59,6 +59,9 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         """One poll of every job (a :class:`Failure` when a shared poll answered with one)."""
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Give up what a run holds besides its hook (a seat in a shared poll); the run ends."""
+
     async def cancel(self, hook: H) -> None:
         """Cancel the watched jobs (on kill)."""
         raise NotImplementedError
@@ -142,6 +145,7 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
                         yield TriggerEvent(self._timed_out(waiting, polls))
                         return
         finally:
+            self.release()
             if hook is not None:
                 await hook.aclose()
 

@@ -3,31 +3,22 @@
 A triggerer runs every trigger of its process in one event loop. Without sharing, 1000
 deferred waits on one study cost 1000 requests per cycle; with it they cost what the union
 of their rules costs: ceil(distinct rules / 500) ``jobStatus`` requests, or one rerun-history
-request per distinct rule. Each trigger still judges its own jobs from the shared answer
-(:class:`~clinical_rules_provider.job_watch.RuleJobWatch`), so verdicts do not change.
-
-Rules of the game:
+request per distinct rule. Each trigger still judges its own jobs from the shared answer.
+The rules (docs/running-at-scale.md, "Coalesced polling in the triggerer", says why deferred
+waits stay here on Airflow 3.3 rather than on the triggerer's shared streams):
 
 * Triggers share when connection id, study, mode, ``poll_endpoint``, job history (asked for
   when ``job_ids`` are given) and ``max_concurrency`` are equal: those decide the requests.
-* Subscribers are isolated (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`,
-  the rules DESIGN sets for any shared poll; on Airflow 3.3 deferred waits still use this
-  module rather than the triggerer's shared streams, see docs/running-at-scale.md):
-  an error that belongs to one rule (a 400 on its history) reaches only the subscribers that
-  watch that rule; errors that belong to the connection reach everyone waiting on the poll,
-  and each judges a transient one against its own ``end_time``. The connection is reread
-  before each poll (through the 30 s process cache), so a rotated secret applies.
-* The shared poll runs at the smallest ``poll_interval`` among its subscribers, start to
-  start; a subscriber with a longer interval takes the newest answer when it polls.
-* A subscriber's first answer comes from a poll that started after it joined (it covers its
-  rules); later ones from any poll newer than the last it took.
-* The last subscriber out stops the poll task and closes its hook. State lives per running
-  event loop: several triggerer processes, or several loops in one process, never share.
-  A loop closed while it still had subscribers (a run never closed) is dropped from the
-  registry at the next subscription, so the registry never keeps a closed loop alive.
-* ``[clinical_rules] coalesce_trigger_polls = False`` (environment variable
-  ``AIRFLOW__CLINICAL_RULES__COALESCE_TRIGGER_POLLS=False``) turns sharing off: each trigger
-  polls on its own, as before.
+* Subscribers are isolated: the poll runs ``poll_cycles`` (:mod:`~clinical_rules_provider.triggers._loop`)
+  over a :class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`: a rule's error
+  reaches only its watchers; the connection's reach everyone waiting, each judging a transient
+  one against its own ``end_time``; the connection is reread as often as a lone hook's.
+* The poll runs at the smallest ``poll_interval`` among its subscribers, start to start. A
+  subscriber's first answer comes from a poll that started after it joined; later ones from
+  any poll newer than the last it took.
+* The last subscriber out stops the poll. State lives per running event loop; a loop closed
+  while it still had subscribers is dropped from the registry at the next subscription.
+* ``[clinical_rules] coalesce_trigger_polls = False`` turns sharing off.
 """
 
 from __future__ import annotations

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
-
-from airflow.triggers.base import TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
@@ -148,20 +145,13 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             self.log.warning(warning)
             self._skew_warned = True
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done (see :class:`JobPollingTrigger`), then leave the shared poll."""
-        try:
-            async for event in super().run():
-                yield event
-        finally:
-            self._leave_shared_poll()
-
     async def cleanup(self) -> None:
         """Leave the shared poll however the run ended (fired, timed out, cancelled)."""
-        self._leave_shared_poll()
+        self.release()
         await super().cleanup()
 
-    def _leave_shared_poll(self) -> None:
+    def release(self) -> None:
+        """Leave the shared poll (idempotent)."""
         if self._subscription is not None:
             self._subscription.leave()
             self._subscription = None
