@@ -122,7 +122,7 @@ class RuleJobWatch:
         failure_statuses: Iterable[str] | None = None,
     ) -> RuleJobWatch:
         """Validate the inputs; ``job_ids`` (when given) win over ``started_after``."""
-        ids = tuple(RuleIds.of(rule_ids))  # a trigger's ids, checked when it was built, pass as they are
+        ids = RuleIds.of(rule_ids)  # a trigger's ids, checked when it was built, are kept as they are
         jobs = frozenset(normalize_list(job_ids, "job_ids", compact_id)) if job_ids is not None else None
         if jobs is None and (started_after is None or started_after.tzinfo is None):
             raise ValueError("started_after: expected an aware datetime when no job_ids are given")

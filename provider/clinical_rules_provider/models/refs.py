@@ -60,8 +60,9 @@ class PollEndpoint(str):
 class RuleIds(tuple[str, ...]):
     """Rule ids: a non-empty list, each compact and uppercase, duplicates dropped (first kept).
 
-    Built directly (``RuleIds(ids)``) only from ids already compact (a checked value's, or a
-    listing's read through ``id_or_none``): that is trusting them.
+    The tuple type is the proof of the check; its items are plain strings (a trigger shares
+    them with its serialized ``rule_ids``). Built directly (``RuleIds(ids)``) only from ids
+    already compact (a checked value's, or a listing's read through ``id_or_none``).
     """
 
     __slots__ = ()
@@ -71,7 +72,7 @@ class RuleIds(tuple[str, ...]):
         """``values`` itself when it is one already; else every id checked (a bare string refused)."""
         if type(values) is cls:
             return values
-        return cls(normalize_list(values, field, CompactId.of))
+        return cls(normalize_list(values, field, compact_id))
 
 
 class VaultJobIds(tuple[int, ...]):

@@ -73,7 +73,7 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             moment = as_aware_datetime(started_after, "started_after")
             self._endpoint = PollEndpoint.of(poll_endpoint)
         self.study_id, self.study_mode = str(self._study.study_id), self._study.mode.value
-        self.rule_ids = [str(rule_id) for rule_id in self._rules]
+        self.rule_ids = list(self._rules)
         self.poll_endpoint = str(self._endpoint)
         self.started_after = moment.isoformat() if moment is not None else None  # parsed once
         self.end_time = _checks.epoch(end_time, "end_time")

@@ -134,7 +134,7 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
                 rule_filter = canonical_rule_filter(rule_filter)
             self.endpoint = PollEndpoint.of(poll_endpoint)
         self.study_id, self.study_mode = str(self.study.study_id), self.study.mode.value
-        self.rule_ids = [str(rule_id) for rule_id in self.rules] if self.rules is not None else None
+        self.rule_ids = list(self.rules) if self.rules is not None else None
         self.rule_filter = rule_filter
         self.poll_endpoint = str(self.endpoint)
         self.poll_interval = _checks.rule_poll_interval(poll_interval)
