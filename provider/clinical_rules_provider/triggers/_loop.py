@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 
@@ -48,43 +48,57 @@ def judge(exc: Exception, what: str, log: Any) -> Failure:
     return Failure(f"{type(exc).__name__} while polling {what}: {str(exc)[:300]}")
 
 
-async def poll_cycles(
-    cycle: Callable[[], Awaitable[T]],
-    *,
-    what: str,
-    interval: Callable[[], float],
-    log: Any,
-    first_delay: float = 0.0,
-    deadline: float | None = None,
-    wake: asyncio.Event | None = None,
-) -> AsyncGenerator[T | Failure, None]:
-    """Run ``cycle`` forever; yield each answer, or its :class:`Failure`.
+class poll_cycles(Generic[T]):
+    """Run ``cycle`` forever; each ``__anext__`` is one answer, or its :class:`Failure`.
 
     Cycles start ``interval()`` seconds apart (read again before each pause, so a shared poll
     follows its fastest subscriber); a pause ends early at ``deadline`` (epoch seconds), and
-    is recomputed when ``wake`` is set. The consumer stops the loop by leaving it (close the
-    generator: ``contextlib.aclosing``).
+    is recomputed when ``wake`` is set. The consumer stops by leaving the loop. An iterator
+    object rather than an async generator: thousands of deferred waits each hold one, and it
+    holds no frame of its own between cycles.
     """
-    if first_delay > 0:
-        await asyncio.sleep(first_delay)
-    loop = asyncio.get_running_loop()
-    end = math.inf if deadline is None else deadline
-    while True:
-        began = loop.time()
-        try:
-            answer: T | Failure = await cycle()
-        except Exception as exc:  # the policy above: never out of the loop
-            answer = judge(exc, what, log)
-        yield answer
-        while (left := min(began + interval() - loop.time(), end - time.time())) > 0:
-            if wake is None:
+
+    __slots__ = ("began", "cycle", "end", "first_delay", "interval", "log", "wake", "what")
+
+    def __init__(
+        self,
+        cycle: Callable[[], Awaitable[T]],
+        *,
+        what: str,
+        interval: Callable[[], float],
+        log: Any,
+        first_delay: float = 0.0,
+        deadline: float | None = None,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        self.cycle, self.what, self.interval, self.log = cycle, what, interval, log
+        self.first_delay, self.wake, self.began = first_delay, wake, -math.inf
+        self.end = math.inf if deadline is None else deadline
+
+    def __aiter__(self) -> poll_cycles[T]:
+        return self
+
+    async def aclose(self) -> None:
+        """Nothing to release between cycles (closes like the generator it replaces)."""
+
+    async def __anext__(self) -> T | Failure:
+        loop = asyncio.get_running_loop()
+        if self.began == -math.inf and self.first_delay > 0:
+            await asyncio.sleep(self.first_delay)
+        while (left := min(self.began + self.interval() - loop.time(), self.end - time.time())) > 0:
+            if self.wake is None:
                 await asyncio.sleep(left)
                 break
-            wake.clear()
+            self.wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), left)
+                await asyncio.wait_for(self.wake.wait(), left)
                 continue  # woken: the interval may have changed
             break
+        self.began = loop.time()
+        try:
+            return await self.cycle()
+        except Exception as exc:  # the policy above: never out of the loop
+            return judge(exc, self.what, self.log)
 
 
 __all__ = ["Failure", "judge", "poll_cycles"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -123,27 +122,26 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
             deadline=self.end_time,
         )
         try:
-            async with contextlib.aclosing(cycles) as answers:
-                async for answer in answers:
-                    polls += 1
-                    if isinstance(answer, Failure) and answer.transient:
-                        self.log.warning(
-                            "Transient error while polling %s (will poll again): %s",
-                            self.noun,
-                            answer.message,
-                        )
-                    elif isinstance(answer, Failure):
-                        yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
-                        return
-                    elif "status" in answer:
-                        yield TriggerEvent({**answer, "polls": polls})
-                        return
-                    else:
-                        waiting = answer["waiting"]
-                        self.log.info("Waiting on %d %s", len(waiting), self.noun)
-                    if time.time() >= self.end_time:
-                        yield TriggerEvent(self._timed_out(waiting, polls))
-                        return
+            async for answer in cycles:
+                polls += 1
+                if isinstance(answer, Failure) and answer.transient:
+                    self.log.warning(
+                        "Transient error while polling %s (will poll again): %s",
+                        self.noun,
+                        answer.message,
+                    )
+                elif isinstance(answer, Failure):
+                    yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
+                    return
+                elif "status" in answer:
+                    yield TriggerEvent({**answer, "polls": polls})
+                    return
+                else:
+                    waiting = answer["waiting"]
+                    self.log.info("Waiting on %d %s", len(waiting), self.noun)
+                if time.time() >= self.end_time:
+                    yield TriggerEvent(self._timed_out(waiting, polls))
+                    return
         finally:
             self.release()
             if hook is not None:

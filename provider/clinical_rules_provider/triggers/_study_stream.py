@@ -24,10 +24,9 @@ triggerer, and read back when the watch starts: see the module docs of the trigg
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -116,9 +115,7 @@ class RuleSource:
         return RuleIds(sorted(ids))  # compact ids (id_or_none): trusted as they are
 
 
-def watch_cycles(
-    trigger: ClinicalOneRuleJobEventTrigger, source: RuleSource
-) -> AsyncGenerator[PollResult | Failure, None]:
+def watch_cycles(trigger: ClinicalOneRuleJobEventTrigger, source: RuleSource) -> poll_cycles[PollResult]:
     """The one poll loop over ``source``'s rules, at the trigger's interval."""
     return poll_cycles(source.poll, what=WHAT, interval=lambda: trigger.poll_interval, log=trigger.log)
 
@@ -127,11 +124,10 @@ async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator
     """The shared poll of one (connection, study, mode, endpoint, cadence): yields forever."""
     source = RuleSource(poller_for(trigger), None, {}, trigger.rule_refresh_interval)
     try:
-        async with contextlib.aclosing(watch_cycles(trigger, source)) as answers:
-            async for answer in answers:
-                if isinstance(answer, Failure) and not answer.transient:
-                    source.stale()
-                yield answer
+        async for answer in watch_cycles(trigger, source):
+            if isinstance(answer, Failure) and not answer.transient:
+                source.stale()
+            yield answer
     finally:
         await source.poller.aclose()
 

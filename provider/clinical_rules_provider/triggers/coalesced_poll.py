@@ -187,11 +187,10 @@ class SharedPoll:
             wake=self._reschedule,
         )
         try:
-            async with contextlib.aclosing(cycles) as answers:
-                async for answer in answers:
-                    self._publish(answer)  # a Failure is the connection's: everyone waiting gets it
-                    if not self.subscribers:
-                        return
+            async for answer in cycles:
+                self._publish(answer)  # a Failure is the connection's: everyone waiting gets it
+                if not self.subscribers:
+                    return
         finally:
             await poller.aclose()
 

@@ -170,8 +170,6 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
                     yield TriggerEvent(self.payload(rule_id, job))
                 state.fired_up_to_here()
         finally:
-            if own is not None:
-                await own.aclose()
             await state.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
