@@ -90,6 +90,29 @@ def test_serialize_round_trips_defaults() -> None:
     assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 
+def test_kwargs_stored_by_the_previous_version_load_and_serialize_canonically() -> None:
+    # The previous version stored rule_ids as given: any spelling, repeats kept.
+    low = RULE_A.lower()
+    hyphenated = f"{low[:8]}-{low[8:12]}-{low[12:16]}-{low[16:20]}-{low[20:]}"
+    stored = {
+        "study_id": STUDY.lower(),
+        "study_mode": "TEST",
+        "rule_ids": [hyphenated, RULE_B, RULE_A],
+        "end_time": 1_900_000_000.0,
+        "started_after": "2026-03-01T12:00:00+00:00",
+        "job_ids": None,
+        "failure_statuses": None,
+        "poll_interval": 30.0,
+        "poll_endpoint": "rerun_history",
+        "clinical_one_conn_id": "c1",
+        "max_concurrency": None,
+        "cancel_on_kill": False,
+        "first_poll_delay": 0.0,
+    }
+    _, kwargs = ClinicalOneRuleJobTrigger(**stored).serialize()
+    assert kwargs == {**stored, "study_id": STUDY, "study_mode": "test", "rule_ids": [RULE_A, RULE_B]}
+
+
 def test_a_wait_on_neither_a_start_time_nor_job_ids_is_refused_when_built() -> None:
     with pytest.raises(ValueError, match=r"^started_after: expected an aware datetime when no job_ids"):
         ClinicalOneRuleJobTrigger(study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5)

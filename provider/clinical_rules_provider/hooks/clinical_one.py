@@ -310,8 +310,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         request per rule, at most ``max_concurrency`` at a time; a rule with ``NOT_FOUND``
         history maps to ``[]``. ``"job_status"`` uses the bulk endpoint: ceil(N/500)
         requests, the latest job per rule unless ``history=True``. Study, mode and ids are
-        validated once per call, however many requests it sends, and not at all when they
-        arrive as checked values (:mod:`~clinical_rules_provider.models.refs`, as a trigger passes them).
+        validated once per call, and not at all when they arrive as checked values (a trigger's).
 
         :param study_id: the study (either UUID form).
         :param mode: the study mode (case-insensitive).
@@ -319,11 +318,8 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param poll_endpoint: ``rerun_history`` or ``job_status``.
         :param history: with ``job_status``, every recent job of a rule, not only the latest.
         """
-        study, ids, endpoint = (
-            StudyRef.of(study_id, mode),
-            RuleIds.of(rule_ids),
-            PollEndpoint.of(poll_endpoint),
-        )
+        study, ids = StudyRef.of(study_id, mode), RuleIds.of(rule_ids)
+        endpoint = PollEndpoint.of(poll_endpoint)
         return await self._acall(
             lambda c: api.latest_jobs(
                 study,
