@@ -18,6 +18,7 @@ from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
 from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase, vault_job_phase
 from clinical_rules_provider.models.ids import compact_id, normalize_list
+from clinical_rules_provider.models.refs import RuleIds
 from clinical_rules_provider.models.times import floor_to_millisecond
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class RuleJobWatch:
         failure_statuses: Iterable[str] | None = None,
     ) -> RuleJobWatch:
         """Validate the inputs; ``job_ids`` (when given) win over ``started_after``."""
-        ids = tuple(normalize_list(rule_ids, "rule_ids", compact_id))
+        ids = RuleIds.of(rule_ids)  # a trigger's ids, checked when it was built, are kept as they are
         jobs = frozenset(normalize_list(job_ids, "job_ids", compact_id)) if job_ids is not None else None
         if jobs is None and (started_after is None or started_after.tzinfo is None):
             raise ValueError("started_after: expected an aware datetime when no job_ids are given")

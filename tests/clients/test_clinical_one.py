@@ -29,6 +29,7 @@ from clinical_rules_provider.exceptions import (
 )
 from clinical_rules_provider.models.clinical_one import JobStatusResult, PublishRunResult
 from clinical_rules_provider.models.enums import PublishJobStatus, RuleJobStatus
+from clinical_rules_provider.models.refs import CompactId, RuleIds, StudyRef
 
 BASE = "https://c1.test"
 STUDY = "36753A48BBA048CB98A5F3278146118D"
@@ -37,6 +38,20 @@ RULE_A = "8E2253D8E53A4A46BAE3E4952CBE9E5A"
 RULE_B = "938D23FA6B7241CCA41BD627E5DB60DA"
 RULE_C = "699EF3745FC545589F186D2198F3C65E"
 HISTORY_RULE = "704A7178208D44BC9AD52556B18933C3"
+
+
+# The boundary (a public hook method) builds the checked values; the clients trust them.
+def cancel_rule_jobs(study: object, mode: object, rule_ids: object, **kw: Any) -> Any:
+    return c1.cancel_rule_jobs(StudyRef.of(study, mode), RuleIds.of(rule_ids), **kw)
+
+
+def get_job_status(study: object, mode: object, rule_ids: object, **kw: Any) -> Any:
+    return c1.get_job_status(StudyRef.of(study, mode), RuleIds.of(rule_ids), **kw)
+
+
+def get_rerun_history(study: object, mode: object, rule_id: object, **kw: Any) -> Any:
+    return c1.get_rerun_history(StudyRef.of(study, mode), CompactId.of(rule_id, "rule_id"), **kw)
+
 
 PUBLISH_PREFIX = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies"
 RULE_SVC_PREFIX = "/ec-rule-svc/rest/v1.0/studies"
@@ -368,12 +383,12 @@ def test_update_publish_run_rejects_bad_input_at_call_time(args: tuple[Any, ...]
 @pytest.mark.parametrize(
     ("call", "pattern"),
     [
-        (lambda: c1.cancel_rule_jobs(STUDY, "test", ["nope"]), r"^rule_ids\[0\]: 'nope' is not a valid id"),
-        (lambda: c1.cancel_rule_jobs(STUDY, "uat", [RULE_A]), r"^mode: 'uat' is not accepted"),
-        (lambda: c1.get_job_status("x", "test", [RULE_A]), r"^study_id: 'x' is not a valid id"),
-        (lambda: c1.get_job_status(STUDY, "test", []), r"^rule_ids: expected a non-empty list"),
-        (lambda: c1.get_rerun_history(STUDY, "test", "../" + RULE_A), r"^rule_id: '\.\./"),
-        (lambda: c1.get_rerun_history(STUDY, None, RULE_A), r"^mode: None is not accepted"),
+        (lambda: cancel_rule_jobs(STUDY, "test", ["nope"]), r"^rule_ids\[0\]: 'nope' is not a valid id"),
+        (lambda: cancel_rule_jobs(STUDY, "uat", [RULE_A]), r"^mode: 'uat' is not accepted"),
+        (lambda: get_job_status("x", "test", [RULE_A]), r"^study_id: 'x' is not a valid id"),
+        (lambda: get_job_status(STUDY, "test", []), r"^rule_ids: expected a non-empty list"),
+        (lambda: get_rerun_history(STUDY, "test", "../" + RULE_A), r"^rule_id: '\.\./"),
+        (lambda: get_rerun_history(STUDY, None, RULE_A), r"^mode: None is not accepted"),
         (lambda: fl.RulePager.create(STUDY, "test", form_id="nope"), r"^form_id: 'nope' is not a valid id"),
     ],
     ids=[
@@ -393,20 +408,18 @@ def test_every_endpoint_rejects_bad_input_at_call_time_naming_the_field(
 
 
 def test_get_rerun_history_names_the_rule_id_field() -> None:
-    _rejected(lambda: c1.get_rerun_history(STUDY, "test", RULE_A + "0"), r"^rule_id: ")
+    _rejected(lambda: get_rerun_history(STUDY, "test", RULE_A + "0"), r"^rule_id: ")
 
 
 def test_cancel_rule_jobs_names_the_index_of_a_bad_rule_id() -> None:
-    _rejected(lambda: c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B, "x"]), r"^rule_ids\[2\]: ")
+    _rejected(lambda: cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B, "x"]), r"^rule_ids\[2\]: ")
 
 
 # --- cancel rule jobs -------------------------------------------------------------------------
 
 
 def test_cancel_rule_jobs_puts_rule_ids_to_the_cancel_path() -> None:
-    (request,) = start(
-        c1.cancel_rule_jobs(STUDY_HYPHENATED_LOWER, "Test", [hyphenate(RULE_A).lower(), RULE_B])
-    )
+    (request,) = start(cancel_rule_jobs(STUDY_HYPHENATED_LOWER, "Test", [hyphenate(RULE_A).lower(), RULE_B]))
     assert request.method == "PUT"
     assert request.path == f"{RULE_SVC_PREFIX}/{STUDY}/test/cancelRuleJob"
     assert request.json == {"ruleIds": [RULE_A, RULE_B]}
@@ -428,7 +441,7 @@ def test_cancel_rule_jobs_parses_the_reference_answer() -> None:
         ],
     }
     result, _ = drive(
-        c1.cancel_rule_jobs(
+        cancel_rule_jobs(
             STUDY, "test", ["0E1A63683F884B13A3E7BEE9CA4FF1EA", "DBF2C278385E4AF4BA4FBF2AA76D194F"]
         ),
         lambda req: reference,
@@ -446,7 +459,7 @@ def test_cancel_rule_jobs_merges_entries_in_input_order_and_reports_missing_rule
         ]
         return {"status": "Success", "jobStatus": entries}
 
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B, RULE_C]), answer)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B, RULE_C]), answer)
     assert [j.rule_id for j in result.job_status] == [RULE_A, RULE_C]
     assert result.missing_rule_ids == [RULE_B]
     assert [j.rule_id for j in result.cancelled] == [RULE_A]
@@ -458,7 +471,7 @@ def test_cancel_rule_jobs_splits_1201_ids_into_three_chunks_and_merges_them_in_i
     ids = many_ids(1201)
     given = [*reversed(ids), hyphenate(ids[0]).lower(), ids[600].lower()]
     result, driver = drive(
-        c1.cancel_rule_jobs(STUDY, "test", given),
+        cancel_rule_jobs(STUDY, "test", given),
         lambda req: {"status": "Success", "jobStatus": [job_entry(r) for r in reversed(req.json["ruleIds"])]},
     )
     expected = list(reversed(ids))
@@ -476,7 +489,7 @@ def test_cancel_rule_jobs_keeps_a_non_success_status_sentence_of_any_chunk() -> 
         status = "Success" if len(request.json["ruleIds"]) == 500 else "Some jobs could not be cancelled"
         return {"status": status, "jobStatus": []}
 
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", ids), answer)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", ids), answer)
     assert "Some jobs could not be cancelled" in (result.status or "")
     assert result.messages == ["Some jobs could not be cancelled"]
     assert result.missing_rule_ids == ids
@@ -484,14 +497,14 @@ def test_cancel_rule_jobs_keeps_a_non_success_status_sentence_of_any_chunk() -> 
 
 def test_cancel_rule_jobs_parses_start_dates_in_the_service_timezone() -> None:
     result, _ = drive(
-        c1.cancel_rule_jobs(STUDY, "test", [RULE_A], service_timezone="America/New_York"), echo_jobs
+        cancel_rule_jobs(STUDY, "test", [RULE_A], service_timezone="America/New_York"), echo_jobs
     )
     start_date = result.job_status[0].job_start_date
     assert start_date is not None and start_date.utcoffset() == timedelta(hours=-4)
 
 
 def test_cancel_rule_jobs_start_dates_default_to_utc() -> None:
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), echo_jobs)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", [RULE_A]), echo_jobs)
     assert result.job_status[0].job_start_date == datetime(2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc)
 
 
@@ -501,7 +514,7 @@ def test_cancel_rule_jobs_a_400_outcome_sentence_raises_validation_error_with_th
 ) -> None:
     with pytest.raises(ClinicalOneValidationError, match="ruleIds must not be empty") as info:
         drive(
-            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            cancel_rule_jobs(STUDY, "test", [RULE_A]),
             lambda req: (400, {outcome_field: "ruleIds must not be empty", "jobStatus": []}),
         )
     assert info.value.status_code == 400
@@ -509,7 +522,7 @@ def test_cancel_rule_jobs_a_400_outcome_sentence_raises_validation_error_with_th
 
 def test_cancel_rule_jobs_a_success_reply_in_oracles_error_message_shape_parses_its_entries() -> None:
     result, _ = drive(
-        c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B]),
+        cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B]),
         lambda req: {
             "errorMessage": "Success",
             "jobStatus": [job_entry(RULE_A), job_entry(RULE_B, "Success")],
@@ -527,7 +540,7 @@ def test_cancel_rule_jobs_keeps_a_non_success_error_message_of_a_2xx_reply_as_a_
         text = "Success" if len(request.json["ruleIds"]) == 500 else "1 job could not be cancelled"
         return {"errorMessage": text, "jobStatus": [job_entry(r) for r in request.json["ruleIds"]]}
 
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", ids), answer)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", ids), answer)
     assert result.messages == ["1 job could not be cancelled"]
     assert result.status == "1 job could not be cancelled"
     assert len(result.cancelled) == 501 and result.missing_rule_ids == []
@@ -535,14 +548,14 @@ def test_cancel_rule_jobs_keeps_a_non_success_error_message_of_a_2xx_reply_as_a_
 
 def test_cancel_rule_jobs_a_2xx_success_outcome_with_an_empty_list_reports_the_rule_missing() -> None:
     answer = {"errorMessage": "Success", "jobStatus": []}
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: answer)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: answer)
     assert (result.status, result.job_status, result.missing_rule_ids) == ("Success", [], [RULE_A])
 
 
 def test_cancel_rule_jobs_a_500_error_message_reply_raises_server_error_with_its_text() -> None:
     with pytest.raises(ClinicalOneServerError, match="Unexpected failure") as info:
         drive(
-            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            cancel_rule_jobs(STUDY, "test", [RULE_A]),
             lambda req: (500, {"errorMessage": "Unexpected failure", "jobStatus": []}),
         )
     assert info.value.status_code == 500
@@ -553,7 +566,7 @@ def test_cancel_rule_jobs_an_entry_without_job_or_status_counts_the_rule_as_miss
         no_job = {"ruleId": RULE_B, "jobId": None, "jobStatus": None, "jobStartDate": None}
         return {"errorMessage": "Success", "jobStatus": [job_entry(RULE_A), no_job, None]}
 
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B]), answer)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", [RULE_A, RULE_B]), answer)
     assert [j.rule_id for j in result.job_status] == [RULE_A]
     assert result.missing_rule_ids == [RULE_B]
 
@@ -561,7 +574,7 @@ def test_cancel_rule_jobs_an_entry_without_job_or_status_counts_the_rule_as_miss
 def test_get_job_status_a_job_with_a_null_status_is_kept_without_crashing() -> None:
     entry = {**job_entry(RULE_A), "jobStatus": None}
     result, _ = drive(
-        c1.get_job_status(STUDY, "test", [RULE_A]),
+        get_job_status(STUDY, "test", [RULE_A]),
         lambda req: {"errorMessage": "Success", "jobStatus": [entry]},
     )
     assert [(j.rule_id, j.status, j.is_terminal) for j in result.job_status] == [(RULE_A, None, False)]
@@ -571,20 +584,20 @@ def test_get_job_status_a_job_with_a_null_status_is_kept_without_crashing() -> N
 def test_cancel_rule_jobs_a_500_answer_raises_server_error() -> None:
     with pytest.raises(ClinicalOneServerError):
         drive(
-            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            cancel_rule_jobs(STUDY, "test", [RULE_A]),
             lambda req: (500, {"status": "Unexpected failure", "jobStatus": []}),
         )
 
 
 def test_cancel_rule_jobs_an_unexpected_shape_raises_an_api_error() -> None:
     with pytest.raises(ClinicalOneAPIError, match="unexpected response shape"):
-        drive(c1.cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: [job_entry(RULE_A)])
+        drive(cancel_rule_jobs(STUDY, "test", [RULE_A]), lambda req: [job_entry(RULE_A)])
 
 
 def test_cancel_rule_jobs_malformed_json_raises_a_transient_error() -> None:
     with pytest.raises(TransientServiceError):
         drive(
-            c1.cancel_rule_jobs(STUDY, "test", [RULE_A]),
+            cancel_rule_jobs(STUDY, "test", [RULE_A]),
             lambda req: make_response(req, 200, content=b"<html>gateway</html>"),
         )
 
@@ -593,7 +606,7 @@ def test_cancel_rule_jobs_malformed_json_raises_a_transient_error() -> None:
 
 
 def test_get_job_status_puts_to_the_v2_job_status_path_without_params_by_default() -> None:
-    (request,) = start(c1.get_job_status(STUDY, "PRODUCTION", [RULE_A]))
+    (request,) = start(get_job_status(STUDY, "PRODUCTION", [RULE_A]))
     assert request.method == "PUT"
     assert request.path == f"/ec-rule-svc/rest/v2.0/studies/{STUDY}/production/jobStatus"
     assert request.json == {"ruleIds": [RULE_A]}
@@ -601,14 +614,14 @@ def test_get_job_status_puts_to_the_v2_job_status_path_without_params_by_default
 
 
 def test_get_job_status_sends_history_true_when_asked() -> None:
-    requests = start(c1.get_job_status(STUDY, "test", many_ids(600), history=True))
+    requests = start(get_job_status(STUDY, "test", many_ids(600), history=True))
     assert [dict(r.params or {}) for r in requests] == [{"history": "true"}, {"history": "true"}]
     assert [len(r.json["ruleIds"]) for r in requests] == [500, 100]
 
 
 def test_get_job_status_returns_a_job_status_result_in_input_order() -> None:
     result, _ = drive(
-        c1.get_job_status(STUDY, "test", [RULE_B, RULE_A], service_timezone="America/New_York"),
+        get_job_status(STUDY, "test", [RULE_B, RULE_A], service_timezone="America/New_York"),
         lambda req: {
             "status": "Success",
             "jobStatus": [job_entry(RULE_A, "Running"), job_entry(RULE_B, "Success")],
@@ -641,7 +654,7 @@ HISTORY_OK = {
 
 
 def test_get_rerun_history_gets_the_rerun_history_path_without_a_body() -> None:
-    (request,) = start(c1.get_rerun_history(STUDY_HYPHENATED_LOWER, "TEST", hyphenate(HISTORY_RULE).lower()))
+    (request,) = start(get_rerun_history(STUDY_HYPHENATED_LOWER, "TEST", hyphenate(HISTORY_RULE).lower()))
     assert request.method == "GET"
     assert request.path == f"{RULE_SVC_PREFIX}/{STUDY}/test/rerunhistory/{HISTORY_RULE}"
     assert request.json is None
@@ -650,7 +663,7 @@ def test_get_rerun_history_gets_the_rerun_history_path_without_a_body() -> None:
 
 def test_get_rerun_history_parses_jobs_in_the_service_timezone() -> None:
     history, driver = drive(
-        c1.get_rerun_history(STUDY, "test", HISTORY_RULE, service_timezone="America/New_York"),
+        get_rerun_history(STUDY, "test", HISTORY_RULE, service_timezone="America/New_York"),
         lambda req: HISTORY_OK,
     )
     assert len(driver.sent) == 1
@@ -666,7 +679,7 @@ def test_get_rerun_history_not_found_raises_not_found_error_with_the_detail(http
         "statusDetail": "Rule execution job not found for the supplied identifier.",
     }
     with pytest.raises(ClinicalOneNotFoundError) as info:
-        drive(c1.get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: (http_status, body))
+        drive(get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: (http_status, body))
     assert info.value.code == "NOT_FOUND"
     assert "Rule execution job not found for the supplied identifier." in info.value.message
     assert info.value.status_code == http_status
@@ -681,7 +694,7 @@ def test_get_rerun_history_error_statuses_raise_typed_errors(
 ) -> None:
     with pytest.raises(error_class):
         drive(
-            c1.get_rerun_history(STUDY, "test", HISTORY_RULE),
+            get_rerun_history(STUDY, "test", HISTORY_RULE),
             lambda req: (400, {"status": status, "statusDetail": "x"}),
         )
 
@@ -689,7 +702,7 @@ def test_get_rerun_history_error_statuses_raise_typed_errors(
 def test_get_rerun_history_malformed_json_raises_a_transient_error() -> None:
     with pytest.raises(TransientServiceError):
         drive(
-            c1.get_rerun_history(STUDY, "test", HISTORY_RULE),
+            get_rerun_history(STUDY, "test", HISTORY_RULE),
             lambda req: make_response(req, 200, content=b'{"status": "SUC'),
         )
 
@@ -699,7 +712,7 @@ def test_get_rerun_history_response_without_status_raises_a_provider_error_not_v
     # only "rejected before sending". A well-formed JSON answer missing the required
     # ``status`` must therefore not surface as pydantic's ValidationError (a ValueError).
     with pytest.raises(ClinicalRulesError):
-        drive(c1.get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: {"ruleHistory": []})
+        drive(get_rerun_history(STUDY, "test", HISTORY_RULE), lambda req: {"ruleHistory": []})
 
 
 # --- decode_json ------------------------------------------------------------------------------

@@ -20,7 +20,19 @@ from clinical_rules_provider.exceptions import (
     VaultSessionError,
 )
 from clinical_rules_provider.models.enums import VaultJobStatus
+from clinical_rules_provider.models.ids import vault_job_id
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.vault import VaultJob, VaultJobCancelResult
+
+
+# The boundary (a public hook method) checks the ids; the client trusts them.
+def cancel_jobs(job_ids: object, **kw: Any) -> Any:
+    return vault.cancel_jobs(VaultJobIds.of(job_ids), **kw)
+
+
+def get_job_status(job_id: object, **kw: Any) -> Any:
+    return vault.get_job_status(vault_job_id(job_id, "job_id"), **kw)
+
 
 BASE = "https://vault.test"
 CANCEL_PATH = "/api/v26.1/services/jobs/actions/cancel"
@@ -107,7 +119,7 @@ def failure(type_: str, message: str = "boom", *, as_list: bool = True) -> dict[
 
 
 def test_cancel_jobs_posts_a_job_id_list_as_json_to_the_cancel_path() -> None:
-    exchange = vault.cancel_jobs([1046892, "1043341"])
+    exchange = cancel_jobs([1046892, "1043341"])
     (request,) = exchange.send(None)
     assert request.method == "POST"
     assert request.path == CANCEL_PATH
@@ -117,18 +129,18 @@ def test_cancel_jobs_posts_a_job_id_list_as_json_to_the_cancel_path() -> None:
 
 
 def test_cancel_jobs_uses_the_given_api_version() -> None:
-    (request,) = vault.cancel_jobs([1], api_version="v25.2").send(None)
+    (request,) = cancel_jobs([1], api_version="v25.2").send(None)
     assert request.path == "/api/v25.2/services/jobs/actions/cancel"
 
 
 def test_cancel_jobs_sends_ints_and_drops_duplicates_in_order() -> None:
-    (request,) = vault.cancel_jobs(["7", 3, 7, "0003", 9]).send(None)
+    (request,) = cancel_jobs(["7", 3, 7, "0003", 9]).send(None)
     assert sent_json(request) == [{"job_id": 7}, {"job_id": 3}, {"job_id": 9}]
 
 
 def test_cancel_jobs_splits_1001_ids_into_three_chunks_and_merges_results_in_order() -> None:
     ids = list(range(1, 1002))
-    results, steps = drive(vault.cancel_jobs(ids), success_for)
+    results, steps = drive(cancel_jobs(ids), success_for)
     requests = sent(steps)
     assert len(steps) == 1
     assert [len(sent_json(r)) for r in requests] == [500, 500, 1]
@@ -138,7 +150,7 @@ def test_cancel_jobs_splits_1001_ids_into_three_chunks_and_merges_results_in_ord
 
 
 def test_cancel_jobs_maps_the_reference_answer_item_by_item() -> None:
-    results, _ = drive(vault.cancel_jobs([1068044, 1068337]), lambda req: CANCEL_REFERENCE_RESPONSE)
+    results, _ = drive(cancel_jobs([1068044, 1068337]), lambda req: CANCEL_REFERENCE_RESPONSE)
     assert all(isinstance(r, VaultJobCancelResult) for r in results)
     ok, refused = results
     assert (ok.job_id, ok.response_status, ok.cancelled) == (1068044, "SUCCESS", True)
@@ -160,7 +172,7 @@ def test_cancel_jobs_failure_items_are_matched_by_position() -> None:
             ],
         }
 
-    results, _ = drive(vault.cancel_jobs([11, 22, 33]), answer)
+    results, _ = drive(cancel_jobs([11, 22, 33]), answer)
     assert [(r.job_id, r.cancelled) for r in results] == [(11, False), (22, True), (33, False)]
     assert results[0].reason == "INVALID_DATA: job 11 running"
     assert results[2].reason == "INVALID_DATA: job 33 done"
@@ -170,7 +182,7 @@ def test_cancel_jobs_reports_jobs_without_an_answer_item_as_missing() -> None:
     def answer(request: ApiRequest) -> dict[str, Any]:
         return {"responseStatus": "SUCCESS", "data": [{"responseStatus": "SUCCESS", "data": {"id": 1}}]}
 
-    results, _ = drive(vault.cancel_jobs([1, 2, 3]), answer)
+    results, _ = drive(cancel_jobs([1, 2, 3]), answer)
     assert [(r.job_id, r.response_status) for r in results] == [
         (1, "SUCCESS"),
         (2, "MISSING"),
@@ -183,7 +195,7 @@ def test_cancel_jobs_reports_jobs_without_an_answer_item_as_missing() -> None:
 
 def test_cancel_jobs_a_malformed_item_is_reported_as_missing() -> None:
     results, _ = drive(
-        vault.cancel_jobs([1, 2]),
+        cancel_jobs([1, 2]),
         lambda req: {
             "responseStatus": "SUCCESS",
             "data": ["oops", {"responseStatus": "SUCCESS", "data": {"id": 2}}],
@@ -196,7 +208,7 @@ def test_cancel_jobs_a_malformed_item_is_reported_as_missing() -> None:
 def test_cancel_jobs_top_level_failure_raises_vault_api_error_with_the_code(as_list: bool) -> None:
     with pytest.raises(VaultAPIError) as info:
         drive(
-            vault.cancel_jobs([1]),
+            cancel_jobs([1]),
             lambda req: failure("INSUFFICIENT_ACCESS", "no permission", as_list=as_list),
         )
     assert not isinstance(info.value, VaultSessionError)
@@ -208,7 +220,7 @@ def test_cancel_jobs_top_level_failure_raises_vault_api_error_with_the_code(as_l
 def test_cancel_jobs_exception_status_raises_vault_api_error() -> None:
     with pytest.raises(VaultAPIError) as info:
         drive(
-            vault.cancel_jobs([1]),
+            cancel_jobs([1]),
             lambda req: {"responseStatus": "EXCEPTION", "errors": [{"type": "UNEXPECTED_ERROR"}]},
         )
     assert info.value.code == "UNEXPECTED_ERROR"
@@ -217,7 +229,7 @@ def test_cancel_jobs_exception_status_raises_vault_api_error() -> None:
 def test_cancel_jobs_invalid_session_raises_vault_session_error() -> None:
     with pytest.raises(VaultSessionError) as info:
         drive(
-            vault.cancel_jobs([1]),
+            cancel_jobs([1]),
             lambda req: failure("INVALID_SESSION_ID", "Invalid or expired session ID."),
         )
     assert info.value.code == "INVALID_SESSION_ID"
@@ -226,25 +238,25 @@ def test_cancel_jobs_invalid_session_raises_vault_session_error() -> None:
 @pytest.mark.parametrize("http_status", [200, 429])
 def test_cancel_jobs_api_limit_exceeded_raises_rate_limited_error(http_status: int) -> None:
     with pytest.raises(RateLimitedError) as info:
-        drive(vault.cancel_jobs([1]), lambda req: (http_status, failure("API_LIMIT_EXCEEDED", "limit")))
+        drive(cancel_jobs([1]), lambda req: (http_status, failure("API_LIMIT_EXCEEDED", "limit")))
     assert isinstance(info.value, TransientServiceError)
     assert info.value.status_code == http_status
 
 
 def test_cancel_jobs_http_error_without_an_envelope_raises_vault_api_error() -> None:
     with pytest.raises(VaultAPIError) as info:
-        drive(vault.cancel_jobs([1]), lambda req: make_response(req, 500, content=b"<html>oops</html>"))
+        drive(cancel_jobs([1]), lambda req: make_response(req, 500, content=b"<html>oops</html>"))
     assert info.value.status_code == 500
 
 
 def test_cancel_jobs_success_without_a_data_list_raises_vault_api_error() -> None:
     with pytest.raises(VaultAPIError, match="no per-job data list"):
-        drive(vault.cancel_jobs([1]), lambda req: {"responseStatus": "SUCCESS"})
+        drive(cancel_jobs([1]), lambda req: {"responseStatus": "SUCCESS"})
 
 
 def test_cancel_jobs_malformed_json_raises_a_transient_error() -> None:
     with pytest.raises(TransientServiceError):
-        drive(vault.cancel_jobs([1]), lambda req: make_response(req, 200, content=b'{"responseStatus": "SUC'))
+        drive(cancel_jobs([1]), lambda req: make_response(req, 200, content=b'{"responseStatus": "SUC'))
 
 
 @pytest.mark.parametrize(
@@ -263,7 +275,7 @@ def test_cancel_jobs_malformed_json_raises_a_transient_error() -> None:
 def test_cancel_jobs_rejects_bad_ids_at_call_time(job_ids: object, pattern: str) -> None:
     # Raised by the call itself, not when the exchange first steps: a lazy check would not raise here.
     with pytest.raises(ValueError, match=pattern):
-        vault.cancel_jobs(job_ids)
+        cancel_jobs(job_ids)
 
 
 # --- job status -------------------------------------------------------------------------------
@@ -294,7 +306,7 @@ JOB_STATUS_RESPONSE = {
 
 @pytest.mark.parametrize("job_id", [1201, "1201"])
 def test_get_job_status_gets_the_job_path(job_id: object) -> None:
-    (request,) = vault.get_job_status(job_id).send(None)
+    (request,) = get_job_status(job_id).send(None)
     assert request.method == "GET"
     assert request.path == "/api/v26.1/services/jobs/1201"
     assert request.json is None
@@ -304,11 +316,11 @@ def test_get_job_status_gets_the_job_path(job_id: object) -> None:
 def test_get_job_status_rejects_bad_ids_at_call_time_naming_the_field(job_id: object) -> None:
     # Raised by the call itself, not when the exchange first steps: a lazy check would not raise here.
     with pytest.raises(ValueError, match=r"^job_id: "):
-        vault.get_job_status(job_id)
+        get_job_status(job_id)
 
 
 def test_get_job_status_parses_the_data_object() -> None:
-    job, _ = drive(vault.get_job_status(1201), lambda req: JOB_STATUS_RESPONSE)
+    job, _ = drive(get_job_status(1201), lambda req: JOB_STATUS_RESPONSE)
     assert isinstance(job, VaultJob)
     assert job.job_id == 1201
     assert job.status is VaultJobStatus.SUCCESS
@@ -318,7 +330,7 @@ def test_get_job_status_parses_the_data_object() -> None:
 
 def test_get_job_status_keeps_an_unknown_status_as_a_string() -> None:
     body = {"responseStatus": "SUCCESS", "data": {"id": 5, "status": "ON_HOLD"}}
-    job, _ = drive(vault.get_job_status(5), lambda req: body)
+    job, _ = drive(get_job_status(5), lambda req: body)
     assert job.status == "ON_HOLD"
     assert job.is_terminal is False
 
@@ -326,40 +338,38 @@ def test_get_job_status_keeps_an_unknown_status_as_a_string() -> None:
 def test_get_job_status_api_limit_exceeded_raises_rate_limited_error() -> None:
     with pytest.raises(RateLimitedError):
         drive(
-            vault.get_job_status(5),
+            get_job_status(5),
             lambda req: failure("API_LIMIT_EXCEEDED", "once every 10 seconds", as_list=False),
         )
 
 
 def test_get_job_status_failure_raises_vault_api_error_with_code() -> None:
     with pytest.raises(VaultAPIError) as info:
-        drive(vault.get_job_status(5), lambda req: failure("INVALID_DATA", "Job [5] not found"))
+        drive(get_job_status(5), lambda req: failure("INVALID_DATA", "Job [5] not found"))
     assert info.value.code == "INVALID_DATA"
 
 
 def test_get_job_status_without_a_data_object_raises_vault_api_error() -> None:
     with pytest.raises(VaultAPIError, match="no data object"):
-        drive(vault.get_job_status(5), lambda req: {"responseStatus": "SUCCESS", "data": []})
+        drive(get_job_status(5), lambda req: {"responseStatus": "SUCCESS", "data": []})
 
 
 def test_get_job_status_data_without_a_job_id_raises_a_provider_error_not_value_error() -> None:
     # DESIGN.md reserves ValueError for input rejected before sending; a malformed answer
     # must surface as a provider error (ClinicalRulesError), not pydantic's ValidationError.
     with pytest.raises(ClinicalRulesError):
-        drive(
-            vault.get_job_status(5), lambda req: {"responseStatus": "SUCCESS", "data": {"status": "RUNNING"}}
-        )
+        drive(get_job_status(5), lambda req: {"responseStatus": "SUCCESS", "data": {"status": "RUNNING"}})
 
 
 def test_after_delay_asks_for_the_wait_before_the_first_request() -> None:
-    job, steps = drive(after_delay(2.5, vault.get_job_status(1201)), lambda req: JOB_STATUS_RESPONSE)
+    job, steps = drive(after_delay(2.5, get_job_status(1201)), lambda req: JOB_STATUS_RESPONSE)
     assert steps[0] == Delay(2.5)
     assert isinstance(steps[1], list) and steps[1][0].path == "/api/v26.1/services/jobs/1201"
     assert job.job_id == 1201
 
 
 def test_after_delay_without_a_wait_yields_no_delay() -> None:
-    _, steps = drive(after_delay(0, vault.get_job_status(1201)), lambda req: JOB_STATUS_RESPONSE)
+    _, steps = drive(after_delay(0, get_job_status(1201)), lambda req: JOB_STATUS_RESPONSE)
     assert not any(isinstance(s, Delay) for s in steps)
 
 

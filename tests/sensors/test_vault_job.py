@@ -156,21 +156,19 @@ def test_a_json_list_of_job_ids_reaches_the_trigger_as_ints(sim_vault: str) -> N
 
 
 @pytest.mark.usefixtures("fast_vault_status")
-def test_a_later_poke_validates_the_job_ids_only_in_the_hook(
-    sim_vault: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from clinical_rules_provider.clients import vault as client
+def test_a_later_poke_validates_no_job_id_again(sim_vault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clinical_rules_provider.models import refs
 
     task = sensor(sim_vault, f"{SUCCEEDED},{RUNNING_STALE}")
     context = make_context(FakeTI())
-    assert bool(task.poke(context)) is False  # the first poke parses the ids for this execution
+    assert bool(task.poke(context)) is False  # the first poke checks the ids for this execution
     calls: list[object] = []
-    real = client.job_id_list
+    real = refs.vault_job_id
 
-    def counting(job_ids: object) -> list[int]:
-        calls.append(job_ids)
-        return real(job_ids)
+    def counting(job_id: object, field: str) -> int:
+        calls.append(job_id)
+        return real(job_id, field)
 
-    monkeypatch.setattr(client, "job_id_list", counting)
+    monkeypatch.setattr(refs, "vault_job_id", counting)
     assert bool(task.poke(context)) is False
-    assert calls == [[SUCCEEDED, RUNNING_STALE]]  # once, by the hook's public method (the boundary)
+    assert calls == []  # the hook trusts the checked ids (VaultJobIds) the sensor hands it

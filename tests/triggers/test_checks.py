@@ -28,6 +28,7 @@ def documented_floors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def rule_trigger(**kwargs: Any) -> ClinicalOneRuleJobTrigger:
     args = {"study_id": STUDY, "study_mode": "test", "rule_ids": [RULE_A], "end_time": time.time() + 60}
+    args["started_after"] = "2026-01-01T00:00:00+00:00"
     return ClinicalOneRuleJobTrigger(**{**args, **kwargs})
 
 

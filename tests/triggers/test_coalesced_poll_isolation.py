@@ -65,9 +65,10 @@ async def test_a_rule_error_fails_only_the_triggers_that_watch_that_rule(
 async def test_a_known_culprit_is_asked_alone_on_later_polls(
     sim_c1: str, bad_rule_draws_400: list[list[str]]
 ) -> None:
+    from clinical_rules_provider.models.refs import StudyRef
     from clinical_rules_provider.triggers._study_poll import StudyPoller
 
-    poller = StudyPoller(sim_c1, STUDY, "test", "job_status", history=False)
+    poller = StudyPoller(sim_c1, StudyRef.of(STUDY, "test"), "job_status", history=False)
     rules = [BAD_RULE, OLD_SUCCESS_RULE, FAILING_RULE, RULE_A]
     try:
         first = await poller.poll(rules)

@@ -82,12 +82,40 @@ def test_serialize_round_trips_every_argument() -> None:
 
 def test_serialize_round_trips_defaults() -> None:
     classpath, kwargs = ClinicalOneRuleJobTrigger(
-        study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5, started_after=None
+        study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5, started_after=hours_ago(1)
     ).serialize()
     assert kwargs["job_ids"] is None and kwargs["failure_statuses"] is None
     assert kwargs["cancel_on_kill"] is False
     assert kwargs["first_poll_delay"] == 0.0
     assert ClinicalOneRuleJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_kwargs_stored_by_the_previous_version_load_and_serialize_canonically() -> None:
+    # The previous version stored rule_ids as given: any spelling, repeats kept.
+    low = RULE_A.lower()
+    hyphenated = f"{low[:8]}-{low[8:12]}-{low[12:16]}-{low[16:20]}-{low[20:]}"
+    stored = {
+        "study_id": STUDY.lower(),
+        "study_mode": "TEST",
+        "rule_ids": [hyphenated, RULE_B, RULE_A],
+        "end_time": 1_900_000_000.0,
+        "started_after": "2026-03-01T12:00:00+00:00",
+        "job_ids": None,
+        "failure_statuses": None,
+        "poll_interval": 30.0,
+        "poll_endpoint": "rerun_history",
+        "clinical_one_conn_id": "c1",
+        "max_concurrency": None,
+        "cancel_on_kill": False,
+        "first_poll_delay": 0.0,
+    }
+    _, kwargs = ClinicalOneRuleJobTrigger(**stored).serialize()
+    assert kwargs == {**stored, "study_id": STUDY, "study_mode": "test", "rule_ids": [RULE_A, RULE_B]}
+
+
+def test_a_wait_on_neither_a_start_time_nor_job_ids_is_refused_when_built() -> None:
+    with pytest.raises(ValueError, match=r"^started_after: expected an aware datetime when no job_ids"):
+        ClinicalOneRuleJobTrigger(study_id=STUDY, study_mode="test", rule_ids=[RULE_A], end_time=5)
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -236,33 +264,6 @@ async def test_on_kill_cancels_only_when_the_task_left_deferred(
     await trigger.on_kill()
     assert asked == [{"dag_id": "d", "task_ids": ["wait"], "run_ids": ["run_1"], "map_index": -1}]
     assert len(simulator.state.requests_to("cancelRuleJob")) == cancels
-
-
-# --- validated once ----------------------------------------------------------------------
-
-
-async def test_a_poll_validates_the_study_once_and_each_rule_once(sim_c1: str, monkeypatch: Any) -> None:
-    from clinical_rules_provider.clients import clinical_one as client
-
-    calls = {"compact_id": 0, "parse_choice": 0}
-
-    def counting(name: str, real: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    trigger = make_trigger(sim_c1, [OLD_SUCCESS_RULE, FAILING_RULE, STALE_RULE], started_after=hours_ago(72))
-    hook = trigger.open_hook()
-    try:
-        await trigger.poll(hook)  # the first poll also builds the watch
-        monkeypatch.setattr(client, "compact_id", counting("compact_id", client.compact_id))
-        monkeypatch.setattr(client, "parse_choice", counting("parse_choice", client.parse_choice))
-        await trigger.poll(hook)
-    finally:
-        await hook.aclose()
-    assert calls == {"compact_id": 1 + 3, "parse_choice": 1}
 
 
 # --- clock skew ----------------------------------------------------------------------------

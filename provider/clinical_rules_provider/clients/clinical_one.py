@@ -1,7 +1,8 @@
 """The Clinical One rule endpoints: each one described once, as requests and parsers.
 
-Every public function validates its input first, so a bad id, mode or publish run
-raises ``ValueError`` naming the field before a request exists.
+The study and the rule ids arrive as checked values (:class:`~clinical_rules_provider.models.refs.StudyRef`,
+:class:`~clinical_rules_provider.models.refs.RuleIds`) built at the boundary (a task, a trigger
+or a public hook method): these functions trust them and never check them again.
 """
 
 from __future__ import annotations
@@ -26,15 +27,14 @@ from clinical_rules_provider.exceptions import (
     ClinicalOneNotFoundError,
     UnexpectedResponseError,
 )
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.clinical_one import (
     CancelRuleJobsResult,
     JobStatusResult,
     RerunHistory,
     RuleJob,
 )
-from clinical_rules_provider.models.enums import StudyMode, parse_choice
-from clinical_rules_provider.models.ids import chunked, compact_id, normalize_list
+from clinical_rules_provider.models.ids import chunked, compact_id
+from clinical_rules_provider.models.refs import RuleIds, StudyRef
 
 R = TypeVar("R", bound=CancelRuleJobsResult)
 
@@ -44,16 +44,13 @@ JOB_STATUS_PATH = "/ec-rule-svc/rest/v2.0/studies/{study_id}/{mode}/jobStatus"
 
 
 def study_path_args(study_id: object, mode: object) -> dict[str, str]:
-    """Validate the study id and mode shared by every endpoint."""
-    return {
-        "study_id": compact_id(study_id, "study_id"),
-        "mode": parse_choice(mode, StudyMode, "mode").value,
-    }
+    """Validate the study id and mode shared by every endpoint (:meth:`StudyRef.of`)."""
+    return StudyRef.of(study_id, mode).path_args()
 
 
 def rule_id_list(rule_ids: object) -> list[str]:
-    """Validate, normalise (uppercase compact) and de-duplicate rule ids."""
-    return normalize_list(rule_ids, "rule_ids", compact_id)
+    """Validate, normalise (uppercase compact) and de-duplicate rule ids (:meth:`RuleIds.of`)."""
+    return list(RuleIds.of(rule_ids))
 
 
 def normal_rule_id(rule_id: str | None) -> str | None:
@@ -68,9 +65,8 @@ def normal_rule_id(rule_id: str | None) -> str | None:
 
 
 def latest_jobs(
-    study_id: object,
-    mode: object,
-    rule_ids: object,
+    study: StudyRef,
+    rule_ids: RuleIds,
     *,
     poll_endpoint: str = "rerun_history",
     history: bool = False,
@@ -80,18 +76,10 @@ def latest_jobs(
 
     ``rerun_history``: one request per rule, sent as one batch (a rule whose history is
     ``NOT_FOUND`` maps to ``[]``); ``job_status``: the bulk endpoint, 500 rules per request,
-    the latest job per rule unless ``history``. Study, mode and ids are validated here once;
-    the requests below are built from the validated values.
+    the latest job per rule unless ``history``. ``poll_endpoint`` was checked by the caller.
     """
-    args = study_path_args(study_id, mode)
-    ids = rule_id_list(rule_ids)
-    return read_latest_jobs(args, ids, check_poll_endpoint(poll_endpoint), history, service_timezone)
-
-
-def read_latest_jobs(
-    args: Mapping[str, str], ids: list[str], poll_endpoint: str, history: bool, service_timezone: str
-) -> Exchange[dict[str, list[RuleJob]]]:
-    """:func:`latest_jobs` for values already validated (``args`` from :func:`study_path_args`)."""
+    args = study.path_args()
+    ids = list(rule_ids)
     if poll_endpoint == "job_status":
         path = JOB_STATUS_PATH.format(**args)
         result = yield from _job_statuses(
@@ -125,22 +113,22 @@ def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJ
 
 
 def cancel_rule_jobs(
-    study_id: object, mode: object, rule_ids: object, *, service_timezone: str = "UTC"
+    study: StudyRef, rule_ids: RuleIds, *, service_timezone: str = "UTC"
 ) -> Exchange[CancelRuleJobsResult]:
     """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order."""
-    path = CANCEL_RULE_JOB_PATH.format(**study_path_args(study_id, mode))
-    ids = rule_id_list(rule_ids)
+    path = CANCEL_RULE_JOB_PATH.format(**study.path_args())
+    ids = list(rule_ids)
     return _job_statuses(
         CancelRuleJobsResult, "cancel_rule_jobs", path, ids, service_timezone, data_on_500=has_job_entries
     )
 
 
 def get_job_status(
-    study_id: object, mode: object, rule_ids: object, *, history: bool = False, service_timezone: str = "UTC"
+    study: StudyRef, rule_ids: RuleIds, *, history: bool = False, service_timezone: str = "UTC"
 ) -> Exchange[JobStatusResult]:
     """``PUT .../v2.0/studies/{studyId}/{mode}/jobStatus``: latest jobs of many rules, 500 per call."""
-    path = JOB_STATUS_PATH.format(**study_path_args(study_id, mode))
-    ids = rule_id_list(rule_ids)
+    path = JOB_STATUS_PATH.format(**study.path_args())
+    ids = list(rule_ids)
     return _job_statuses(JobStatusResult, "get_job_status", path, ids, service_timezone, history)
 
 
@@ -271,12 +259,11 @@ def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple
 
 
 def get_rerun_history(
-    study_id: object, mode: object, rule_id: object, *, service_timezone: str = "UTC"
+    study: StudyRef, rule_id: str, *, service_timezone: str = "UTC"
 ) -> Exchange[RerunHistory]:
-    """``GET .../studies/{studyId}/{mode}/rerunhistory/{ruleId}``."""
-    args = study_path_args(study_id, mode)
+    """``GET .../studies/{studyId}/{mode}/rerunhistory/{ruleId}`` (``rule_id`` checked by the caller)."""
     parse = functools.partial(parse_rerun_history, service_timezone=service_timezone)
-    return send_one(_history_request(args, compact_id(rule_id, "rule_id"), parse))
+    return send_one(_history_request(study.path_args(), rule_id, parse))
 
 
 def _history_request(

@@ -29,7 +29,8 @@ from clinical_rules_provider.clients.base import (
 )
 from clinical_rules_provider.exceptions import RateLimitedError, VaultAPIError, VaultSessionError
 from clinical_rules_provider.models.enums import VaultJobStatus, parse_choices
-from clinical_rules_provider.models.ids import chunked, normalize_list, page_size_value, vault_job_id
+from clinical_rules_provider.models.ids import chunked, page_size_value
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.vault import VaultEnvelope, VaultJob, VaultJobCancelResult
 
 DEFAULT_API_VERSION = "v26.1"
@@ -85,25 +86,16 @@ def _data(response: httpx.Response, endpoint: str, kind: type, what: str) -> Any
     return data
 
 
-def job_id_list(job_ids: object) -> list[int]:
-    """Validate and de-duplicate Vault job ids (positive ints or numeric strings)."""
-    return normalize_list(job_ids, "job_ids", vault_job_id)
-
-
 # --- cancel -------------------------------------------------------------------------------
 
 
 def cancel_jobs(
-    job_ids: object, *, api_version: str = DEFAULT_API_VERSION
+    job_ids: VaultJobIds, *, api_version: str = DEFAULT_API_VERSION
 ) -> Exchange[list[VaultJobCancelResult]]:
-    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job."""
-    return cancel_validated_jobs(job_id_list(job_ids), api_version=api_version)
+    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job.
 
-
-def cancel_validated_jobs(
-    job_ids: list[int], *, api_version: str = DEFAULT_API_VERSION
-) -> Exchange[list[VaultJobCancelResult]]:
-    """:func:`cancel_jobs` for ids already through :func:`job_id_list` (validated once, not twice)."""
+    ``job_ids`` were checked at the boundary (:meth:`VaultJobIds.of`); trusted here.
+    """
     path = api_path(api_version, "services/jobs/actions/cancel")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     requests = [
@@ -115,7 +107,7 @@ def cancel_validated_jobs(
             headers=headers,
             parse=functools.partial(parse_cancel, requested=chunk),
         )
-        for chunk in chunked(job_ids)
+        for chunk in chunked(list(job_ids))
     ]
     return _cancel_exchange(requests)
 
@@ -192,9 +184,9 @@ def _cancel_results_adapter() -> TypeAdapter[list[VaultJobCancelResult]]:
 # --- job status and monitors --------------------------------------------------------------
 
 
-def get_job_status(job_id: object, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
-    """``GET /api/{v}/services/jobs/{job_id}``: one job instance (the id is validated now)."""
-    path = api_path(api_version, f"services/jobs/{vault_job_id(job_id, 'job_id')}")
+def get_job_status(job_id: int, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
+    """``GET /api/{v}/services/jobs/{job_id}``: one job instance (the id checked by the caller)."""
+    path = api_path(api_version, f"services/jobs/{job_id}")
     return send_one(ApiRequest("get_job_status", "GET", path, parse=parse_job_status))
 
 
@@ -335,11 +327,9 @@ __all__ = [
     "JobMonitorPager",
     "auth_request",
     "cancel_jobs",
-    "cancel_validated_jobs",
     "current_user",
     "error_types",
     "get_job_status",
-    "job_id_list",
     "parse_cancel",
     "parse_current_user",
     "parse_job_status",

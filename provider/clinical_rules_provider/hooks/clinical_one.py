@@ -39,6 +39,7 @@ from clinical_rules_provider.models.clinical_one import (
     RuleJob,
     RuleSummary,
 )
+from clinical_rules_provider.models.refs import CompactId, PollEndpoint, RuleIds, StudyRef
 
 
 @dataclass(frozen=True, repr=False)
@@ -249,14 +250,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         The result lists each rule's entry (``Cancelled``, ``Failed to cancel job``, ...)
         and ``missing_rule_ids`` for rules the service did not report on.
         """
-        return self._call(
-            lambda c: api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=c.service_timezone)
-        )
+        study, ids = StudyRef.of(study_id, mode), RuleIds.of(rule_ids)
+        return self._call(lambda c: api.cancel_rule_jobs(study, ids, service_timezone=c.service_timezone))
 
     async def acancel_rule_jobs(self, study_id: str, mode: str, rule_ids: Any) -> CancelRuleJobsResult:
         """Async :meth:`cancel_rule_jobs`."""
+        study, ids = StudyRef.of(study_id, mode), RuleIds.of(rule_ids)
         return await self._acall(
-            lambda c: api.cancel_rule_jobs(study_id, mode, rule_ids, service_timezone=c.service_timezone)
+            lambda c: api.cancel_rule_jobs(study, ids, service_timezone=c.service_timezone)
         )
 
     def get_job_status(
@@ -266,13 +267,13 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
 
         Not in the API references; see the docs page "Inferences and overrides".
         """
-        return self._call(_job_status(study_id, mode, rule_ids, history))
+        return self._call(_job_status(StudyRef.of(study_id, mode), RuleIds.of(rule_ids), history))
 
     async def aget_job_status(
         self, study_id: str, mode: str, rule_ids: Any, *, history: bool = False
     ) -> JobStatusResult:
         """Async :meth:`get_job_status`."""
-        return await self._acall(_job_status(study_id, mode, rule_ids, history))
+        return await self._acall(_job_status(StudyRef.of(study_id, mode), RuleIds.of(rule_ids), history))
 
     # --- rerun history --------------------------------------------------------------------
 
@@ -282,14 +283,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         Raises :class:`~clinical_rules_provider.exceptions.ClinicalOneNotFoundError` when
         the service answers ``NOT_FOUND``.
         """
-        return self._call(
-            lambda c: api.get_rerun_history(study_id, mode, rule_id, service_timezone=c.service_timezone)
-        )
+        study, rule = StudyRef.of(study_id, mode), CompactId.of(rule_id, "rule_id")
+        return self._call(lambda c: api.get_rerun_history(study, rule, service_timezone=c.service_timezone))
 
     async def aget_rerun_history(self, study_id: str, mode: str, rule_id: str) -> RerunHistory:
         """Async :meth:`get_rerun_history`."""
+        study, rule = StudyRef.of(study_id, mode), CompactId.of(rule_id, "rule_id")
         return await self._acall(
-            lambda c: api.get_rerun_history(study_id, mode, rule_id, service_timezone=c.service_timezone)
+            lambda c: api.get_rerun_history(study, rule, service_timezone=c.service_timezone)
         )
 
     # --- latest jobs of many rules (sensor, trigger, stale-job detection) ----------------
@@ -309,7 +310,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         request per rule, at most ``max_concurrency`` at a time; a rule with ``NOT_FOUND``
         history maps to ``[]``. ``"job_status"`` uses the bulk endpoint: ceil(N/500)
         requests, the latest job per rule unless ``history=True``. Study, mode and ids are
-        validated once per call, however many requests it sends.
+        validated once per call, and not at all when they arrive as checked values (a trigger's).
 
         :param study_id: the study (either UUID form).
         :param mode: the study mode (case-insensitive).
@@ -317,12 +318,13 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param poll_endpoint: ``rerun_history`` or ``job_status``.
         :param history: with ``job_status``, every recent job of a rule, not only the latest.
         """
+        study, ids = StudyRef.of(study_id, mode), RuleIds.of(rule_ids)
+        endpoint = PollEndpoint.of(poll_endpoint)
         return await self._acall(
             lambda c: api.latest_jobs(
-                study_id,
-                mode,
-                rule_ids,
-                poll_endpoint=poll_endpoint,
+                study,
+                ids,
+                poll_endpoint=endpoint,
                 history=history,
                 service_timezone=c.service_timezone,
             )
@@ -381,10 +383,10 @@ def _rule_pager(
 
 
 def _job_status(
-    study_id: str, mode: str, rule_ids: Any, history: bool
+    study: StudyRef, rule_ids: RuleIds, history: bool
 ) -> Callable[[ClinicalOneConfig], Exchange[JobStatusResult]]:
     return lambda config: api.get_job_status(
-        study_id, mode, rule_ids, history=history, service_timezone=config.service_timezone
+        study, rule_ids, history=history, service_timezone=config.service_timezone
     )
 
 

@@ -38,6 +38,7 @@ from clinical_rules_provider.hooks.connection import (
     vault_api_version,
 )
 from clinical_rules_provider.models.ids import vault_job_id
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.vault import VaultJob, VaultJobCancelResult
 
 # Vault allows reading one job's status at most once per 10 s.
@@ -183,16 +184,16 @@ class VaultHook(ServiceHook[VaultConfig]):
         :param job_ids: Vault job ids (positive ints or numeric strings), checked before the
             connection is read.
         """
-        ids = api.job_id_list(job_ids)
-        return self._call(lambda c: api.cancel_validated_jobs(ids, api_version=c.api_version))
+        ids = VaultJobIds.of(job_ids)
+        return self._call(lambda c: api.cancel_jobs(ids, api_version=c.api_version))
 
     async def acancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
         """Async :meth:`cancel_jobs`; chunks are sent concurrently.
 
         :param job_ids: Vault job ids (positive ints or numeric strings).
         """
-        ids = api.job_id_list(job_ids)
-        return await self._acall(lambda c: api.cancel_validated_jobs(ids, api_version=c.api_version))
+        ids = VaultJobIds.of(job_ids)
+        return await self._acall(lambda c: api.cancel_jobs(ids, api_version=c.api_version))
 
     # --- job status -----------------------------------------------------------------------
 
@@ -252,7 +253,7 @@ class VaultHook(ServiceHook[VaultConfig]):
 
         :param job_ids: Vault job ids (positive ints or numeric strings).
         """
-        ids = api.job_id_list(job_ids)
+        ids = VaultJobIds.of(job_ids)
         return await gather_all(self._acall(self._status_reader(job_id)) for job_id in ids)
 
     # --- job monitors ---------------------------------------------------------------------

@@ -51,10 +51,11 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
         self.vault_conn_id = vault_conn_id
 
     def _cancel(self, context: Context, job_ids: list[int], report: dict[str, Any]) -> dict[str, Any]:
-        from clinical_rules_provider.clients.vault import job_id_list
+        from clinical_rules_provider.models.refs import VaultJobIds
 
-        push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), job_id_list(job_ids))
-        report.update(vault_cancel_report(self.hook.cancel_jobs(job_ids)))
+        ids = VaultJobIds.of(job_ids)
+        push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), list(ids))
+        report.update(vault_cancel_report(self.hook.cancel_jobs(ids)))
         self._recheck_refusals(report)
         self.log.info(
             "Vault accepted %d cancel(s), refused %d", len(report["cancelled"]), len(report["not_cancelled"])

@@ -11,6 +11,8 @@ from airflow.configuration import conf
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import check_poll_endpoint, failure_status_set
 from clinical_rules_provider.links import ClinicalOneRulesLink, push_rules_link
+from clinical_rules_provider.models.enums import StudyMode
+from clinical_rules_provider.models.refs import CompactId, StudyRef
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import (
@@ -106,7 +108,7 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         self.cancel_on_kill = cancel_on_kill
         self.max_concurrency = max_concurrency
         self.clinical_one_conn_id = clinical_one_conn_id
-        self._resolved: tuple[str, str, RuleJobWatch] | None = None
+        self._resolved: tuple[CompactId, StudyMode, RuleJobWatch] | None = None
         self._resolved_for: Context | None = None
         self._skew_warned = False
 
@@ -133,14 +135,14 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         )
         return as_aware_datetime(start, "data_interval_start")
 
-    def _resolve(self, context: Context) -> tuple[str, str, RuleJobWatch]:
+    def _resolve(self, context: Context) -> tuple[CompactId, StudyMode, RuleJobWatch]:
         """Study, mode and watch, parsed once per execution (the boundary) and reused by every
         poll: ids, statuses and ``started_after`` are trusted below this."""
         from clinical_rules_provider.job_watch import RuleJobWatch
 
         if self._resolved is None or self._resolved_for is not context:
             self._resolved_for = context  # one execution, one context: every poke of it reuses this
-            study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
+            study, mode = StudyRef.of(*resolve_study(self.hook, self.study_id, self.study_mode))
             watch = RuleJobWatch.create(
                 as_id_list(self.rule_ids, "rule_ids"),
                 started_after=self._threshold(context),
@@ -154,7 +156,7 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         """Parse what the wait watches and push the study's rules link (before any wait), then wait."""
         self._resolved = None
         study, mode, _ = self._resolve(context)
-        push_rules_link(context, self.hook.get_connection(self.clinical_one_conn_id), study, mode)
+        push_rules_link(context, self.hook.get_connection(self.clinical_one_conn_id), study, str(mode))
         return super().execute(context)
 
     # --- one poll, in every mode ----------------------------------------------------------
@@ -166,7 +168,7 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         jobs = self.hook.latest_jobs(
             study,
             mode,
-            list(watch.rule_ids),
+            watch.rule_ids,  # checked values: the hook trusts them (validated once per execution)
             poll_endpoint=self.poll_endpoint,
             history=watch.job_ids is not None,
         )
@@ -198,8 +200,8 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
 
         study, mode, watch = self._resolve(context)
         return ClinicalOneRuleJobTrigger(
-            study_id=study,
-            study_mode=mode,
+            study_id=str(study),
+            study_mode=str(mode),
             rule_ids=list(watch.rule_ids),
             end_time=end_time,
             started_after=watch.started_after,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.job_watch import VaultWatchOutcome
+    from clinical_rules_provider.models.refs import VaultJobIds
     from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
@@ -68,21 +69,21 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
         self._failure_status_set = vault_failure_status_set(self.failure_statuses)
         self.cancel_on_kill = cancel_on_kill
         self.vault_conn_id = vault_conn_id
-        self._parsed_ids: list[int] | None = None
+        self._parsed_ids: VaultJobIds | None = None
 
-    def _job_ids(self) -> list[int]:
+    def _job_ids(self) -> VaultJobIds:
         """The (rendered) job ids, parsed once per execution: the links, every poll and the
         trigger reuse them."""
         if self._parsed_ids is None:
-            from clinical_rules_provider.clients.vault import job_id_list
+            from clinical_rules_provider.models.refs import VaultJobIds
 
-            self._parsed_ids = job_id_list(as_id_list(self.job_ids, "job_ids"))
+            self._parsed_ids = VaultJobIds.of(as_id_list(self.job_ids, "job_ids"))
         return self._parsed_ids
 
     def execute(self, context: Context) -> Any:
         """Push the job links (before any wait), then wait."""
         self._parsed_ids = None
-        push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), self._job_ids())
+        push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), list(self._job_ids()))
         return super().execute(context)
 
     def poll(self, context: Context) -> VaultWatchOutcome:
@@ -97,7 +98,7 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
         from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
         return VaultJobTrigger(
-            job_ids=self._job_ids(),
+            job_ids=list(self._job_ids()),
             end_time=end_time,
             failure_statuses=self.failure_statuses,
             poll_interval=self.poll_interval,

@@ -10,7 +10,9 @@ Imports nothing but the standard library: the event trigger's module loads on DA
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -22,6 +24,18 @@ class TriggerArgumentError(ValueError, TypeError):
     (say, one written by an older provider that accepted ``poll_interval=0.5``): it fails
     that one trigger ("failed to inflate") instead of stopping the triggerer's loop.
     """
+
+
+@contextlib.contextmanager
+def arguments() -> Iterator[None]:
+    """Checks of values (:mod:`~clinical_rules_provider.models.refs`) run inside raise their
+    ``ValueError`` as a :class:`TriggerArgumentError`: the same message, naming the field."""
+    try:
+        yield
+    except TriggerArgumentError:
+        raise
+    except ValueError as exc:
+        raise TriggerArgumentError(str(exc)) from None
 
 
 # The documented floors (docs/polling.md): a Clinical One poll at most once a second (the

@@ -1,4 +1,4 @@
-"""The poll loop both triggers share: absolute deadline, transient faults tolerated, one event."""
+"""Deferred job waits: one event from the shared poll loop, by an absolute deadline."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.triggers import SerializesArguments
+from clinical_rules_provider.triggers._loop import Failure, poll_cycles
 
 if TYPE_CHECKING:
     from clinical_rules_provider.job_watch import Outcome
@@ -25,9 +25,10 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
     Fires exactly one event: ``success``, ``failure`` (a job reached a failure status),
     ``timeout`` or ``error`` (a non-transient service error, refused credentials, or any
     other failure: the trigger never crashes), each with a ``message``; ``outcome`` (per job)
-    on success and failure, ``waiting`` on timeout, and ``polls``. A transient poll error is
-    logged and the poll repeats. A poll never runs past ``end_time`` by more than one request
-    timeout: the remaining time is the deadline of the hook calls it makes.
+    on success and failure, ``waiting`` on timeout, and ``polls``. Errors follow the one
+    policy of :mod:`~clinical_rules_provider.triggers._loop`: a transient one is logged and
+    the poll repeats until ``end_time``. A poll never runs past ``end_time`` by more than one
+    request timeout: the remaining time is the deadline of the hook calls it makes.
 
     ``first_poll_delay`` (seconds) holds the first poll back: a sensor that has just poked
     sets it to max(poll interval, 10 s), so the trigger cannot fire within moments of
@@ -53,9 +54,12 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         """How a waiting job is named in the timeout message."""
         return key
 
-    async def poll(self, hook: H) -> Outcome[Any, Any]:
-        """One poll of every job."""
+    async def poll(self, hook: H) -> Outcome[Any, Any] | Failure:
+        """One poll of every job (a :class:`Failure` when a shared poll answered with one)."""
         raise NotImplementedError
+
+    def release(self) -> None:
+        """Give up what a run holds besides its hook (a seat in a shared poll); the run ends."""
 
     async def cancel(self, hook: H) -> None:
         """Cancel the watched jobs (on kill)."""
@@ -82,55 +86,71 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
             await hook.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done; never blocks the event loop."""
+        """Poll until done (:func:`~clinical_rules_provider.triggers._loop.poll_cycles`, its
+        error policy); never blocks the event loop, never raises."""
         hook: H | None = None
         waiting = self.waiting_at_start()
         polls = 0
+
+        async def cycle() -> dict[str, Any] | Failure:
+            """One poll, judged: the verdict once every job is done, else what is waited on."""
+            nonlocal hook
+            if hook is None:  # inside the cycle: a hook that cannot be built is an error event
+                hook = self.open_hook()
+            await hook.aconfig()
+            with hook.time_limit(self.end_time - time.time()):
+                outcome = await self.poll(hook)
+            if isinstance(outcome, Failure):
+                return outcome
+            report = outcome.to_json()
+            if not outcome.done:
+                return {"waiting": report["waiting"]}
+            finished = f"all {len(report['succeeded'])} {self.noun} finished"
+            message = outcome.failure_message() if outcome.failed else finished
+            return {
+                "status": "failure" if outcome.failed else "success",
+                "message": message,
+                "outcome": report,
+            }
+
+        cycles = poll_cycles(
+            cycle,
+            what=self.noun,
+            interval=lambda: self.poll_interval,
+            log=self.log,
+            first_delay=min(self.first_poll_delay, self.end_time - time.time()),
+            deadline=self.end_time,
+        )
         try:
-            delay = min(self.first_poll_delay, self.end_time - time.time())
-            if delay > 0:
-                await asyncio.sleep(delay)
-            while True:
+            async for answer in cycles:
                 polls += 1
-                try:
-                    if hook is None:  # inside the try: a hook that cannot be built is an error event
-                        hook = self.open_hook()
-                    await hook.aconfig()
-                    with hook.time_limit(self.end_time - time.time()):
-                        outcome = await self.poll(hook)
-                    report = outcome.to_json()
-                    if outcome.done:
-                        status = "failure" if outcome.failed else "success"
-                        finished = f"all {len(report['succeeded'])} {self.noun} finished"
-                        message = outcome.failure_message() if outcome.failed else finished
-                        yield TriggerEvent(
-                            {"status": status, "message": message, "outcome": report, "polls": polls}
-                        )
-                        return
-                    waiting = report["waiting"]
-                    self.log.info("Waiting on %d %s", len(waiting), self.noun)
-                except TransientServiceError as exc:
-                    self.log.warning("Transient error while polling %s (will poll again): %s", self.noun, exc)
-                except ClinicalRulesError as exc:
-                    yield TriggerEvent({"status": "error", "message": str(exc), "polls": polls})
-                    return
-                except Exception as exc:  # a bug or bad settings: report it, never crash the triggerer
-                    self.log.exception("Polling %s failed", self.noun)
-                    message = f"{type(exc).__name__} while polling {self.noun}: {str(exc)[:300]}"
-                    yield TriggerEvent({"status": "error", "message": message, "polls": polls})
-                    return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    pending = "; ".join(f"{self.label(key)}: {why}" for key, why in sorted(waiting.items()))
-                    message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
-                    yield TriggerEvent(
-                        {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
+                if isinstance(answer, Failure) and answer.transient:
+                    self.log.warning(
+                        "Transient error while polling %s (will poll again): %s",
+                        self.noun,
+                        answer.message,
                     )
+                elif isinstance(answer, Failure):
+                    yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
                     return
-                await asyncio.sleep(min(self.poll_interval, remaining))
+                elif "status" in answer:
+                    yield TriggerEvent({**answer, "polls": polls})
+                    return
+                else:
+                    waiting = answer["waiting"]
+                    self.log.info("Waiting on %d %s", len(waiting), self.noun)
+                if time.time() >= self.end_time:
+                    yield TriggerEvent(self._timed_out(waiting, polls))
+                    return
         finally:
+            self.release()
             if hook is not None:
                 await hook.aclose()
+
+    def _timed_out(self, waiting: dict[str, str], polls: int) -> dict[str, Any]:
+        pending = "; ".join(f"{self.label(key)}: {why}" for key, why in sorted(waiting.items()))
+        message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
+        return {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
 
 
 async def task_still_deferred(trigger: BaseTrigger) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from clinical_rules_provider.exceptions import ClinicalOneNotFoundError, ClinicalOneValidationError
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.models.clinical_one import RuleJob
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
 
 JobsByRule = dict[str, list[RuleJob]]
 RULE_LEVEL_ERRORS = (ClinicalOneValidationError, ClinicalOneNotFoundError)
@@ -31,8 +32,9 @@ RULE_LEVEL_ERRORS = (ClinicalOneValidationError, ClinicalOneNotFoundError)
 
 @dataclass
 class PollResult:
-    """Jobs of every rule that answered; the error of each rule that did not."""
+    """The rules asked; jobs of every rule that answered; the error of each rule that did not."""
 
+    rules: Sequence[str] = ()
     jobs: JobsByRule = field(default_factory=dict)
     failed: dict[str, Exception] = field(default_factory=dict)
 
@@ -42,9 +44,8 @@ class StudyPoller:
     """Polls one (connection, study, mode, endpoint) for whichever rules it is asked."""
 
     conn_id: str
-    study_id: str
-    study_mode: str
-    poll_endpoint: str
+    study: StudyRef  # checked by the trigger that polls
+    poll_endpoint: PollEndpoint
     history: bool
     max_concurrency: int | None = None
     hook: ClinicalOneHook | None = None
@@ -69,34 +70,26 @@ class StudyPoller:
     async def poll(self, rule_ids: Sequence[str]) -> PollResult:
         """Jobs of ``rule_ids`` (compact ids); raises only errors that belong to every rule."""
         hook = await self.current_hook()
-        result = PollResult()
+        result = PollResult(rule_ids)
         healthy = [r for r in rule_ids if r not in self.suspects]
         groups = [healthy] if healthy else []
         groups += [[r] for r in rule_ids if r in self.suspects]
         for group in groups:
-            await self._poll_group(hook, group, result, split=len(group) > 1)
+            try:
+                result.jobs.update(await self._ask(hook, group))
+            except RULE_LEVEL_ERRORS as exc:
+                await self._bisect(hook, group, exc, result)
         self.suspects = set(result.failed) & set(rule_ids) | (self.suspects - set(rule_ids))
         return result
 
     async def _ask(self, hook: ClinicalOneHook, rules: Sequence[str]) -> JobsByRule:
         return await hook.alatest_jobs(
-            self.study_id,
-            self.study_mode,
-            list(rules),
+            self.study.study_id,
+            self.study.mode,
+            RuleIds(rules),  # compact ids of checked values or of a listing: trusted
             poll_endpoint=self.poll_endpoint,
             history=self.history,
         )
-
-    async def _poll_group(
-        self, hook: ClinicalOneHook, rules: Sequence[str], result: PollResult, split: bool
-    ) -> None:
-        try:
-            result.jobs.update(await self._ask(hook, rules))
-        except RULE_LEVEL_ERRORS as exc:
-            if len(rules) == 1 or not split:
-                result.failed.update(dict.fromkeys(rules, exc))
-            else:
-                await self._bisect(hook, rules, exc, result)
 
     async def _bisect(
         self, hook: ClinicalOneHook, rules: Sequence[str], error: Exception, result: PollResult

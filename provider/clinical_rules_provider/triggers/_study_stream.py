@@ -1,13 +1,20 @@
 """What runs in the triggerer for :class:`ClinicalOneRuleJobEventTrigger`: the watch's state
-(tracker, rules, watermark) and the study's shared poll.
+(tracker, rules, watermark) and the study's polls.
+
+**One loop.** A watcher polling alone and the study's shared poll both run
+:func:`~clinical_rules_provider.triggers._loop.poll_cycles` over :meth:`RuleSource.poll` (list
+the rules when due, read their jobs through a
+:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`), and each watcher reads the
+answers with :meth:`WatchState.take`. A failure follows the loop's one error policy; a watcher
+has no end, so it logs it and polls again.
 
 **The shared poll (Airflow 3.3+, ``job_status``).** :func:`study_stream` lists every rule of
 the study (again every ``rule_refresh_interval``) and reads their jobs in bulk each cycle:
 ceil(rules / 500) requests, however many watchers subscribe. It never raises (a raise would
-end every subscriber): each cycle broadcasts either the jobs, with the rules that drew an
-error of their own (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`), or
-the error that belongs to the connection. Each watcher keeps its own tracker and filters the
-broadcast to its rules, so one watcher's memory, rules or failures never touch another's.
+end every subscriber): each cycle broadcasts a :class:`PollResult` (the rules, their jobs, and
+the rules that drew an error of their own), or the :class:`~clinical_rules_provider.triggers._loop.Failure` that
+belongs to the connection. Each watcher keeps its own tracker and filters the broadcast to its
+rules, so one watcher's memory, rules or failures never touch another's.
 
 **The watermark (Airflow 3.3+).** The tracker's snapshot is kept in the asset state store
 (``asset_state_store``, through its public API only: ``aget``/``aset`` when the watcher feeds
@@ -26,9 +33,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from clinical_rules_provider.exceptions import ClinicalRulesError, TransientServiceError
+from clinical_rules_provider.models.refs import RuleIds
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, decode_watermark, id_or_none
+from clinical_rules_provider.triggers._loop import Failure, judge, poll_cycles
 from clinical_rules_provider.triggers._study_poll import PollResult, StudyPoller
 
 if TYPE_CHECKING:
@@ -39,6 +47,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "clinical_rules.rule_job_watch"
 MAX_WARNED_IDS = 100
+WHAT = "rule jobs"
 
 
 async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, Any, bool]:
@@ -87,53 +96,77 @@ def poller_for(trigger: ClinicalOneRuleJobEventTrigger) -> StudyPoller:
     """The poller of one watch, or of the study's shared poll (jobs with history: every recent job)."""
     return StudyPoller(
         trigger.clinical_one_conn_id,
-        trigger.study_id,
-        trigger.study_mode,
-        trigger.poll_endpoint,
+        trigger.study,
+        trigger.endpoint,
         history=True,
         max_concurrency=trigger.max_concurrency,
     )
 
 
-async def list_rule_ids(poller: StudyPoller, filters: dict[str, Any], warned: set[str]) -> list[str]:
-    """The compact ids of the rules ``filters`` list; a malformed id is skipped with a warning."""
-    hook = await poller.current_hook()
-    ids: set[str] = set()
-    async for rule in hook.alist_rules(poller.study_id, poller.study_mode, **filters):
-        rule_id = id_or_none(rule.rule_id, "ruleId")
-        if rule_id is not None:
-            ids.add(rule_id)
-        elif len(warned) < MAX_WARNED_IDS and str(rule.rule_id) not in warned:
-            warned.add(str(rule.rule_id))
-            log.warning(
-                "Skipped a listed rule with a malformed id %r; the watch goes on", str(rule.rule_id)[:100]
-            )
-    return sorted(ids)
+@dataclass
+class RuleSource:
+    """The rules a poll reads: fixed ids, or a ``list_rules`` listing refreshed on schedule.
+
+    A malformed id in a listing is skipped with a warning (at most :data:`MAX_WARNED_IDS`).
+    """
+
+    poller: StudyPoller
+    fixed: RuleIds | None
+    filters: dict[str, Any]
+    refresh: float
+    rules: RuleIds | None = None
+    listed_at: float = -math.inf
+    warned: set[str] = field(default_factory=set)
+
+    async def now(self) -> RuleIds:
+        """The rules to poll now (listed again when the listing is due or went stale)."""
+        if self.fixed is not None:
+            return self.fixed
+        now = asyncio.get_running_loop().time()
+        if self.rules is None or now - self.listed_at >= self.refresh:
+            self.rules, self.listed_at = await self._list(), now
+        return self.rules
+
+    async def poll(self) -> PollResult:
+        """One cycle: the rules (listed when due), and their jobs."""
+        rules = await self.now()
+        return await self.poller.poll(rules) if rules else PollResult()
+
+    def stale(self) -> None:
+        """List again next time (after an error that did not pass: a filter may have gone stale)."""
+        self.listed_at = -math.inf
+
+    async def _list(self) -> RuleIds:
+        hook = await self.poller.current_hook()
+        ids: set[str] = set()
+        study = self.poller.study
+        async for rule in hook.alist_rules(study.study_id, study.mode, **self.filters):
+            rule_id = id_or_none(rule.rule_id, "ruleId")
+            if rule_id is not None:
+                ids.add(rule_id)
+            elif len(self.warned) < MAX_WARNED_IDS and str(rule.rule_id) not in self.warned:
+                self.warned.add(str(rule.rule_id))
+                log.warning(
+                    "Skipped a listed rule with a malformed id %r; the watch goes on", str(rule.rule_id)[:100]
+                )
+        return RuleIds(sorted(ids))  # compact ids (id_or_none): trusted as they are
 
 
-async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator[dict[str, Any]]:
+def watch_cycles(trigger: ClinicalOneRuleJobEventTrigger, source: RuleSource) -> poll_cycles[PollResult]:
+    """The one poll loop over ``source``'s rules, at the trigger's interval."""
+    return poll_cycles(source.poll, what=WHAT, interval=lambda: trigger.poll_interval, log=trigger.log)
+
+
+async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator[PollResult | Failure]:
     """The shared poll of one (connection, study, mode, endpoint, cadence): yields forever."""
-    poller = poller_for(trigger)
-    loop = asyncio.get_running_loop()
-    rules: list[str] | None = None
-    listed_at = -math.inf
-    warned: set[str] = set()
+    source = RuleSource(poller_for(trigger), None, {}, trigger.rule_refresh_interval)
     try:
-        while True:
-            raw: dict[str, Any]
-            try:
-                if rules is None or loop.time() - listed_at >= trigger.rule_refresh_interval:
-                    rules, listed_at = await list_rule_ids(poller, {}, warned), loop.time()
-                raw = {"rules": rules, "result": await poller.poll(rules) if rules else PollResult()}
-            except TransientServiceError as exc:
-                raw = {"error": str(exc), "transient": True}
-            except Exception as exc:  # the connection's (or a bug): every watcher hears of it
-                rules = None  # list again next time
-                raw = {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "transient": False}
-            yield raw
-            await asyncio.sleep(trigger.poll_interval)
+        async for answer in watch_cycles(trigger, source):
+            if isinstance(answer, Failure) and not answer.transient:
+                source.stale()
+            yield answer
     finally:
-        await poller.aclose()
+        await source.poller.aclose()
 
 
 @dataclass
@@ -143,12 +176,9 @@ class WatchState:
     trigger: ClinicalOneRuleJobEventTrigger
     tracker: RuleJobEventTracker
     store: Any
-    poller: StudyPoller
-    rules: list[str] | None = None
-    listed_at: float = -math.inf
+    source: RuleSource
     pending: dict[str, Any] | None = None
     written: dict[str, Any] | None = None
-    warned: set[str] = field(default_factory=set)
 
     @classmethod
     async def begin(cls, trigger: ClinicalOneRuleJobEventTrigger) -> WatchState:
@@ -160,65 +190,37 @@ class WatchState:
         trigger.log.info(
             "%s rule jobs of study %s (%s) from %s", verb, trigger.study_id, trigger.study_mode, tracker.began
         )
-        state = cls(trigger, tracker, store, poller_for(trigger))
+        source = RuleSource(
+            poller_for(trigger), trigger.rules, trigger.rule_filter or {}, trigger.rule_refresh_interval
+        )
+        state = cls(trigger, tracker, store, source)
         if read and not found:
             state.pending = tracker.snapshot()  # nothing fired yet: safe to store before the first poll
             await state.checkpoint()
         return state
 
-    async def rules_now(self) -> list[str]:
-        """The watched rules: the given ids, or the filter's listing (refreshed on schedule)."""
-        trigger = self.trigger
-        if trigger.rule_ids is not None:
-            return trigger.rule_ids
-        now = asyncio.get_running_loop().time()
-        if self.rules is None or now - self.listed_at >= trigger.rule_refresh_interval:
-            self.rules = await list_rule_ids(self.poller, trigger.rule_filter or {}, self.warned)
-            self.listed_at = now
-        return self.rules
-
-    async def poll_alone(self) -> list[tuple[str, RuleJob]]:
-        """One poll of this watcher's own rules; the jobs that fire."""
+    async def take(self, answer: PollResult | Failure) -> list[tuple[str, RuleJob]]:
+        """One answer (this watcher's own poll, or the study's shared poll filtered to this
+        watcher's rules); the jobs that fire now."""
+        if isinstance(answer, Failure):
+            return self._failed(answer)
         try:
-            rules = await self.rules_now()
-            result = await self.poller.poll(rules) if rules else PollResult()
-            return self._judge(result, rules, result.jobs)
+            mine = answer.rules if self.trigger.rule_filter == {} else await self.source.now()
+            for rule_id in sorted(answer.failed.keys() & set(mine)):
+                self.trigger.log.error(
+                    "Rule %s was not polled (will poll again): %s", rule_id, answer.failed[rule_id]
+                )
+            return self.tracker.update({r: answer.jobs[r] for r in mine if r in answer.jobs}, requested=mine)
         except Exception as exc:
-            self._log_error(exc, transient=isinstance(exc, TransientServiceError))
-            return []
+            return self._failed(judge(exc, WHAT, self.trigger.log))
 
-    async def take(self, raw: dict[str, Any]) -> list[tuple[str, RuleJob]]:
-        """One broadcast of the shared poll, filtered to this watcher's rules; the jobs that fire."""
-        if "error" in raw:
-            level = logging.WARNING if raw.get("transient") else logging.ERROR
-            self.trigger.log.log(level, "The study's shared poll failed (will poll again): %s", raw["error"])
-            return []
-        try:
-            rules = raw["rules"] if self.trigger.rule_filter == {} else await self.rules_now()
-            result: PollResult = raw["result"]
-            return self._judge(result, rules, {r: result.jobs[r] for r in rules if r in result.jobs})
-        except Exception as exc:
-            self._log_error(exc, transient=isinstance(exc, TransientServiceError))
-            return []
-
-    def _judge(
-        self, result: PollResult, rules: list[str], jobs: dict[str, list[RuleJob]]
-    ) -> list[tuple[str, RuleJob]]:
-        for rule_id in sorted(result.failed.keys() & set(rules)):
-            self.trigger.log.error(
-                "Rule %s was not polled (will poll again): %s", rule_id, result.failed[rule_id]
-            )
-        return self.tracker.update(jobs, requested=rules)
-
-    def _log_error(self, exc: Exception, *, transient: bool) -> None:
-        if transient:
-            self.trigger.log.warning("Transient error while watching rule jobs (will poll again): %s", exc)
-            return
-        self.listed_at = -math.inf  # list the rules again next time (a filter may have gone stale)
-        if isinstance(exc, ClinicalRulesError):
-            self.trigger.log.error("Error while watching rule jobs (will poll again): %s", exc)
-        else:  # a bug or bad settings: log it, keep watching, never crash the triggerer
-            self.trigger.log.exception("Unexpected error while watching rule jobs (will poll again)")
+    def _failed(self, failure: Failure) -> list[tuple[str, RuleJob]]:
+        """The policy for a watch: log it (a warning when transient), list again, poll again."""
+        level = logging.WARNING if failure.transient else logging.ERROR
+        self.trigger.log.log(level, "Watching rule jobs failed (will poll again): %s", failure.message)
+        if not failure.transient:
+            self.source.stale()
+        return []
 
     def fired_up_to_here(self) -> None:
         """The events of this cycle were handed to the triggerer: the next checkpoint covers them."""
@@ -237,4 +239,4 @@ class WatchState:
         self.written = self.pending
 
     async def aclose(self) -> None:
-        await self.poller.aclose()
+        await self.source.poller.aclose()

@@ -3,31 +3,22 @@
 A triggerer runs every trigger of its process in one event loop. Without sharing, 1000
 deferred waits on one study cost 1000 requests per cycle; with it they cost what the union
 of their rules costs: ceil(distinct rules / 500) ``jobStatus`` requests, or one rerun-history
-request per distinct rule. Each trigger still judges its own jobs from the shared answer
-(:class:`~clinical_rules_provider.job_watch.RuleJobWatch`), so verdicts do not change.
-
-Rules of the game:
+request per distinct rule. Each trigger still judges its own jobs from the shared answer.
+The rules (docs/running-at-scale.md, "Coalesced polling in the triggerer", says why deferred
+waits stay here on Airflow 3.3 rather than on the triggerer's shared streams):
 
 * Triggers share when connection id, study, mode, ``poll_endpoint``, job history (asked for
   when ``job_ids`` are given) and ``max_concurrency`` are equal: those decide the requests.
-* Subscribers are isolated (:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`,
-  the rules DESIGN sets for any shared poll; on Airflow 3.3 deferred waits still use this
-  module rather than the triggerer's shared streams, see docs/running-at-scale.md):
-  an error that belongs to one rule (a 400 on its history) reaches only the subscribers that
-  watch that rule; errors that belong to the connection reach everyone waiting on the poll,
-  and each judges a transient one against its own ``end_time``. The connection is reread
-  before each poll (through the 30 s process cache), so a rotated secret applies.
-* The shared poll runs at the smallest ``poll_interval`` among its subscribers, start to
-  start; a subscriber with a longer interval takes the newest answer when it polls.
-* A subscriber's first answer comes from a poll that started after it joined (it covers its
-  rules); later ones from any poll newer than the last it took.
-* The last subscriber out stops the poll task and closes its hook. State lives per running
-  event loop: several triggerer processes, or several loops in one process, never share.
-  A loop closed while it still had subscribers (a run never closed) is dropped from the
-  registry at the next subscription, so the registry never keeps a closed loop alive.
-* ``[clinical_rules] coalesce_trigger_polls = False`` (environment variable
-  ``AIRFLOW__CLINICAL_RULES__COALESCE_TRIGGER_POLLS=False``) turns sharing off: each trigger
-  polls on its own, as before.
+* Subscribers are isolated: the poll runs ``poll_cycles`` (:mod:`~clinical_rules_provider.triggers._loop`)
+  over a :class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`: a rule's error
+  reaches only its watchers; the connection's reach everyone waiting, each judging a transient
+  one against its own ``end_time``; the connection is reread as often as a lone hook's.
+* The poll runs at the smallest ``poll_interval`` among its subscribers, start to start. A
+  subscriber's first answer comes from a poll that started after it joined; later ones from
+  any poll newer than the last it took.
+* The last subscriber out stops the poll. State lives per running event loop; a loop closed
+  while it still had subscribers is dropped from the registry at the next subscription.
+* ``[clinical_rules] coalesce_trigger_polls = False`` turns sharing off.
 """
 
 from __future__ import annotations
@@ -36,18 +27,22 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple
 
-from clinical_rules_provider.exceptions import DeadlineExceededError
+from clinical_rules_provider.models.enums import StudyMode
+from clinical_rules_provider.models.refs import CompactId, PollEndpoint, StudyRef
+from clinical_rules_provider.triggers._loop import Failure, judge, poll_cycles
 from clinical_rules_provider.triggers._study_poll import JobsByRule, PollResult, StudyPoller
 
 if TYPE_CHECKING:
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+
+log = logging.getLogger(__name__)
 
 # Poll tasks started cold wait this long (at most one interval) so triggers that resume
 # together (a triggerer start, a burst of deferrals) share the first poll too.
@@ -68,9 +63,9 @@ class PollKey(NamedTuple):
     """What decides the requests of a poll (validated by the trigger that subscribes)."""
 
     conn_id: str
-    study_id: str
-    mode: str
-    poll_endpoint: str
+    study_id: CompactId
+    mode: str  # the wire value
+    poll_endpoint: PollEndpoint
     history: bool
     max_concurrency: int | None
 
@@ -88,11 +83,12 @@ class Subscription:
     active: bool = True
     token: int = field(default_factory=itertools.count().__next__)
 
-    async def next_jobs(self, grace: float) -> JobsByRule:
-        """Jobs of (at least) this subscriber's rules from a poll newer than the last one taken.
+    async def next_jobs(self, grace: float) -> JobsByRule | Failure:
+        """Jobs of (at least) this subscriber's rules from a poll newer than the last one taken,
+        or the :class:`Failure` of that poll (the connection's, or one of this subscriber's rules).
 
         Waits at most until ``end_time`` plus ``grace`` (one request timeout), like a poll of
-        its own would; past that it raises :class:`DeadlineExceededError` (transient).
+        its own would; past that the answer is a transient :class:`Failure`.
         """
         if not self.active:
             raise RuntimeError("this subscription has left its shared poll")
@@ -101,24 +97,17 @@ class Subscription:
         while self.poll.completed < wanted:
             left = limit - time.monotonic()
             if left <= 0:
-                raise DeadlineExceededError(
-                    "rule job poll: the wait's deadline passed before the shared poll answered"
-                )
+                return Failure("the wait's deadline passed before the shared poll answered", transient=True)
             self.poll.ensure_running()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.poll.answered), left)
-            except asyncio.TimeoutError:
-                continue
         self.taken = self.poll.completed
         answer = self.poll.answer
-        if isinstance(answer, BaseException):
-            # Every waiter raises the same error: start each from the poll's own traceback,
-            # or the frames of all earlier raises would pile up on it.
-            raise answer.with_traceback(self.poll.answer_traceback)
-        assert answer is not None
+        if answer is None or isinstance(answer, Failure):
+            return answer or Failure("the shared poll has not answered", transient=True)
         for rule_id in sorted(self.rule_ids):
             if rule_id in answer.failed:  # one of this subscriber's rules drew an error of its own
-                raise answer.failed[rule_id]
+                return judge(answer.failed[rule_id], "rule job(s)", log)
         return {rule_id: answer.jobs.get(rule_id, []) for rule_id in self.rule_ids}
 
     def leave(self) -> None:
@@ -137,8 +126,7 @@ class SharedPoll:
         self.subscribers: dict[int, Subscription] = {}
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
-        self.answer: PollResult | BaseException | None = None
-        self.answer_traceback: TracebackType | None = None
+        self.answer: PollResult | Failure | None = None
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -178,47 +166,39 @@ class SharedPoll:
 
     async def _run(self) -> None:
         key = self.key
-        poller = StudyPoller(
-            key.conn_id, key.study_id, key.mode, key.poll_endpoint, key.history, key.max_concurrency
+        study = StudyRef(key.study_id, StudyMode(key.mode))  # checked by the subscribers
+        poller = StudyPoller(key.conn_id, study, key.poll_endpoint, key.history, key.max_concurrency)
+
+        async def cycle() -> PollResult:
+            self.started += 1
+            rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
+            hook = self.hook = await poller.current_hook()  # (its clock skew reading)
+            # The latest deadline bounds the requests; each subscriber waits only until its own.
+            latest_end = max((s.end_time for s in self.subscribers.values()), default=time.time())
+            with hook.time_limit(latest_end - time.time()):
+                return await poller.poll(rules)
+
+        cycles = poll_cycles(
+            cycle,
+            what="rule job(s)",
+            interval=self.interval,
+            log=log,
+            first_delay=min(JOIN_WINDOW_SECONDS, self.interval()),
+            wake=self._reschedule,
         )
         try:
-            await asyncio.sleep(min(JOIN_WINDOW_SECONDS, self.interval()))
-            while self.subscribers:
-                began = time.monotonic()
-                self.started += 1
-                answer: PollResult | BaseException
-                try:
-                    rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
-                    hook = self.hook = await poller.current_hook()  # (its clock skew reading)
-                    # The latest deadline bounds the requests; each subscriber waits only
-                    # until its own (Subscription.next_jobs).
-                    latest_end = max(s.end_time for s in self.subscribers.values())
-                    with hook.time_limit(latest_end - time.time()):
-                        answer = await poller.poll(rules)
-                except Exception as exc:  # the connection's: every subscriber waiting on this poll gets it
-                    answer = exc
-                self._publish(answer)
-                await self._sleep_until_next(began)
+            async for answer in cycles:
+                self._publish(answer)  # a Failure is the connection's: everyone waiting gets it
+                if not self.subscribers:
+                    return
         finally:
             await poller.aclose()
 
-    def _publish(self, answer: PollResult | BaseException) -> None:
+    def _publish(self, answer: PollResult | Failure) -> None:
         self.answer = answer
-        self.answer_traceback = answer.__traceback__ if isinstance(answer, BaseException) else None
         self.completed = self.started
         answered, self.answered = self.answered, self.loop.create_future()
         answered.set_result(None)
-
-    async def _sleep_until_next(self, began: float) -> None:
-        while self.subscribers:
-            left = began + self.interval() - time.monotonic()
-            if left <= 0:
-                return
-            self._reschedule.clear()
-            try:
-                await asyncio.wait_for(self._reschedule.wait(), left)
-            except asyncio.TimeoutError:
-                return
 
 
 # --- the per-loop registry ---------------------------------------------------------------------

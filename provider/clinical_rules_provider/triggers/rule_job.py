@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
-from airflow.triggers.base import TriggerEvent
-
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.job_watch import RuleJobWatch, WatchOutcome
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.triggers import _checks, coalesced_poll
+from clinical_rules_provider.triggers._loop import Failure
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
 __all__ = ["ClinicalOneRuleJobTrigger"]
@@ -28,10 +25,11 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
     (:mod:`~clinical_rules_provider.triggers.coalesced_poll`); each still judges its own jobs.
 
     **Validated once.** The constructor is the boundary: study, mode, rule ids, job ids,
-    failure statuses and ``started_after`` are parsed once per trigger (study, mode and the
-    threshold here; the :class:`RuleJobWatch` the polls reuse on the first poll). A poll then validates only what the hook's public
-    :meth:`~ClinicalOneHook.alatest_jobs` checks on every call (the study once, each rule id
-    once), not once per request.
+    failure statuses and ``started_after`` are parsed here, into checked values
+    (:mod:`~clinical_rules_provider.models.refs`, the :class:`RuleJobWatch`) that every poll
+    passes down through the hook to the client without another check. Bad input (and
+    neither ``started_after`` nor ``job_ids``) is a ``ValueError`` naming the field at
+    ``defer()`` time, never inside the triggerer.
 
     :param study_id: the study (either UUID form).
     :param study_mode: the study mode (case-insensitive).
@@ -69,39 +67,29 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
-        study = study_path_args(study_id, study_mode)
-        self.study_id = study["study_id"]
-        self.study_mode = study["mode"]
-        self.rule_ids = list(rule_ids)
-        # Parsed once; kept as the ISO string it serializes to.
-        moment = as_aware_datetime(started_after, "started_after")
-        self.started_after = moment.isoformat() if moment is not None else None
-        self._started_after = moment
-        self._watch: RuleJobWatch | None = None
+        with _checks.arguments():
+            self._study = StudyRef.of(study_id, study_mode)
+            self._rules = RuleIds.of(rule_ids)
+            moment = as_aware_datetime(started_after, "started_after")
+            self._endpoint = PollEndpoint.of(poll_endpoint)
+        self.study_id, self.study_mode = str(self._study.study_id), self._study.mode.value
+        self.rule_ids = list(self._rules)
+        self.poll_endpoint = str(self._endpoint)
+        self.started_after = moment.isoformat() if moment is not None else None  # parsed once
         self.end_time = _checks.epoch(end_time, "end_time")
         self.job_ids = list(job_ids) if job_ids is not None else None
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.poll_interval = _checks.rule_poll_interval(poll_interval)
-        self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.clinical_one_conn_id = clinical_one_conn_id
         self.max_concurrency = _checks.concurrency(max_concurrency)
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_delay = _checks.delay(first_poll_delay, "first_poll_delay")
         self._subscription: coalesced_poll.Subscription | None = None
         self._skew_warned = False
-
-    @property
-    def watch(self) -> RuleJobWatch:
-        """Ids, statuses and threshold, parsed once (on first use: a trigger missing both
-        ``started_after`` and ``job_ids`` still serializes, and reports the error as its event)."""
-        if self._watch is None:
-            self._watch = RuleJobWatch.create(
-                self.rule_ids,
-                started_after=self._started_after,
-                job_ids=self.job_ids,
-                failure_statuses=self.failure_statuses,
+        with _checks.arguments():
+            self.watch = RuleJobWatch.create(
+                self._rules, started_after=moment, job_ids=job_ids, failure_statuses=failure_statuses
             )
-        return self._watch
 
     def open_hook(self) -> ClinicalOneHook:
         """A hook on this trigger's connection."""
@@ -111,8 +99,8 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         """Every rule, before the first poll."""
         return dict.fromkeys(self.rule_ids, "not polled yet")
 
-    async def poll(self, hook: ClinicalOneHook) -> WatchOutcome:
-        """Latest jobs of every rule, judged by the watch (parsed on the first poll).
+    async def poll(self, hook: ClinicalOneHook) -> WatchOutcome | Failure:
+        """Latest jobs of every rule, judged by the watch.
 
         The jobs come from the poll this trigger shares with the other triggers of its event
         loop that watch the same connection, study and mode (see
@@ -122,26 +110,29 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         history = self.job_ids is not None
         if not coalesced_poll.coalescing_enabled():
             jobs = await hook.alatest_jobs(
-                self.study_id,
-                self.study_mode,
-                self.rule_ids,
-                poll_endpoint=self.poll_endpoint,
+                self._study.study_id,
+                self._study.mode,
+                self._rules,
+                poll_endpoint=self._endpoint,
                 history=history,
             )
         else:
             if self._subscription is None:
                 key = coalesced_poll.PollKey(
                     self.clinical_one_conn_id,
-                    self.study_id,
+                    self._study.study_id,
                     self.study_mode,
-                    self.poll_endpoint,
+                    self._endpoint,
                     history,
                     self.max_concurrency,
                 )
                 self._subscription = coalesced_poll.subscribe(
-                    key, watch.rule_ids, self.poll_interval, self.end_time
+                    key, self._rules, self.poll_interval, self.end_time
                 )
-            jobs = await self._subscription.next_jobs((await hook.ahttp()).settings.timeout)
+            answer = await self._subscription.next_jobs((await hook.ahttp()).settings.timeout)
+            if isinstance(answer, Failure):
+                return answer
+            jobs = answer
         self._warn_clock_skew(hook if self._subscription is None else self._subscription.poll.hook)
         return watch.evaluate(jobs)
 
@@ -154,25 +145,18 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             self.log.warning(warning)
             self._skew_warned = True
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done (see :class:`JobPollingTrigger`), then leave the shared poll."""
-        try:
-            async for event in super().run():
-                yield event
-        finally:
-            self._leave_shared_poll()
-
     async def cleanup(self) -> None:
         """Leave the shared poll however the run ended (fired, timed out, cancelled)."""
-        self._leave_shared_poll()
+        self.release()
         await super().cleanup()
 
-    def _leave_shared_poll(self) -> None:
+    def release(self) -> None:
+        """Leave the shared poll (idempotent)."""
         if self._subscription is not None:
             self._subscription.leave()
             self._subscription = None
 
     async def cancel(self, hook: ClinicalOneHook) -> None:
         """Cancel the rules' jobs (see :meth:`JobPollingTrigger.on_kill`)."""
-        result = await hook.acancel_rule_jobs(self.study_id, self.study_mode, self.rule_ids)
+        result = await hook.acancel_rule_jobs(self._study.study_id, self._study.mode, self._rules)
         self.log.info("Cancelled %d rule job(s) on kill", len(result.cancelled))

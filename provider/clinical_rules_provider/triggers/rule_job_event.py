@@ -31,31 +31,28 @@ it finishes.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Hashable, Iterable
+from collections.abc import AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import (
     PublishRun,
     RuleState,
     SortOrder,
-    StudyMode,
     parse_choice,
     parse_choices,
     rule_job_phase,
 )
 from clinical_rules_provider.models.ids import compact_id, normalize_list
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
 from clinical_rules_provider.triggers import SerializesArguments, _checks
 from clinical_rules_provider.triggers._job_events import RuleJobEventTracker
 
 if TYPE_CHECKING:
     from clinical_rules_provider.models.clinical_one import RuleJob
-    from clinical_rules_provider.triggers._study_stream import WatchState
 
 # Airflow 3.3 added shared streams (apache/airflow #66584) and the asset state store.
 SHARED_STREAMS = hasattr(BaseEventTrigger, "shared_stream_key")
@@ -127,26 +124,27 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         watermark_asset: str | None = None,
     ) -> None:
         super().__init__()
-        if (rule_ids is None) == (rule_filter is None):
-            raise ValueError("rule_ids / rule_filter: give exactly one of them")
-        self.study_id = compact_id(study_id, "study_id")
-        self.study_mode = parse_choice(study_mode, StudyMode, "study_mode").value
-        if rule_ids is not None:
+        with _checks.arguments():
+            if (rule_ids is None) == (rule_filter is None):
+                raise ValueError("rule_ids / rule_filter: give exactly one of them")
+            self.study = StudyRef.of(study_id, study_mode, "study_mode")
             ids = [rule_ids] if isinstance(rule_ids, str) else rule_ids
-            rule_ids = sorted(normalize_list(ids, "rule_ids", compact_id))
-        if rule_filter is not None:
-            if not isinstance(rule_filter, dict):
-                raise ValueError(
-                    f"rule_filter: expected a dict of list_rules filters, got {shown(rule_filter)}"
-                )
-            from clinical_rules_provider.clients.filtered_list import RulePager
+            self.rules = RuleIds(sorted(RuleIds.of(ids))) if rule_ids is not None else None
+            if rule_filter is not None:
+                if not isinstance(rule_filter, dict):
+                    raise ValueError(
+                        f"rule_filter: expected a dict of list_rules filters, got {shown(rule_filter)}"
+                    )
+                from clinical_rules_provider.clients.filtered_list import RulePager
 
-            RulePager.create(self.study_id, self.study_mode, **rule_filter)  # validates the filters
-            rule_filter = canonical_rule_filter(rule_filter)
-        self.rule_ids: list[str] | None = rule_ids
+                RulePager.create(self.study.study_id, self.study.mode, **rule_filter)  # checks the filters
+                rule_filter = canonical_rule_filter(rule_filter)
+            self.endpoint = PollEndpoint.of(poll_endpoint)
+        self.study_id, self.study_mode = str(self.study.study_id), self.study.mode.value
+        self.rule_ids = list(self.rules) if self.rules is not None else None
         self.rule_filter = rule_filter
+        self.poll_endpoint = str(self.endpoint)
         self.poll_interval = _checks.rule_poll_interval(poll_interval)
-        self.poll_endpoint = check_poll_endpoint(poll_endpoint)
         self.rule_refresh_interval = _checks.rule_poll_interval(
             rule_refresh_interval, "rule_refresh_interval"
         )
@@ -180,28 +178,26 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
             "job_start_date": job.job_start_date.isoformat() if job.job_start_date else None,
         }
 
-    async def _watch_state(self) -> WatchState:
-        from clinical_rules_provider.triggers._study_stream import WatchState
+    async def _watch(self, answers: AsyncIterator[Any] | None) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from ``answers`` (the study's shared poll), or from a poll of
+        its own (``None``): only its rules, its own memory, one event per finished job."""
+        from clinical_rules_provider.triggers._study_stream import WatchState, watch_cycles
 
-        return await WatchState.begin(self)
-
-    def _events(self, fired: Iterable[tuple[str, RuleJob]]) -> list[TriggerEvent]:
-        return [TriggerEvent(self.payload(rule_id, job)) for rule_id, job in fired]
-
-    # --- polling alone (Airflow 3.0-3.2, rerun_history) -----------------------------------------
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever; one event per newly finished job. Errors are logged, never fatal."""
-        state = await self._watch_state()
+        state = await WatchState.begin(self)
+        own = watch_cycles(self, state.source) if answers is None else None
         try:
-            while True:
+            async for answer in own or answers:  # type: ignore[union-attr]
                 await state.checkpoint()
-                for event in self._events(await state.poll_alone()):
-                    yield event
+                for rule_id, job in await state.take(answer):
+                    yield TriggerEvent(self.payload(rule_id, job))
                 state.fired_up_to_here()
-                await asyncio.sleep(self.poll_interval)
         finally:
             await state.aclose()
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll alone (Airflow 3.0-3.2, ``rerun_history``) forever; errors are logged, never fatal."""
+        async for event in self._watch(None):
+            yield event
 
     # --- one shared poll per study (Airflow 3.3+, job_status) ------------------------------------
 
@@ -230,16 +226,9 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
             yield raw
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        """This watcher's events from the study's shared poll: only its rules, its own memory."""
-        state = await self._watch_state()
-        try:
-            async for raw in shared_stream:
-                await state.checkpoint()
-                for event in self._events(await state.take(raw)):
-                    yield event
-                state.fired_up_to_here()
-        finally:
-            await state.aclose()
+        """This watcher's events from the study's shared poll."""
+        async for event in self._watch(shared_stream):
+            yield event
 
 
 __all__ = ["ClinicalOneRuleJobEventTrigger", "RuleJobEventTracker", "canonical_rule_filter"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
-from clinical_rules_provider.clients.vault import job_id_list
 from clinical_rules_provider.hooks.vault import VaultHook
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.job_watch import VaultWatchOutcome, evaluate_vault_jobs
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.triggers import _checks
 from clinical_rules_provider.triggers._polling import JobPollingTrigger
 
@@ -17,7 +17,8 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
     """Polls Vault job status until every job is terminal or ``end_time`` (epoch) passes.
 
     Each job is read at most once per 10 s (Vault's limit). Events as described in
-    :class:`JobPollingTrigger`. Ids and failure statuses are checked once, here.
+    :class:`JobPollingTrigger`. Ids and failure statuses are checked once, here: the polls pass
+    the checked ids (:class:`~clinical_rules_provider.models.refs.VaultJobIds`) to the hook as they are.
 
     :param job_ids: Vault job ids.
     :param end_time: epoch seconds after which the trigger fires ``timeout``.
@@ -42,7 +43,9 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
-        self.job_ids = job_id_list(job_ids)
+        with _checks.arguments():
+            self._job_ids = VaultJobIds.of(job_ids)
+        self.job_ids = list(self._job_ids)
         self.end_time = _checks.epoch(end_time, "end_time")
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.failure_status_set = vault_failure_status_set(self.failure_statuses)
@@ -65,9 +68,9 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
 
     async def poll(self, hook: VaultHook) -> VaultWatchOutcome:
         """The status of every job (each read at most once per 10 s)."""
-        jobs = await hook.aget_job_statuses(self.job_ids)
+        jobs = await hook.aget_job_statuses(self._job_ids)
         return evaluate_vault_jobs({j.job_id: j.status_text for j in jobs}, self.failure_status_set)
 
     async def cancel(self, hook: VaultHook) -> None:
         """Cancel the jobs (see :meth:`JobPollingTrigger.on_kill`)."""
-        await hook.acancel_jobs(self.job_ids)
+        await hook.acancel_jobs(self._job_ids)
