@@ -15,8 +15,8 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
     UnexpectedResponseError,
 )
-from clinical_rules_provider.hooks._retry import never_processed
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.transport.retry import never_processed
 from tests.conftest import RULE_A, STUDY, ConnFactory
 from tests.hostile.conftest import FAST, HISTORY, abounded, bounded
 from tests.hostile.server import HostileServer, Request, Writer, reply
