@@ -113,9 +113,9 @@ async def test_refused_credentials_reach_every_trigger_on_the_connection(
 async def test_a_trigger_that_joins_after_a_secret_rotation_uses_the_new_secret(
     simulator: LiveSimulator, make_conn: ConnFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clinical_rules_provider.hooks import base
+    from clinical_rules_provider import _state
 
-    monkeypatch.setattr(base, "ASYNC_CONFIG_TTL", 0.0)  # production: 30 s, for shared and lone hooks alike
+    monkeypatch.setattr(_state.CONNECTIONS, "ttl", 0.0)  # production: 30 s, for shared and lone hooks alike
     conn = make_conn(
         "c1_rotating", "clinical_one", simulator.url, login="demo-user", password="demo-password"
     )
