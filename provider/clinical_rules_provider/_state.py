@@ -109,10 +109,13 @@ def reset() -> None:
 TOKENS: Registry[tuple[str, ...], str] = Registry("tokens", 1024)
 SESSIONS: Registry[tuple[str, ...], str] = Registry("sessions", 1024)
 # Parsed connections of the async path, (hook class, conn id) -> config, for 30 s
-# (hooks/base.py), and the lookups in flight, (loop, hook class, conn id) -> future.
+# (hooks/base.py), and the lookups in flight, (loop, hook class, conn id) -> future (past the
+# bound a lookup is forgotten, not cancelled: a later hook may then read the connection again).
 CONNECTIONS: Registry[tuple[Any, ...], Any] = Registry("connections", 1024, ttl=30.0)
 CONNECTION_LOOKUPS: Registry[tuple[Any, ...], Any] = Registry("connection lookups", 1024)
 # Pooled async clients, (event loop, host and settings) -> pool entry (transport/pool.py).
+# Past the bound the oldest entry is forgotten, not closed: its hooks keep using it, and its
+# sockets close when it is collected (entries of closed event loops are dropped first).
 CLIENTS: Registry[tuple[Any, ...], Any] = Registry("async clients", 256)
 # When each Vault job's status was last read, (vault, job id) -> monotonic time (hooks/vault.py).
 # An entry matters for 10 s after the read it books, which is at most 10 s away: kept 20 s.
