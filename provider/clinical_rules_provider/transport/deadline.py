@@ -50,13 +50,6 @@ class Deadline:
         """Seconds left (negative once passed), or ``None`` without a bound."""
         return None if self.at is None else self.at - time.monotonic()
 
-    def exceeded(self, what: str) -> DeadlineExceededError:
-        return DeadlineExceededError(f"{what}: the call's deadline passed")
-
-    def passed(self) -> bool:
-        left = self.left()
-        return left is not None and left <= 0
-
     def pause(self, seconds: float) -> float:
         """A pause cut to what is left (a pause never fails a call)."""
         left = self.left()
