@@ -11,9 +11,8 @@ state, same simulator, same connection pool warm-up).
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 Undo = Callable[[], None]
@@ -27,60 +26,45 @@ def _setattr(obj: Any, name: str, value: Any) -> Undo:
 
 
 def without_unsent_reordering() -> Undo:
-    """Replies are decoded and parsed as soon as they arrive; no trace hook is installed."""
-    from clinical_rules_provider.hooks import _concurrency
-
-    cls = getattr(_concurrency, "UnsentRequests", None)
-    if cls is None:  # already removed from the code
-        return lambda: None
+    """Replies are decoded and parsed as soon as they arrive."""
+    from clinical_rules_provider.transport.pool import Lane
 
     async def written(self: Any) -> None:
         return None
 
-    @contextlib.contextmanager
-    def track(self: Any) -> Iterator[None]:
-        yield None  # httpcore skips tracing when the extension is None
-
-    undo = [_setattr(cls, "written", written), _setattr(cls, "track", track)]
-    return lambda: [u() for u in undo] and None
+    return _setattr(Lane, "written", written)
 
 
 class _NoSemaphore:
-    async def __aenter__(self) -> None:
+    async def acquire(self) -> None:
         return None
 
-    async def __aexit__(self, *exc: object) -> None:
+    def release(self) -> None:
         return None
 
 
 def without_pool_semaphore() -> Undo:
     """Requests beyond the shared pool wait in httpcore's queue, not in a semaphore."""
-    from clinical_rules_provider.hooks import _concurrency
+    from clinical_rules_provider.transport import pool
 
-    pool = _concurrency.ASYNC_CLIENTS
-    original = type(pool).acquire
+    original = pool.acquire
 
-    def acquire(self: Any, key: Any, make: Any, slots: int) -> Any:
-        result = original(self, key, make, slots)
-        if isinstance(result, tuple):
-            return result[0], _NoSemaphore()
-        return result
+    def acquire(key: Any, make: Any, size: int) -> Any:
+        pooled = original(key, make, size)
+        pooled.slots = _NoSemaphore()
+        return pooled
 
-    return _setattr(type(pool), "acquire", acquire)
+    return _setattr(pool, "acquire", acquire)
 
 
 def without_config_cache() -> Undo:
     """Every hook reads and parses its connection itself (no 30 s single-flight cache)."""
     from clinical_rules_provider.hooks import base
 
-    cache = getattr(base, "ASYNC_CONFIGS", None)
-    if cache is None:
-        return lambda: None
-
-    async def get(key: Any, fetch: Callable[[], Any]) -> Any:
+    async def shared_config(key: Any, fetch: Callable[[], Any]) -> Any:
         return await fetch()
 
-    return _setattr(cache, "get", get)
+    return _setattr(base, "_shared_config", shared_config)
 
 
 def without_json_bodies() -> Undo:
@@ -101,11 +85,9 @@ def without_json_bodies() -> Undo:
 
 def without_release() -> Undo:
     """Responses keep their stream (and the reference cycle) until the collector runs."""
-    from clinical_rules_provider.hooks import _transport
+    from clinical_rules_provider.transport import session
 
-    if not hasattr(_transport, "_release"):
-        return lambda: None
-    return _setattr(_transport, "_release", lambda response: response)
+    return _setattr(session, "release", lambda response: response)
 
 
 MECHANISMS: dict[str, Callable[[], Undo]] = {

@@ -94,8 +94,8 @@ async def drive(trigger: Any, events: list[dict[str, Any]]) -> None:
 
 
 async def scenario(cfg: BenchConfig, started_after: str) -> dict[str, Any]:
-    from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+    from clinical_rules_provider.transport.pool import open_clients
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
     proc = psutil.Process()
@@ -141,7 +141,7 @@ async def scenario(cfg: BenchConfig, started_after: str) -> dict[str, Any]:
                     "t": time.monotonic() - t_start,
                     "rss": proc.memory_info().rss,
                     "fds": proc.num_fds(),
-                    "pools": ASYNC_CLIENTS.open_clients(),
+                    "pools": open_clients(),
                     "tcp": sim_connections(proc, cfg.port),
                 }
             )
@@ -160,7 +160,7 @@ async def scenario(cfg: BenchConfig, started_after: str) -> dict[str, Any]:
         "fds1": proc.num_fds(),
         "rss1": proc.memory_info().rss,
         "conns1": sim_connections(proc, cfg.port),
-        "pools1": ASYNC_CLIENTS.open_clients(),
+        "pools1": open_clients(),
         "events": events,
         "samples": samples,
         "lags": lags,

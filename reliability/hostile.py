@@ -153,8 +153,7 @@ def _bounded(call: Callable[[], Any], seconds: float) -> tuple[str, str]:
 
 
 def main(out: Path) -> int:
-    from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
-    from clinical_rules_provider.hooks.base import ASYNC_CONFIGS
+    from clinical_rules_provider import _state
     from tests.hostile.server import HostileServer
 
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # DEBUG lines are scanned too
@@ -169,9 +168,9 @@ def main(out: Path) -> int:
             server.reset()
             for method, path, handler in probe.routes:
                 server.route(method, path, handler)
-            TOKEN_CACHE.clear()
-            SESSION_CACHE.clear()
-            ASYNC_CONFIGS.clear()
+            _state.TOKENS.clear()
+            _state.SESSIONS.clear()
+            _state.CONNECTIONS.clear()
             if probe.big_body:
                 tracemalloc.start()
             t0 = time.monotonic()

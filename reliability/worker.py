@@ -64,9 +64,7 @@ def connections(url: str) -> None:
 
 
 def main(runs: int, fault_rate: float, out: Path) -> int:
-    from clinical_rules_provider import job_options, task_helpers
-    from clinical_rules_provider.hooks._retry import RETRIES
-    from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
+    from clinical_rules_provider import _state, job_options, task_helpers
     from clinical_rules_provider.triggers import _checks
 
     # The simulator's jobs finish within a second: poll below the 1 s floor real services get.
@@ -102,8 +100,8 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
         connections(sim.url)
         for run in range(runs):
             state.reset()
-            TOKEN_CACHE.clear()
-            SESSION_CACHE.clear()
+            _state.TOKENS.clear()
+            _state.SESSIONS.clear()
             state.faults.configure(
                 fault_rate=fault_rate,
                 fault_kinds=frozenset(FAULT_KINDS),
@@ -135,7 +133,7 @@ def main(runs: int, fault_rate: float, out: Path) -> int:
     report.update(
         correct_runs=sum(1 for r in report["per_run"] if r["ok"]),
         faults_injected=faults_total,
-        retries=dict(RETRIES),
+        retries=_state.RETRIES.snapshot(),
         # Publish-run PUTs the simulator processed before losing the reply: each was
         # reconciled (the checks assert no rule ran twice), never resent blindly.
         publish_replies_lost=publish_lost,

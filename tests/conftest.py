@@ -28,19 +28,13 @@ RULE_C = "699EF3745FC545589F186D2198F3C65E"
 
 
 @pytest.fixture(autouse=True)
-def _clean_caches() -> Iterator[None]:
-    from clinical_rules_provider.hooks.auth import SESSION_CACHE, TOKEN_CACHE
-    from clinical_rules_provider.hooks.base import ASYNC_CONFIGS
-    from clinical_rules_provider.hooks.vault import VaultHook
+def _clean_state() -> Iterator[None]:
+    """Every test starts with empty process-wide state (token caches, Vault read clocks, ...)."""
+    from clinical_rules_provider import _state
 
-    ASYNC_CONFIGS.clear()
-    TOKEN_CACHE.clear()
-    SESSION_CACHE.clear()
-    VaultHook._last_read.clear()
+    _state.reset()
     yield
-    TOKEN_CACHE.clear()
-    SESSION_CACHE.clear()
-    VaultHook._last_read.clear()
+    _state.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,12 @@ No Airflow and no I/O here: callers fetch the jobs (see
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+from clinical_rules_provider._state import WARNED_STATUSES
 from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
 from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase, vault_job_phase
@@ -22,20 +22,16 @@ from clinical_rules_provider.models.refs import RuleIds
 from clinical_rules_provider.models.times import floor_to_millisecond
 
 log = logging.getLogger(__name__)
-# Unknown statuses already logged (once each); bounded, and each kept short, so a service
-# inventing statuses cannot grow it without end.
-_warned_statuses: OrderedDict[str, None] = OrderedDict()
-MAX_WARNED_STATUSES = 256
+# Unknown statuses are logged once each (``_state.WARNED_STATUSES``, bounded), each kept
+# short, so a service inventing statuses cannot grow the registry without end.
 _STATUS_SHOWN = 100
 
 
 def warn_unknown_status(status: str) -> None:
     shown = status if len(status) <= _STATUS_SHOWN else status[: _STATUS_SHOWN - 3] + "..."
-    if shown in _warned_statuses:
+    if shown in WARNED_STATUSES:
         return
-    _warned_statuses[shown] = None
-    while len(_warned_statuses) > MAX_WARNED_STATUSES:
-        _warned_statuses.popitem(last=False)
+    WARNED_STATUSES.put(shown, None)
     log.warning("Unknown rule job status %r treated as still running", shown)
 
 

@@ -16,10 +16,10 @@ from clinical_rules_provider.exceptions import (
     RenewedCredentialsRejectedError,
     TransientServiceError,
 )
-from clinical_rules_provider.hooks._retry import never_processed
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing.job_audit import rule_job_counts, rules_run_twice
 from clinical_rules_provider.testing.server import LiveSimulator
+from clinical_rules_provider.transport.retry import never_processed
 from tests.conftest import RULE_A, RULE_B, STUDY, ConnFactory
 
 BASE = "https://c1.test"

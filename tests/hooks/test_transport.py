@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import Any
 
@@ -14,10 +15,10 @@ import respx
 
 from clinical_rules_provider.clients.publish_run import is_item_list
 from clinical_rules_provider.exceptions import RateLimitedError, TransientServiceError
-from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS
-from clinical_rules_provider.hooks._retry import check_response, retry_after_seconds
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing import LiveSimulator
+from clinical_rules_provider.transport.pool import Lane, Pooled, Trace, open_clients
+from clinical_rules_provider.transport.retry import check_response, retry_after_seconds
 from tests.conftest import RULE_A, STUDY, ConnFactory
 
 HISTORY = f"https://c1.test/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
@@ -32,10 +33,10 @@ async def test_hooks_in_one_event_loop_share_one_async_client_per_host(c1_conn: 
         await hook.aget_rerun_history(STUDY, "test", RULE_A)
     clients = {id((await hook.ahttp()).aclient) for hook in hooks}
     assert len(clients) == 1
-    assert ASYNC_CLIENTS.open_clients() == 1
+    assert open_clients() == 1
     for hook in hooks:
         await hook.aclose()
-    assert ASYNC_CLIENTS.open_clients() == 0
+    assert open_clients() == 0
 
 
 @respx.mock
@@ -101,8 +102,6 @@ def test_truncated_json_in_a_2xx_is_transient() -> None:
 
 @respx.mock
 async def test_requests_in_flight_never_exceed_the_hooks_concurrency_cap(make_conn: object) -> None:
-    import asyncio
-
     conn = make_conn(
         "c1_cap", "clinical_one", "c1.test", login="u", password="p", extra={"max_concurrency": 3}
     )  # type: ignore[operator]
@@ -124,22 +123,18 @@ async def test_requests_in_flight_never_exceed_the_hooks_concurrency_cap(make_co
     assert peak == 3
 
 
-async def test_unsent_requests_let_replies_through_at_once_when_nothing_is_being_sent() -> None:
-    import asyncio
+def _lane() -> Lane:
+    return Lane(Pooled(httpx.AsyncClient(), asyncio.Semaphore(4)), concurrency=2)
 
-    from clinical_rules_provider.hooks._concurrency import UnsentRequests
 
-    await asyncio.wait_for(UnsentRequests().written(), timeout=1)
+async def test_a_lane_lets_replies_through_at_once_when_nothing_is_being_sent() -> None:
+    await asyncio.wait_for(_lane().written(), timeout=1)
 
 
 async def test_a_reply_waits_until_the_request_holding_a_slot_has_written_its_body() -> None:
-    import asyncio
-
-    from clinical_rules_provider.hooks._concurrency import UnsentRequests
-
-    unsent = UnsentRequests()
-    with unsent.track() as trace:
-        waiter = asyncio.ensure_future(unsent.written())
+    lane = _lane()
+    async with lane.slot() as trace:
+        waiter = asyncio.ensure_future(lane.written())
         await trace("http11.send_request_headers.complete", {})
         await asyncio.sleep(0.01)
         assert not waiter.done()
@@ -148,16 +143,12 @@ async def test_a_reply_waits_until_the_request_holding_a_slot_has_written_its_bo
 
 
 async def test_a_request_that_fails_before_writing_stops_holding_replies_back() -> None:
-    import asyncio
-
-    from clinical_rules_provider.hooks._concurrency import UnsentRequests
-
-    unsent = UnsentRequests()
+    lane = _lane()
     waiters: list[asyncio.Future[None]] = []
 
     async def send_and_fail() -> None:
-        with unsent.track():
-            waiters.append(asyncio.ensure_future(unsent.written()))
+        async with lane.slot():
+            waiters.append(asyncio.ensure_future(lane.written()))
             await asyncio.sleep(0.01)
             assert not waiters[0].done()
             raise httpx.ConnectError("refused")
@@ -167,20 +158,27 @@ async def test_a_request_that_fails_before_writing_stops_holding_replies_back() 
     await asyncio.wait_for(waiters[0], timeout=1)
 
 
+async def test_a_lane_holds_at_most_its_concurrency_of_slots_and_gives_them_back() -> None:
+    lane = _lane()
+    async with lane.slot(), lane.slot():
+        third = asyncio.ensure_future(lane.slot().__aenter__())
+        await asyncio.sleep(0.01)
+        assert not third.done()
+    await asyncio.wait_for(third, timeout=1)
+
+
 async def test_requests_sent_over_a_socket_report_their_body_written(
     simulator: LiveSimulator, make_conn: ConnFactory
 ) -> None:
-    from clinical_rules_provider.hooks._concurrency import Trace, UnsentRequests
-
     conn = make_conn("c1_live", "clinical_one", simulator.url, login="demo-user", password="demo-password")
     simulator.state.start_job(simulator.state.add_rule(STUDY, "test", rule_id=RULE_A))  # has history
 
     events: list[str] = []
-    original = UnsentRequests.track
+    original = Lane.slot
 
-    @contextlib.contextmanager
-    def spy(self: UnsentRequests) -> Iterator[Trace]:
-        with original(self) as trace:
+    @contextlib.asynccontextmanager
+    async def spy(self: Lane) -> AsyncIterator[Trace]:
+        async with original(self) as trace:
 
             async def recording(event: str, info: dict[str, Any]) -> None:
                 events.append(event)
@@ -191,7 +189,7 @@ async def test_requests_sent_over_a_socket_report_their_body_written(
 
     hook = ClinicalOneHook(conn)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(UnsentRequests, "track", spy)
+        patch.setattr(Lane, "slot", spy)
         await hook.aget_rerun_history(STUDY, "test", RULE_A)
     await hook.aclose()
     assert "http11.send_request_body.complete" in events

@@ -10,8 +10,8 @@ import pytest
 import respx
 
 from clinical_rules_provider.exceptions import AuthenticationError, VaultAPIError
-from clinical_rules_provider.hooks import _transport
 from clinical_rules_provider.hooks.vault import VaultHook
+from clinical_rules_provider.transport import session
 from tests.conftest import ConnFactory
 
 BASE = "https://vault.test/api/v26.1"
@@ -180,7 +180,7 @@ def test_failure_envelope_raises_vault_api_error_with_type(vault_conn: str) -> N
 @respx.mock
 def test_low_burst_limit_remaining_slows_down(vault_conn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(_transport.time, "sleep", slept.append)
+    monkeypatch.setattr(session.time, "sleep", slept.append)
     respx.post(AUTH).mock(return_value=_login())
     respx.get(MONITORS).mock(
         return_value=httpx.Response(
@@ -198,7 +198,7 @@ def test_second_status_read_of_a_job_within_10_seconds_waits(
     vault_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(_transport.time, "sleep", slept.append)
+    monkeypatch.setattr(session.time, "sleep", slept.append)
     respx.post(AUTH).mock(return_value=_login())
     respx.get(f"{BASE}/services/jobs/6").mock(return_value=_job(6))
     hook = VaultHook(vault_conn)

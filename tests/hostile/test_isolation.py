@@ -8,16 +8,14 @@ import httpx
 import pytest
 import respx
 
-from clinical_rules_provider import job_watch
+from clinical_rules_provider import _state, job_watch
 from clinical_rules_provider.exceptions import AuthenticationError
-from clinical_rules_provider.hooks import vault
-from clinical_rules_provider.hooks._concurrency import ASYNC_CLIENTS
-from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
-from clinical_rules_provider.hooks.auth import TOKEN_CACHE
-from clinical_rules_provider.hooks.base import _AsyncConfigCache
+from clinical_rules_provider.hooks.base import _shared_config
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.hooks.vault import VaultHook
 from clinical_rules_provider.models.clinical_one import RuleJob
+from clinical_rules_provider.transport.pool import open_clients
+from clinical_rules_provider.transport.session import HttpSession, TransportSettings
 from tests.conftest import RULE_A, STUDY, ConnFactory
 
 C1 = "https://c1.test"
@@ -75,7 +73,8 @@ def test_a_wrong_client_secret_never_rides_on_another_connections_cached_token(
     with pytest.raises(AuthenticationError):
         list(ClinicalOneHook(wrong).list_rules(STUDY, "test"))
     assert token.call_count == 2
-    assert GOOD_SECRET not in repr(TOKEN_CACHE._items)
+    assert len(_state.TOKENS) == 1
+    assert GOOD_SECRET not in repr(_state.TOKENS.snapshot())
 
 
 @respx.mock
@@ -109,14 +108,13 @@ def test_pooled_async_clients_of_ended_event_loops_are_dropped() -> None:
     async def use_and_abandon() -> None:
         assert HttpSession(settings).aclient is not None  # never closed: its loop just ends
 
-    before = ASYNC_CLIENTS.open_clients()
+    before = open_clients()
     for _ in range(5):
         asyncio.run(use_and_abandon())
-    assert ASYNC_CLIENTS.open_clients() - before <= 1
+    assert open_clients() - before <= 1
 
 
 async def test_a_cancelled_waiter_does_not_cancel_others_waiting_on_the_same_connection_lookup() -> None:
-    cache = _AsyncConfigCache()
     release = asyncio.Event()
     fetches = 0
 
@@ -126,36 +124,34 @@ async def test_a_cancelled_waiter_does_not_cancel_others_waiting_on_the_same_con
         await release.wait()
         return "config"
 
-    first = asyncio.ensure_future(cache.get((ClinicalOneHook, "c1"), fetch))
-    second = asyncio.ensure_future(cache.get((ClinicalOneHook, "c1"), fetch))
+    first = asyncio.ensure_future(_shared_config((ClinicalOneHook, "c1"), fetch))
+    second = asyncio.ensure_future(_shared_config((ClinicalOneHook, "c1"), fetch))
     await asyncio.sleep(0)
     first.cancel()
     await asyncio.sleep(0)
     release.set()
     assert await asyncio.wait_for(second, 5) == "config"
     assert first.cancelled() and fetches == 1
-    assert await cache.get((ClinicalOneHook, "c1"), fetch) == "config"  # cached, no new fetch
+    assert await _shared_config((ClinicalOneHook, "c1"), fetch) == "config"  # cached, no new fetch
     assert fetches == 1
 
 
-def test_the_vault_read_clock_stays_bounded(vault_conn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vault, "MAX_READ_CLOCKS", 10, raising=False)
-    hook = VaultHook(vault_conn)
+def test_the_vault_read_clock_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_state.VAULT_READS, "max_size", 10)
     for job_id in range(1, 51):
-        hook._status_wait("https://vault.test", job_id)
-    assert len(VaultHook._last_read) <= 10
-    assert ("https://vault.test", 50) in VaultHook._last_read  # the newest read is kept
+        VaultHook._status_wait("https://vault.test", job_id)
+    assert len(_state.VAULT_READS) <= 10
+    assert ("https://vault.test", 50) in _state.VAULT_READS  # the newest read is kept
 
 
 def test_the_registry_of_warned_unknown_statuses_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(job_watch, "MAX_WARNED_STATUSES", 8, raising=False)
-    monkeypatch.setattr(job_watch, "_warned_statuses", type(job_watch._warned_statuses)())
+    monkeypatch.setattr(_state.WARNED_STATUSES, "max_size", 8)
     watch = job_watch.RuleJobWatch.create([RULE_A], job_ids=["0" * 31 + "1"])
     for n in range(40):
         job = RuleJob(rule_id=RULE_A, job_id="0" * 31 + "1", job_status=f"Weird{n}" + "x" * 10_000)
         watch.evaluate({RULE_A: [job]})
-    assert len(job_watch._warned_statuses) <= 8
-    assert all(len(status) <= 100 for status in job_watch._warned_statuses)
+    assert len(_state.WARNED_STATUSES) <= 8
+    assert all(len(status) <= 100 for status in _state.WARNED_STATUSES.snapshot())
 
 
 def test_no_client_keeps_cookies() -> None:
@@ -169,27 +165,38 @@ def test_no_client_keeps_cookies() -> None:
         assert not client.cookies
 
 
-def test_the_token_and_session_caches_stay_bounded_keeping_the_newest() -> None:
-    from clinical_rules_provider.hooks.auth import _SecretCache
-
-    cache = _SecretCache(limit=3)
+def test_every_process_wide_registry_is_bounded_keeping_the_newest() -> None:
+    registry: _state.Registry[str, str] = _state.Registry("test", 3)
     for n in range(10):
-        cache.put((f"fingerprint-{n}",), f"token-{n}", ttl=600)
-    assert len(cache) == 3
-    assert cache.get(("fingerprint-9",)) == "token-9"
-    assert cache.get(("fingerprint-0",)) is None
+        registry.put(f"fingerprint-{n}", f"token-{n}", ttl=600)
+    assert len(registry) == 3
+    assert registry.get("fingerprint-9") == "token-9"
+    assert registry.get("fingerprint-0") is None
+    assert all(0 < r.max_size <= 4096 for r in _state._ALL)
+
+
+def test_expired_entries_are_evicted_before_live_ones() -> None:
+    registry: _state.Registry[str, str] = _state.Registry("test", 2)
+    registry.put("old-but-live", "a", ttl=600)
+    registry.put("expired", "b", ttl=0)
+    registry.put("new", "c", ttl=600)
+    assert registry.snapshot() == {"old-but-live": "a", "new": "c"}
+
+
+def test_reset_empties_every_registry() -> None:
+    _state.TOKENS.put(("fingerprint",), "token")
+    _state.VAULT_READS.put(("https://vault.test", 1), 0.0)
+    _state.reset()
+    assert not any(len(r) for r in _state._ALL)
 
 
 async def test_the_shared_connection_lookups_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from clinical_rules_provider.hooks import base
-
-    monkeypatch.setattr(base, "MAX_CONFIGS", 3, raising=False)
-    cache = _AsyncConfigCache()
+    monkeypatch.setattr(_state.CONNECTIONS, "max_size", 3)
 
     async def fetch() -> str:
         return "config"
 
     for n in range(10):
-        assert await cache.get((ClinicalOneHook, f"conn_{n}"), fetch) == "config"
-    assert len(cache._values) <= 3
-    assert (ClinicalOneHook, "conn_9") in cache._values
+        assert await _shared_config((ClinicalOneHook, f"conn_{n}"), fetch) == "config"
+    assert len(_state.CONNECTIONS) <= 3 and not len(_state.CONNECTION_LOOKUPS)
+    assert (ClinicalOneHook, "conn_9") in _state.CONNECTIONS

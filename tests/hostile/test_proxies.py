@@ -15,8 +15,8 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
     UnexpectedResponseError,
 )
-from clinical_rules_provider.hooks._retry import never_processed
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
+from clinical_rules_provider.transport.retry import never_processed
 from tests.conftest import RULE_A, STUDY, ConnFactory
 from tests.hostile.conftest import FAST, HISTORY, abounded, bounded
 from tests.hostile.server import HostileServer, Request, Writer, reply
@@ -113,3 +113,15 @@ def test_a_refused_tunnel_never_reached_the_service() -> None:
     error = TransientServiceError("x: the proxy answered CONNECT with HTTP 502", status_code=502)
     error.__cause__ = httpx.ProxyError("502 Bad Gateway")
     assert never_processed(error)
+
+
+def test_a_host_in_no_proxy_is_reached_directly(
+    proxied: HostileServer, make_conn: ConnFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    proxied.route("GET", HISTORY, reply(200, {"status": "SUCCESS", "ruleHistory": []}))
+    conn = _conn(make_conn, proxied.url)
+    bounded(lambda: ClinicalOneHook(conn).get_rerun_history(STUDY, "test", RULE_A))
+    (request,) = proxied.seen
+    assert request.path == HISTORY  # an origin-form target: not sent through the proxy
+    assert "proxy-authorization" not in request.headers

@@ -4,7 +4,6 @@ exception messages, DEBUG logs or ``test_connection()`` (issue 13, class 7)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,17 +24,13 @@ SESSION = "vault-session-id-5e1b2d"
 
 
 @pytest.fixture
-def masked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def masked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What the provider hands to Airflow's ``mask_secret``."""
     import airflow.sdk.log as sdk_log
 
-    from clinical_rules_provider.hooks import _secrets
-
     seen: list[str] = []
     monkeypatch.setattr(sdk_log, "mask_secret", lambda value, name=None: seen.append(value))
-    _secrets._airflow_mask_secret.cache_clear()
-    yield seen
-    _secrets._airflow_mask_secret.cache_clear()
+    return seen
 
 
 def _oauth_conn(make_conn: ConnFactory, **extra: object) -> str:

@@ -85,7 +85,7 @@ class _WorkerClockBehind:
 def test_the_vault_stale_canceller_reports_and_warns_about_the_skew_too(
     sim_vault: str, monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]
 ) -> None:
-    from clinical_rules_provider.hooks import _clock_skew
+    from clinical_rules_provider.transport import clock_skew as _clock_skew
 
     task = VaultCancelStaleJobsOperator(task_id="stale_vault", vault_conn_id=sim_vault, dry_run=True)
     report = task.execute(context)

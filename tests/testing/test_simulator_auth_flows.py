@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clinical_rules_provider.hooks.auth import OAuth2Auth, _SecretCache
+from clinical_rules_provider._state import Registry
 from clinical_rules_provider.hooks.clinical_one import clinical_one_config
 from clinical_rules_provider.testing import (
     EXAMPLE_STUDY_ID,
@@ -20,6 +20,7 @@ from clinical_rules_provider.testing import (
     SimulatorState,
     basic_header,
 )
+from clinical_rules_provider.transport.auth import OAuth2Auth
 
 JOB_STATUS = f"/ec-rule-svc/rest/v2.0/studies/{EXAMPLE_STUDY_ID}/test/jobStatus"
 BODY = {"ruleIds": [STALE_RULE_ID]}
@@ -117,7 +118,7 @@ async def test_hook_oauth2_flow_refreshes_once_after_token_expiry(
         username=user[0] if user else None,
         password=user[1] if user else None,
         client_auth=client_auth,
-        cache=_SecretCache(),
+        cache=Registry("test tokens", 8),
     )
     async with httpx.AsyncClient(transport=simulator_async_transport, base_url="http://sim", auth=auth) as c:
         assert (await c.put(JOB_STATUS, json=BODY)).status_code == 200

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from clinical_rules_provider import _state
 from clinical_rules_provider.exceptions import ClinicalOneValidationError
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing.server import LiveSimulator
@@ -114,9 +115,8 @@ async def test_refused_credentials_reach_every_trigger_on_the_connection(
 async def test_a_trigger_that_joins_after_a_secret_rotation_uses_the_new_secret(
     simulator: LiveSimulator, make_conn: ConnFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clinical_rules_provider.hooks import base
 
-    monkeypatch.setattr(base, "ASYNC_CONFIG_TTL", 0.0)  # production: 30 s, for shared and lone hooks alike
+    monkeypatch.setattr(_state.CONNECTIONS, "ttl", 0.0)  # production: 30 s, for shared and lone hooks alike
     conn = make_conn(
         "c1_rotating", "clinical_one", simulator.url, login="demo-user", password="demo-password"
     )
@@ -149,14 +149,14 @@ def test_the_registry_never_keeps_a_closed_event_loop_alive(sim_c1: str) -> None
     loop = asyncio.new_event_loop()
     abandoned = loop.run_until_complete(leave_a_subscription_behind())
     loop.close()
-    assert loop in coalesced_poll._POLLS
+    assert any(owner is loop for owner, _ in _state.POLLS.snapshot())
 
     async def subscribe_elsewhere() -> None:
         key = coalesced_poll.PollKey(sim_c1, STUDY, "test", "rerun_history", False, None)
         coalesced_poll.subscribe(key, [RULE_A], 60, time.time() + 1).leave()
 
     asyncio.run(subscribe_elsewhere())
-    assert loop not in coalesced_poll._POLLS and coalesced_poll._POLLS == {}
+    assert _state.POLLS.snapshot() == {}
     del loop
     gc.collect()
     assert abandoned() is None  # its poll (the holder of the loop, its futures and tasks) is gone

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
 try:  # Airflow 3.1+
@@ -15,67 +13,43 @@ except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 from clinical_rules_provider._show import shown
+from clinical_rules_provider._state import CONNECTION_LOOKUPS, CONNECTIONS
 from clinical_rules_provider.clients.base import Exchange, Pager, reading_reply
-from clinical_rules_provider.hooks import _limits
-from clinical_rules_provider.hooks._clock_skew import SkewReading, skew_warning
-from clinical_rules_provider.hooks._transport import HttpSession, TransportSettings
 from clinical_rules_provider.hooks.connection import ConnectionLike
+from clinical_rules_provider.transport.clock_skew import SkewReading, skew_warning
+from clinical_rules_provider.transport.deadline import Deadline
+from clinical_rules_provider.transport.session import HttpSession, TransportSettings
 
 C = TypeVar("C")
 T = TypeVar("T")
 
-# Parsed connections for the async path, shared by the hooks of one process for a short
-# while: a triggerer running 1000 triggers of one connection reads it once, not 1000 times.
-ASYNC_CONFIG_TTL = 30.0
-MAX_CONFIGS = 1024
 
+async def _shared_config(key: tuple[type, str], fetch: Callable[[], Awaitable[Any]]) -> Any:
+    """A parsed connection shared by the async hooks of this process for 30 s
+    (:data:`~clinical_rules_provider._state.CONNECTIONS`): a triggerer running 1000 triggers of
+    one connection reads it once, not 1000 times.
 
-class _AsyncConfigCache:
-    """``(hook class, conn id) -> parsed config``, with one fetch in flight per key and loop.
-
-    The fetch runs in a task of its own that every waiter awaits through
-    :func:`asyncio.shield`: a hook cancelled while the lookup is in flight (a trigger
+    One lookup per key and event loop is in flight; it runs in a task of its own that every
+    waiter awaits through :func:`asyncio.shield`, so a hook cancelled meanwhile (a trigger
     killed on timeout) leaves the lookup, and the other hooks waiting on it, running.
-    At most :data:`MAX_CONFIGS` parsed connections are kept (expired ones go first).
     """
+    cached = CONNECTIONS.get(key)
+    if cached is not None:
+        return cached
+    flight = (asyncio.get_running_loop(), *key)
+    pending: asyncio.Future[Any] | None = CONNECTION_LOOKUPS.get(flight)
+    if pending is None:
 
-    def __init__(self) -> None:
-        self._values: dict[tuple[type, str], tuple[float, Any]] = {}
-        self._inflight: dict[tuple[Any, type, str], asyncio.Future[Any]] = {}
+        async def load() -> Any:
+            try:
+                return CONNECTIONS.put(key, await fetch())
+            finally:
+                CONNECTION_LOOKUPS.pop(flight)
 
-    async def get(self, key: tuple[type, str], fetch: Callable[[], Awaitable[Any]]) -> Any:
-        cached = self._values.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        flight = (asyncio.get_running_loop(), *key)
-        pending = self._inflight.get(flight)
-        if pending is None:
-            pending = self._inflight[flight] = asyncio.ensure_future(self._load(flight, key, fetch))
-            # A lookup whose waiters were all cancelled must not log "exception never retrieved".
-            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return await asyncio.shield(pending)
-
-    async def _load(
-        self, flight: tuple[Any, type, str], key: tuple[type, str], fetch: Callable[[], Awaitable[Any]]
-    ) -> Any:
-        try:
-            value = await fetch()
-            now = time.monotonic()
-            if len(self._values) >= MAX_CONFIGS:
-                for stale in [k for k, (expiry, _) in self._values.items() if expiry <= now]:
-                    del self._values[stale]
-                while len(self._values) >= MAX_CONFIGS:
-                    del self._values[next(iter(self._values))]
-            self._values[key] = (now + ASYNC_CONFIG_TTL, value)
-            return value
-        finally:
-            del self._inflight[flight]
-
-    def clear(self) -> None:
-        self._values.clear()
-
-
-ASYNC_CONFIGS = _AsyncConfigCache()
+        pending = CONNECTION_LOOKUPS.put(flight, asyncio.ensure_future(load()))
+        # A lookup whose waiters were all cancelled must not log "exception never retrieved".
+        pending.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await asyncio.shield(pending)
 
 
 class ServiceHook(BaseHook, Generic[C]):
@@ -93,6 +67,8 @@ class ServiceHook(BaseHook, Generic[C]):
         self._max_concurrency = max_concurrency
         self._config: C | None = None
         self._http: HttpSession | None = None
+        # The bound of :meth:`time_limit`, handed to every call made within it.
+        self._limit: Deadline | None = None
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
@@ -122,7 +98,7 @@ class ServiceHook(BaseHook, Generic[C]):
         """The parsed connection, read without blocking the event loop (and shared briefly
         with the other hooks of this process that use the same connection)."""
         if self._config is None:
-            self._config = await ASYNC_CONFIGS.get((type(self), self._conn_id), self._fetch_config)
+            self._config = await _shared_config((type(self), self._conn_id), self._fetch_config)
         return self._config
 
     async def _fetch_config(self) -> C:
@@ -155,18 +131,20 @@ class ServiceHook(BaseHook, Generic[C]):
     def _call(self, build: Callable[[C], Exchange[T]]) -> T:
         """Build an exchange from the parsed connection and drive it to its result."""
         config = self.config
-        return self._session_for(config).run(build(config))
+        session = self._session_for(config)
+        return session.run(build(config), session.deadline(self._limit))
 
     async def _acall(self, build: Callable[[C], Exchange[T]]) -> T:
         """Async :meth:`_call`: the connection is read without blocking the event loop."""
         config = await self.aconfig()
-        return await self._session_for(config).arun(build(config))
+        session = self._session_for(config)
+        return await session.arun(build(config), session.deadline(self._limit))
 
     def _iter_pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> Iterator[T]:
         """Stream a pager's items, reading the connection (``prepare``) on first use."""
         prepare(self.config)
         while (request := pager.next_request()) is not None:
-            response = self.http.send(request)
+            response = self.http.send(request, self.http.deadline(self._limit))
             with reading_reply(request.endpoint):
                 items = pager.feed(response)
             yield from items
@@ -176,14 +154,15 @@ class ServiceHook(BaseHook, Generic[C]):
         http = await self.ahttp()
         prepare(await self.aconfig())
         while (request := pager.next_request()) is not None:
-            response = await http.asend(request)
+            response = await http.asend(request, http.deadline(self._limit))
             with reading_reply(request.endpoint):
                 items = pager.feed(response)
             for item in items:
                 yield item
 
-    def time_limit(self, seconds_left: float | None) -> AbstractContextManager[None]:
-        """Bound every call made inside by ``seconds_left`` plus one request timeout.
+    @contextlib.contextmanager
+    def time_limit(self, seconds_left: float | None) -> Iterator[None]:
+        """Bound every call of this hook made inside by ``seconds_left`` plus one request timeout.
 
         Sensors and triggers wrap each poll in it: a request started before their deadline
         may finish, but a slow or trickling service cannot hold them much past it. ``None``
@@ -193,8 +172,14 @@ class ServiceHook(BaseHook, Generic[C]):
         :param seconds_left: what is left of the caller's own wait, in seconds (may be negative).
         """
         if seconds_left is None:
-            return contextlib.nullcontext()
-        return _limits.call_deadline(max(seconds_left, 0.0) + self._transport(self.config).timeout)
+            yield
+            return
+        outer = self._limit
+        self._limit = Deadline.after(max(seconds_left, 0.0) + self._transport(self.config).timeout, outer)
+        try:
+            yield
+        finally:
+            self._limit = outer
 
     @property
     def requests_sent(self) -> int:

@@ -26,9 +26,6 @@ from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_N
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import ClinicalRulesError
 from clinical_rules_provider.hooks._publish import publisher, raise_in_doubt, settle_setting
-from clinical_rules_provider.hooks._secrets import register_secret
-from clinical_rules_provider.hooks._transport import TransportSettings
-from clinical_rules_provider.hooks.auth import BearerTokenAuth, OAuth2Auth
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import ConnectionLike, base_url, extra_value, transport_options
 from clinical_rules_provider.models.clinical_one import (
@@ -40,6 +37,9 @@ from clinical_rules_provider.models.clinical_one import (
     RuleSummary,
 )
 from clinical_rules_provider.models.refs import CompactId, PollEndpoint, RuleIds, StudyRef
+from clinical_rules_provider.transport.auth import BearerTokenAuth, OAuth2Auth
+from clinical_rules_provider.transport.secrets import register_secret
+from clinical_rules_provider.transport.session import TransportSettings
 
 
 @dataclass(frozen=True, repr=False)

@@ -11,9 +11,9 @@ import httpx
 
 from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
-from clinical_rules_provider.hooks._clock_skew import DEFAULT_CLOCK_SKEW_WARNING
-from clinical_rules_provider.hooks._retry import RetryPolicy
-from clinical_rules_provider.hooks._secrets import register_secret
+from clinical_rules_provider.transport.clock_skew import DEFAULT_CLOCK_SKEW_WARNING
+from clinical_rules_provider.transport.retry import RetryPolicy
+from clinical_rules_provider.transport.secrets import register_secret
 
 _API_VERSION = re.compile(r"v\d+(\.\d+)?")
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,13 +19,11 @@ from clinical_rules_provider._provider_info import (
     python_behaviour,
 )
 from clinical_rules_provider._redact import redact
+from clinical_rules_provider._state import VAULT_READS
 from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import Exchange, after_delay, decode_json
 from clinical_rules_provider.clients.vault import DEFAULT_API_VERSION
 from clinical_rules_provider.exceptions import RateLimitedError
-from clinical_rules_provider.hooks._concurrency import gather_all
-from clinical_rules_provider.hooks._transport import TransportSettings
-from clinical_rules_provider.hooks.auth import VaultSessionAuth
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import (
     ConnectionLike,
@@ -40,11 +36,13 @@ from clinical_rules_provider.hooks.connection import (
 from clinical_rules_provider.models.ids import vault_job_id
 from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.vault import VaultJob, VaultJobCancelResult
+from clinical_rules_provider.transport.auth import VaultSessionAuth
+from clinical_rules_provider.transport.pool import gather_all
+from clinical_rules_provider.transport.session import TransportSettings
 
-# Vault allows reading one job's status at most once per 10 s.
+# Vault allows reading one job's status at most once per 10 s (the last read of each job is
+# kept in ``_state.VAULT_READS``, shared by the hooks of this process, bounded).
 JOB_STATUS_MIN_INTERVAL = 10.0
-# Jobs whose last read is remembered; reads older than the interval are dropped first.
-MAX_READ_CLOCKS = 4096
 
 
 def _inspect(response: httpx.Response, endpoint: str) -> None:
@@ -150,10 +148,6 @@ class VaultHook(ServiceHook[VaultConfig]):
     conn_type = "veeva_vault"
     hook_name = "Veeva Vault"
 
-    # Last status read per (vault, job), shared by hooks in this process; bounded.
-    _last_read: OrderedDict[tuple[str, int], float] = OrderedDict()
-    _last_read_lock = threading.Lock()
-
     def __init__(
         self, vault_conn_id: str = default_conn_name, *, max_concurrency: int | None = None, **kwargs: Any
     ) -> None:
@@ -197,28 +191,18 @@ class VaultHook(ServiceHook[VaultConfig]):
 
     # --- job status -----------------------------------------------------------------------
 
-    def _status_wait(self, base: str, job_id: int) -> float:
-        """Seconds to wait so this job's status is read at most once per 10 s, then book the read."""
-        with self._last_read_lock:
-            now = time.monotonic()
-            last = self._last_read.get((base, job_id))
-            wait = 0.0 if last is None else max(last + JOB_STATUS_MIN_INTERVAL - now, 0.0)
-            self._last_read[(base, job_id)] = now + wait
-            self._last_read.move_to_end((base, job_id))
-            if len(self._last_read) > MAX_READ_CLOCKS:
-                self._forget_reads(now)
-            return wait
+    @staticmethod
+    def _status_wait(base: str, job_id: int) -> float:
+        """Seconds to wait so this job's status is read at most once per 10 s, then book the read.
 
-    @classmethod
-    def _forget_reads(cls, now: float) -> None:
-        """Keep the read clock bounded: reads older than the interval no longer delay anything;
-        past that, the least recently read jobs go (at worst one early read, which Vault
-        answers with a retryable rate-limit error)."""
-        clock = cls._last_read
-        for key in [k for k, booked in clock.items() if booked + JOB_STATUS_MIN_INTERVAL <= now]:
-            del clock[key]
-        while len(clock) > MAX_READ_CLOCKS:
-            clock.popitem(last=False)
+        Past the registry's bound the least recently read jobs are forgotten: at worst one
+        early read, which Vault answers with a retryable rate-limit error.
+        """
+        now = time.monotonic()
+        booked = VAULT_READS.update(
+            (base, job_id), lambda last: now if last is None else max(now, last + JOB_STATUS_MIN_INTERVAL)
+        )
+        return booked - now
 
     def get_job_status(self, job_id: Any) -> VaultJob:
         """Read one job instance; waits if the same job was read less than 10 s ago.

@@ -1,6 +1,6 @@
 """Clinical One authentication: an IAMS/IDCS-like OAuth2 token endpoint and the route guard.
 
-Mirrors what the provider's hook sends (``hooks/auth.py``): ``POST /oauth2/v1/token``
+Mirrors what the provider's hook sends (``transport/auth.py``): ``POST /oauth2/v1/token``
 (form-encoded, client authenticated by HTTP Basic or by ``client_id``/``client_secret``
 form fields, ``client_credentials`` or ``password`` grant), then ``Authorization: Bearer``
 on every Clinical One call; or a static bearer; or ``Authorization: Basic`` user:password.

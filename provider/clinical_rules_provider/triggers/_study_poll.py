@@ -12,7 +12,7 @@ waits, the Airflow 3.3 shared stream of the event trigger) poll through :class:`
 * **An error that belongs to the connection reaches everyone**: refused credentials, a
   transport or transient fault, a reply that cannot be read.
 * **The connection is reread as often as a lone hook's would be**: before each poll, through
-  the process's 30 s connection cache (:data:`~clinical_rules_provider.hooks.base.ASYNC_CONFIGS_TTL`);
+  the process's 30 s connection cache (:data:`~clinical_rules_provider._state.CONNECTIONS`);
   when it changed (a rotated secret), the poll continues on a new hook.
 """
 

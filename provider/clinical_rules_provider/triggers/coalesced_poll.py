@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+from clinical_rules_provider._state import POLLS
 from clinical_rules_provider.models.enums import StudyMode
 from clinical_rules_provider.models.refs import CompactId, PollEndpoint, StudyRef
 from clinical_rules_provider.triggers._loop import Failure, judge, poll_cycles
@@ -158,8 +159,8 @@ class SharedPoll:
     def ensure_running(self) -> None:
         """(Re)start the poll task if it is not running (e.g. it was cancelled from outside)."""
         if self._task is None or self._task.done():
-            # An empty context: the task must not inherit the first subscriber's call deadline
-            # or its log fields; it serves every subscriber alike.
+            # An empty context: the task must not inherit the first subscriber's log fields;
+            # it serves every subscriber alike.
             self._task = contextvars.Context().run(self.loop.create_task, self._run())
 
     # --- the poll loop -------------------------------------------------------------------------
@@ -203,36 +204,29 @@ class SharedPoll:
 
 # --- the per-loop registry ---------------------------------------------------------------------
 
-_POLLS: dict[asyncio.AbstractEventLoop, dict[PollKey, SharedPoll]] = {}
 _LOCK = threading.Lock()
 
 
 def subscribe(key: PollKey, rule_ids: Iterable[str], interval: float, end_time: float) -> Subscription:
-    """Join (or start) the shared poll of ``key`` in the running event loop."""
+    """Join (or start) the shared poll of ``key`` in the running event loop (the registry is
+    :data:`clinical_rules_provider._state.POLLS`, keyed by (loop, key))."""
     loop = asyncio.get_running_loop()
     with _LOCK:  # loops in other threads use the same registry
-        for closed in [other for other in _POLLS if other.is_closed()]:
-            del _POLLS[closed]  # its polls reference it: they would keep it alive
-        polls = _POLLS.setdefault(loop, {})
-        poll = polls.get(key)
+        POLLS.drop(lambda entry: entry[0].is_closed())  # their polls would keep the closed loops alive
+        poll: SharedPoll | None = POLLS.get((loop, key))
         if poll is None:
-            poll = polls[key] = SharedPoll(key, loop)
+            poll = POLLS.put((loop, key), SharedPoll(key, loop))
     return poll.add(rule_ids, interval, end_time)
 
 
 def active_polls(loop: asyncio.AbstractEventLoop | None = None) -> dict[PollKey, SharedPoll]:
     """The shared polls of ``loop`` (default: the running one), for tests and diagnostics."""
-    with _LOCK:
-        return dict(_POLLS.get(loop or asyncio.get_running_loop(), {}))
+    loop = loop or asyncio.get_running_loop()
+    return {key: poll for (owner, key), poll in POLLS.snapshot().items() if owner is loop}
 
 
 def _forget(poll: SharedPoll) -> None:
-    with _LOCK:
-        polls = _POLLS.get(poll.loop)
-        if polls is not None and polls.get(poll.key) is poll:
-            del polls[poll.key]
-            if not polls:
-                _POLLS.pop(poll.loop, None)
+    POLLS.pop((poll.loop, poll.key), poll)
 
 
 __all__ = [

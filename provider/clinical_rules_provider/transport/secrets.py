@@ -1,14 +1,13 @@
 """Register secrets with Airflow's log masker (and the provider's own redaction registry).
 
-Airflow moved ``mask_secret`` between releases; the import is resolved on first use, in
-hooks only (never at DAG parse time), and a missing masker leaves the provider's own
-redaction of exception texts in place.
+Airflow moved ``mask_secret`` between releases; the import is resolved at use, in hooks
+only (never at DAG parse time), and a missing masker leaves the provider's own redaction of
+exception texts in place.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import importlib
 import logging
 from collections.abc import Callable
@@ -28,7 +27,6 @@ _MASKER_MODULES = (
 )
 
 
-@functools.cache
 def _airflow_mask_secret() -> Callable[..., Any] | None:
     for name in _MASKER_MODULES:
         try:

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import respx
 
-from clinical_rules_provider.hooks._clock_skew import ClockSkewMeter, SkewReading, read_skew, skew_warning
 from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
 from clinical_rules_provider.testing import LiveSimulator
+from clinical_rules_provider.transport.clock_skew import ClockSkewMeter, SkewReading, read_skew, skew_warning
 from tests.conftest import RULE_A, RULE_B, STUDY, ConnFactory
 from tests.operators.conftest import C1_LOGIN, C1_PASSWORD
 

@@ -1,29 +1,27 @@
 """httpx auth flows for both services.
 
 Each is a generator-based :class:`httpx.Auth`, so one implementation serves the sync
-and the async client. Tokens and sessions are cached per process, which keeps many
-triggers in one triggerer from logging in once each. The caches are keyed by a keyed
-hash of everything that authenticates (endpoint, login, password, client id and secret,
-scope), so connections never share a token or session, and a wrong secret never rides
-on another connection's; they hold at most :data:`MAX_CACHED` entries. Every token and
-session id is registered with Airflow's secret masker as soon as it is received.
+and the async client. Tokens and sessions are cached per process
+(:data:`~clinical_rules_provider._state.TOKENS`, :data:`~clinical_rules_provider._state.SESSIONS`,
+bounded), which keeps many triggers in one triggerer from logging in once each. They are
+keyed by a keyed hash of everything that authenticates (endpoint, login, password, client
+id and secret, scope), so connections never share a token or session, and a wrong secret
+never rides on another connection's. Every token and session id is registered with
+Airflow's secret masker as soon as it is received.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from abc import abstractmethod
-from collections import OrderedDict
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from clinical_rules_provider._redact import fingerprint
 from clinical_rules_provider._show import shown
+from clinical_rules_provider._state import SESSIONS, TOKENS, Registry
 from clinical_rules_provider.clients.base import decode_json
 from clinical_rules_provider.clients.vault import SESSION_ERRORS, auth_request, error_types
 from clinical_rules_provider.exceptions import (
@@ -31,13 +29,11 @@ from clinical_rules_provider.exceptions import (
     RenewedCredentialsRejectedError,
     TransientServiceError,
 )
-from clinical_rules_provider.hooks._retry import TRANSIENT_STATUS, retry_after_seconds
-from clinical_rules_provider.hooks._secrets import has_control_characters, register_secret
+from clinical_rules_provider.transport.retry import TRANSIENT_STATUS, retry_after_seconds
+from clinical_rules_provider.transport.secrets import has_control_characters, register_secret
 
 # Refresh this long before the token's announced expiry (IAMS tokens live ~10 minutes).
 TOKEN_EXPIRY_MARGIN = 60.0
-# Tokens or sessions kept per process (expired ones go first, then the least recently stored).
-MAX_CACHED = 1024
 DEFAULT_TOKEN_TTL = 600.0
 MAX_TOKEN_TTL = 24 * 3600.0  # an ``expires_in`` beyond a day is not believed
 
@@ -49,60 +45,6 @@ def _token_ttl(expires_in: object) -> float:
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 <= expires_in < 1e12:
         return DEFAULT_TOKEN_TTL  # also NaN, infinities and ints too large for a float
     return min(float(expires_in), MAX_TOKEN_TTL)
-
-
-@dataclass
-class _Cached:
-    value: str
-    expires_at: float
-
-    def __repr__(self) -> str:
-        return "_Cached(<secret>)"
-
-
-class _SecretCache:
-    """A tiny thread-safe, bounded process-wide cache for tokens and session ids."""
-
-    def __init__(self, limit: int = MAX_CACHED) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, ...], _Cached] = OrderedDict()
-        self._limit = limit
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: tuple[str, ...]) -> str | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item.expires_at <= time.monotonic():
-                return None
-            return item.value
-
-    def put(self, key: tuple[str, ...], value: str, ttl: float) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._items[key] = _Cached(value, now + ttl)
-            self._items.move_to_end(key)
-            if len(self._items) > self._limit:
-                for stale in [k for k, item in self._items.items() if item.expires_at <= now]:
-                    del self._items[stale]
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-    def drop(self, key: tuple[str, ...], value: str) -> None:
-        """Forget ``key`` only if it still holds ``value``, so another flow's fresh token stays."""
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None and item.value == value:
-                del self._items[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-TOKEN_CACHE = _SecretCache()
-SESSION_CACHE = _SecretCache()
 
 
 def _raise_if_transient(response: httpx.Response, what: str) -> None:
@@ -161,7 +103,7 @@ class _RenewingAuth(httpx.Auth):
     _refusal: str  # the message when a fresh secret is refused
     _static: str | None = None  # a secret from the connection, used until refused
     _key: tuple[str, ...]
-    _cache: _SecretCache
+    _cache: Registry[tuple[str, ...], str]
 
     @abstractmethod
     def _login_request(self) -> httpx.Request: ...
@@ -187,7 +129,7 @@ class _RenewingAuth(httpx.Auth):
             if not self._rejected(response):
                 return
             self._static = None
-            self._cache.drop(self._key, secret)
+            self._cache.pop(self._key, secret)
             secret = None
         raise RenewedCredentialsRejectedError(self._refusal, status_code=response.status_code)
 
@@ -212,7 +154,7 @@ class OAuth2Auth(_RenewingAuth):
         username: str | None = None,
         password: str | None = None,
         client_auth: str = "basic",
-        cache: _SecretCache = TOKEN_CACHE,
+        cache: Registry[tuple[str, ...], str] = TOKENS,
     ) -> None:
         if client_auth not in ("basic", "post"):
             raise ValueError(f"token_auth_method: expected 'basic' or 'post', got {shown(client_auth)}")
@@ -258,7 +200,7 @@ class OAuth2Auth(_RenewingAuth):
             )
         token = _header_safe(token, "access_token", response.status_code)
         ttl = _token_ttl(body.get("expires_in"))
-        self._cache.put(self._key, token, max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
+        self._cache.put(self._key, token, ttl=max(ttl - TOKEN_EXPIRY_MARGIN, ttl / 2))
         return token
 
 
@@ -280,7 +222,7 @@ class VaultSessionAuth(_RenewingAuth):
         username: str | None = None,
         password: str | None = None,
         session_id: str | None = None,
-        cache: _SecretCache = SESSION_CACHE,
+        cache: Registry[tuple[str, ...], str] = SESSIONS,
     ) -> None:
         if not session_id and not (username and password):
             raise ValueError("veeva_vault connection: set login and password, or a session_id in the extra")
@@ -319,7 +261,7 @@ class VaultSessionAuth(_RenewingAuth):
         user = body.get("userId")
         if isinstance(user, (int, str)) and not isinstance(user, bool) and str(user).strip():
             self.user_id = str(user).strip()
-        self._cache.put(self._key, session, self.SESSION_TTL)
+        self._cache.put(self._key, session, ttl=self.SESSION_TTL)
         return session
 
     def _rejected(self, response: httpx.Response) -> bool:
@@ -339,4 +281,4 @@ class VaultSessionAuth(_RenewingAuth):
         return bool(error_types(body) & SESSION_ERRORS)
 
 
-__all__ = ["SESSION_CACHE", "TOKEN_CACHE", "BearerTokenAuth", "OAuth2Auth", "VaultSessionAuth"]
+__all__ = ["BearerTokenAuth", "OAuth2Auth", "VaultSessionAuth"]
