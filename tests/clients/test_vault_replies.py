@@ -101,7 +101,7 @@ def test_a_job_id_named_as_a_numeric_string_counts_as_that_job(named: str) -> No
 
 @pytest.mark.parametrize(
     "named",
-    [True, 0, "0", "-2", "2.0", "２", "1" * 20, None, 2.0, [2]],
+    [True, 0, "0", "-2", "2.0", "\uff12", "1" * 20, None, 2.0, [2]],
     ids=repr,
 )
 def test_an_item_naming_no_positive_job_id_is_matched_by_position(named: Any) -> None:
