@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from clinical_rules_provider.job_options import failure_status_set, vault_failure_status_set
-from clinical_rules_provider.job_watch import RuleJobWatch, evaluate_vault_jobs
+from clinical_rules_provider.job_watch import (
+    MAX_WARNED_STATUSES,
+    RuleJobWatch,
+    evaluate_vault_jobs,
+    warn_unknown_status,
+)
 from clinical_rules_provider.models.clinical_one import RuleJob
 from clinical_rules_provider.models.enums import (
     RULE_JOB_FAILURE_STATUSES,
@@ -296,3 +303,50 @@ def test_vault_failure_while_others_wait_ends_the_wait() -> None:
 def test_vault_outcome_json_uses_string_job_ids() -> None:
     outcome = evaluate_vault_jobs({1: "SUCCESS", 2: "RUNNING"}, vault_failure_status_set(None))
     assert outcome.to_json() == {"succeeded": {"1": "SUCCESS"}, "failed": {}, "waiting": {"2": "RUNNING"}}
+
+
+# --- unknown statuses are logged once each, bounded -----------------------------------------
+
+
+@pytest.fixture
+def warned(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from clinical_rules_provider import job_watch
+
+    fresh: OrderedDict[str, None] = OrderedDict()
+    monkeypatch.setattr(job_watch, "_warned_statuses", fresh)
+    return fresh
+
+
+def unknown_status_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "clinical_rules_provider.job_watch"]
+
+
+def test_an_unknown_status_is_logged_once_saying_it_counts_as_running(
+    warned: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="clinical_rules_provider.job_watch"):
+        warn_unknown_status("Frobnicating")
+        warn_unknown_status("Frobnicating")
+    assert unknown_status_warnings(caplog) == ["Unknown rule job status 'Frobnicating' treated as still running"]
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [(100, "S" * 100), (101, "S" * 97 + "...")],
+    ids=["100-kept", "101-cut"],
+)
+def test_an_unknown_status_is_shown_up_to_100_characters(
+    warned: Any, caplog: pytest.LogCaptureFixture, length: int, shown: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="clinical_rules_provider.job_watch"):
+        warn_unknown_status("S" * length)
+    assert unknown_status_warnings(caplog) == [f"Unknown rule job status {shown!r} treated as still running"]
+    assert list(warned) == [shown]
+
+
+def test_the_unknown_statuses_remembered_are_the_newest_256(warned: Any) -> None:
+    for n in range(MAX_WARNED_STATUSES + 1):
+        warn_unknown_status(f"status {n}")
+    assert len(warned) == MAX_WARNED_STATUSES
+    assert next(iter(warned)) == "status 1"
+    assert f"status {MAX_WARNED_STATUSES}" in warned

@@ -295,3 +295,31 @@ def test_rule_pager_page_with_a_rule_lacking_its_id_raises_a_provider_error_not_
     pager = fl.RulePager.create(STUDY, "test")
     with pytest.raises(ClinicalRulesError):
         pager.feed(make_response(pager.next_request(), 200, {"resultData": [{"ruleName": "no id"}]}))
+
+
+# The flag and text parsers are built when the module is imported; these build them afresh, so
+# the parser factories themselves are exercised (see docs/mutation-testing.md).
+
+
+@pytest.mark.parametrize(("value", "wire"), [(True, "yes"), (False, "no")])
+def test_a_flag_parser_writes_its_two_wire_values(value: bool, wire: str) -> None:
+    assert fl._flag("yes", "no")(value, "enabled") == wire
+
+
+@pytest.mark.parametrize("value", [1, "true", None], ids=repr)
+def test_a_flag_parser_accepts_only_booleans_and_shows_what_it_got(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        fl._flag("yes", "no")(value, "training")
+    assert str(info.value) == f"training: expected True or False, got {value!r}"
+
+
+@pytest.mark.parametrize("value", ["ab", "abcd"])
+def test_a_text_parser_accepts_printable_text_within_both_bounds(value: str) -> None:
+    assert fl._text(2, 4)(value, "sort_column") == value
+
+
+@pytest.mark.parametrize("value", ["a", "abcde", "a\tb", 12], ids=repr)
+def test_a_text_parser_rejects_other_lengths_unprintable_text_and_non_strings(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        fl._text(2, 4)(value, "user_name")
+    assert str(info.value) == f"user_name: expected a printable string of 2 to 4 characters, got {value!r}"
