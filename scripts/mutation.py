@@ -105,6 +105,10 @@ def prepare_workspace() -> None:
         f"only_mutate = {toml_list(MUTATE)}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(TESTS)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # Each mutant forks from a server that has collected the tests but run none: forked
+        # from the process that ran them, a mutant inherits the simulator's threads as dead
+        # objects and an operator test waits on them until mutmut's timeout (a false kill).
+        'process_isolation = "forkserver"\n'
     )
     (WORKSPACE / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
 

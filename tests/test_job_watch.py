@@ -327,7 +327,9 @@ def test_an_unknown_status_is_logged_once_saying_it_counts_as_running(
     with caplog.at_level(logging.WARNING, logger="clinical_rules_provider.job_watch"):
         warn_unknown_status("Frobnicating")
         warn_unknown_status("Frobnicating")
-    assert unknown_status_warnings(caplog) == ["Unknown rule job status 'Frobnicating' treated as still running"]
+    assert unknown_status_warnings(caplog) == [
+        "Unknown rule job status 'Frobnicating' treated as still running"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ class GetOnly:
     def get(self, key: str) -> Any:
         return None
 
+
+class SetNotCallable(GetOnly):
     set = None
 
 
@@ -36,7 +38,11 @@ def test_the_task_state_store_is_taken_from_the_context() -> None:
     assert task_state_store({"task_state_store": store}) is store
 
 
-@pytest.mark.parametrize("context", [{}, {"task_state_store": None}, {"task_state_store": GetOnly()}])
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"task_state_store": None}, {"task_state_store": GetOnly()}, {"task_state_store": SetNotCallable()}],
+    ids=["absent", "none", "get-only", "set-not-callable"],
+)
 def test_no_store_or_one_without_get_and_set_is_no_store(context: dict[str, Any]) -> None:
     assert task_state_store(context) is None
 
@@ -77,9 +83,9 @@ def test_a_saved_ledger_is_resumed_saving_to_the_same_store(caplog: pytest.LogCa
     with caplog.at_level(logging.INFO, logger=LOG.name):
         ledger, durable = load_ledger({"task_state_store": store}, LOG)
     assert (ledger, durable) == (earlier, True)
-    assert (
-        "Resuming the publish of an earlier try: 1 rule(s) applied, 1 failed, 1 to reconcile" in caplog.text
-    )
+    assert caplog.messages == [
+        "Resuming the publish of an earlier try: 1 rule(s) applied, 1 failed, 1 to reconcile"
+    ]
     ledger.applied[RULE_C] = "job K"
     ledger.checkpoint()
     assert store.get(LEDGER_KEY)["applied"] == {RULE_A: "job J", RULE_C: "job K"}
