@@ -110,7 +110,16 @@ def prepare_workspace() -> None:
         # objects and an operator test waits on them until mutmut's timeout (a false kill).
         'process_isolation = "forkserver"\n'
     )
-    (WORKSPACE / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + config)
+    # mutmut hands each mutant's tests to pytest by node id; an escaped id (a parameter with a
+    # backslash or a non-ASCII character) does not match itself that way, pytest exits with
+    # "usage error" and mutmut reports a timeout. Unescaped ids round-trip.
+    pyproject = (ROOT / "pyproject.toml").read_text().replace(
+        "[tool.pytest.ini_options]\n",
+        "[tool.pytest.ini_options]\n"
+        "disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n",
+        1,
+    )
+    (WORKSPACE / "pyproject.toml").write_text(pyproject + config)
 
 
 def run_mutmut(jobs: int, only: list[str]) -> None:
@@ -154,7 +163,9 @@ def collect() -> list[Mutant]:
         for name, exit_code in data.exit_code_by_key.items():
             fn, cls = orig_function_and_class_names_from_key(name)
             function = f"{cls}.{fn}" if cls else fn
-            mutant = Mutant(name, module, function, status_by_exit_code[exit_code])
+            # 255: the worker raised before pytest could run the tests (mutmut calls it a timeout).
+            status = "error" if exit_code == 255 else status_by_exit_code[exit_code]
+            mutant = Mutant(name, module, function, status)
             if mutant.status not in KILLED:
                 mutant.diff = get_diff_for_mutant(name, path=path)
                 removed = [ln[1:] for ln in mutant.diff.splitlines() if ln.startswith("-") and ln[1:2] != "-"]
