@@ -113,11 +113,15 @@ def prepare_workspace() -> None:
     # mutmut hands each mutant's tests to pytest by node id; an escaped id (a parameter with a
     # backslash or a non-ASCII character) does not match itself that way, pytest exits with
     # "usage error" and mutmut reports a timeout. Unescaped ids round-trip.
-    pyproject = (ROOT / "pyproject.toml").read_text().replace(
-        "[tool.pytest.ini_options]\n",
-        "[tool.pytest.ini_options]\n"
-        "disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n",
-        1,
+    pyproject = (
+        (ROOT / "pyproject.toml")
+        .read_text()
+        .replace(
+            "[tool.pytest.ini_options]\n",
+            "[tool.pytest.ini_options]\n"
+            "disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n",
+            1,
+        )
     )
     (WORKSPACE / "pyproject.toml").write_text(pyproject + config)
 

@@ -733,4 +733,6 @@ def test_decode_json_decodes_each_body_once() -> None:
 def test_rerun_history_reads_start_dates_in_utc_by_default() -> None:
     body = {"status": "SUCCESS", "ruleHistory": [job_entry(RULE_A, "Success", "2025-09-07 19:12:08.747")]}
     history, _ = drive(c1.get_rerun_history(STUDY, "test", RULE_A), lambda request: body)
-    assert history.rule_history[0].job_start_date == datetime(2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc)
+    assert history.rule_history[0].job_start_date == datetime(
+        2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc
+    )

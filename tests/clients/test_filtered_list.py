@@ -11,6 +11,7 @@ import pytest
 from clinical_rules_provider.clients import filtered_list as fl
 from clinical_rules_provider.clients.base import ApiRequest
 from clinical_rules_provider.exceptions import (
+    ClinicalOneAPIError,
     ClinicalOneValidationError,
     ClinicalRulesError,
     TransientServiceError,
@@ -323,3 +324,44 @@ def test_a_text_parser_rejects_other_lengths_unprintable_text_and_non_strings(va
     with pytest.raises(ValueError) as info:
         fl._text(2, 4)(value, "user_name")
     assert str(info.value) == f"user_name: expected a printable string of 2 to 4 characters, got {value!r}"
+
+
+# --- what the pager sends and how it names its errors ---------------------------------------
+
+
+def test_rule_pager_requests_are_named_list_rules_and_carry_plain_json_values() -> None:
+    pager = fl.RulePager.create(STUDY, "test", publish_run="AllData", rule_states=["publish"])
+    request = pager.next_request()
+    assert request is not None and request.endpoint == "list_rules"
+    assert type(request.json["publishRun"]) is str
+    assert [type(s) for s in request.json["ruleState"]] == [str]
+
+
+def test_rule_pager_errors_name_the_list_rules_endpoint() -> None:
+    pager = fl.RulePager.create(STUDY, "test")
+    request = pager.next_request()
+    assert request is not None
+    with pytest.raises(ClinicalOneValidationError, match=r"^list_rules: "):
+        pager.feed(make_response(request, 400, ERROR_DOC))
+    with pytest.raises(TransientServiceError, match=r"^list_rules: "):
+        pager.feed(make_response(request, 200, content=b"{"))
+
+
+@pytest.mark.parametrize("body", [["not", "a", "page"], {"resultData": "none"}], ids=["list", "text"])
+def test_a_page_of_the_wrong_shape_is_a_clinical_one_error_naming_list_rules(body: Any) -> None:
+    pager = fl.RulePager.create(STUDY, "test")
+    with pytest.raises(ClinicalOneAPIError) as info:
+        pager.feed(make_response(pager.next_request(), 200, body))
+    assert info.value.message.startswith("list_rules: unexpected response shape")
+
+
+def test_a_page_without_the_renamed_result_field_has_no_rules() -> None:
+    pager = fl.RulePager.create(STUDY, "test", field_names={"result": "rules"})
+    assert pager.feed(make_response(pager.next_request(), 200, {"totalCount": 0})) == []
+    assert pager.done
+
+
+def test_rules_whose_ids_are_not_compact_uuids_are_paged_once_each() -> None:
+    rules = [{"ruleId": "R-1", "ruleName": "a"}, {"ruleId": "xyz", "ruleName": "b"}]
+    found, _ = walk(fl.RulePager.create(STUDY, "test", page_size=5), lambda request: {"resultData": rules})
+    assert [r.rule_id for r in found] == ["R-1", "xyz"]

@@ -114,7 +114,7 @@ def test_an_item_naming_no_positive_job_id_is_matched_by_position(named: Any) ->
 
 def test_a_nineteen_digit_job_id_is_a_named_id() -> None:
     big = int("9" * 19)
-    assert cancel([1, big], cancel_reply(ok(big), ok(1))) == [(1, "SUCCESS"), (big, "SUCCESS")]
+    assert cancel([1, big], cancel_reply(ok(big), REFUSED)) == [(1, "FAILURE"), (big, "SUCCESS")]
 
 
 def test_a_job_id_of_one_is_a_named_id() -> None:
