@@ -84,6 +84,12 @@ def parse_args() -> argparse.Namespace:
         "the others stay 'not checked'",
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the last run's .mutation/ and test again only the mutants it did not kill, "
+        "with the tests as they are now (for new tests; a change of the mutated code needs a full run)",
+    )
+    parser.add_argument(
         "--report-only", action="store_true", help="re-read the last run's .mutation/ without running"
     )
     return parser.parse_args()
@@ -327,7 +333,14 @@ def write_doc(text: str) -> None:
 def main() -> int:
     args = parse_args()
     started = time.monotonic()
-    if not args.report_only:
+    if args.resume:
+        # mutmut copies tests/ again on every run; without its stats it maps them afresh, so
+        # new tests reach the mutants they cover. A mutant named on the command line is tested
+        # again; every other keeps its verdict.
+        (WORKSPACE / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+        again = [m.name for m in collect() if m.status not in KILLED]
+        run_mutmut(args.jobs, again)
+    elif not args.report_only:
         prepare_workspace()
         run_mutmut(args.jobs, args.only)
     seconds = time.monotonic() - started

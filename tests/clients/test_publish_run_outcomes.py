@@ -111,6 +111,12 @@ def test_the_unconfirmed_error_names_every_group_and_what_not_to_do() -> None:
     )
 
 
+def test_the_unconfirmed_error_lists_several_applied_and_failed_rules_comma_separated() -> None:
+    ledger = PublishLedger(applied={RULE_A: "job X", RULE_B: "job Y"}, failed={RULE_C: "no", "E" * 32: "bad"})
+    error = pr.unconfirmed_error(ledger, [RULE_A, RULE_B, RULE_C, "E" * 32, "D" * 32], {"D" * 32: "lost"})
+    assert f"Applied (2): {RULE_A}, {RULE_B}. Failed (2): {RULE_C} (no), {'E' * 32} (bad). " in error.message
+
+
 def test_the_unconfirmed_error_shows_empty_groups_as_a_dash_and_carries_the_results() -> None:
     results = [pr.PublishRunResult(rule_id=RULE_B)]
     error = pr.unconfirmed_error(PublishLedger(), [RULE_A], {RULE_A: "lost"}, results)

@@ -181,8 +181,9 @@ def test_http_399_without_an_envelope_is_no_error() -> None:
     vault.raise_for_vault_error(make_response(request, 399, None), None, "x")
 
 
-def test_error_types_ignores_errors_of_another_type_than_list_or_object() -> None:
-    assert vault.error_types({"responseStatus": "FAILURE", "errors": "INVALID_DATA"}) == set()
+@pytest.mark.parametrize("errors", ["INVALID_DATA", 5, None], ids=["text", "number", "none"])
+def test_error_types_ignores_errors_of_another_type_than_list_or_object(errors: Any) -> None:
+    assert vault.error_types({"responseStatus": "FAILURE", "errors": errors}) == set()
 
 
 @pytest.mark.parametrize("body", [{"responseStatus": "SUCCESS", "data": []}, ["not", "a", "dict"]], ids=repr)
