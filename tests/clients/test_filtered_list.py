@@ -365,3 +365,9 @@ def test_rules_whose_ids_are_not_compact_uuids_are_paged_once_each() -> None:
     rules = [{"ruleId": "R-1", "ruleName": "a"}, {"ruleId": "xyz", "ruleName": "b"}]
     found, _ = walk(fl.RulePager.create(STUDY, "test", page_size=5), lambda request: {"resultData": rules})
     assert [r.rule_id for r in found] == ["R-1", "xyz"]
+
+
+def test_a_page_that_is_no_object_is_a_shape_error_with_a_renamed_result_field_too() -> None:
+    pager = fl.RulePager.create(STUDY, "test", field_names={"result": "rules"})
+    with pytest.raises(ClinicalOneAPIError, match=r"^list_rules: unexpected response shape"):
+        pager.feed(make_response(pager.next_request(), 200, ["not", "a", "page"]))
