@@ -137,7 +137,8 @@ def run_mutmut(jobs: int, only: list[str]) -> None:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     mutmut = Path(sys.executable).parent / "mutmut"
     cmd = [str(mutmut), "run", "--max-children", str(jobs), *only]
-    print("+", " ".join(cmd), f"(in {WORKSPACE})", flush=True)
+    shown = " ".join(cmd[:4]) + (f" <{len(only)} mutant name(s)>" if only else "")
+    print("+", shown, f"(in {WORKSPACE})", flush=True)
     subprocess.run(cmd, cwd=WORKSPACE, env=env, check=True)
 
 
