@@ -352,3 +352,56 @@ def test_the_unknown_statuses_remembered_are_the_newest_256(warned: Any) -> None
     assert len(warned) == MAX_WARNED_STATUSES
     assert next(iter(warned)) == "status 1"
     assert f"status {MAX_WARNED_STATUSES}" in warned
+
+
+# --- outcomes as messages and JSON ------------------------------------------------------------
+
+
+def test_the_failure_message_names_every_failed_job_in_rule_order() -> None:
+    outcome = RuleJobWatch.create([RULE_B, RULE_A], started_after=T0).evaluate(
+        {RULE_A: [job(RULE_A, JOB_NEW, "Failed", T0)], RULE_B: [job(RULE_B, JOB_NEWER, "Failed", T0)]}
+    )
+    first, second = sorted([RULE_A, RULE_B])
+    jobs = {RULE_A: JOB_NEW, RULE_B: JOB_NEWER}
+    assert outcome.failure_message() == (
+        f"2 rule job(s) ended in a failure status: {first} (job {jobs[first]}): Failed; "
+        f"{second} (job {jobs[second]}): Failed"
+    )
+
+
+def test_outcome_json_keys_failed_jobs_by_their_id_as_text() -> None:
+    outcome = evaluate_vault_jobs({7: "ERRORS_ENCOUNTERED"}, frozenset({"ERRORS_ENCOUNTERED"}))
+    assert outcome.to_json()["failed"] == {"7": "ERRORS_ENCOUNTERED"}
+
+
+def test_a_job_without_a_start_date_is_json_with_a_null_date() -> None:
+    from clinical_rules_provider.job_watch import WatchOutcome
+
+    assert WatchOutcome.value_json(job(RULE_A, JOB_NEW, "Success", None)) == {
+        "job_id": JOB_NEW,
+        "status": "Success",
+        "job_start_date": None,
+    }
+
+
+def test_a_rule_without_a_job_does_not_stop_the_next_rule_being_classified() -> None:
+    outcome = RuleJobWatch.create([RULE_A, RULE_B], started_after=T0).evaluate(
+        {RULE_B: [job(RULE_B, JOB_NEW, "Success", T0)]}
+    )
+    assert outcome.waiting == {RULE_A: "no matching job yet"}
+    assert list(outcome.succeeded) == [RULE_B]
+
+
+def test_a_job_without_a_status_keeps_waiting_with_an_empty_reason() -> None:
+    outcome = watch().evaluate({RULE_A: [job(RULE_A, JOB_NEW, None, T0)]})
+    assert outcome.waiting == {RULE_A: ""}
+
+
+def test_bad_watch_input_names_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^rule_ids"):
+        RuleJobWatch.create(["nope"], started_after=T0)
+    with pytest.raises(ValueError, match=r"^job_ids"):
+        RuleJobWatch.create([RULE_A], job_ids=["nope"])
+    with pytest.raises(ValueError) as info:
+        RuleJobWatch.create([RULE_A])
+    assert str(info.value) == "started_after: expected an aware datetime when no job_ids are given"
