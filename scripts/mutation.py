@@ -204,7 +204,7 @@ def explain(mutants: list[Mutant]) -> list[dict[str, str]]:
     entries: list[dict[str, str]] = json.loads(EQUIVALENTS.read_text()) if EQUIVALENTS.exists() else []
     used: set[int] = set()
     for mutant in mutants:
-        if mutant.status in KILLED:
+        if mutant.status != "survived":  # only a mutant the tests ran against can be equivalent
             continue
         for i, entry in enumerate(entries):
             if (entry["module"], entry["function"], entry["original"], entry["mutated"]) == (
