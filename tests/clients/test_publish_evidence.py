@@ -196,3 +196,29 @@ def test_a_history_snapshot_refused_is_raised_without_another_fallback() -> None
     error = ClinicalOneValidationError("no", status_code=400)
     with pytest.raises(ClinicalOneValidationError):
         run(pe.read_snapshot(ARGS, [RULE_A], "rerun_history", "UTC"), lambda r: Refused(error))
+
+
+def test_the_snapshot_is_read_in_bulk_first() -> None:
+    (endpoint, jobs), requests = run(
+        pe.read_snapshot(ARGS, [RULE_A], "job_status", "UTC"),
+        lambda r: bulk({"ruleId": RULE_A, "jobId": JOB_1}),
+    )
+    assert (endpoint, jobs) == ("job_status", {RULE_A: [JOB_1]})
+    assert [r.endpoint for r in requests] == ["get_job_status"]
+
+
+def test_an_unreadable_bulk_body_names_the_endpoint() -> None:
+    with pytest.raises(ClinicalRulesError, match=r"^get_job_status: "):
+        pe._job_ids_page(make_response(ApiRequest("get_job_status", "PUT", "/x"), 200, content=b"{"))
+
+
+def test_a_bulk_body_that_is_no_object_is_a_service_error() -> None:
+    with pytest.raises(ClinicalOneAPIError):
+        pe._job_ids_page(make_response(ApiRequest("get_job_status", "PUT", "/x"), 200, ["no"]))
+
+
+def test_a_failed_bulk_reply_with_dated_entries_is_no_evidence_either() -> None:
+    entry = {"ruleId": RULE_A, "jobId": JOB_1, "jobStartDate": "2025-01-01 00:00:00.000"}
+    body = bulk(entry) | {"errorMessage": "boom"}
+    with pytest.raises(UnexpectedResponseError):
+        pe._job_ids_page(make_response(ApiRequest("get_job_status", "PUT", "/x"), 500, body))
