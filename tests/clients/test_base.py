@@ -179,3 +179,12 @@ def test_parse_model_passes_the_context_to_the_validators() -> None:
     )
     assert job.job_start_date is not None and job.job_start_date.utcoffset() is not None
     assert job.job_start_date.utcoffset().total_seconds() == 5.5 * 3600  # type: ignore[union-attr]
+
+
+class Outer(BaseModel):
+    inner: Thing
+
+
+def test_a_nested_shape_problem_is_named_by_its_dotted_path() -> None:
+    with pytest.raises(ClinicalRulesError, match=r"\(inner\.a: "):
+        parse_model(Outer, {"inner": {"a": "x", "b": 1, "c": 1, "d": 1}}, "get_thing")

@@ -84,3 +84,12 @@ def test_the_details_of_a_bare_error_are_cut_after_200_characters(length: int, k
 def test_refused_credentials_keep_the_services_text_as_it_is() -> None:
     error = raised(401, {"errorMessage": "  padded text"})
     assert error.message.endswith("(HTTP 401):   padded text")
+
+
+def test_a_failed_status_alone_makes_an_envelope_even_on_http_200() -> None:
+    error = envelope_error({"status": "failed"}, 200, "update_publish_run")
+    assert error is not None and error.message == "update_publish_run: request failed"
+
+
+def test_a_success_status_in_any_case_is_no_envelope_on_an_error_status() -> None:
+    assert envelope_error({"status": "Success"}, 400, "update_publish_run") is None

@@ -88,3 +88,24 @@ def test_a_rule_failed_by_an_earlier_try_is_sent_again_with_the_unsettled_ones_a
     assert service.puts() == [[RULE_A, RULE_B]]
     assert ledger.failed == {}
     assert set(ledger.applied) == {RULE_A, RULE_B}
+
+
+@pytest.mark.parametrize(("seconds", "poll"), [(0, 0.001), (0.5, 1.0005)], ids=["lowest", "below-one"])
+def test_settle_accepts_zero_seconds_and_polls_down_to_a_millisecond(seconds: float, poll: float) -> None:
+    assert pr.Settle(seconds=seconds, poll=poll).seconds == seconds
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seconds": True}, "settle_seconds: expected a finite number of seconds, got True"),
+        ({"poll": float("inf")}, "settle_poll_seconds: expected a finite number of seconds, got inf"),
+        ({"seconds": -0.5}, "settle_seconds: expected a number >= 0, got -0.5"),
+        ({"poll": 0.0005}, "settle_poll_seconds: expected a number >= 0.001, got 0.0005"),
+    ],
+    ids=["bool", "infinite", "negative", "poll-too-small"],
+)
+def test_bad_settle_values_are_named_with_what_was_given(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        pr.Settle(**kwargs)
+    assert str(info.value) == message
