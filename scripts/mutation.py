@@ -142,16 +142,20 @@ def run_mutmut(jobs: int, only: list[str]) -> None:
 
 
 def function_span(source: str, function: str) -> tuple[int, int] | None:
-    """First and last line of ``function`` (``name`` or ``Class.name``) in ``source``."""
+    """First line (its first decorator's) and last line of ``function`` (``name`` or ``Class.name``)."""
     tree = ast.parse(source)
     cls, _, name = function.rpartition(".")
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and cls and node.name == cls:
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == name:
-                    return item.lineno, item.end_lineno or item.lineno
-        if not cls and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return node.lineno, node.end_lineno or node.lineno
+        if cls and isinstance(node, ast.ClassDef) and node.name == cls:
+            found = next((i for i in node.body if isinstance(i, kinds) and i.name == name), None)
+        elif not cls and isinstance(node, kinds) and node.name == name:
+            found = node
+        else:
+            continue
+        if found is not None:
+            first = min([found.lineno, *(d.lineno for d in found.decorator_list)])
+            return first, found.end_lineno or found.lineno
     return None
 
 
@@ -182,20 +186,26 @@ def collect() -> list[Mutant]:
                 added = [ln[1:] for ln in mutant.diff.splitlines() if ln.startswith("+") and ln[1:2] != "+"]
                 mutant.original = "\n".join(s.strip() for s in removed)
                 mutant.mutated = "\n".join(s.strip() for s in added)
-                mutant.line = locate(source, function, removed[0] if removed else "")
+                mutant.line = locate(source, function, mutant.diff)
             mutants.append(mutant)
     os.chdir(ROOT)
     return mutants
 
 
-def locate(source: str, function: str, removed: str) -> int | None:
+def locate(source: str, function: str, diff: str) -> int | None:
+    """The file line of a mutant's first changed line: the diff is of the function alone, so its
+    hunk header counts lines from the function's first line."""
     span = function_span(source, function)
     if span is None:
         return None
-    lines = source.splitlines()
-    for number in range(span[0], span[1] + 1):
-        if lines[number - 1].strip() == removed.strip():
-            return number
+    offset = None
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            offset = int(line.split()[1].lstrip("-").split(",")[0])
+        elif offset is not None and line.startswith(" "):
+            offset += 1
+        elif offset is not None and line.startswith("-"):
+            return span[0] + offset - 1
     return span[0]
 
 
@@ -223,7 +233,9 @@ def rate(killed: int, total: int) -> float:
     return round(100.0 * killed / total, 1) if total else 100.0
 
 
-def summarize(mutants: list[Mutant], seconds: float, stale: list[dict[str, str]]) -> dict[str, Any]:
+def summarize(
+    mutants: list[Mutant], seconds: float, stale: list[dict[str, str]], mode: str
+) -> dict[str, Any]:
     modules: dict[str, dict[str, Any]] = {}
     for module in sorted({m.module for m in mutants}):
         mine = [m for m in mutants if m.module == module]
@@ -245,6 +257,7 @@ def summarize(mutants: list[Mutant], seconds: float, stale: list[dict[str, str]]
     return {
         "tool": "mutmut " + _mutmut_version(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": mode,
         "seconds": round(seconds),
         "mutated": list(MUTATE),
         "tests": list(TESTS),
@@ -287,7 +300,7 @@ def cell(text: str) -> str:
 def markdown(result: dict[str, Any]) -> str:
     overall = result["overall"]
     lines = [
-        f"Last run: {result['date']}, {result['tool']}, {result['seconds']} s; "
+        f"Last run: {result['date']}, {result['tool']}, {result['mode']} ({result['seconds']} s); "
         f"{overall['mutants']} mutants, {overall['killed']} killed, {overall['equivalent']} equivalent, "
         f"{overall['unexplained']} unexplained.",
         "",
@@ -346,7 +359,8 @@ def main() -> int:
     seconds = time.monotonic() - started
     mutants = collect()
     stale = explain(mutants)
-    result = summarize(mutants, seconds, stale)
+    mode = "resume" if args.resume else "report-only" if args.report_only else "full run"
+    result = summarize(mutants, seconds, stale, mode)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     write_doc(table)
