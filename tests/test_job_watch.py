@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from clinical_rules_provider.job_options import failure_status_set, vault_failure_status_set
-from clinical_rules_provider.job_watch import RuleJobWatch, evaluate_vault_jobs
+from clinical_rules_provider.job_watch import (
+    MAX_WARNED_STATUSES,
+    RuleJobWatch,
+    evaluate_vault_jobs,
+    warn_unknown_status,
+)
 from clinical_rules_provider.models.clinical_one import RuleJob
 from clinical_rules_provider.models.enums import (
     RULE_JOB_FAILURE_STATUSES,
@@ -296,3 +303,105 @@ def test_vault_failure_while_others_wait_ends_the_wait() -> None:
 def test_vault_outcome_json_uses_string_job_ids() -> None:
     outcome = evaluate_vault_jobs({1: "SUCCESS", 2: "RUNNING"}, vault_failure_status_set(None))
     assert outcome.to_json() == {"succeeded": {"1": "SUCCESS"}, "failed": {}, "waiting": {"2": "RUNNING"}}
+
+
+# --- unknown statuses are logged once each, bounded -----------------------------------------
+
+
+@pytest.fixture
+def warned(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from clinical_rules_provider import job_watch
+
+    fresh: OrderedDict[str, None] = OrderedDict()
+    monkeypatch.setattr(job_watch, "_warned_statuses", fresh)
+    return fresh
+
+
+def unknown_status_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "clinical_rules_provider.job_watch"]
+
+
+def test_an_unknown_status_is_logged_once_saying_it_counts_as_running(
+    warned: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="clinical_rules_provider.job_watch"):
+        warn_unknown_status("Frobnicating")
+        warn_unknown_status("Frobnicating")
+    assert unknown_status_warnings(caplog) == [
+        "Unknown rule job status 'Frobnicating' treated as still running"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [(100, "S" * 100), (101, "S" * 97 + "...")],
+    ids=["100-kept", "101-cut"],
+)
+def test_an_unknown_status_is_shown_up_to_100_characters(
+    warned: Any, caplog: pytest.LogCaptureFixture, length: int, shown: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="clinical_rules_provider.job_watch"):
+        warn_unknown_status("S" * length)
+    assert unknown_status_warnings(caplog) == [f"Unknown rule job status {shown!r} treated as still running"]
+    assert list(warned) == [shown]
+
+
+def test_the_unknown_statuses_remembered_are_the_newest_256(warned: Any) -> None:
+    for n in range(MAX_WARNED_STATUSES + 1):
+        warn_unknown_status(f"status {n}")
+    assert len(warned) == MAX_WARNED_STATUSES
+    assert next(iter(warned)) == "status 1"
+    assert f"status {MAX_WARNED_STATUSES}" in warned
+
+
+# --- outcomes as messages and JSON ------------------------------------------------------------
+
+
+def test_the_failure_message_names_every_failed_job_in_rule_order() -> None:
+    outcome = RuleJobWatch.create([RULE_B, RULE_A], started_after=T0).evaluate(
+        {RULE_A: [job(RULE_A, JOB_NEW, "Failed", T0)], RULE_B: [job(RULE_B, JOB_NEWER, "Failed", T0)]}
+    )
+    first, second = sorted([RULE_A, RULE_B])
+    jobs = {RULE_A: JOB_NEW, RULE_B: JOB_NEWER}
+    assert outcome.failure_message() == (
+        f"2 rule job(s) ended in a failure status: {first} (job {jobs[first]}): Failed; "
+        f"{second} (job {jobs[second]}): Failed"
+    )
+
+
+def test_outcome_json_keys_failed_jobs_by_their_id_as_text() -> None:
+    outcome = evaluate_vault_jobs({7: "ERRORS_ENCOUNTERED"}, frozenset({"ERRORS_ENCOUNTERED"}))
+    assert outcome.to_json()["failed"] == {"7": "ERRORS_ENCOUNTERED"}
+
+
+def test_a_job_without_a_start_date_is_json_with_a_null_date() -> None:
+    from clinical_rules_provider.job_watch import WatchOutcome
+
+    assert WatchOutcome.value_json(job(RULE_A, JOB_NEW, "Success", None)) == {
+        "job_id": JOB_NEW,
+        "status": "Success",
+        "job_start_date": None,
+    }
+
+
+def test_a_rule_without_a_job_does_not_stop_the_next_rule_being_classified() -> None:
+    outcome = RuleJobWatch.create([RULE_A, RULE_B], started_after=T0).evaluate(
+        {RULE_B: [job(RULE_B, JOB_NEW, "Success", T0)]}
+    )
+    assert outcome.waiting == {RULE_A: "no matching job yet"}
+    assert list(outcome.succeeded) == [RULE_B]
+
+
+def test_a_job_without_a_status_keeps_waiting_with_an_empty_reason() -> None:
+    outcome = watch().evaluate({RULE_A: [job(RULE_A, JOB_NEW, None, T0)]})
+    assert outcome.waiting == {RULE_A: ""}
+
+
+def test_bad_watch_input_names_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^rule_ids"):
+        RuleJobWatch.create(["nope"], started_after=T0)
+    with pytest.raises(ValueError, match=r"^job_ids"):
+        RuleJobWatch.create([RULE_A], job_ids=["nope"])
+    with pytest.raises(ValueError) as info:
+        RuleJobWatch.create([RULE_A])
+    assert str(info.value) == "started_after: expected an aware datetime when no job_ids are given"

@@ -26,6 +26,7 @@ from clinical_rules_provider.exceptions import (
     ClinicalOneValidationError,
     ClinicalRulesError,
     TransientServiceError,
+    UnexpectedResponseError,
 )
 from clinical_rules_provider.models.clinical_one import JobStatusResult, PublishRunResult
 from clinical_rules_provider.models.enums import PublishJobStatus, RuleJobStatus
@@ -741,3 +742,62 @@ def test_decode_json_decodes_each_body_once() -> None:
     response = httpx.Response(200, content=json.dumps({"a": [1]}).encode())
     first = decode_json(response, "x")
     assert decode_json(response, "x") is first
+
+
+def test_rerun_history_reads_start_dates_in_utc_by_default() -> None:
+    body = {"status": "SUCCESS", "ruleHistory": [job_entry(RULE_A, "Success", "2025-09-07 19:12:08.747")]}
+    history, _ = drive(c1.get_rerun_history(STUDY, "test", RULE_A), lambda request: body)
+    assert history.rule_history[0].job_start_date == datetime(
+        2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc
+    )
+
+
+# --- the bulk job status: names and errors ------------------------------------------------------
+
+
+def job_status_error(body: Any, status: int = 200) -> ClinicalRulesError:
+    with pytest.raises(ClinicalRulesError) as info:
+        drive(c1.get_job_status(STUDY, "test", [RULE_A]), lambda request: (status, body))
+    return info.value
+
+
+def test_job_status_requests_are_named_get_job_status() -> None:
+    (request,) = c1.get_job_status(STUDY, "test", [RULE_A]).send(None)
+    assert request.endpoint == "get_job_status"
+
+
+def test_a_2xx_job_status_reply_with_an_error_outcome_and_no_list_is_the_services_error() -> None:
+    error = job_status_error({"errorMessage": "Study locked"})
+    assert type(error) is ClinicalOneAPIError
+    assert error.message == "get_job_status: Study locked"
+
+
+def test_a_job_status_reply_without_its_list_names_its_members() -> None:
+    error = job_status_error({"errorMessage": "Success", "extra": 1})
+    assert type(error) is UnexpectedResponseError
+    assert error.message == (
+        "get_job_status: the reply has no jobStatus list (members: errorMessage, extra), so it cannot say "
+        "which rules have jobs"
+    )
+    assert error.status_code == 200
+
+
+def test_a_job_status_reply_without_members_says_none() -> None:
+    error = job_status_error({}, 201)
+    assert error.message.startswith("get_job_status: the reply has no jobStatus list (members: none)")
+    assert error.status_code == 201
+
+
+def test_the_members_named_are_the_first_ten_each_cut_to_40_characters() -> None:
+    body: dict[str, Any] = {"errorMessage": "Success", "k" * 45: 1}
+    body.update({f"m{n:02d}": n for n in range(10)})
+    error = job_status_error(body)
+    members = ", ".join(["errorMessage", "k" * 40, *[f"m{n:02d}" for n in range(8)]])
+    assert f"(members: {members})" in error.message
+
+
+def test_a_job_status_list_of_another_type_is_an_unexpected_shape_with_the_http_status() -> None:
+    error = job_status_error({"errorMessage": "Success", "jobStatus": "none"}, 203)
+    assert type(error) is ClinicalOneAPIError
+    assert error.message == "get_job_status: unexpected response shape"
+    assert error.status_code == 203

@@ -11,6 +11,7 @@ import pytest
 from clinical_rules_provider.clients import filtered_list as fl
 from clinical_rules_provider.clients.base import ApiRequest
 from clinical_rules_provider.exceptions import (
+    ClinicalOneAPIError,
     ClinicalOneValidationError,
     ClinicalRulesError,
     TransientServiceError,
@@ -295,3 +296,78 @@ def test_rule_pager_page_with_a_rule_lacking_its_id_raises_a_provider_error_not_
     pager = fl.RulePager.create(STUDY, "test")
     with pytest.raises(ClinicalRulesError):
         pager.feed(make_response(pager.next_request(), 200, {"resultData": [{"ruleName": "no id"}]}))
+
+
+# The flag and text parsers are built when the module is imported; these build them afresh, so
+# the parser factories themselves are exercised (see docs/mutation-testing.md).
+
+
+@pytest.mark.parametrize(("value", "wire"), [(True, "yes"), (False, "no")])
+def test_a_flag_parser_writes_its_two_wire_values(value: bool, wire: str) -> None:
+    assert fl._flag("yes", "no")(value, "enabled") == wire
+
+
+@pytest.mark.parametrize("value", [1, "true", None], ids=repr)
+def test_a_flag_parser_accepts_only_booleans_and_shows_what_it_got(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        fl._flag("yes", "no")(value, "training")
+    assert str(info.value) == f"training: expected True or False, got {value!r}"
+
+
+@pytest.mark.parametrize("value", ["ab", "abcd"])
+def test_a_text_parser_accepts_printable_text_within_both_bounds(value: str) -> None:
+    assert fl._text(2, 4)(value, "sort_column") == value
+
+
+@pytest.mark.parametrize("value", ["a", "abcde", "a\tb", 12], ids=repr)
+def test_a_text_parser_rejects_other_lengths_unprintable_text_and_non_strings(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        fl._text(2, 4)(value, "user_name")
+    assert str(info.value) == f"user_name: expected a printable string of 2 to 4 characters, got {value!r}"
+
+
+# --- what the pager sends and how it names its errors ---------------------------------------
+
+
+def test_rule_pager_requests_are_named_list_rules_and_carry_plain_json_values() -> None:
+    pager = fl.RulePager.create(STUDY, "test", publish_run="AllData", rule_states=["publish"])
+    request = pager.next_request()
+    assert request is not None and request.endpoint == "list_rules"
+    assert type(request.json["publishRun"]) is str
+    assert [type(s) for s in request.json["ruleState"]] == [str]
+
+
+def test_rule_pager_errors_name_the_list_rules_endpoint() -> None:
+    pager = fl.RulePager.create(STUDY, "test")
+    request = pager.next_request()
+    assert request is not None
+    with pytest.raises(ClinicalOneValidationError, match=r"^list_rules: "):
+        pager.feed(make_response(request, 400, ERROR_DOC))
+    with pytest.raises(TransientServiceError, match=r"^list_rules: "):
+        pager.feed(make_response(request, 200, content=b"{"))
+
+
+@pytest.mark.parametrize("body", [["not", "a", "page"], {"resultData": "none"}], ids=["list", "text"])
+def test_a_page_of_the_wrong_shape_is_a_clinical_one_error_naming_list_rules(body: Any) -> None:
+    pager = fl.RulePager.create(STUDY, "test")
+    with pytest.raises(ClinicalOneAPIError) as info:
+        pager.feed(make_response(pager.next_request(), 200, body))
+    assert info.value.message.startswith("list_rules: unexpected response shape")
+
+
+def test_a_page_without_the_renamed_result_field_has_no_rules() -> None:
+    pager = fl.RulePager.create(STUDY, "test", field_names={"result": "rules"})
+    assert pager.feed(make_response(pager.next_request(), 200, {"totalCount": 0})) == []
+    assert pager.done
+
+
+def test_rules_whose_ids_are_not_compact_uuids_are_paged_once_each() -> None:
+    rules = [{"ruleId": "R-1", "ruleName": "a"}, {"ruleId": "xyz", "ruleName": "b"}]
+    found, _ = walk(fl.RulePager.create(STUDY, "test", page_size=5), lambda request: {"resultData": rules})
+    assert [r.rule_id for r in found] == ["R-1", "xyz"]
+
+
+def test_a_page_that_is_no_object_is_a_shape_error_with_a_renamed_result_field_too() -> None:
+    pager = fl.RulePager.create(STUDY, "test", field_names={"result": "rules"})
+    with pytest.raises(ClinicalOneAPIError, match=r"^list_rules: unexpected response shape"):
+        pager.feed(make_response(pager.next_request(), 200, ["not", "a", "page"]))
