@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 
 from clinical_rules_provider.job_options import failure_status_set, vault_failure_status_set
 from clinical_rules_provider.job_watch import (
-    MAX_WARNED_STATUSES,
     RuleJobWatch,
     evaluate_vault_jobs,
     warn_unknown_status,
@@ -309,12 +307,11 @@ def test_vault_outcome_json_uses_string_job_ids() -> None:
 
 
 @pytest.fixture
-def warned(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from clinical_rules_provider import job_watch
+def warned() -> Any:
+    """The statuses already warned of (empty: every test starts with ``_state.reset()``)."""
+    from clinical_rules_provider import _state
 
-    fresh: OrderedDict[str, None] = OrderedDict()
-    monkeypatch.setattr(job_watch, "_warned_statuses", fresh)
-    return fresh
+    return _state.WARNED_STATUSES
 
 
 def unknown_status_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -343,15 +340,16 @@ def test_an_unknown_status_is_shown_up_to_100_characters(
     with caplog.at_level(logging.WARNING, logger="clinical_rules_provider.job_watch"):
         warn_unknown_status("S" * length)
     assert unknown_status_warnings(caplog) == [f"Unknown rule job status {shown!r} treated as still running"]
-    assert list(warned) == [shown]
+    assert list(warned.snapshot()) == [shown]
 
 
 def test_the_unknown_statuses_remembered_are_the_newest_256(warned: Any) -> None:
-    for n in range(MAX_WARNED_STATUSES + 1):
+    for n in range(257):
         warn_unknown_status(f"status {n}")
-    assert len(warned) == MAX_WARNED_STATUSES
-    assert next(iter(warned)) == "status 1"
-    assert f"status {MAX_WARNED_STATUSES}" in warned
+    remembered = list(warned.snapshot())
+    assert len(remembered) == 256
+    assert remembered[0] == "status 1"
+    assert remembered[-1] == "status 256"
 
 
 # --- outcomes as messages and JSON ------------------------------------------------------------

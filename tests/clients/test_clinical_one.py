@@ -54,6 +54,10 @@ def get_rerun_history(study: object, mode: object, rule_id: object, **kw: Any) -
     return c1.get_rerun_history(StudyRef.of(study, mode), CompactId.of(rule_id, "rule_id"), **kw)
 
 
+def latest_jobs(study: object, mode: object, rule_ids: object, **kw: Any) -> Any:
+    return c1.latest_jobs(StudyRef.of(study, mode), RuleIds.of(rule_ids), **kw)
+
+
 PUBLISH_PREFIX = "/ec-rule-designer-svc/rest/v1.0/rulemgt/studies"
 RULE_SVC_PREFIX = "/ec-rule-svc/rest/v1.0/studies"
 
@@ -746,7 +750,7 @@ def test_decode_json_decodes_each_body_once() -> None:
 
 def test_rerun_history_reads_start_dates_in_utc_by_default() -> None:
     body = {"status": "SUCCESS", "ruleHistory": [job_entry(RULE_A, "Success", "2025-09-07 19:12:08.747")]}
-    history, _ = drive(c1.get_rerun_history(STUDY, "test", RULE_A), lambda request: body)
+    history, _ = drive(get_rerun_history(STUDY, "test", RULE_A), lambda request: body)
     assert history.rule_history[0].job_start_date == datetime(
         2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc
     )
@@ -757,12 +761,12 @@ def test_rerun_history_reads_start_dates_in_utc_by_default() -> None:
 
 def job_status_error(body: Any, status: int = 200) -> ClinicalRulesError:
     with pytest.raises(ClinicalRulesError) as info:
-        drive(c1.get_job_status(STUDY, "test", [RULE_A]), lambda request: (status, body))
+        drive(get_job_status(STUDY, "test", [RULE_A]), lambda request: (status, body))
     return info.value
 
 
 def test_job_status_requests_are_named_get_job_status() -> None:
-    (request,) = c1.get_job_status(STUDY, "test", [RULE_A]).send(None)
+    (request,) = get_job_status(STUDY, "test", [RULE_A]).send(None)
     assert request.endpoint == "get_job_status"
 
 

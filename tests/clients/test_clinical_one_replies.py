@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from clinical_rules_provider.clients import clinical_one as c1
 from clinical_rules_provider.clients import publish_run as pr
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import (
@@ -23,7 +22,9 @@ from tests.clients.test_clinical_one import (
     RULE_B,
     RULE_C,
     STUDY,
+    cancel_rule_jobs,
     drive,
+    get_job_status,
     job_entry,
     make_response,
     publish_item,
@@ -37,12 +38,12 @@ IDS = [f"{i:032X}" for i in range(1, 502)]  # two chunks: 500 and 1
 
 
 def cancel(ids: list[str], body: Any) -> Any:
-    result, _ = drive(c1.cancel_rule_jobs(STUDY, "test", ids), body if callable(body) else lambda r: body)
+    result, _ = drive(cancel_rule_jobs(STUDY, "test", ids), body if callable(body) else lambda r: body)
     return result
 
 
 def test_cancel_requests_are_named_cancel_rule_jobs() -> None:
-    (request,) = c1.cancel_rule_jobs(STUDY, "test", [RULE_A]).send(None)
+    (request,) = cancel_rule_jobs(STUDY, "test", [RULE_A]).send(None)
     assert request.endpoint == "cancel_rule_jobs"
 
 
@@ -85,7 +86,7 @@ def test_a_job_status_entry_of_the_wrong_shape_is_a_clinical_one_error_naming_th
 
 def test_an_unreadable_job_status_body_names_the_endpoint() -> None:
     with pytest.raises(TransientServiceError, match=r"^get_job_status: "):
-        drive(c1.get_job_status(STUDY, "test", [RULE_A]), lambda r: make_response(r, 200, content=b"{"))
+        drive(get_job_status(STUDY, "test", [RULE_A]), lambda r: make_response(r, 200, content=b"{"))
 
 
 # --- publish-run replies ------------------------------------------------------------------------

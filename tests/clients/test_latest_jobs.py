@@ -16,7 +16,17 @@ from clinical_rules_provider.exceptions import (
     TransientServiceError,
     UnexpectedResponseError,
 )
-from tests.clients.test_clinical_one import RULE_A, RULE_B, RULE_C, STUDY, drive, job_entry, make_response
+from tests.clients.test_clinical_one import (
+    RULE_A,
+    RULE_B,
+    RULE_C,
+    STUDY,
+    drive,
+    get_rerun_history,
+    job_entry,
+    latest_jobs,
+    make_response,
+)
 
 START = "2025-09-07 19:12:08.747"
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
@@ -27,13 +37,13 @@ def history_of(*entries: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_latest_jobs_reads_rerun_history_by_default_one_request_per_rule() -> None:
-    step = c1.latest_jobs(STUDY, "test", [RULE_A, RULE_B]).send(None)
+    step = latest_jobs(STUDY, "test", [RULE_A, RULE_B]).send(None)
     assert [(r.endpoint, r.method) for r in step] == [("get_rerun_history", "GET")] * 2
 
 
 def test_latest_jobs_reads_start_dates_in_utc_by_default() -> None:
     jobs, _ = drive(
-        c1.latest_jobs(STUDY, "test", [RULE_A]), lambda r: history_of(job_entry(RULE_A, "Success", START))
+        latest_jobs(STUDY, "test", [RULE_A]), lambda r: history_of(job_entry(RULE_A, "Success", START))
     )
     assert jobs[RULE_A][0].job_start_date == datetime(2025, 9, 7, 19, 12, 8, 747000, tzinfo=timezone.utc)
 
@@ -48,7 +58,7 @@ def test_latest_jobs_reads_start_dates_in_the_service_time_zone(poll_endpoint: s
             else {"status": "Success", "jobStatus": [entry]}
         )
 
-    exchange = c1.latest_jobs(
+    exchange = latest_jobs(
         STUDY, "test", [RULE_A], poll_endpoint=poll_endpoint, service_timezone="Asia/Kolkata"
     )
     jobs, _ = drive(exchange, answer)
@@ -58,9 +68,7 @@ def test_latest_jobs_reads_start_dates_in_the_service_time_zone(poll_endpoint: s
 @pytest.mark.parametrize(("history", "params"), [(False, None), (True, {"history": "true"})])
 def test_latest_jobs_in_bulk_asks_for_history_only_when_told(history: bool, params: Any) -> None:
     kwargs: dict[str, Any] = {"history": True} if history else {}
-    (request,) = c1.latest_jobs(STUDY, "test", [RULE_A, RULE_B], poll_endpoint="job_status", **kwargs).send(
-        None
-    )
+    (request,) = latest_jobs(STUDY, "test", [RULE_A, RULE_B], poll_endpoint="job_status", **kwargs).send(None)
     assert (request.endpoint, request.json, request.params) == (
         "get_job_status",
         {"ruleIds": [RULE_A, RULE_B]},
@@ -71,9 +79,7 @@ def test_latest_jobs_in_bulk_asks_for_history_only_when_told(history: bool, para
 def test_latest_jobs_in_bulk_keys_every_rule_and_keeps_jobs_of_rules_not_asked_for() -> None:
     lone = {"jobId": "J", "jobStatus": "Running", "jobStartDate": START}
     reply = {"status": "Success", "jobStatus": [job_entry(RULE_A), job_entry(RULE_C), lone]}
-    jobs, _ = drive(
-        c1.latest_jobs(STUDY, "test", [RULE_A, RULE_B], poll_endpoint="job_status"), lambda r: reply
-    )
+    jobs, _ = drive(latest_jobs(STUDY, "test", [RULE_A, RULE_B], poll_endpoint="job_status"), lambda r: reply)
     assert {k: [j.job_id for j in v] for k, v in jobs.items()} == {
         RULE_A: [RULE_A[::-1]],
         RULE_B: [],
@@ -91,7 +97,7 @@ def parse(status: int, body: Any = None, *, content: bytes | None = None, **kwar
 
 
 def test_rerun_history_requests_are_named_get_rerun_history() -> None:
-    (request,) = c1.get_rerun_history(STUDY, "test", RULE_A).send(None)
+    (request,) = get_rerun_history(STUDY, "test", RULE_A).send(None)
     assert request.endpoint == "get_rerun_history"
 
 

@@ -16,6 +16,7 @@ import pytest
 from clinical_rules_provider.clients import vault
 from clinical_rules_provider.clients.base import ApiRequest
 from clinical_rules_provider.exceptions import RateLimitedError, VaultAPIError, VaultSessionError
+from clinical_rules_provider.models.refs import VaultJobIds
 from tests.clients.test_vault import drive, failure, make_response, monitor_row, walk
 
 
@@ -31,7 +32,7 @@ REFUSED = {"responseStatus": "FAILURE", "errors": [{"type": "INVALID_DATA", "mes
 
 
 def cancel(job_ids: list[int], reply: dict[str, Any]) -> list[tuple[int, str]]:
-    results, _ = drive(vault.cancel_jobs(job_ids), lambda request: reply)
+    results, _ = drive(vault.cancel_jobs(VaultJobIds.of(job_ids)), lambda request: reply)
     return [(r.job_id, r.response_status) for r in results]
 
 
@@ -55,7 +56,7 @@ def test_an_unnamed_cancel_item_fills_the_first_job_no_item_names() -> None:
 
 
 def test_a_cancel_item_naming_an_unrequested_job_is_a_mismatch_naming_both_ids() -> None:
-    results, _ = drive(vault.cancel_jobs([1, 2]), lambda request: cancel_reply(ok(1), ok(99)))
+    results, _ = drive(vault.cancel_jobs(VaultJobIds.of([1, 2])), lambda request: cancel_reply(ok(1), ok(99)))
     assert [(r.job_id, r.response_status, r.cancelled) for r in results] == [
         (1, "SUCCESS", True),
         (2, "MISMATCH", False),
@@ -82,7 +83,7 @@ def test_a_by_position_unnamed_item_keeps_its_own_status() -> None:
 
 
 def test_a_cancel_item_without_a_response_status_is_unknown_and_not_cancelled() -> None:
-    results, _ = drive(vault.cancel_jobs([1]), lambda request: cancel_reply({"data": {}}))
+    results, _ = drive(vault.cancel_jobs(VaultJobIds.of([1])), lambda request: cancel_reply({"data": {}}))
     assert (results[0].response_status, results[0].cancelled) == ("UNKNOWN", False)
 
 
@@ -208,7 +209,9 @@ def test_a_malformed_job_status_body_names_the_endpoint() -> None:
 
 def test_a_cancel_reply_without_its_list_names_the_cancel_endpoint() -> None:
     with pytest.raises(VaultAPIError) as info:
-        drive(vault.cancel_jobs([1]), lambda request: {"responseStatus": "SUCCESS", "data": {}})
+        drive(
+            vault.cancel_jobs(VaultJobIds.of([1])), lambda request: {"responseStatus": "SUCCESS", "data": {}}
+        )
     assert info.value.message == "cancel_jobs: response has no per-job data list"
 
 
@@ -235,7 +238,7 @@ def test_a_current_user_failure_names_the_endpoint() -> None:
 
 
 def test_each_vault_request_is_named_after_its_endpoint() -> None:
-    assert vault.cancel_jobs([1]).send(None)[0].endpoint == "cancel_jobs"
+    assert vault.cancel_jobs(VaultJobIds.of([1])).send(None)[0].endpoint == "cancel_jobs"
     assert vault.get_job_status(1).send(None)[0].endpoint == "get_job_status"
     assert vault.current_user().send(None)[0].endpoint == "current_user"
     assert vault.auth_request("v26.1", "u", "p").endpoint == "auth"
@@ -244,7 +247,7 @@ def test_each_vault_request_is_named_after_its_endpoint() -> None:
 
 
 def test_cancel_and_auth_send_exactly_vaults_documented_headers() -> None:
-    (cancel_request,) = vault.cancel_jobs([1]).send(None)
+    (cancel_request,) = vault.cancel_jobs(VaultJobIds.of([1])).send(None)
     assert cancel_request.headers == {"Content-Type": "application/json", "Accept": "application/json"}
     assert vault.auth_request("v26.1", "u", "p").headers == {"Accept": "application/json"}
 
