@@ -148,9 +148,13 @@ def _as_httpx_errors() -> Iterator[None]:
     """httpcore's errors as httpx's (they share class names), as httpx's own transport does."""
     try:
         yield
-    except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
-        raise _httpx_error(exc) from exc
-    except (httpcore.ProxyError, httpcore.UnsupportedProtocol) as exc:
+    except (
+        httpcore.TimeoutException,
+        httpcore.NetworkError,
+        httpcore.ProtocolError,
+        httpcore.ProxyError,
+        httpcore.UnsupportedProtocol,
+    ) as exc:
         raise _httpx_error(exc) from exc
 
 
