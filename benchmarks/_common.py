@@ -84,8 +84,8 @@ class BenchConfig:
 
     @property
     def vault_jobs_needed(self) -> int:
-        """Fresh QUEUED jobs for each timed async repeat plus one sequential baseline."""
-        return self.p4_jobs * (self.p4_repeats + 1)
+        """Fresh QUEUED jobs for each timed async repeat, the sequential baseline and the sync run."""
+        return self.p4_jobs * (self.p4_repeats + 2)
 
 
 @dataclass

@@ -7,7 +7,9 @@ pooled async clients (one per event loop and host), and the last status read of 
 keeps at most ``max_size`` entries (expired ones go first, then the least recently stored).
 :func:`reset` empties them all (tests call it between tests).
 
-A new registry is one line: ``NAME = Registry("name", max_size, ttl=...)``.
+A new registry is one line: ``NAME = Registry("name", max_size, ttl=...)``. The one other
+piece of process-wide state is not a map: the loop thread sync calls run on
+(``transport/blocking.py``), started once and never reset.
 No import beyond the standard library: the exceptions module uses :data:`SECRETS`.
 """
 

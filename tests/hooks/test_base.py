@@ -17,10 +17,10 @@ def deadlines(monkeypatch: pytest.MonkeyPatch) -> list[Deadline]:
     """The deadline each call's exchange is driven with (nothing is sent)."""
     seen: list[Deadline] = []
 
-    def run(self: HttpSession, exchange: Any, deadline: Deadline) -> None:
+    async def arun(self: HttpSession, exchange: Any, deadline: Deadline) -> None:
         seen.append(deadline)
 
-    monkeypatch.setattr(HttpSession, "run", run)
+    monkeypatch.setattr(HttpSession, "arun", arun)
     return seen
 
 

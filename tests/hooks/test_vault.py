@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -177,10 +179,21 @@ def test_failure_envelope_raises_vault_api_error_with_type(vault_conn: str) -> N
     assert info.value.code == "INVALID_DATA" and "Job [5] not found" in str(info.value)
 
 
+def _record_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses the transport takes (recorded, not slept)."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float, *args: Any) -> None:
+        if seconds:
+            slept.append(seconds)
+
+    monkeypatch.setattr(session.asyncio, "sleep", sleep)
+    return slept
+
+
 @respx.mock
 def test_low_burst_limit_remaining_slows_down(vault_conn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(session.time, "sleep", slept.append)
+    slept = _record_sleeps(monkeypatch)
     respx.post(AUTH).mock(return_value=_login())
     respx.get(MONITORS).mock(
         return_value=httpx.Response(
@@ -197,8 +210,7 @@ def test_low_burst_limit_remaining_slows_down(vault_conn: str, monkeypatch: pyte
 def test_second_status_read_of_a_job_within_10_seconds_waits(
     vault_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slept: list[float] = []
-    monkeypatch.setattr(session.time, "sleep", slept.append)
+    slept = _record_sleeps(monkeypatch)
     respx.post(AUTH).mock(return_value=_login())
     respx.get(f"{BASE}/services/jobs/6").mock(return_value=_job(6))
     hook = VaultHook(vault_conn)
@@ -255,7 +267,7 @@ def test_sync_and_async_cancel_refuse_bad_job_ids_before_reading_the_connection(
     with pytest.raises(ValueError, match="job_ids"):
         hook.cancel_jobs(["12a"])
     with pytest.raises(ValueError, match="job_ids"):
-        hook.run_async(hook.acancel_jobs(["12a"]))
+        asyncio.run(hook.acancel_jobs(["12a"]))
 
 
 def test_bad_api_version_is_rejected(make_conn: ConnFactory) -> None:

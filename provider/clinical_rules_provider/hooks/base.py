@@ -1,4 +1,4 @@
-"""What both service hooks share: connection loading, one HTTP session, sync/async drivers."""
+"""What both service hooks share: connection loading, one HTTP session, sync and async calls."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ try:  # Airflow 3.1+
 except ImportError:  # pragma: no cover - Airflow 3.0 keeps it in core
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined,unused-ignore]
 
+from clinical_rules_provider._provider_info import form_widgets, python_behaviour
+from clinical_rules_provider._redact import redact
 from clinical_rules_provider._show import shown
 from clinical_rules_provider._state import CONNECTION_LOOKUPS, CONNECTIONS
 from clinical_rules_provider.clients.base import Exchange, Pager, reading_reply
 from clinical_rules_provider.hooks.connection import ConnectionLike
+from clinical_rules_provider.transport import blocking
 from clinical_rules_provider.transport.clock_skew import SkewReading, skew_warning
 from clinical_rules_provider.transport.deadline import Deadline
 from clinical_rules_provider.transport.session import HttpSession, TransportSettings
@@ -79,6 +82,20 @@ class ServiceHook(BaseHook, Generic[C]):
 
     # --- subclasses supply these ----------------------------------------------------------
 
+    # The connection form's extra fields and relabelling (``_provider_info``).
+    _form_fields: dict[str, dict[str, Any]] = {}
+    _form_behaviour: dict[str, Any] = {}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra connection-form fields for Airflow 3.0/3.1 (3.2+ reads the provider info)."""
+        return form_widgets(cls._form_fields)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide the standard connection-form fields."""
+        return python_behaviour(cls._form_behaviour)
+
     def _parse_config(self, conn: ConnectionLike) -> C:
         raise NotImplementedError
 
@@ -130,9 +147,7 @@ class ServiceHook(BaseHook, Generic[C]):
 
     def _call(self, build: Callable[[C], Exchange[T]]) -> T:
         """Build an exchange from the parsed connection and drive it to its result."""
-        config = self.config
-        session = self._session_for(config)
-        return session.run(build(config), session.deadline(self._limit))
+        return self.run_async(self._acall(build))
 
     async def _acall(self, build: Callable[[C], Exchange[T]]) -> T:
         """Async :meth:`_call`: the connection is read without blocking the event loop."""
@@ -141,24 +156,24 @@ class ServiceHook(BaseHook, Generic[C]):
         return await session.arun(build(config), session.deadline(self._limit))
 
     def _iter_pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> Iterator[T]:
-        """Stream a pager's items, reading the connection (``prepare``) on first use."""
-        prepare(self.config)
-        while (request := pager.next_request()) is not None:
-            response = self.http.send(request, self.http.deadline(self._limit))
-            with reading_reply(request.endpoint):
-                items = pager.feed(response)
-            yield from items
+        """Stream a pager's items, a page per request, reading the connection on first use."""
+        self.config  # noqa: B018 - read on the caller's thread (see run_async)
+        for page in blocking.iterate(self._pages(pager, prepare)):
+            yield from page
 
     async def _aiter_pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> AsyncIterator[T]:
         """Async :meth:`_iter_pages`."""
+        async for page in self._pages(pager, prepare):
+            for item in page:
+                yield item
+
+    async def _pages(self, pager: Pager[T], prepare: Callable[[C], None]) -> AsyncIterator[list[T]]:
         http = await self.ahttp()
         prepare(await self.aconfig())
         while (request := pager.next_request()) is not None:
             response = await http.asend(request, http.deadline(self._limit))
             with reading_reply(request.endpoint):
-                items = pager.feed(response)
-            for item in items:
-                yield item
+                yield list(pager.feed(response))
 
     @contextlib.contextmanager
     def time_limit(self, seconds_left: float | None) -> Iterator[None]:
@@ -213,31 +228,38 @@ class ServiceHook(BaseHook, Generic[C]):
         """
         return skew_warning(self.clock_skew_reading, self._transport(self.config).clock_skew_warning, what)
 
+    def _test(self, check: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
+        """``check()``, or ``(False, the error)`` redacted: a connection test never raises."""
+        try:
+            return check()
+        except Exception as exc:
+            return False, redact(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.close()
+
     def close(self) -> None:
-        """Release the sync client's connections."""
+        """Release the connections the sync calls used."""
         if self._http is not None:
             self._http.close()
 
     async def aclose(self) -> None:
-        """Release both clients' connections."""
+        """Release the connections of this hook's calls."""
         if self._http is not None:
-            self._http.close()
             await self._http.aclose()
 
     def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run an async method from sync code (a worker), closing its async client afterwards.
+        """Run an async method from sync code: every sync method is its async twin run this way.
 
-        Lets sync callers get the async methods' concurrency without a second implementation.
+        The connection is read here, on the caller's thread (Airflow's task runtime serves
+        connection lookups to the task's own thread), then ``coro`` runs on the process's
+        blocking-call loop (:mod:`clinical_rules_provider.transport.blocking`).
         """
-
-        async def runner() -> T:
-            try:
-                return await coro
-            finally:
-                if self._http is not None:
-                    await self._http.aclose()
-
-        return asyncio.run(runner())
+        try:
+            self.config  # noqa: B018 - the read is the point
+        except BaseException:
+            coro.close()
+            raise
+        return blocking.run(coro)
 
     def __enter__(self: Any) -> Any:
         return self

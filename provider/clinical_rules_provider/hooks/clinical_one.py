@@ -13,10 +13,7 @@ from clinical_rules_provider._provider_info import (
     CLINICAL_ONE_BEHAVIOUR,
     CLINICAL_ONE_DEFAULT_CONN_ID,
     CLINICAL_ONE_FIELDS,
-    form_widgets,
-    python_behaviour,
 )
-from clinical_rules_provider._redact import redact
 from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import filtered_list
@@ -136,6 +133,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     default_conn_name = CLINICAL_ONE_DEFAULT_CONN_ID
     conn_type = "clinical_one"
     hook_name = "Oracle Clinical One"
+    _form_fields, _form_behaviour = CLINICAL_ONE_FIELDS, CLINICAL_ONE_BEHAVIOUR
 
     def __init__(
         self,
@@ -146,16 +144,6 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     ) -> None:
         super().__init__(clinical_one_conn_id, max_concurrency=max_concurrency, **kwargs)
         self.clinical_one_conn_id = clinical_one_conn_id
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra connection-form fields for Airflow 3.0/3.1 (3.2+ reads the provider info)."""
-        return form_widgets(CLINICAL_ONE_FIELDS)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide the standard connection-form fields."""
-        return python_behaviour(CLINICAL_ONE_BEHAVIOUR)
 
     def _parse_config(self, conn: ConnectionLike) -> ClinicalOneConfig:
         return clinical_one_config(conn)
@@ -339,9 +327,14 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         poll_endpoint: str = "rerun_history",
         history: bool = False,
     ) -> dict[str, list[RuleJob]]:
-        """Sync :meth:`alatest_jobs` (runs the concurrent version on a private event loop)."""
+        """Sync :meth:`alatest_jobs`."""
+        study, ids, endpoint = (
+            StudyRef.of(study_id, mode),
+            RuleIds.of(rule_ids),
+            PollEndpoint.of(poll_endpoint),
+        )
         return self.run_async(
-            self.alatest_jobs(study_id, mode, rule_ids, poll_endpoint=poll_endpoint, history=history)
+            self.alatest_jobs(study.study_id, study.mode, ids, poll_endpoint=endpoint, history=history)
         )
 
     # --- connection test ------------------------------------------------------------------
@@ -351,24 +344,19 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
 
         Never raises and never puts secrets in the message.
         """
-        try:
-            config = self.config
-            if not config.study_id:
-                return False, (
-                    f"Connection parsed ({config.auth_kind} auth) but not verified: set study_id "
-                    "(and study_mode) in the extra so a rule list can be requested"
-                )
-            mode = config.study_mode or "test"
-            rule = next(iter(self.list_rules(config.study_id, mode, page_size=1)), None)
-            found = "at least one rule" if rule is not None else "no rules"
-            return (
-                True,
-                f"Connected with {config.auth_kind} auth; study {config.study_id} ({mode}) has {found}",
+        return self._test(self._list_one_rule)
+
+    def _list_one_rule(self) -> tuple[bool, str]:
+        config = self.config
+        if not config.study_id:
+            return False, (
+                f"Connection parsed ({config.auth_kind} auth) but not verified: set study_id "
+                "(and study_mode) in the extra so a rule list can be requested"
             )
-        except Exception as exc:  # a connection test reports, it never raises
-            return False, redact(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.close()
+        mode = config.study_mode or "test"
+        rule = next(iter(self.list_rules(config.study_id, mode, page_size=1)), None)
+        found = "at least one rule" if rule is not None else "no rules"
+        return True, f"Connected with {config.auth_kind} auth; study {config.study_id} ({mode}) has {found}"
 
 
 def _rule_pager(

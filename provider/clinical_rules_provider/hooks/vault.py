@@ -11,14 +11,7 @@ from typing import Any
 
 import httpx
 
-from clinical_rules_provider._provider_info import (
-    VAULT_BEHAVIOUR,
-    VAULT_DEFAULT_CONN_ID,
-    VAULT_FIELDS,
-    form_widgets,
-    python_behaviour,
-)
-from clinical_rules_provider._redact import redact
+from clinical_rules_provider._provider_info import VAULT_BEHAVIOUR, VAULT_DEFAULT_CONN_ID, VAULT_FIELDS
 from clinical_rules_provider._state import VAULT_READS
 from clinical_rules_provider.clients import vault as api
 from clinical_rules_provider.clients.base import Exchange, after_delay, decode_json
@@ -147,22 +140,13 @@ class VaultHook(ServiceHook[VaultConfig]):
     default_conn_name = VAULT_DEFAULT_CONN_ID
     conn_type = "veeva_vault"
     hook_name = "Veeva Vault"
+    _form_fields, _form_behaviour = VAULT_FIELDS, VAULT_BEHAVIOUR
 
     def __init__(
         self, vault_conn_id: str = default_conn_name, *, max_concurrency: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(vault_conn_id, max_concurrency=max_concurrency, **kwargs)
         self.vault_conn_id = vault_conn_id
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra connection-form fields for Airflow 3.0/3.1 (3.2+ reads the provider info)."""
-        return form_widgets(VAULT_FIELDS)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide the standard connection-form fields."""
-        return python_behaviour(VAULT_BEHAVIOUR)
 
     def _parse_config(self, conn: ConnectionLike) -> VaultConfig:
         return vault_config(conn)
@@ -230,7 +214,7 @@ class VaultHook(ServiceHook[VaultConfig]):
 
         :param job_ids: Vault job ids (positive ints or numeric strings).
         """
-        return self.run_async(self.aget_job_statuses(job_ids))
+        return self.run_async(self.aget_job_statuses(VaultJobIds.of(job_ids)))
 
     async def aget_job_statuses(self, job_ids: Any) -> list[VaultJob]:
         """Async :meth:`get_job_statuses`.
@@ -285,14 +269,12 @@ class VaultHook(ServiceHook[VaultConfig]):
 
     def test_connection(self) -> tuple[bool, str]:
         """Log in (unless a session id is configured) and list one unfinished job."""
-        try:
-            first = next(iter(self.list_job_monitors(page_size=1)), None)
-            found = "unfinished jobs are listed" if first is not None else "no unfinished jobs"
-            return True, f"Connected to Vault API {self.config.api_version}; {found}"
-        except Exception as exc:  # a connection test reports, it never raises
-            return False, redact(f"{type(exc).__name__}: {exc}")
-        finally:
-            self.close()
+        return self._test(self._list_one_job)
+
+    def _list_one_job(self) -> tuple[bool, str]:
+        first = next(iter(self.list_job_monitors(page_size=1)), None)
+        found = "unfinished jobs are listed" if first is not None else "no unfinished jobs"
+        return True, f"Connected to Vault API {self.config.api_version}; {found}"
 
 
 def _monitor_pager(

@@ -1,7 +1,7 @@
 """httpx auth flows for both services.
 
-Each is a generator-based :class:`httpx.Auth`, so one implementation serves the sync
-and the async client. Tokens and sessions are cached per process
+Each is a generator-based :class:`httpx.Auth` (the login is one more request of the flow,
+sent by the same client). Tokens and sessions are cached per process
 (:data:`~clinical_rules_provider._state.TOKENS`, :data:`~clinical_rules_provider._state.SESSIONS`,
 bounded), which keeps many triggers in one triggerer from logging in once each. They are
 keyed by a keyed hash of everything that authenticates (endpoint, login, password, client

@@ -8,7 +8,7 @@ at ``max_body_bytes``, and inflates gzip/deflate itself, at most the cap + 1 byt
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -41,7 +41,7 @@ def _too_large(request: httpx.Request, cap: int) -> ResponseTooLargeError:
     )
 
 
-class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+class _CappedStream(httpx.AsyncByteStream):
     """Counts a reply's bytes as they arrive, and again once inflated; stops at ``cap`` bytes
     either way. ``wbits`` (a gzip or deflate reply) inflates here."""
 
@@ -77,29 +77,22 @@ class _CappedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
         return self._inflated_part(chunk)
 
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._stream:
-            yield self._take(chunk)
-
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._stream:
             yield self._take(chunk)
-
-    def close(self) -> None:
-        self._stream.close()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
 
 
-def body_cap_hook(cap: int, asynchronous: bool = False) -> Callable[[httpx.Response], Any]:
+def body_cap_hook(cap: int) -> Callable[[httpx.Response], Coroutine[Any, Any, None]]:
     """An httpx ``response`` event hook that bounds the body before anything reads it.
 
     Event hooks run for every response a client receives, token and login replies of the
-    auth flows included, before httpx reads the body. An async client needs a coroutine hook.
+    auth flows included, before httpx reads the body.
     """
 
-    def hook(response: httpx.Response) -> None:
+    async def hook(response: httpx.Response) -> None:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and len(declared) < 30 and int(declared) > cap:
             raise _too_large(response.request, cap)
@@ -115,7 +108,4 @@ def body_cap_hook(cap: int, asynchronous: bool = False) -> Callable[[httpx.Respo
             )
         response.stream = _CappedStream(response.stream, cap, response.request, wbits)
 
-    async def ahook(response: httpx.Response) -> None:
-        hook(response)
-
-    return ahook if asynchronous else hook
+    return hook

@@ -1,15 +1,13 @@
-"""The one place that sends requests: a hook's HTTP session, with its sync and async drivers.
+"""The one place that sends requests: a hook's HTTP session and its driver.
 
 Hooks hand it exchanges (see :mod:`clinical_rules_provider.clients.base`) and the call's
-:class:`~.deadline.Deadline`. The drivers differ only in ``await``: each attempt is
-:meth:`HttpSession._attempt` / :meth:`HttpSession._aattempt`; retries, checks and the
-deadline are shared.
+:class:`~.deadline.Deadline`. There is one driver, async; sync calls run it on the process's
+blocking-call loop (:mod:`.blocking`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,10 +16,10 @@ import httpx
 
 from clinical_rules_provider.clients.base import ApiRequest, Delay, Exchange, reading_reply, reply_for
 from clinical_rules_provider.exceptions import ClinicalRulesError
-from clinical_rules_provider.transport import pool
+from clinical_rules_provider.transport import blocking, pool
 from clinical_rules_provider.transport.body import ACCEPT_ENCODING, body_cap_hook, release
 from clinical_rules_provider.transport.clock_skew import DEFAULT_CLOCK_SKEW_WARNING, ClockSkewMeter
-from clinical_rules_provider.transport.deadline import Deadline, DeadlineTransport
+from clinical_rules_provider.transport.deadline import Deadline
 from clinical_rules_provider.transport.retry import (
     RetryPolicy,
     ambiguous_or_raise,
@@ -64,11 +62,10 @@ class TransportSettings:
 
 
 class HttpSession:
-    """Owns a hook's sync ``httpx.Client`` and its share of a pooled ``httpx.AsyncClient``."""
+    """A hook's share of a pooled ``httpx.AsyncClient``, and the driver of its exchanges."""
 
     def __init__(self, settings: TransportSettings) -> None:
         self.settings = settings
-        self._client: httpx.Client | None = None
         self._aclient_key: tuple[Any, ...] | None = None
         self._lane: pool.Lane | None = None
         self.requests_sent = 0
@@ -79,38 +76,30 @@ class HttpSession:
     def __repr__(self) -> str:
         return f"HttpSession({self.settings!r})"
 
-    def _client_kwargs(self, asynchronous: bool = False) -> dict[str, Any]:
+    def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
         register_proxy_credentials()  # the clients send the environment's proxy credentials
-        limits = httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size)
-        kwargs: dict[str, Any] = {
+        return {
             "base_url": s.base_url,
             "timeout": s.timeout,
             "headers": {"Accept-Encoding": ACCEPT_ENCODING, **s.headers},
             # Async clients are shared by hooks of different connections: keep no cookies,
             # so no connection ever rides on a session cookie another one was given.
             "cookies": pool.no_cookie_jar(),
-            "event_hooks": {"response": [body_cap_hook(s.max_body_bytes, asynchronous)]},
+            "event_hooks": {"response": [body_cap_hook(s.max_body_bytes)]},
+            "verify": pool.ssl_context(s.verify),
+            "limits": httpx.Limits(max_connections=s.pool_size, max_keepalive_connections=s.pool_size),
         }
-        if asynchronous:  # bounded as a whole by Deadline.bound
-            return {**kwargs, "verify": pool.ssl_context(s.verify), "limits": limits}
-        return {**kwargs, "transport": DeadlineTransport(pool.ssl_context(s.verify), limits)}
 
     def deadline(self, within: Deadline | None = None) -> Deadline:
         """A new call's deadline: the ``deadline`` setting from now, or ``within`` if earlier."""
         return Deadline.after(self.settings.deadline, within)
 
     def _build(
-        self,
-        client: httpx.Client | httpx.AsyncClient,
-        request: ApiRequest,
-        deadline: Deadline,
-        trace: pool.Trace | None = None,
+        self, client: httpx.AsyncClient, request: ApiRequest, deadline: Deadline, trace: pool.Trace
     ) -> httpx.Request:
         self.requests_sent += 1
-        extensions: dict[str, Any] = {"timeout": deadline.timeouts(self.settings.timeout)}
-        if trace is not None:
-            extensions["trace"] = trace
+        extensions = {"timeout": deadline.timeouts(self.settings.timeout), "trace": trace}
         return client.build_request(
             request.method,
             request.path,
@@ -133,67 +122,6 @@ class HttpSession:
         pause = server_wait(self.settings.throttle(response), self.settings.retry.max_retry_after, "throttle")
         return deadline.pause(pause)
 
-    # --- sync ---------------------------------------------------------------------------
-
-    @property
-    def client(self) -> httpx.Client:
-        """The lazily created sync client (its sockets end every read by the call's deadline)."""
-        if self._client is None:
-            self._client = httpx.Client(**self._client_kwargs())
-        return self._client
-
-    def send(self, request: ApiRequest, deadline: Deadline) -> httpx.Response:
-        """Send one request, retrying transient faults within ``deadline``; returns a response
-        whose status is not transient."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._attempt(request, deadline)
-            except ClinicalRulesError as exc:
-                time.sleep(self.settings.retry.pause(exc, attempt, request.idempotent, deadline))
-
-    def _attempt(self, request: ApiRequest, deadline: Deadline) -> httpx.Response:
-        try:
-            response = self.client.send(self._build(self.client, request, deadline), auth=self.settings.auth)
-        except httpx.HTTPError as exc:
-            raise network_error(request, exc) from exc
-        self.clock_skew.observe(response)
-        self._check(response, request)
-        if delay := self._throttle(response, deadline):
-            time.sleep(delay)
-        return release(response)
-
-    def run(self, exchange: Exchange[T], deadline: Deadline) -> T:
-        """Drive an exchange to completion within ``deadline``, one request at a time, parsing
-        each reply as it comes."""
-        try:
-            step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
-            while True:
-                reply: list[Any] | None = None
-                if isinstance(step, Delay):
-                    time.sleep(deadline.wait(step.seconds, "a wait the service requires"))
-                else:
-                    reply = [self._send_parsed(request, deadline) for request in step]
-                with reading_reply("reply"):
-                    step = exchange.send(reply)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-
-    def _send_parsed(self, request: ApiRequest, deadline: Deadline) -> Any:
-        try:
-            return reply_for(request, self.send(request, deadline))
-        except ClinicalRulesError as exc:
-            return ambiguous_or_raise(request, exc)
-
-    def close(self) -> None:
-        """Close the sync client (the async one belongs to its event loop: use :meth:`aclose`)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    # --- async --------------------------------------------------------------------------
-
     @property
     def aclient(self) -> httpx.AsyncClient:
         """This session's share of the pooled async client of the running event loop."""
@@ -202,14 +130,15 @@ class HttpSession:
             s = self.settings
             headers = tuple(sorted(s.headers.items()))
             key = (loop, s.base_url, s.verify, s.timeout, s.pool_size, s.max_body_bytes, headers)
-            make = lambda: httpx.AsyncClient(**self._client_kwargs(asynchronous=True))  # noqa: E731
+            make = lambda: httpx.AsyncClient(**self._client_kwargs())  # noqa: E731
             self._lane = pool.Lane(pool.acquire(key, make, s.pool_size), s.max_concurrency)
             self._aclient_key = key
         return self._lane.pooled.client
 
     async def asend(self, request: ApiRequest, deadline: Deadline) -> httpx.Response:
-        """Async :meth:`send`: at most ``max_concurrency`` requests of this session and
-        ``pool_size`` of the whole pool are in flight."""
+        """Send one request, retrying transient faults within ``deadline``; returns a response
+        whose status is not transient. At most ``max_concurrency`` requests of this session
+        and ``pool_size`` of the whole pool are in flight."""
         attempt = 0
         while True:
             attempt += 1
@@ -245,7 +174,8 @@ class HttpSession:
             return ambiguous_or_raise(request, exc)
 
     async def arun(self, exchange: Exchange[T], deadline: Deadline) -> T:
-        """Async :meth:`run`: a batch is sent concurrently and each reply parsed as it arrives."""
+        """Drive an exchange to completion within ``deadline``: each batch of requests is sent
+        concurrently and each reply parsed as it arrives."""
         try:
             step = exchange.send(None)  # builds and validates: a ValueError here is the caller's
             while True:
@@ -260,7 +190,15 @@ class HttpSession:
             return stop.value  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
-        """Give back this session's share of the pooled async client (the sync one stays usable)."""
+        """Give back this session's share of its pooled client (the session stays usable)."""
         if self._aclient_key is not None:
             key, self._aclient_key, self._lane = self._aclient_key, None, None
-            await pool.release(key)
+            if key[0] is asyncio.get_running_loop():
+                await pool.release(key)
+            else:  # the share of the blocking-call loop, given back there
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(pool.release(key), key[0]))
+
+    def close(self) -> None:
+        """Give back the share sync calls took (of the blocking-call loop's client)."""
+        if self._aclient_key is not None and blocking.owns(self._aclient_key[0]):
+            blocking.run(self.aclose())
