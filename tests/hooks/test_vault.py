@@ -13,7 +13,7 @@ import respx
 
 from clinical_rules_provider.exceptions import AuthenticationError, VaultAPIError
 from clinical_rules_provider.hooks.vault import VaultHook
-from clinical_rules_provider.transport import session
+from clinical_rules_provider.transport import blocking
 from tests.conftest import ConnFactory
 
 BASE = "https://vault.test/api/v26.1"
@@ -180,14 +180,18 @@ def test_failure_envelope_raises_vault_api_error_with_type(vault_conn: str) -> N
 
 
 def _record_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The pauses the transport takes (recorded, not slept)."""
+    """The pauses sync calls take (recorded, not slept); other event loops (a test server's)
+    sleep as usual."""
     slept: list[float] = []
+    real_sleep = asyncio.sleep
 
-    async def sleep(seconds: float, *args: Any) -> None:
-        if seconds:
+    async def sleep(seconds: float, *args: Any) -> Any:
+        if seconds and blocking.owns(asyncio.get_running_loop()):
             slept.append(seconds)
+            return None
+        return await real_sleep(seconds, *args)
 
-    monkeypatch.setattr(session.asyncio, "sleep", sleep)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
     return slept
 
 
