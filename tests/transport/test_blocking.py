@@ -103,3 +103,10 @@ def test_a_sync_iteration_ends_with_the_async_one() -> None:
             yield page
 
     assert list(blocking.iterate(pages())) == [0, 1, 2]
+
+
+def test_the_loop_thread_leaves_signals_to_the_waiting_callers() -> None:
+    async def blocked_here() -> set[signal.Signals]:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+    assert {signal.SIGINT, signal.SIGTERM} <= blocking.run(blocked_here())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -41,10 +42,17 @@ def loop() -> asyncio.AbstractEventLoop:
         if _loop is None:
             _loop = asyncio.new_event_loop()
             _thread = threading.Thread(
-                target=_loop.run_forever, name="clinical-rules-provider-loop", daemon=True
+                target=_serve, args=(_loop,), name="clinical-rules-provider-loop", daemon=True
             )
             _thread.start()
         return _loop
+
+
+def _serve(running: asyncio.AbstractEventLoop) -> None:
+    # Signals go to other threads: Ctrl-C and Airflow's SIGTERM must interrupt the waiting
+    # caller (invariant 2), not this thread.
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    running.run_forever()
 
 
 def owns(candidate: object) -> bool:
