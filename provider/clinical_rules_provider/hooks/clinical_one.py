@@ -189,12 +189,11 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param ledger: the publish's state; pass the one an earlier try saved (its ``save``
             is called on every change, first before anything is sent) to resume it.
         """
-        book = ledger if ledger is not None else PublishLedger()
-        try:
-            return self._call(publisher(study_id, mode, publish_run, rule_ids, poll_endpoint, book))
-        except ClinicalRulesError as exc:
-            raise_in_doubt(book, rule_ids, exc)
-            raise
+        return self.run_async(
+            self.aupdate_publish_run(
+                study_id, mode, publish_run, rule_ids, poll_endpoint=poll_endpoint, ledger=ledger
+            )
+        )
 
     async def aupdate_publish_run(
         self,
@@ -206,7 +205,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         poll_endpoint: str = "job_status",
         ledger: PublishLedger | None = None,
     ) -> list[PublishRunResult]:
-        """Async :meth:`update_publish_run`; chunks (and reconciling reads) are sent concurrently."""
+        """Async :meth:`update_publish_run`."""
         book = ledger if ledger is not None else PublishLedger()
         try:
             return await self._acall(publisher(study_id, mode, publish_run, rule_ids, poll_endpoint, book))
