@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 try:  # Airflow 3.1+
     from airflow.sdk import BaseHook
@@ -23,7 +23,15 @@ from clinical_rules_provider.transport.clock_skew import SkewReading, skew_warni
 from clinical_rules_provider.transport.deadline import Deadline
 from clinical_rules_provider.transport.session import HttpSession, TransportSettings
 
-C = TypeVar("C")
+
+class ParsedConnection(Protocol):
+    """What a hook's parsed connection has at least: its transport settings."""
+
+    @property
+    def transport(self) -> TransportSettings: ...
+
+
+C = TypeVar("C", bound=ParsedConnection)
 T = TypeVar("T")
 
 
@@ -99,9 +107,6 @@ class ServiceHook(BaseHook, Generic[C]):
     def _parse_config(self, conn: ConnectionLike) -> C:
         raise NotImplementedError
 
-    def _transport(self, config: C) -> TransportSettings:
-        raise NotImplementedError
-
     # --- connection and session -----------------------------------------------------------
 
     @property
@@ -128,7 +133,7 @@ class ServiceHook(BaseHook, Generic[C]):
 
     def _session_for(self, config: C) -> HttpSession:
         if self._http is None:
-            settings = self._transport(config)
+            settings = config.transport
             if self._max_concurrency is not None:
                 settings = TransportSettings(
                     **{**settings.__dict__, "max_concurrency": self._max_concurrency}
@@ -190,7 +195,7 @@ class ServiceHook(BaseHook, Generic[C]):
             yield
             return
         outer = self._limit
-        self._limit = Deadline.after(max(seconds_left, 0.0) + self._transport(self.config).timeout, outer)
+        self._limit = Deadline.after(max(seconds_left, 0.0) + self.config.transport.timeout, outer)
         try:
             yield
         finally:
@@ -226,7 +231,7 @@ class ServiceHook(BaseHook, Generic[C]):
 
         :param what: the user-facing setting the skew shifts, named in the warning.
         """
-        return skew_warning(self.clock_skew_reading, self._transport(self.config).clock_skew_warning, what)
+        return skew_warning(self.clock_skew_reading, self.config.transport.clock_skew_warning, what)
 
     def _test(self, check: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
         """``check()``, or ``(False, the error)`` redacted: a connection test never raises."""

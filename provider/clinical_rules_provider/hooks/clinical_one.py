@@ -148,9 +148,6 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     def _parse_config(self, conn: ConnectionLike) -> ClinicalOneConfig:
         return clinical_one_config(conn)
 
-    def _transport(self, config: ClinicalOneConfig) -> TransportSettings:
-        return config.transport
-
     @property
     def service_timezone(self) -> str:
         """Zone that ``jobStartDate`` values are read in (connection extra, default UTC)."""

@@ -151,9 +151,6 @@ class VaultHook(ServiceHook[VaultConfig]):
     def _parse_config(self, conn: ConnectionLike) -> VaultConfig:
         return vault_config(conn)
 
-    def _transport(self, config: VaultConfig) -> TransportSettings:
-        return config.transport
-
     # --- cancel ---------------------------------------------------------------------------
 
     def cancel_jobs(self, job_ids: Any) -> list[VaultJobCancelResult]:
