@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
+from clinical_rules_provider.models.refs import PollEndpoint
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import (
     finish,
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 
 __all__ = ["ClinicalOneCancelRuleJobsOperator", "ClinicalOneCancelStaleRuleJobsOperator"]
+
+# The stale canceller's outcome lists, filled by the cancel (empty in a dry run).
+_REPORT_LISTS = ("skipped", "cancelled", "already_finished", "not_cancelled", "job_mismatch", "messages")
 
 
 class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
@@ -96,11 +99,9 @@ class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
 class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
     """Cancel the pending/running job of each rule and report every rule's outcome.
 
-    The return value (plain JSON) lists ``cancelled``, ``already_finished`` and
-    ``not_cancelled`` rules; ``Failed to cancel job`` is reported under ``not_cancelled``
-    and fails the task unless ``fail_on_not_cancelled=False``. ``messages`` holds the
-    service's overall outcome text when it is not ``Success`` (also logged); it does not
-    fail the task by itself.
+    Returns ``cancelled``, ``already_finished``, ``not_cancelled`` (which fails the task
+    unless ``fail_on_not_cancelled=False``) and ``messages`` (the service's outcome text when
+    it is not ``Success``), as the guide "Cancel stale jobs" describes.
 
     :param rule_ids: rules whose jobs to cancel (either UUID form; an XComArg works; one id,
         comma-separated ids or a JSON list as a string work too, for templates).
@@ -133,30 +134,11 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     """Find rules whose latest job is ``Running``/``Pending`` and started more than ``older_than``
     ago, and cancel them (``dry_run=True`` only reports).
 
-    Rules are ``rule_ids``, or those matching ``rule_filter`` (all rules when neither is
-    given). Latest jobs come from rerun history (one request per rule, concurrently) or,
-    with ``poll_endpoint="job_status"``, from the bulk endpoint. Start times are aware
-    (the connection's ``service_timezone``), so the age is right across zones.
-
-    **By job, not by rule.** The cancel endpoint takes rule ids and cancels whatever job a
-    rule has when it arrives; a stale job may have finished, and a fresh one started on the
-    same rule, since detection. So the stale rules' latest jobs are read again just before
-    the cancel (the same ``poll_endpoint``: bulk with ``job_status``), and only rules whose
-    latest job is still the stale one, still active, are cancelled; the others are
-    ``skipped`` (with a reason) or ``already_finished``. Each cancel reply entry's ``jobId``
-    is compared with the stale job's: one naming another job is a ``job_mismatch``, which
-    fails the task unless ``fail_on_job_mismatch=False`` (then it is logged as a warning).
-
-    **Clock skew.** ``older_than`` compares the service's ``jobStartDate`` with this worker's
-    clock. The skew between the two, measured from the replies' ``Date`` headers, is
-    logged, returned as ``clock_skew_seconds`` and warned about past the connection's
-    ``clock_skew_warning``; it never changes which jobs are stale.
-
-    Return value: ``stale`` (what was found), ``skipped``, ``cancelled``,
-    ``already_finished``, ``not_cancelled`` and ``job_mismatch`` (with reasons),
-    ``outcomes`` (rule id -> the key of the list it is in; ``dry_run`` in a dry run),
-    ``messages`` (the service's outcome text when it is not ``Success``),
-    ``checked_rules``, ``older_than_seconds``, ``clock_skew_seconds`` and ``dry_run``.
+    **By job, not by rule.** The cancel endpoint cancels whatever job a rule has when it
+    arrives, so the stale rules' latest jobs are read again just before the cancel and only
+    rules still on their stale job are cancelled; a reply entry naming another job is a
+    ``job_mismatch``. The clock skew to the service is logged and reported, never corrected
+    for. The guide "Cancel stale jobs" describes the return value.
 
     :param older_than: a job is stale once running/pending at least this long (``timedelta``
         or seconds, >= 1; templated: a rendered number of seconds, numeric strings included).
@@ -198,17 +180,15 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.fail_on_job_mismatch = fail_on_job_mismatch
         if rule_ids is not None and rule_filter is not None:
             raise ValueError("rule_ids / rule_filter: give at most one of them")
-
-        check_poll_endpoint(poll_endpoint)
+        self.fail_on_job_mismatch = fail_on_job_mismatch
+        self.poll_endpoint = PollEndpoint.of(poll_endpoint)
         self.older_than = seconds_at_parse(older_than, "older_than", minimum=1.0)
         self.rule_ids = rule_ids
         self.rule_filter = rule_filter
         # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]
-        self.poll_endpoint = poll_endpoint
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Detect, re-read the stale rules, then cancel those still on their stale job (or
@@ -237,12 +217,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),
                 "dry_run": dry_run,
                 "stale": stale,
-                "skipped": [],
-                "cancelled": [],
-                "already_finished": [],
-                "not_cancelled": [],
-                "job_mismatch": [],
-                "messages": [],
+                **{key: [] for key in _REPORT_LISTS},
                 "outcomes": {},
             }
             self.log.info(

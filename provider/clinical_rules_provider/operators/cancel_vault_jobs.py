@@ -12,7 +12,7 @@ from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
 from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.operators._reports import finish, log_clock_skew, vault_cancel_report
+from clinical_rules_provider.operators._reports import finish, log_clock_skew
 from clinical_rules_provider.operators._vault_scope import (
     OWNER_ME,
     VaultJobScope,
@@ -55,7 +55,11 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
 
         ids = VaultJobIds.of(job_ids)
         push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), list(ids))
-        report.update(vault_cancel_report(self.hook.cancel_jobs(ids)))
+        results = self.hook.cancel_jobs(ids)
+        report["cancelled"] = [r.job_id for r in results if r.cancelled]
+        report["not_cancelled"] = [
+            {"job_id": r.job_id, "reason": r.reason} for r in results if not r.cancelled
+        ]
         self._recheck_refusals(report)
         self.log.info(
             "Vault accepted %d cancel(s), refused %d", len(report["cancelled"]), len(report["not_cancelled"])
@@ -63,11 +67,8 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
         return finish(context, report, fail=self.fail_on_not_cancelled, what="Vault job(s)", id_key="job_id")
 
     def _recheck_refusals(self, report: dict[str, Any]) -> None:
-        """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened.
-
-        A retried cancel (after a dropped connection or timeout that Vault had already
-        processed) is refused because the job left ``QUEUED``; reading the job tells.
-        """
+        """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened
+        (a retried cancel that Vault had already processed is refused: the job left ``QUEUED``)."""
         refused = [item["job_id"] for item in report["not_cancelled"]]
         if not refused:
             return
@@ -84,9 +85,8 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
 class VaultCancelJobsOperator(_VaultJobsOperator):
     """Cancel Vault job instances (500 per request) and report each job.
 
-    Vault only cancels ``SCHEDULED``, ``QUEUED`` and ``QUEUEING`` jobs (they move to
-    ``CANCELLING``). The return value lists ``cancelled`` ids and ``not_cancelled`` items
-    with Vault's reason; any refusal fails the task unless ``fail_on_not_cancelled=False``.
+    Returns ``cancelled`` ids and ``not_cancelled`` items with Vault's reason; any refusal
+    fails the task unless ``fail_on_not_cancelled=False``.
 
     :param job_ids: positive integers or numeric strings (an XComArg works; one id,
         comma-separated ids or a JSON list as a string work too, for templates).
@@ -110,22 +110,10 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     """Find the scoped Vault jobs unfinished for longer than ``older_than`` and cancel them.
 
     A Vault holds every team's jobs, so only jobs inside the scope are touched: by default
-    the connection's own user's jobs (``job_owner="me"``). Reaching other users' jobs takes
-    an explicit owner (user ids, or ``"any"``) *and*, for ``"any"``, a ``title_pattern`` or
-    ``job_types``; ``job_owner="any"`` alone is refused when the DAG is parsed. (Not
-    ``owner``: that is the Airflow task owner, often set through ``default_args``.)
-
-    A job's age counts from the latest of the dates Vault documents: ``modified_date``,
-    ``run_start_date`` once it has passed, ``created_date``; a job queued or started after
-    its creation is as young as that move. A date that is zero, negative or unparsable
-    makes the age unknown, and such a job (or one without any date) is never stale.
-    ``SCHEDULED`` jobs wait for their start time and are left alone unless
-    ``include_scheduled=True``.
-    Cancellable stale jobs are cancelled; stale ``RUNNING`` jobs are reported under
-    ``running_not_cancellable`` (Vault cannot cancel them) without failing the task.
-    ``dry_run=True`` only reports. Return value: ``scope``, ``checked_jobs``,
-    ``in_scope_jobs``, ``stale``, ``cancelled``, ``not_cancelled`` (with Vault's reasons),
-    ``running_not_cancellable``, ``scheduled_not_included``, ``dry_run``.
+    the connection's own user's jobs; ``job_owner="any"`` alone is refused when the DAG is
+    parsed. (Not ``owner``: that is the Airflow task owner.) Stale ``RUNNING`` jobs cannot be
+    cancelled and are only reported. The guide "Cancel stale jobs" gives the safety rules,
+    how a job's age is measured, and the return value.
 
     :param older_than: a job is stale once queued/running at least this long
         (``timedelta`` or seconds, >= 1; templated: a rendered number of seconds, numeric
@@ -137,9 +125,8 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     :param job_types: job type or list of types (case-insensitive); a job must have one.
     :param include_scheduled: also cancel ``SCHEDULED`` jobs unchanged for at least
         ``older_than`` (default ``False``: never).
-    :param dry_run: only report what would be cancelled (templated). The attribute shadows
-        ``BaseOperator.dry_run()`` (Airflow 3 still has it, a legacy helper that only renders
-        templates): the design's parameter name is kept so that the flag can be a template field.
+    :param dry_run: only report what would be cancelled (templated; the attribute shadows
+        the legacy ``BaseOperator.dry_run()``, so that the design's name stays templatable).
     :param fail_on_not_cancelled: fail the task when Vault refuses a cancel (default ``True``).
     :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
