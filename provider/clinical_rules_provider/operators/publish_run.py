@@ -41,27 +41,22 @@ __all__ = ["ClinicalOneUpdatePublishRunOperator"]
 class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     """Update the publish run of rules chosen by id or by filter, reporting each rule's outcome.
 
-    Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
-    (ISO time just before the update: the threshold a downstream
-    :class:`ClinicalOneRuleJobSensor` uses by default), ``results`` (one dict per rule),
-    ``warnings`` (validation warnings of updated rules), ``failed`` (rule and reason: not
-    applied, safe to send again) and ``unconfirmed`` (rules whose update could not be
-    confirmed either way). The return value holds the same data. ``Success``,
-    ``InProgress`` (an active update) and ``Queued`` (not started yet) all count as updated:
-    those rules are in ``rule_ids`` and the wait covers them. A rule the service did not
-    update (``Failed``, ``Error``, or no result) fails the task, naming each rule and reason,
-    unless ``fail_on_partial_failure=False``. An updated rule reported with
-    ``ruleValidationStatus: false`` is a warning: logged and listed under ``warnings``,
-    failing the task only with ``fail_on_validation_warnings=True``.
+    Before anything waits, it pushes the XComs ``rule_ids`` (the rules updated, ``Queued`` and
+    ``InProgress`` ones included), ``started_after`` (the default threshold of a downstream
+    :class:`ClinicalOneRuleJobSensor`), ``results``, ``warnings``, ``failed`` and
+    ``unconfirmed``; the return value holds the same data. A rule not updated fails the task
+    unless ``fail_on_partial_failure=False``; a validation warning fails it only with
+    ``fail_on_validation_warnings=True``. The guide "Republish rules" describes each value.
 
     **Retries never apply a rule twice (Airflow 3.3+).** An ``AllData`` update starts a rule
-    job each time it is applied. The rules' job ids are read before the first send and kept,
-    with every rule confirmed since, in the task state store; a retried try (after a worker
-    died mid-publish, or a failure) reconciles from there: applied rules are not sent again,
-    rules it may have sent count as applied only when a new job id appeared. On Airflow
-    3.0-3.2 (no task state store) a failure after rules were applied is raised as
-    ``AirflowFailException``, so Airflow does not retry it blindly. ``FutureData`` starts no
-    job: it is resent freely, and ``wait_for_completion`` has nothing to wait for.
+    job each time it is applied, so the publish keeps a ledger in the task state store and a
+    retried try reconciles from it instead of sending applied rules again. On Airflow 3.0-3.2
+    (no task state store) a failure after rules were applied is an ``AirflowFailException``.
+
+    **Asset events.** An outlet made by
+    :func:`~clinical_rules_provider.assets.clinical_one_rules_asset` gets an event carrying
+    what was republished; one naming another host, study or mode is refused before anything
+    is sent.
 
     :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
     :param rule_ids: rules to update (either UUID form; an XComArg works).
@@ -72,7 +67,8 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     :param fail_on_partial_failure: fail when any rule was not updated (default ``True``).
     :param fail_on_validation_warnings: also fail when an updated rule came back with
         ``ruleValidationStatus: false`` (default ``False``: such warnings are only reported).
-    :param wait_for_completion: also wait until the started rule jobs are terminal.
+    :param wait_for_completion: also wait until the started rule jobs are terminal
+        (``FutureData`` starts no job: nothing to wait for).
     :param deferrable: wait in the triggerer (same semantics as the sensor); default: the
         ``[operators] default_deferrable`` option.
     :param poll_interval: seconds between polls while waiting.
@@ -81,17 +77,9 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures;
         checked when the DAG is parsed).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting.
-        (Before an ``AllData`` update, the rules' job ids are read with the bulk job status,
-        or rerun history where the tenant refuses it: the evidence for lost replies.)
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
     :param max_concurrency: cap on concurrent requests (default: the connection's).
     :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
-
-    **Asset events.** Put :func:`~clinical_rules_provider.assets.clinical_one_rules_asset`
-    (``clinical-one://<host>/<study>/<mode>/rules``) in ``outlets``: on success its event
-    carries the extra ``publish_run``, ``rule_ids`` (updated), ``started_after``,
-    ``study_id``, ``study_mode`` and ``job_ids`` (rule id -> job id, known after a wait).
-    Such an outlet naming another host, study or mode is refused before anything is sent.
     """
 
     template_fields: Sequence[str] = (
