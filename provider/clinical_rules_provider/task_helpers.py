@@ -170,6 +170,9 @@ class InfoLog(Protocol):
     def info(self, msg: Any, /, *args: Any) -> object:
         """Log at INFO."""
 
+    def warning(self, msg: Any, /, *args: Any) -> object:
+        """Log at WARNING."""
+
 
 def cancel_rule_jobs_on_kill(
     hook: ClinicalOneHook, log: InfoLog, study: str, mode: str, rule_ids: list[str]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES, RuleJobStatus, rule_job_phase
@@ -119,14 +119,7 @@ def rule_outcomes(report: Mapping[str, Any]) -> dict[str, str]:
     return {item["rule_id"]: key for key in RULE_OUTCOMES for item in report.get(key) or []}
 
 
-class WarnLog(InfoLog, Protocol):
-    """A task's logger as far as :func:`log_clock_skew` uses it."""
-
-    def warning(self, msg: Any, /, *args: Any) -> object:
-        """Log at WARNING."""
-
-
-def log_clock_skew(hook: ServiceHook[Any], log: WarnLog, what: str) -> float | None:
+def log_clock_skew(hook: ServiceHook[Any], log: InfoLog, what: str) -> float | None:
     """Log the service clock skew the hook measured (a warning past ``clock_skew_warning``) and
     return it in seconds for the report (``None``: no reading). Nothing is corrected for it."""
     reading = hook.clock_skew_reading

@@ -98,10 +98,7 @@ def parse_title_patterns(value: Any) -> tuple[str, ...]:
     return patterns
 
 
-def _parse_job_types(value: Any) -> tuple[str, ...]:
-    return parse_names(value, "job_types")
-
-
+_parse_job_types = functools.partial(parse_names, field="job_types")
 _ANY_WITHOUT_SCOPE = (
     'job_owner="any" would reach every team\'s Vault jobs: also give title_pattern (a glob on the '
     'job title/name) or job_types, or keep job_owner="me" (the default) or a list of user ids'

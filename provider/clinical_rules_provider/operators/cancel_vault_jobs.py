@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -30,8 +30,6 @@ from clinical_rules_provider.task_helpers import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from clinical_rules_provider.models.vault import VaultJob
 
 
 __all__ = ["VaultCancelJobsOperator", "VaultCancelStaleJobsOperator"]
@@ -177,9 +175,16 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             owner_ids = scope.owner_ids(hook.current_user_id)
             in_scope = [j for j in unfinished if scope.matches(j, owner_ids)]
             aged = [(j, since) for j in in_scope if (since := age_since(j)) and since[1] <= cutoff]
-            stale = [
-                _stale_entry(j, *since)
-                for j, since in aged
+            stale: list[dict[str, Any]] = [
+                {
+                    "job_id": j.job_id,
+                    "status": j.status_text,
+                    "since": since.isoformat(),
+                    "age_from": field,
+                    "created_by": None if j.created_by is None else str(j.created_by),
+                    "title": j.title or j.job_name,
+                }
+                for j, (field, since) in aged
                 if j.status_text in VAULT_JOB_CANCELLABLE_STATUSES
                 and (include_scheduled or j.status_text != "SCHEDULED")
             ]
@@ -210,14 +215,3 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 )
                 return report
             return self._cancel(context, [s["job_id"] for s in stale], report)
-
-
-def _stale_entry(job: VaultJob, field: str, since: datetime) -> dict[str, Any]:
-    return {
-        "job_id": job.job_id,
-        "status": job.status_text,
-        "since": since.isoformat(),
-        "age_from": field,
-        "created_by": None if job.created_by is None else str(job.created_by),
-        "title": job.title or job.job_name,
-    }

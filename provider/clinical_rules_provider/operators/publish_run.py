@@ -32,6 +32,7 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from clinical_rules_provider.models.clinical_one import PublishRunResult
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
@@ -156,14 +157,12 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             selected = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
             rule_ids = resumed_targets(ledger, study, mode, publish_run, selected)
             started_after = utc_now()
-            if not rule_ids:
-                self.log.warning("No rules selected; nothing to update")
+            results: list[PublishRunResult] = []
             try:
-                results = (
-                    hook.update_publish_run(study, mode, publish_run, rule_ids, ledger=ledger)
-                    if rule_ids
-                    else []
-                )
+                if rule_ids:
+                    results = hook.update_publish_run(study, mode, publish_run, rule_ids, ledger=ledger)
+                else:
+                    self.log.warning("No rules selected; nothing to update")
             except PublishRunUnconfirmedError as exc:
                 unconfirmed, results = exc, exc.results
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
@@ -197,7 +196,14 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
         self._started = (study, mode, updated)
         for key in ("rule_ids", "started_after", "results", "warnings", "failed", "unconfirmed"):
             context["ti"].xcom_push(key=key, value=report[key])
-        self._log_outcome(results, updated, warnings)
+        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
+        pending = [
+            f"{r.rule_id} ({r.job_status})" for r in results if r.succeeded and r.job_status != "Success"
+        ]
+        if pending:
+            self.log.info("Accepted, not yet applied (the wait covers them): %s", ", ".join(pending))
+        for w in warnings:
+            self.log.warning("Rule %s was updated with a validation warning: %s", w["rule_id"], w["warning"])
         # Without a task state store a retry would send the applied (or maybe applied) rules
         # again: no automatic retry then.
         once = not durable and publish_run == PublishRun.ALL_DATA.value
@@ -235,19 +241,6 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
                 "retry could not tell which rules were applied (check them, then publish the rest)"
             )
         return AirflowException(message)
-
-    def _log_outcome(self, results: list[Any], updated: list[str], warnings: list[dict[str, Any]]) -> None:
-        """Log the count, the accepted-but-unfinished updates and each validation warning."""
-        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
-        pending = [
-            f"{r.rule_id} ({r.job_status})" for r in results if r.succeeded and r.job_status != "Success"
-        ]
-        if pending:
-            self.log.info("Accepted, not yet applied (the wait covers them): %s", ", ".join(pending))
-        for item in warnings:
-            self.log.warning(
-                "Rule %s was updated with a validation warning: %s", item["rule_id"], item["warning"]
-            )
 
     def _announce(self, context: Context, report: dict[str, Any], jobs: dict[str, Any] | None = None) -> None:
         """Attach what was republished to the event of each ``clinical-one://`` outlet."""
