@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.hooks.vault import VaultHook
+    from clinical_rules_provider.models.refs import StudyRef
 
 
 # --- hooks ------------------------------------------------------------------------------
@@ -140,17 +141,17 @@ def as_id_list(value: Any, field: str) -> Any:
     return [text]
 
 
-def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> tuple[str, str]:
-    """``study_id``/``study_mode`` from the task, else from the connection extra; validated."""
-    from clinical_rules_provider.clients.clinical_one import study_path_args
+def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> StudyRef:
+    """``study_id``/``study_mode`` from the task, else from the connection extra, validated once:
+    the hooks take the checked values as they are."""
+    from clinical_rules_provider.models.refs import StudyRef
 
     config = hook.config
     study, mode = study_id or config.study_id, study_mode or config.study_mode
     for field, given in (("study_id", study), ("study_mode", mode)):
         if not given:
             raise ValueError(f"{field}: not given, and the connection extra has no {field}")
-    args = study_path_args(study, mode)
-    return args["study_id"], args["mode"]
+    return StudyRef.of(study, mode)
 
 
 def select_rules(hook: ClinicalOneHook, study: str, mode: str, rule_ids: Any, rule_filter: Any) -> list[str]:

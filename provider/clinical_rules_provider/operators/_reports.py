@@ -27,16 +27,9 @@ def rule_job_item(job: RuleJob, **extra: Any) -> dict[str, Any]:
     }
 
 
-# Answers about the rule, not about a job: the cancel did nothing, whatever the job is doing.
-RULE_STATE_ANSWERS = frozenset(
-    s.value
-    for s in (
-        RuleJobStatus.NOT_IN_PUBLISH_STATE,
-        RuleJobStatus.INVALID,
-        RuleJobStatus.DISABLED,
-        RuleJobStatus.DOES_NOT_EXIST,
-    )
-)
+# Answers about the rule ("Rule is disabled", ...), not about a job: the cancel did nothing,
+# whatever the job is doing.
+RULE_STATE_ANSWERS = frozenset(s.value for s in RuleJobStatus if s.value.startswith("Rule "))
 
 
 def rule_cancel_report(result: CancelRuleJobsResult) -> dict[str, list[dict[str, Any]]]:

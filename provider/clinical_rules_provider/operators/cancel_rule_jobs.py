@@ -123,7 +123,7 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
         with self.hook:
             study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
             rule_ids = as_id_list(self.rule_ids, "rule_ids")
-            report: dict[str, Any] = {"study_id": study, "study_mode": mode}
+            report: dict[str, Any] = {"study_id": str(study), "study_mode": str(mode)}
             self._cancel(study, mode, rule_ids, report)
             return finish(
                 context, report, fail=self.fail_on_not_cancelled, what="rule job(s)", id_key="rule_id"
@@ -210,8 +210,8 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 and job.job_start_date <= cutoff
             ]
             report: dict[str, Any] = {
-                "study_id": study,
-                "study_mode": mode,
+                "study_id": str(study),
+                "study_mode": str(mode),
                 "checked_rules": len(rule_ids),
                 "older_than_seconds": older_than,
                 "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),

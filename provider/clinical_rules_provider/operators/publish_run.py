@@ -175,8 +175,8 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
                 {"rule_id": r, "reason": why} for r, why in unconfirmed.failed.items() if r not in named
             ]
         report: dict[str, Any] = {
-            "study_id": study,
-            "study_mode": mode,
+            "study_id": str(study),
+            "study_mode": str(mode),
             "publish_run": publish_run if rule_ids else None,  # None: no rule was selected
             "rule_ids": updated,
             "failed": failed,
@@ -297,7 +297,7 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")
         }
         publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
-        return {"study_id": study, "study_mode": mode, "publish_run": publish_run, **pushed}
+        return {"study_id": str(study), "study_mode": str(mode), "publish_run": publish_run, **pushed}
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (the ``openlineage`` extra): see :mod:`clinical_rules_provider.lineage`."""
