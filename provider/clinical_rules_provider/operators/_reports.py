@@ -129,20 +129,14 @@ def log_clock_skew(hook: ServiceHook[Any], log: InfoLog, what: str) -> float | N
 
 
 def finish(
-    context: Context,
-    report: dict[str, Any],
-    *,
-    fail: bool,
-    what: str,
-    id_key: str,
-    fail_on_mismatch: bool = False,
+    context: Context, report: dict[str, Any], fail: bool, what: str, id_key: str, on_mismatch: bool = False
 ) -> dict[str, Any]:
     """Return the report; or, when items were not cancelled and ``fail`` (or a cancel reply
-    named another job and ``fail_on_mismatch``), push it as ``return_value`` first (the per-item
+    named another job and ``on_mismatch``), push it as ``return_value`` first (the per-item
     outcome is in XCom either way) and raise naming each item."""
     checks = (
         ("not_cancelled", fail, f"{what} could not be cancelled"),
-        ("job_mismatch", fail_on_mismatch, "cancel(s) acted on another job than the stale one"),
+        ("job_mismatch", on_mismatch, "cancel(s) acted on another job than the stale one"),
     )
     problems = []
     for key, enabled, label in checks:

@@ -125,9 +125,7 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
             rule_ids = as_id_list(self.rule_ids, "rule_ids")
             report: dict[str, Any] = {"study_id": str(study), "study_mode": str(mode)}
             self._cancel(study, mode, rule_ids, report)
-            return finish(
-                context, report, fail=self.fail_on_not_cancelled, what="rule job(s)", id_key="rule_id"
-            )
+            return finish(context, report, self.fail_on_not_cancelled, "rule job(s)", "rule_id")
 
 
 class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
@@ -241,10 +239,10 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
             return finish(
                 context,
                 report,
-                fail=self.fail_on_not_cancelled,
-                what="rule job(s)",
-                id_key="rule_id",
-                fail_on_mismatch=self.fail_on_job_mismatch,
+                self.fail_on_not_cancelled,
+                "rule job(s)",
+                "rule_id",
+                self.fail_on_job_mismatch,
             )
 
     def _latest(self, study: str, mode: str, rule_ids: list[str]) -> dict[str, RuleJob | None]:

@@ -62,7 +62,7 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
         self.log.info(
             "Vault accepted %d cancel(s), refused %d", len(report["cancelled"]), len(report["not_cancelled"])
         )
-        return finish(context, report, fail=self.fail_on_not_cancelled, what="Vault job(s)", id_key="job_id")
+        return finish(context, report, self.fail_on_not_cancelled, "Vault job(s)", "job_id")
 
     def _recheck_refusals(self, report: dict[str, Any]) -> None:
         """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened
