@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
 from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import finish, log_clock_skew
 from clinical_rules_provider.operators._vault_scope import (
@@ -49,8 +50,6 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
         self.vault_conn_id = vault_conn_id
 
     def _cancel(self, context: Context, job_ids: list[int], report: dict[str, Any]) -> dict[str, Any]:
-        from clinical_rules_provider.models.refs import VaultJobIds
-
         ids = VaultJobIds.of(job_ids)
         push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), list(ids))
         results = self.hook.cancel_jobs(ids)
