@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
-from clinical_rules_provider.models.refs import PollEndpoint
+from clinical_rules_provider.models.refs import PollEndpoint, StudyRef
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import (
     finish,
@@ -67,15 +67,14 @@ class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
 
     def _cancel(
         self,
-        study: str,
-        mode: str,
+        study: StudyRef,
         rule_ids: list[str],
         report: dict[str, Any],
         meant: dict[str, str] | None = None,
     ) -> None:
         """Cancel and add each rule's outcome to ``report``; with ``meant`` (rule id -> the job
         id the cancel is for), reply entries naming another job go to ``job_mismatch``."""
-        result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
+        result = self.hook.cancel_rule_jobs(*study, rule_ids)
         if meant is not None:
             result, mismatched = split_job_mismatches(result, meant)
             report["job_mismatch"] = mismatched
@@ -121,10 +120,10 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
         with self.hook:
-            study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
+            study = resolve_study(self.hook, self.study_id, self.study_mode)
             rule_ids = as_id_list(self.rule_ids, "rule_ids")
-            report: dict[str, Any] = {"study_id": str(study), "study_mode": str(mode)}
-            self._cancel(study, mode, rule_ids, report)
+            report: dict[str, Any] = {"study_id": str(study.study_id), "study_mode": str(study.mode)}
+            self._cancel(study, rule_ids, report)
             return finish(context, report, self.fail_on_not_cancelled, "rule job(s)", "rule_id")
 
 
@@ -195,10 +194,10 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
         hook = self.hook
         with hook:
-            study, mode = resolve_study(hook, self.study_id, self.study_mode)
-            rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
+            study = resolve_study(hook, self.study_id, self.study_mode)
+            rule_ids = select_rules(hook, *study, self.rule_ids, self.rule_filter)
             cutoff = utc_now() - timedelta(seconds=older_than)
-            jobs = self._latest(study, mode, rule_ids)
+            jobs = self._latest(study, rule_ids)
             stale = [
                 rule_job_item(job, rule_id=rule_id)
                 for rule_id, job in jobs.items()
@@ -208,8 +207,8 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 and job.job_start_date <= cutoff
             ]
             report: dict[str, Any] = {
-                "study_id": str(study),
-                "study_mode": str(mode),
+                "study_id": str(study.study_id),
+                "study_mode": str(study.mode),
                 "checked_rules": len(rule_ids),
                 "older_than_seconds": older_than,
                 "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),
@@ -229,12 +228,12 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 return report
             # Just before the cancel: only rules still on their stale job are cancelled.
             meant, report["skipped"], report["already_finished"] = recheck_stale(
-                stale, self._latest(study, mode, [s["rule_id"] for s in stale])
+                stale, self._latest(study, [s["rule_id"] for s in stale])
             )
             for item in report["skipped"]:
                 self.log.info("Rule %s skipped: %s", item["rule_id"], item["reason"])
             if meant:
-                self._cancel(study, mode, list(meant), report, meant=meant)
+                self._cancel(study, list(meant), report, meant=meant)
             report["outcomes"] = rule_outcomes(report)
             return finish(
                 context,
@@ -245,11 +244,11 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 self.fail_on_job_mismatch,
             )
 
-    def _latest(self, study: str, mode: str, rule_ids: list[str]) -> dict[str, RuleJob | None]:
+    def _latest(self, study: StudyRef, rule_ids: list[str]) -> dict[str, RuleJob | None]:
         """Each rule's latest job, read with ``poll_endpoint`` (none when there are no rules)."""
         from clinical_rules_provider.models.clinical_one import latest_job
 
         if not rule_ids:
             return {}
-        jobs = self.hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint)
+        jobs = self.hook.latest_jobs(*study, rule_ids, poll_endpoint=self.poll_endpoint)
         return {rule_id: latest_job(history) for rule_id, history in jobs.items()}
