@@ -57,11 +57,9 @@ FAILED_TO_CANCEL_OPT_IN = RuleJobStatus.FAILED_TO_CANCEL.value
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
     """Validate ``failure_statuses`` (default: every terminal failure status in DESIGN.md).
 
-    Only terminal statuses make sense here: a running job cannot fail the wait. The one
-    exception is ``Failed to cancel job``: the job it names still runs, so waits keep
-    waiting on it by default, but when a tenant's history keeps that status for good, a
-    wait listing it fails at once instead of running into its timeout. Unknown strings are
-    accepted (a tenant may report newer statuses) but must not be empty.
+    Only terminal statuses, since a running job cannot fail the wait, and ``Failed to cancel
+    job`` (see :data:`FAILED_TO_CANCEL_OPT_IN`). Unknown non-empty strings are accepted: a
+    tenant may report newer statuses.
     """
     if failure_statuses is None:
         return RULE_JOB_FAILURE_STATUSES

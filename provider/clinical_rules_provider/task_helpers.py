@@ -1,9 +1,8 @@
 """What the operators and sensors share: their hooks, reading task arguments (templated values
 arrive as strings), study defaults from the connection, and finishing a wait on a job trigger.
 
-Task-side only: triggers, hooks, clients and models never import this module. It is imported
-when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions; hooks and
-clients load inside the functions that need them.
+Imported when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions;
+hooks and clients load inside the functions that need them.
 """
 
 from __future__ import annotations

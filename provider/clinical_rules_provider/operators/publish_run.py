@@ -54,10 +54,9 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     retried try reconciles from it instead of sending applied rules again. On Airflow 3.0-3.2
     (no task state store) a failure after rules were applied is an ``AirflowFailException``.
 
-    **Asset events.** An outlet made by
-    :func:`~clinical_rules_provider.assets.clinical_one_rules_asset` gets an event carrying
-    what was republished; one naming another host, study or mode is refused before anything
-    is sent.
+    **Asset events.** A :func:`~clinical_rules_provider.assets.clinical_one_rules_asset` outlet
+    gets an event carrying what was republished; one naming another host, study or mode is
+    refused before any request.
 
     :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
     :param rule_ids: rules to update (either UUID form; an XComArg works).
