@@ -68,13 +68,11 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
     """A ``timedelta`` or a finite number of seconds (a rendered template may give it as a
     numeric string), at least ``minimum``; NaN and infinity are refused."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, str):
-        with contextlib.suppress(ValueError):
-            seconds = float(seconds)  # surrounding whitespace is allowed
-    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-        with contextlib.suppress(OverflowError):  # an int beyond float range is refused below
-            if math.isfinite(seconds) and seconds >= minimum:
-                return float(seconds)
+    if isinstance(seconds, (int, float, str)) and not isinstance(seconds, bool):
+        # A numeric string may have surrounding whitespace; an int beyond float range is refused.
+        with contextlib.suppress(ValueError, OverflowError):
+            if math.isfinite(number := float(seconds)) and number >= minimum:
+                return number
     raise ValueError(
         f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {shown(value)}"
     )
