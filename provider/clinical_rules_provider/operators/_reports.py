@@ -103,15 +103,6 @@ def split_job_mismatches(
     return result.model_copy(update={"job_status": kept}), mismatched
 
 
-# Outcome keys in the order a rule's outcome is decided (a later key wins).
-RULE_OUTCOMES = ("skipped", "already_finished", "cancelled", "not_cancelled", "job_mismatch")
-
-
-def rule_outcomes(report: Mapping[str, Any]) -> dict[str, str]:
-    """``{rule_id: outcome}`` from a cancel report's lists (a later key in :data:`RULE_OUTCOMES` wins)."""
-    return {item["rule_id"]: key for key in RULE_OUTCOMES for item in report.get(key) or []}
-
-
 def log_clock_skew(hook: ServiceHook[Any], log: InfoLog, what: str) -> float | None:
     """Log the service clock skew the hook measured (a warning past ``clock_skew_warning``) and
     return it in seconds for the report (``None``: no reading). Nothing is corrected for it."""

@@ -18,7 +18,6 @@ from clinical_rules_provider.operators._reports import (
     recheck_stale,
     rule_cancel_report,
     rule_job_item,
-    rule_outcomes,
     split_job_mismatches,
 )
 from clinical_rules_provider.task_helpers import (
@@ -41,6 +40,8 @@ __all__ = ["ClinicalOneCancelRuleJobsOperator", "ClinicalOneCancelStaleRuleJobsO
 
 # The stale canceller's outcome lists, filled by the cancel (empty in a dry run).
 _REPORT_LISTS = ("skipped", "cancelled", "already_finished", "not_cancelled", "job_mismatch", "messages")
+# The outcome lists in the order a rule's outcome is decided (a later one wins).
+_OUTCOME_ORDER = ("skipped", "already_finished", "cancelled", "not_cancelled", "job_mismatch")
 
 
 class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
@@ -142,8 +143,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     :param rule_ids: rules to check (either UUID form); default: those ``rule_filter`` selects.
     :param rule_filter: the ``list_rules`` filters selecting the rules (default: every rule).
     :param dry_run: only report what would be cancelled (templated; the attribute shadows
-        ``BaseOperator.dry_run()``, which Airflow 3 keeps, so that the design's name stays
-        templatable).
+        the legacy ``BaseOperator.dry_run()``, so that the design's name stays templatable).
     :param poll_endpoint: ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
@@ -184,7 +184,6 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         self.older_than = seconds_at_parse(older_than, "older_than", minimum=1.0)
         self.rule_ids = rule_ids
         self.rule_filter = rule_filter
-        # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -234,7 +233,7 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 self.log.info("Rule %s skipped: %s", item["rule_id"], item["reason"])
             if meant:
                 self._cancel(study, list(meant), report, meant=meant)
-            report["outcomes"] = rule_outcomes(report)
+            report["outcomes"] = {item["rule_id"]: key for key in _OUTCOME_ORDER for item in report[key]}
             return finish(
                 context,
                 report,

@@ -158,7 +158,6 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         self.title_pattern = title_pattern
         self.job_types = job_types
         self.include_scheduled = include_scheduled
-        # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -274,9 +274,7 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             clinical_one_conn_id=self.clinical_one_conn_id,
             max_concurrency=self.max_concurrency,
             cancel_on_kill=self.cancel_on_kill,
-            # Deferred, the first poll waits an interval (at least 10 s): the jobs were started a
-            # moment ago, and a trigger firing within seconds of defer() can make the scheduler
-            # fail the resumed task (apache/airflow #66374). In the worker there is no such race.
+            # Deferred, the first poll waits (see first_poll_delay); the worker has no scheduler race.
             first_poll_delay=first_poll_delay(self.poll_interval) if self.deferrable else 0.0,
         )
 
