@@ -55,8 +55,8 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     (no task state store) a failure after rules were applied is an ``AirflowFailException``.
 
     **Asset events.** A :func:`~clinical_rules_provider.assets.clinical_one_rules_asset` outlet
-    gets an event carrying what was republished; one naming another host, study or mode is
-    refused before any request.
+    gets an event whose extra says what was republished (see the event-driven guide); one
+    naming another host, study or mode is refused before any request.
 
     :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
     :param rule_ids: rules to update (either UUID form; an XComArg works).
