@@ -1,8 +1,8 @@
 """What the operators and sensors share: their hooks, reading task arguments (templated values
 arrive as strings), study defaults from the connection, and finishing a wait on a job trigger.
 
-Imported when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions;
-hooks and clients load inside the functions that need them.
+Task-side only (triggers, hooks, clients and models never import it) and imported when a DAG
+file is parsed, so it loads nothing heavier than Airflow's exceptions.
 """
 
 from __future__ import annotations
@@ -114,10 +114,11 @@ def as_id_list(value: Any, field: str) -> Any:
     arrive as a string; the items are validated later, by the client, once.
 
     A string is ``"[...]"`` (a flat JSON list, or the Python list literal a non-native template
-    renders), ``"A,B"`` (comma-separated ids) or one id. A list string is read by a regex, never
-    by a JSON or Python parser: those recurse, and a string nested thousands of levels deep must
-    be a ``ValueError``, in linear time. A single ``int`` (a Vault job id from XCom) becomes a
-    one-item list; anything else passes through unchanged.
+    renders), ``"A,B"`` (comma-separated ids) or one id: never ambiguous, as ids hold no ``[``,
+    ``,`` or space. A list string is read by a regex, never by a JSON or Python parser: those
+    recurse, and a string nested thousands of levels deep must be a ``ValueError``, in linear
+    time. A single ``int`` (a Vault job id from XCom) becomes a one-item list; anything else
+    passes through unchanged.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return [value]
