@@ -42,3 +42,9 @@ def test_a_bracketed_string_that_is_no_list_names_the_field() -> None:
         as_id_list("[1043341", "job_ids")
     with pytest.raises(ValueError, match=r"^rule_ids: "):
         as_id_list("[__import__('os')]", "rule_ids")
+
+
+@pytest.mark.parametrize("text", ["['A,B']", '["A]"]', "[1 2]", "[1,,]", "[,]"])
+def test_a_list_string_that_is_no_flat_list_of_ids_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^rule_ids: .*expected one id, comma-separated ids or a list"):
+        as_id_list(text, "rule_ids")

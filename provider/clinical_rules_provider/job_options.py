@@ -38,7 +38,10 @@ def check_poll_endpoint(value: str) -> str:
 
 
 def _strings(values: Iterable[object]) -> list[str]:
-    """``failure_statuses`` items, each a string (a status name or a status enum member)."""
+    """``failure_statuses`` items, each a string (a status name or a status enum member); a
+    bare string is refused, not read as a list of characters."""
+    if isinstance(values, str):
+        raise ValueError("failure_statuses: expected a list of job statuses, got a string")
     items = list(values)
     for index, item in enumerate(items):
         if not isinstance(item, str):
@@ -54,16 +57,12 @@ FAILED_TO_CANCEL_OPT_IN = RuleJobStatus.FAILED_TO_CANCEL.value
 def failure_status_set(failure_statuses: Iterable[str] | None) -> frozenset[str]:
     """Validate ``failure_statuses`` (default: every terminal failure status in DESIGN.md).
 
-    Only terminal statuses make sense here: a running job cannot fail the wait. The one
-    exception is ``Failed to cancel job``: the job it names still runs, so waits keep
-    waiting on it by default, but when a tenant's history keeps that status for good, a
-    wait listing it fails at once instead of running into its timeout. Unknown strings are
-    accepted (a tenant may report newer statuses) but must not be empty.
+    Only terminal statuses, since a running job cannot fail the wait, and ``Failed to cancel
+    job`` (see :data:`FAILED_TO_CANCEL_OPT_IN`). Unknown non-empty strings are accepted: a
+    tenant may report newer statuses.
     """
     if failure_statuses is None:
         return RULE_JOB_FAILURE_STATUSES
-    if isinstance(failure_statuses, str):
-        raise ValueError("failure_statuses: expected a list of job statuses, got a string")
     chosen = frozenset(
         str(s.value if isinstance(s, RuleJobStatus) else s) for s in _strings(failure_statuses)
     )
@@ -79,8 +78,6 @@ def vault_failure_status_set(failure_statuses: Iterable[str] | None) -> frozense
     """Validate Vault ``failure_statuses`` (default: every terminal status but ``SUCCESS``)."""
     if failure_statuses is None:
         return VAULT_JOB_FAILURE_STATUSES
-    if isinstance(failure_statuses, str):
-        raise ValueError("failure_statuses: expected a list of job statuses, got a string")
     chosen = frozenset(str(s).upper() for s in _strings(failure_statuses))
     bad = [s for s in chosen if vault_job_phase(s) == "active" or not s.strip()]
     if bad:

@@ -1,9 +1,8 @@
 """What the operators and sensors share: their hooks, reading task arguments (templated values
 arrive as strings), study defaults from the connection, and finishing a wait on a job trigger.
 
-Task-side only: triggers, hooks, clients and models never import this module. It is imported
-when a DAG file is parsed, so it loads nothing heavier than Airflow's exceptions; hooks and
-clients load inside the functions that need them.
+Task-side only (triggers, hooks, clients and models never import it) and imported when a DAG
+file is parsed, so it loads nothing heavier than Airflow's exceptions.
 """
 
 from __future__ import annotations
@@ -25,24 +24,7 @@ if TYPE_CHECKING:
 
     from clinical_rules_provider.hooks.clinical_one import ClinicalOneHook
     from clinical_rules_provider.hooks.vault import VaultHook
-
-__all__ = [
-    "MIN_RULE_POLL_INTERVAL",
-    "ClinicalOneHookMixin",
-    "InfoLog",
-    "VaultHookMixin",
-    "as_bool",
-    "as_id_list",
-    "as_seconds",
-    "cancel_rule_jobs_on_kill",
-    "is_template",
-    "raise_for_event",
-    "resolve_study",
-    "rule_poll_interval",
-    "run_in_worker",
-    "seconds_at_parse",
-    "select_rules",
-]
+    from clinical_rules_provider.models.refs import StudyRef
 
 
 # --- hooks ------------------------------------------------------------------------------
@@ -86,13 +68,11 @@ def as_seconds(value: Any, field: str, *, minimum: float = 0.0) -> float:
     """A ``timedelta`` or a finite number of seconds (a rendered template may give it as a
     numeric string), at least ``minimum``; NaN and infinity are refused."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, str):
-        with contextlib.suppress(ValueError):
-            seconds = float(seconds)  # surrounding whitespace is allowed
-    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
-        with contextlib.suppress(OverflowError):  # an int beyond float range is refused below
-            if math.isfinite(seconds) and seconds >= minimum:
-                return float(seconds)
+    if isinstance(seconds, (int, float, str)) and not isinstance(seconds, bool):
+        # A numeric string may have surrounding whitespace; an int beyond float range is refused.
+        with contextlib.suppress(ValueError, OverflowError):
+            if math.isfinite(number := float(seconds)) and number >= minimum:
+                return number
     raise ValueError(
         f"{field}: expected a timedelta or a finite number of seconds >= {minimum}, got {shown(value)}"
     )
@@ -123,28 +103,22 @@ def as_bool(value: Any, field: str) -> bool:
     raise ValueError(f"{field}: expected True or False, got {shown(value)}")
 
 
-# One item of a list string: a quoted id (JSON or Python quotes, no escapes) or an integer.
-_LIST_ITEM = re.compile(r"""'([^'\\]*)'|"([^"\\]*)"|(-?[0-9]{1,20})""")
+# One item of a list string: a quoted id (JSON or Python quotes, no escapes or brackets) or an
+# integer; a list string is a flat list of them (a trailing comma allowed).
+_LIST_ITEM = re.compile(r"""'([^'\\\[\],]*)'|"([^"\\\[\],]*)"|(-?[0-9]{1,20})""")
+_FLAT_LIST = re.compile(rf"\[\s*(?:(?:{_LIST_ITEM.pattern})\s*(?:,\s*|(?=\])))*\]")
 
 
 def as_id_list(value: Any, field: str) -> Any:
     """The ids a task was given, as a list wherever a single id or a rendered template can
     arrive as a string; the items are validated later, by the client, once.
 
-    A string is read as follows (ids contain no ``[``, ``,`` or whitespace, so this is never
-    ambiguous):
-
-    * ``"[...]"``: a flat JSON list, or the Python list literal a non-native template renders
-      a list to (``"['A', 'B']"``): quoted ids and integers only;
-    * ``"A,B"`` or ``"A, B"``: comma-separated ids;
-    * anything else: one id.
-
-    A list string is read by :func:`_flat_list`, never by a JSON or Python parser: those
-    recurse, and a string nested thousands of levels deep must be a ``ValueError``, in time
-    linear in its length.
-
-    A single ``int`` (a Vault job id from XCom) becomes a one-item list. Lists, tuples, sets,
-    ``None`` and other values pass through unchanged.
+    A string is ``"[...]"`` (a flat JSON list, or the Python list literal a non-native template
+    renders), ``"A,B"`` (comma-separated ids) or one id: never ambiguous, as ids hold no ``[``,
+    ``,`` or space. A list string is read by a regex, never by a JSON or Python parser: those
+    recurse, and a string nested thousands of levels deep must be a ``ValueError``, in linear
+    time. A single ``int`` (a Vault job id from XCom) becomes a one-item list; anything else
+    passes through unchanged.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return [value]
@@ -152,52 +126,30 @@ def as_id_list(value: Any, field: str) -> Any:
         return value
     text = value.strip()
     if text.startswith("["):
-        parsed = _flat_list(text)
-        if parsed is None:
+        if _FLAT_LIST.fullmatch(text) is None:
             raise ValueError(
                 f"{field}: {shown(value)} is neither a JSON list nor a list literal of ids;"
                 " expected one id, comma-separated ids or a list"
             )
-        return parsed
+        return [
+            int(number) if number else single or double for single, double, number in _LIST_ITEM.findall(text)
+        ]
     if "," in text:
         return [part.strip() for part in text.split(",") if part.strip()]
     return [text]
 
 
-def _flat_list(text: str) -> list[str | int] | None:
-    """``[item, ...]`` with quoted strings or integers as items (a trailing comma allowed), or
-    ``None``: anything nested, escaped or unquoted is no list of ids."""
-    if not text.endswith("]") or "[" in text[1:] or "]" in text[:-1]:
-        return None
-    inner = text[1:-1].strip()
-    if not inner:
-        return []
-    parts = [part.strip() for part in inner.split(",")]
-    if parts[-1] == "":  # Python's trailing comma
-        parts.pop()
-    items: list[str | int] = []
-    for part in parts:
-        match = _LIST_ITEM.fullmatch(part)
-        if match is None:
-            return None
-        single, double, number = match.groups()
-        items.append(int(number) if number is not None else single if single is not None else double)
-    return items
-
-
-def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> tuple[str, str]:
-    """``study_id``/``study_mode`` from the task, else from the connection extra; validated."""
-    from clinical_rules_provider.clients.clinical_one import study_path_args
+def resolve_study(hook: ClinicalOneHook, study_id: Any, study_mode: Any) -> StudyRef:
+    """``study_id``/``study_mode`` from the task, else from the connection extra, validated once:
+    the hooks take the checked values as they are."""
+    from clinical_rules_provider.models.refs import StudyRef
 
     config = hook.config
-    study = study_id or config.study_id
-    mode = study_mode or config.study_mode
-    if not study:
-        raise ValueError("study_id: not given, and the connection extra has no study_id")
-    if not mode:
-        raise ValueError("study_mode: not given, and the connection extra has no study_mode")
-    args = study_path_args(study, mode)
-    return args["study_id"], args["mode"]
+    study, mode = study_id or config.study_id, study_mode or config.study_mode
+    for field, given in (("study_id", study), ("study_mode", mode)):
+        if not given:
+            raise ValueError(f"{field}: not given, and the connection extra has no {field}")
+    return StudyRef.of(study, mode)
 
 
 def select_rules(hook: ClinicalOneHook, study: str, mode: str, rule_ids: Any, rule_filter: Any) -> list[str]:
@@ -216,6 +168,9 @@ class InfoLog(Protocol):
 
     def info(self, msg: Any, /, *args: Any) -> object:
         """Log at INFO."""
+
+    def warning(self, msg: Any, /, *args: Any) -> object:
+        """Log at WARNING."""
 
 
 def cancel_rule_jobs_on_kill(
@@ -247,16 +202,10 @@ def run_in_worker(trigger: BaseTrigger) -> dict[str, Any]:
 
 
 def raise_for_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Turn a job trigger event into a return value or the exception the poke path raises.
-
-    * ``failure`` (a job ended in a failure status): :class:`AirflowFailException`, so the
-      task is not retried (the job will not succeed on a second look) and a sensor with
-      ``soft_fail=True`` is skipped, exactly as when ``poke()`` sees the failure;
-    * ``timeout``: :class:`AirflowSensorTimeout` (skipped with ``soft_fail``, as in poke mode);
-    * ``error`` (the service refused a poll): a :class:`ClinicalRulesError` carrying the
-      service's message: a failure retries cover, which ``soft_fail`` does not skip, as
-      when ``poke()`` raises it.
-    """
+    """Turn a job trigger event into a return value or the exception the poke path raises:
+    ``failure`` is not retried (the job will not succeed on a second look), ``timeout`` is a
+    sensor timeout (both skipped with ``soft_fail``), ``error`` (the service refused a poll)
+    is a :class:`ClinicalRulesError` that retries cover."""
     status = event.get("status")
     if status == "success":
         return dict(event.get("outcome") or {})

@@ -205,3 +205,29 @@ def test_a_rule_without_a_job_on_re_read_or_without_a_stale_job_id_is_skipped_wi
         RULE_A: "the stale job has no job id to check the cancel against",
         RULE_B: "no job found when re-read just before the cancel",
     }
+
+
+def test_a_job_mismatch_decides_a_rules_outcome_over_its_other_entries(
+    sim_c1: str, monkeypatch: pytest.MonkeyPatch, context: dict[str, Any]
+) -> None:
+    # A reply with a second entry per rule naming another job: the mismatch is the outcome,
+    # whether the rule's own entry says Cancelled or Failed to cancel job.
+    original = ClinicalOneHook.cancel_rule_jobs
+    other = "9F2428167F66445BAB544C7CDD884E87"
+
+    def with_strays(self: ClinicalOneHook, *args: Any) -> Any:
+        result = original(self, *args)
+        strays = [job.model_copy(update={"job_id": other}) for job in result.job_status]
+        return result.model_copy(update={"job_status": [*result.job_status, *strays]})
+
+    monkeypatch.setattr(ClinicalOneHook, "cancel_rule_jobs", with_strays)
+    task = cancel_stale(
+        sim_c1,
+        rule_ids=[STALE_RULE, UNCANCELLABLE_RULE],
+        fail_on_job_mismatch=False,
+        fail_on_not_cancelled=False,
+    )
+    report = task.execute(context)
+    assert [i["rule_id"] for i in report["cancelled"]] == [STALE_RULE]
+    assert [i["rule_id"] for i in report["not_cancelled"]] == [UNCANCELLABLE_RULE]
+    assert report["outcomes"] == {STALE_RULE: "job_mismatch", UNCANCELLABLE_RULE: "job_mismatch"}

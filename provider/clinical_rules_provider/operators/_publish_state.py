@@ -1,16 +1,15 @@
 """Where a publish keeps what it has established, so a retried try reconciles instead of re-running.
 
-On Airflow 3.3+ the task context holds ``task_state_store`` (AIP-103): a key/value store per
-task instance that survives retries (XCom does not). The publish operator keeps one
-:class:`~clinical_rules_provider.clients.publish_ledger.PublishLedger` there, written before
-the first send and after every change. Airflow's own ``ResumableJobMixin`` (used by the Spark
-and Glue operators) stores one external job id the same way; a publish has one job per rule,
-so it keeps a ledger instead. On Airflow 3.0-3.2 there is no such store: the ledger lives only
-as long as the try, and the operator refuses an automatic retry after rules were applied.
+On Airflow 3.3+ the task context holds ``task_state_store`` (AIP-103), a key/value store per
+task instance that survives retries (XCom does not). The publish keeps its
+:class:`~clinical_rules_provider.clients.publish_ledger.PublishLedger` there (Airflow's
+``ResumableJobMixin`` keeps one job id the same way; a publish has one job per rule). On
+Airflow 3.0-3.2 the ledger lives only as long as the try.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -36,10 +35,7 @@ def load_ledger(context: Mapping[str, Any], log: logging.Logger | Any) -> tuple[
             "earlier try applied, so a failure after rules were applied is not retried automatically"
         )
         return PublishLedger(), False
-
-    def save(value: dict[str, Any]) -> None:
-        store.set(LEDGER_KEY, value)
-
+    save = functools.partial(store.set, LEDGER_KEY)
     ledger = PublishLedger.from_json(store.get(LEDGER_KEY), save=save)
     if ledger is None:
         return PublishLedger(save=save), True

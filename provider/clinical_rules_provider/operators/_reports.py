@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider._compat import AirflowException
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES, RuleJobStatus, rule_job_phase
@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
     from clinical_rules_provider.hooks.base import ServiceHook
     from clinical_rules_provider.models.clinical_one import CancelRuleJobsResult, RuleJob
-    from clinical_rules_provider.models.vault import VaultJobCancelResult
 
 
 def rule_job_item(job: RuleJob, **extra: Any) -> dict[str, Any]:
@@ -28,27 +27,15 @@ def rule_job_item(job: RuleJob, **extra: Any) -> dict[str, Any]:
     }
 
 
-# Answers about the rule, not about a job: the cancel did nothing, whatever the job is doing.
-RULE_STATE_ANSWERS = frozenset(
-    s.value
-    for s in (
-        RuleJobStatus.NOT_IN_PUBLISH_STATE,
-        RuleJobStatus.INVALID,
-        RuleJobStatus.DISABLED,
-        RuleJobStatus.DOES_NOT_EXIST,
-    )
-)
+# Answers about the rule ("Rule is disabled", ...), not about a job: the cancel did nothing,
+# whatever the job is doing.
+RULE_STATE_ANSWERS = frozenset(s.value for s in RuleJobStatus if s.value.startswith("Rule "))
 
 
 def rule_cancel_report(result: CancelRuleJobsResult) -> dict[str, list[dict[str, Any]]]:
-    """Sort each rule into ``cancelled``, ``already_finished`` or ``not_cancelled`` (with a reason).
-
-    ``Failed to cancel job`` (the job still runs), a job still ``Running``/``Pending`` after
-    the call, answers about the rule's state (``Rule is disabled``, ``Rule is not in publish
-    state``, ``Rule is invalid``, ``Rule doesn't exist``: they say nothing of a job having
-    ended) and rules the service did not report on are not cancelled. Only a job outcome
-    (``Success``, ``Failed``, ``Completed with errors``, ...) is ``already_finished``.
-    """
+    """Sort each rule into ``cancelled``, ``already_finished`` (a job outcome only) or
+    ``not_cancelled`` (with a reason: the job still runs, an answer about the rule's state,
+    or no entry for the rule)."""
     report: dict[str, list[dict[str, Any]]] = {"cancelled": [], "already_finished": [], "not_cancelled": []}
     for job in result.job_status:
         if job.status == RuleJobStatus.CANCELLED.value:
@@ -70,14 +57,10 @@ def _id_key(job_id: str | None) -> str | None:
 def recheck_stale(
     stale: list[dict[str, Any]], latest: Mapping[str, RuleJob | None]
 ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Sort stale rules by their latest job re-read just before the cancel.
-
-    The cancel endpoint takes rule ids and cancels whatever job the rule has then, so only a
-    rule whose latest job is still the stale one, still active, is cancelled. Returns
-    ``(meant, skipped, already_finished)``: ``meant`` maps each rule to cancel to the stale
-    job id; ``skipped`` are rules whose latest job is another one (or unknown), with a
-    ``reason``; ``already_finished`` are stale jobs that ended since detection.
-    """
+    """Sort stale rules by their latest job re-read just before the cancel, which cancels
+    whatever job a rule has then: ``(meant, skipped, already_finished)``. ``meant`` maps each
+    rule still on its stale, active job to that job id; ``skipped`` (with a ``reason``) are the
+    rules whose latest job is another one or unknown."""
     meant: dict[str, str] = {}
     skipped: list[dict[str, Any]] = []
     finished: list[dict[str, Any]] = []
@@ -96,29 +79,17 @@ def recheck_stale(
         else:
             meant[rule_id] = job_id
             continue
-        latest_id, latest_status = (now.job_id, now.status) if now is not None else (None, None)
-        skipped.append(
-            {
-                "rule_id": rule_id,
-                "job_id": job_id,
-                "latest_job_id": latest_id,
-                "latest_status": latest_status,
-                "reason": reason,
-            }
-        )
+        seen = {"latest_job_id": getattr(now, "job_id", None), "latest_status": getattr(now, "status", None)}
+        skipped.append({"rule_id": rule_id, "job_id": job_id, **seen, "reason": reason})
     return meant, skipped, finished
 
 
 def split_job_mismatches(
     result: CancelRuleJobsResult, meant: Mapping[str, str]
 ) -> tuple[CancelRuleJobsResult, list[dict[str, Any]]]:
-    """Take out the reply entries that name another job than the one meant for their rule.
-
-    Such an entry means the service acted on a job the caller did not mean (a job that
-    started after the re-read): each becomes a ``job_mismatch`` item. An entry without a
-    ``jobId`` names no job and is judged by its status alone; entries of rules not in
-    ``meant`` are kept as they are.
-    """
+    """Take out, as ``job_mismatch`` items, the reply entries naming another job than the one
+    ``meant`` for their rule (the service acted on a job started after the re-read). An entry
+    without a ``jobId`` is judged by its status alone."""
     kept: list[RuleJob] = []
     mismatched: list[dict[str, Any]] = []
     for job in result.job_status:
@@ -126,41 +97,15 @@ def split_job_mismatches(
         if want is None or job.job_id is None or _id_key(job.job_id) == _id_key(want):
             kept.append(job)
             continue
+        reply = {"reply_job_id": job.job_id, "reply_status": job.status}
         reason = f"the cancel reply names job {job.job_id} ({job.status}), not the stale job {want}"
-        mismatched.append(
-            {
-                "rule_id": job.rule_id,
-                "job_id": want,
-                "reply_job_id": job.job_id,
-                "reply_status": job.status,
-                "reason": reason,
-            }
-        )
+        mismatched.append({"rule_id": job.rule_id, "job_id": want, **reply, "reason": reason})
     return result.model_copy(update={"job_status": kept}), mismatched
 
 
-# Outcome keys in the order a rule's outcome is decided (a later key wins).
-RULE_OUTCOMES = ("skipped", "already_finished", "cancelled", "not_cancelled", "job_mismatch")
-
-
-def rule_outcomes(report: Mapping[str, Any]) -> dict[str, str]:
-    """``{rule_id: outcome}`` from a cancel report's lists (a later key in :data:`RULE_OUTCOMES` wins)."""
-    return {item["rule_id"]: key for key in RULE_OUTCOMES for item in report.get(key) or []}
-
-
-class WarnLog(InfoLog, Protocol):
-    """A task's logger as far as :func:`log_clock_skew` uses it."""
-
-    def warning(self, msg: Any, /, *args: Any) -> object:
-        """Log at WARNING."""
-
-
-def log_clock_skew(hook: ServiceHook[Any], log: WarnLog, what: str) -> float | None:
-    """Log the service clock skew the hook measured (a warning past ``clock_skew_warning``).
-
-    Returns it in seconds (rounded to the millisecond) for the report, or ``None`` without a
-    reading. A stale canceller's ``older_than`` is shifted by it; nothing is corrected.
-    """
+def log_clock_skew(hook: ServiceHook[Any], log: InfoLog, what: str) -> float | None:
+    """Log the service clock skew the hook measured (a warning past ``clock_skew_warning``) and
+    return it in seconds for the report (``None``: no reading). Nothing is corrected for it."""
     reading = hook.clock_skew_reading
     if reading is None:
         return None
@@ -174,39 +119,22 @@ def log_clock_skew(hook: ServiceHook[Any], log: WarnLog, what: str) -> float | N
     return round(reading.seconds, 3)
 
 
-def vault_cancel_report(results: list[VaultJobCancelResult]) -> dict[str, list[Any]]:
-    """``cancelled`` job ids and ``not_cancelled`` items with the service's reason."""
-    return {
-        "cancelled": [r.job_id for r in results if r.cancelled],
-        "not_cancelled": [{"job_id": r.job_id, "reason": r.reason} for r in results if not r.cancelled],
-    }
-
-
 def finish(
-    context: Context,
-    report: dict[str, Any],
-    *,
-    fail: bool,
-    what: str,
-    id_key: str,
-    fail_on_mismatch: bool = False,
+    context: Context, report: dict[str, Any], fail: bool, what: str, id_key: str, on_mismatch: bool = False
 ) -> dict[str, Any]:
-    """Return the report, or, when items were not cancelled and ``fail`` (or a cancel reply
-    named another job and ``fail_on_mismatch``), push it and raise naming each item.
-
-    The report is pushed as ``return_value`` before raising, so the per-item outcome is in
-    XCom either way.
-    """
-    leftovers = (report.get("not_cancelled") or []) if fail else []
-    mismatched = (report.get("job_mismatch") or []) if fail_on_mismatch else []
-    if leftovers or mismatched:
+    """Return the report; or, when items were not cancelled and ``fail`` (or a cancel reply
+    named another job and ``on_mismatch``), push it as ``return_value`` first (the per-item
+    outcome is in XCom either way) and raise naming each item."""
+    checks = (
+        ("not_cancelled", fail, f"{what} could not be cancelled"),
+        ("job_mismatch", on_mismatch, "cancel(s) acted on another job than the stale one"),
+    )
+    problems = []
+    for key, enabled, label in checks:
+        if enabled and (items := report.get(key)):
+            lines = "; ".join(f"{item[id_key]}: {item['reason']}" for item in items)
+            problems.append(f"{len(items)} {label}: {lines}")
+    if problems:
         context["ti"].xcom_push(key="return_value", value=report)
-        problems = []
-        if leftovers:
-            lines = "; ".join(f"{item[id_key]}: {item['reason']}" for item in leftovers)
-            problems.append(f"{len(leftovers)} {what} could not be cancelled: {lines}")
-        if mismatched:
-            lines = "; ".join(f"{item[id_key]}: {item['reason']}" for item in mismatched)
-            problems.append(f"{len(mismatched)} cancel(s) acted on another job than the stale one: {lines}")
         raise AirflowException(". ".join(problems))
     return report

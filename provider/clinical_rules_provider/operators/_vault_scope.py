@@ -7,6 +7,9 @@ been rendered.
 
 from __future__ import annotations
 
+import fnmatch
+import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider._show import shown
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.operators._glob import compile_glob
 from clinical_rules_provider.task_helpers import is_template
 
 if TYPE_CHECKING:
@@ -23,6 +25,25 @@ if TYPE_CHECKING:
 OWNER_ME = "me"
 OWNER_ANY = "any"
 _OWNER_FORM = '"me", "any", a Vault user id, or a list of user ids (and/or "me")'
+MAX_TITLE_PATTERNS = 100
+MAX_PATTERN_LENGTH = 256
+"""The longest glob accepted, in characters (a job title in Vault is at most 255)."""
+
+
+@functools.lru_cache(maxsize=256)
+def compile_glob(pattern: str, field: str) -> re.Pattern[str]:
+    """``pattern`` as :mod:`fnmatch` reads it; longer than :data:`MAX_PATTERN_LENGTH` is a
+    ``ValueError`` naming ``field``.
+
+    The cap bounds ``fnmatch.translate`` (quadratic in the ``[`` count: 40 kB of ``[`` took
+    minutes). The regex it builds commits to the leftmost match of each piece between ``*``,
+    so matching a name costs at most its length times the pattern's.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ValueError(
+            f"{field}: {shown(pattern)} is a glob of {len(pattern)} characters; at most {MAX_PATTERN_LENGTH}"
+        )
+    return re.compile(fnmatch.translate(pattern))
 
 
 def _is_templated(value: Any) -> bool:
@@ -66,13 +87,9 @@ def parse_names(value: Any, field: str) -> tuple[str, ...]:
     raise ValueError(f"{field}: expected a string or a list of non-empty strings, got {shown(value)}")
 
 
-MAX_TITLE_PATTERNS = 100
-
-
 def parse_title_patterns(value: Any) -> tuple[str, ...]:
-    """``title_pattern``: globs as :func:`parse_names` reads them, each at most
-    :data:`~clinical_rules_provider.operators._glob.MAX_PATTERN_LENGTH` characters and at most
-    :data:`MAX_TITLE_PATTERNS` of them, so matching stays fast whatever the DAG passes."""
+    """Globs as :func:`parse_names` reads them, at most :data:`MAX_TITLE_PATTERNS` of at most
+    :data:`MAX_PATTERN_LENGTH` characters each, so matching stays fast whatever the DAG passes."""
     patterns = parse_names(value, "title_pattern")
     if len(patterns) > MAX_TITLE_PATTERNS:
         raise ValueError(f"title_pattern: {len(patterns)} globs; at most {MAX_TITLE_PATTERNS}")
@@ -81,30 +98,30 @@ def parse_title_patterns(value: Any) -> tuple[str, ...]:
     return patterns
 
 
+_parse_job_types = functools.partial(parse_names, field="job_types")
+_ANY_WITHOUT_SCOPE = (
+    'job_owner="any" would reach every team\'s Vault jobs: also give title_pattern (a glob on the '
+    'job title/name) or job_types, or keep job_owner="me" (the default) or a list of user ids'
+)
+
+
 @dataclass(frozen=True)
 class VaultJobScope:
-    """Owners (``None`` = anyone), title/name globs and job types a stale job must match.
-
-    A job must match every part that is set: one of the owners, one of the globs (on its
-    title or job name, case-insensitive ``fnmatch`` globs matched in bounded time), one of the
-    job types.
-    """
+    """Owners (``None`` = anyone), title/name globs and job types: a stale job must match
+    every part that is set. ``job_owner="any"`` needs another part."""
 
     owners: tuple[str, ...] | None
     title_patterns: tuple[str, ...] = ()
     job_types: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.owners is None and not (self.title_patterns or self.job_types):
+            raise ValueError(_ANY_WITHOUT_SCOPE)
+
     @classmethod
     def parse(cls, owner: Any, title_pattern: Any, job_types: Any) -> VaultJobScope:
-        """Validate the three scope parameters; ``job_owner="any"`` needs another scope."""
-        scope = cls(
-            parse_owner(owner),
-            parse_title_patterns(title_pattern),
-            parse_names(job_types, "job_types"),
-        )
-        if scope.owners is None and not (scope.title_patterns or scope.job_types):
-            raise ValueError(_ANY_WITHOUT_SCOPE)
-        return scope
+        """Validate the three scope parameters."""
+        return cls(parse_owner(owner), parse_title_patterns(title_pattern), _parse_job_types(job_types))
 
     def owner_ids(self, me: Callable[[], str]) -> frozenset[str] | None:
         """The owners with ``"me"`` resolved (``me`` is called only when needed)."""
@@ -119,7 +136,7 @@ class VaultJobScope:
         if self.title_patterns:
             names = [n.casefold() for n in (job.title, job.job_name) if n]
             globs = [compile_glob(p, "title_pattern") for p in self.title_patterns]
-            if not any(glob.matches(n) for n in names for glob in globs):
+            if not any(glob.match(n) for n in names for glob in globs):
                 return False
         return not self.job_types or (job.job_type or "").casefold() in self.job_types
 
@@ -132,23 +149,12 @@ class VaultJobScope:
         }
 
 
-_ANY_WITHOUT_SCOPE = (
-    'job_owner="any" would reach every team\'s Vault jobs: also give title_pattern (a glob on the '
-    'job title/name) or job_types, or keep job_owner="me" (the default) or a list of user ids'
-)
-
-
 def check_scope_at_parse(owner: Any, title_pattern: Any, job_types: Any) -> None:
     """Validate what the DAG file fixes; templated parts are checked again at execute."""
-    if not any(_is_templated(v) for v in (owner, title_pattern, job_types)):
-        VaultJobScope.parse(owner, title_pattern, job_types)
-        return
-    if not _is_templated(owner):
-        parse_owner(owner)
-    if not _is_templated(title_pattern):
-        parse_title_patterns(title_pattern)
-    if not _is_templated(job_types):
-        parse_names(job_types, "job_types")
+    parts = ((owner, parse_owner), (title_pattern, parse_title_patterns), (job_types, _parse_job_types))
+    fixed: list[Any] = [parse(value) for value, parse in parts if not _is_templated(value)]
+    if len(fixed) == len(parts):
+        VaultJobScope(*fixed)
 
 
 # The dates a job's age may come from: only those Vault's reference shows.
@@ -158,13 +164,9 @@ AGE_FIELDS = ("modified_date", "run_start_date", "created_date")
 def age_since(job: VaultJob, now: datetime | None = None) -> tuple[str, datetime] | None:
     """Since when the job has been as it is, and the field that says so; ``None``: unknown.
 
-    The latest of ``modified_date``, ``run_start_date`` once it has passed (a ``SCHEDULED``
-    job's is its planned start) and ``created_date``: the fields Vault documents, never a
-    guessed queue date. Taking the latest never overstates the age: a scheduled job queued
-    just now, with dates from the day before, is as fresh as its move into the queue.
-    A date the row has but that is no date (``0``, ``"0"``, ``-1``, unparsable text) makes
-    the age unknown, because the real date may be later: such a job is never stale, nor
-    is a job without any date.
+    The latest of the :data:`AGE_FIELDS` (``run_start_date`` once it has passed), so the age is
+    never overstated; a date the row has that is no date makes the age unknown (never stale).
+    See the "cancel stale jobs" guide.
     """
     if any(name in job.unreadable_dates for name in AGE_FIELDS):
         return None

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from clinical_rules_provider._provider_info import CLINICAL_ONE_DEFAULT_CONN_ID
-from clinical_rules_provider.job_options import check_poll_endpoint
 from clinical_rules_provider.models.enums import RULE_JOB_ACTIVE_STATUSES
+from clinical_rules_provider.models.refs import PollEndpoint, StudyRef
 from clinical_rules_provider.models.times import utc_now
 from clinical_rules_provider.operators._reports import (
     finish,
@@ -18,7 +18,6 @@ from clinical_rules_provider.operators._reports import (
     recheck_stale,
     rule_cancel_report,
     rule_job_item,
-    rule_outcomes,
     split_job_mismatches,
 )
 from clinical_rules_provider.task_helpers import (
@@ -38,6 +37,11 @@ if TYPE_CHECKING:
 
 
 __all__ = ["ClinicalOneCancelRuleJobsOperator", "ClinicalOneCancelStaleRuleJobsOperator"]
+
+# The stale canceller's outcome lists, filled by the cancel (empty in a dry run).
+_REPORT_LISTS = ("skipped", "cancelled", "already_finished", "not_cancelled", "job_mismatch", "messages")
+# The outcome lists in the order a rule's outcome is decided (a later one wins).
+_OUTCOME_ORDER = ("skipped", "already_finished", "cancelled", "not_cancelled", "job_mismatch")
 
 
 class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
@@ -64,15 +68,14 @@ class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
 
     def _cancel(
         self,
-        study: str,
-        mode: str,
+        study: StudyRef,
         rule_ids: list[str],
         report: dict[str, Any],
         meant: dict[str, str] | None = None,
     ) -> None:
         """Cancel and add each rule's outcome to ``report``; with ``meant`` (rule id -> the job
         id the cancel is for), reply entries naming another job go to ``job_mismatch``."""
-        result = self.hook.cancel_rule_jobs(study, mode, rule_ids)
+        result = self.hook.cancel_rule_jobs(*study, rule_ids)
         if meant is not None:
             result, mismatched = split_job_mismatches(result, meant)
             report["job_mismatch"] = mismatched
@@ -96,11 +99,9 @@ class _RuleJobsOperator(ClinicalOneHookMixin, BaseOperator):
 class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
     """Cancel the pending/running job of each rule and report every rule's outcome.
 
-    The return value (plain JSON) lists ``cancelled``, ``already_finished`` and
-    ``not_cancelled`` rules; ``Failed to cancel job`` is reported under ``not_cancelled``
-    and fails the task unless ``fail_on_not_cancelled=False``. ``messages`` holds the
-    service's overall outcome text when it is not ``Success`` (also logged); it does not
-    fail the task by itself.
+    Returns ``cancelled``, ``already_finished``, ``not_cancelled`` (which fails the task
+    unless ``fail_on_not_cancelled=False``) and ``messages`` (the service's outcome text when
+    it is not ``Success``), as the guide "Cancel stale jobs" describes.
 
     :param rule_ids: rules whose jobs to cancel (either UUID form; an XComArg works; one id,
         comma-separated ids or a JSON list as a string work too, for templates).
@@ -120,51 +121,29 @@ class ClinicalOneCancelRuleJobsOperator(_RuleJobsOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Cancel and report."""
         with self.hook:
-            study, mode = resolve_study(self.hook, self.study_id, self.study_mode)
+            study = resolve_study(self.hook, self.study_id, self.study_mode)
             rule_ids = as_id_list(self.rule_ids, "rule_ids")
-            report: dict[str, Any] = {"study_id": study, "study_mode": mode}
-            self._cancel(study, mode, rule_ids, report)
-            return finish(
-                context, report, fail=self.fail_on_not_cancelled, what="rule job(s)", id_key="rule_id"
-            )
+            report: dict[str, Any] = {"study_id": str(study.study_id), "study_mode": str(study.mode)}
+            self._cancel(study, rule_ids, report)
+            return finish(context, report, self.fail_on_not_cancelled, "rule job(s)", "rule_id")
 
 
 class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
     """Find rules whose latest job is ``Running``/``Pending`` and started more than ``older_than``
     ago, and cancel them (``dry_run=True`` only reports).
 
-    Rules are ``rule_ids``, or those matching ``rule_filter`` (all rules when neither is
-    given). Latest jobs come from rerun history (one request per rule, concurrently) or,
-    with ``poll_endpoint="job_status"``, from the bulk endpoint. Start times are aware
-    (the connection's ``service_timezone``), so the age is right across zones.
-
-    **By job, not by rule.** The cancel endpoint takes rule ids and cancels whatever job a
-    rule has when it arrives; a stale job may have finished, and a fresh one started on the
-    same rule, since detection. So the stale rules' latest jobs are read again just before
-    the cancel (the same ``poll_endpoint``: bulk with ``job_status``), and only rules whose
-    latest job is still the stale one, still active, are cancelled; the others are
-    ``skipped`` (with a reason) or ``already_finished``. Each cancel reply entry's ``jobId``
-    is compared with the stale job's: one naming another job is a ``job_mismatch``, which
-    fails the task unless ``fail_on_job_mismatch=False`` (then it is logged as a warning).
-
-    **Clock skew.** ``older_than`` compares the service's ``jobStartDate`` with this worker's
-    clock. The skew between the two, measured from the replies' ``Date`` headers, is
-    logged, returned as ``clock_skew_seconds`` and warned about past the connection's
-    ``clock_skew_warning``; it never changes which jobs are stale.
-
-    Return value: ``stale`` (what was found), ``skipped``, ``cancelled``,
-    ``already_finished``, ``not_cancelled`` and ``job_mismatch`` (with reasons),
-    ``outcomes`` (rule id -> the key of the list it is in; ``dry_run`` in a dry run),
-    ``messages`` (the service's outcome text when it is not ``Success``),
-    ``checked_rules``, ``older_than_seconds``, ``clock_skew_seconds`` and ``dry_run``.
+    **By job, not by rule.** The cancel endpoint cancels whatever job a rule has when it
+    arrives, so the stale rules' latest jobs are read again just before the cancel and only
+    rules still on their stale job are cancelled; a reply entry naming another job is a
+    ``job_mismatch``. The clock skew to the service is logged and reported, never corrected
+    for. The guide "Cancel stale jobs" describes the return value.
 
     :param older_than: a job is stale once running/pending at least this long (``timedelta``
         or seconds, >= 1; templated: a rendered number of seconds, numeric strings included).
     :param rule_ids: rules to check (either UUID form); default: those ``rule_filter`` selects.
     :param rule_filter: the ``list_rules`` filters selecting the rules (default: every rule).
     :param dry_run: only report what would be cancelled (templated; the attribute shadows
-        ``BaseOperator.dry_run()``, which Airflow 3 keeps, so that the design's name stays
-        templatable).
+        the legacy ``BaseOperator.dry_run()``, so that the design's name stays templatable).
     :param poll_endpoint: ``rerun_history`` (one request per rule) or ``job_status`` (bulk).
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.
@@ -198,17 +177,14 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.fail_on_job_mismatch = fail_on_job_mismatch
         if rule_ids is not None and rule_filter is not None:
             raise ValueError("rule_ids / rule_filter: give at most one of them")
-
-        check_poll_endpoint(poll_endpoint)
+        self.fail_on_job_mismatch = fail_on_job_mismatch
+        self.poll_endpoint = PollEndpoint.of(poll_endpoint)
         self.older_than = seconds_at_parse(older_than, "older_than", minimum=1.0)
         self.rule_ids = rule_ids
         self.rule_filter = rule_filter
-        # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]
-        self.poll_endpoint = poll_endpoint
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Detect, re-read the stale rules, then cancel those still on their stale job (or
@@ -217,10 +193,10 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
         older_than = as_seconds(self.older_than, "older_than", minimum=1.0)  # rendered now
         hook = self.hook
         with hook:
-            study, mode = resolve_study(hook, self.study_id, self.study_mode)
-            rule_ids = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
+            study = resolve_study(hook, self.study_id, self.study_mode)
+            rule_ids = select_rules(hook, *study, self.rule_ids, self.rule_filter)
             cutoff = utc_now() - timedelta(seconds=older_than)
-            jobs = self._latest(study, mode, rule_ids)
+            jobs = self._latest(study, rule_ids)
             stale = [
                 rule_job_item(job, rule_id=rule_id)
                 for rule_id, job in jobs.items()
@@ -230,19 +206,14 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 and job.job_start_date <= cutoff
             ]
             report: dict[str, Any] = {
-                "study_id": study,
-                "study_mode": mode,
+                "study_id": str(study.study_id),
+                "study_mode": str(study.mode),
                 "checked_rules": len(rule_ids),
                 "older_than_seconds": older_than,
                 "clock_skew_seconds": log_clock_skew(hook, self.log, "older_than"),
                 "dry_run": dry_run,
                 "stale": stale,
-                "skipped": [],
-                "cancelled": [],
-                "already_finished": [],
-                "not_cancelled": [],
-                "job_mismatch": [],
-                "messages": [],
+                **{key: [] for key in _REPORT_LISTS},
                 "outcomes": {},
             }
             self.log.info(
@@ -256,27 +227,27 @@ class ClinicalOneCancelStaleRuleJobsOperator(_RuleJobsOperator):
                 return report
             # Just before the cancel: only rules still on their stale job are cancelled.
             meant, report["skipped"], report["already_finished"] = recheck_stale(
-                stale, self._latest(study, mode, [s["rule_id"] for s in stale])
+                stale, self._latest(study, [s["rule_id"] for s in stale])
             )
             for item in report["skipped"]:
                 self.log.info("Rule %s skipped: %s", item["rule_id"], item["reason"])
             if meant:
-                self._cancel(study, mode, list(meant), report, meant=meant)
-            report["outcomes"] = rule_outcomes(report)
+                self._cancel(study, list(meant), report, meant=meant)
+            report["outcomes"] = {item["rule_id"]: key for key in _OUTCOME_ORDER for item in report[key]}
             return finish(
                 context,
                 report,
-                fail=self.fail_on_not_cancelled,
-                what="rule job(s)",
-                id_key="rule_id",
-                fail_on_mismatch=self.fail_on_job_mismatch,
+                self.fail_on_not_cancelled,
+                "rule job(s)",
+                "rule_id",
+                self.fail_on_job_mismatch,
             )
 
-    def _latest(self, study: str, mode: str, rule_ids: list[str]) -> dict[str, RuleJob | None]:
+    def _latest(self, study: StudyRef, rule_ids: list[str]) -> dict[str, RuleJob | None]:
         """Each rule's latest job, read with ``poll_endpoint`` (none when there are no rules)."""
         from clinical_rules_provider.models.clinical_one import latest_job
 
         if not rule_ids:
             return {}
-        jobs = self.hook.latest_jobs(study, mode, rule_ids, poll_endpoint=self.poll_endpoint)
+        jobs = self.hook.latest_jobs(*study, rule_ids, poll_endpoint=self.poll_endpoint)
         return {rule_id: latest_job(history) for rule_id, history in jobs.items()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -11,8 +11,9 @@ from airflow.sdk import BaseOperator
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
 from clinical_rules_provider.models.enums import VAULT_JOB_CANCELLABLE_STATUSES
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.operators._reports import finish, log_clock_skew, vault_cancel_report
+from clinical_rules_provider.operators._reports import finish, log_clock_skew
 from clinical_rules_provider.operators._vault_scope import (
     OWNER_ME,
     VaultJobScope,
@@ -30,8 +31,6 @@ from clinical_rules_provider.task_helpers import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from clinical_rules_provider.models.vault import VaultJob
 
 
 __all__ = ["VaultCancelJobsOperator", "VaultCancelStaleJobsOperator"]
@@ -51,23 +50,22 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
         self.vault_conn_id = vault_conn_id
 
     def _cancel(self, context: Context, job_ids: list[int], report: dict[str, Any]) -> dict[str, Any]:
-        from clinical_rules_provider.models.refs import VaultJobIds
-
         ids = VaultJobIds.of(job_ids)
         push_vault_job_links(context, self.hook.get_connection(self.vault_conn_id), list(ids))
-        report.update(vault_cancel_report(self.hook.cancel_jobs(ids)))
+        results = self.hook.cancel_jobs(ids)
+        report["cancelled"] = [r.job_id for r in results if r.cancelled]
+        report["not_cancelled"] = [
+            {"job_id": r.job_id, "reason": r.reason} for r in results if not r.cancelled
+        ]
         self._recheck_refusals(report)
         self.log.info(
             "Vault accepted %d cancel(s), refused %d", len(report["cancelled"]), len(report["not_cancelled"])
         )
-        return finish(context, report, fail=self.fail_on_not_cancelled, what="Vault job(s)", id_key="job_id")
+        return finish(context, report, self.fail_on_not_cancelled, "Vault job(s)", "job_id")
 
     def _recheck_refusals(self, report: dict[str, Any]) -> None:
-        """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened.
-
-        A retried cancel (after a dropped connection or timeout that Vault had already
-        processed) is refused because the job left ``QUEUED``; reading the job tells.
-        """
+        """A refusal for a job already ``CANCELLING``/``CANCELLED`` is a cancel that happened
+        (a retried cancel that Vault had already processed is refused: the job left ``QUEUED``)."""
         refused = [item["job_id"] for item in report["not_cancelled"]]
         if not refused:
             return
@@ -84,9 +82,8 @@ class _VaultJobsOperator(VaultHookMixin, BaseOperator):
 class VaultCancelJobsOperator(_VaultJobsOperator):
     """Cancel Vault job instances (500 per request) and report each job.
 
-    Vault only cancels ``SCHEDULED``, ``QUEUED`` and ``QUEUEING`` jobs (they move to
-    ``CANCELLING``). The return value lists ``cancelled`` ids and ``not_cancelled`` items
-    with Vault's reason; any refusal fails the task unless ``fail_on_not_cancelled=False``.
+    Returns ``cancelled`` ids and ``not_cancelled`` items with Vault's reason; any refusal
+    fails the task unless ``fail_on_not_cancelled=False``.
 
     :param job_ids: positive integers or numeric strings (an XComArg works; one id,
         comma-separated ids or a JSON list as a string work too, for templates).
@@ -110,22 +107,10 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     """Find the scoped Vault jobs unfinished for longer than ``older_than`` and cancel them.
 
     A Vault holds every team's jobs, so only jobs inside the scope are touched: by default
-    the connection's own user's jobs (``job_owner="me"``). Reaching other users' jobs takes
-    an explicit owner (user ids, or ``"any"``) *and*, for ``"any"``, a ``title_pattern`` or
-    ``job_types``; ``job_owner="any"`` alone is refused when the DAG is parsed. (Not
-    ``owner``: that is the Airflow task owner, often set through ``default_args``.)
-
-    A job's age counts from the latest of the dates Vault documents: ``modified_date``,
-    ``run_start_date`` once it has passed, ``created_date``; a job queued or started after
-    its creation is as young as that move. A date that is zero, negative or unparsable
-    makes the age unknown, and such a job (or one without any date) is never stale.
-    ``SCHEDULED`` jobs wait for their start time and are left alone unless
-    ``include_scheduled=True``.
-    Cancellable stale jobs are cancelled; stale ``RUNNING`` jobs are reported under
-    ``running_not_cancellable`` (Vault cannot cancel them) without failing the task.
-    ``dry_run=True`` only reports. Return value: ``scope``, ``checked_jobs``,
-    ``in_scope_jobs``, ``stale``, ``cancelled``, ``not_cancelled`` (with Vault's reasons),
-    ``running_not_cancellable``, ``scheduled_not_included``, ``dry_run``.
+    the connection's own user's jobs; ``job_owner="any"`` alone is refused when the DAG is
+    parsed. (Not ``owner``: that is the Airflow task owner.) Stale ``RUNNING`` jobs cannot be
+    cancelled and are only reported. The guide "Cancel stale jobs" gives the safety rules,
+    how a job's age is measured, and the return value.
 
     :param older_than: a job is stale once queued/running at least this long
         (``timedelta`` or seconds, >= 1; templated: a rendered number of seconds, numeric
@@ -137,9 +122,8 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
     :param job_types: job type or list of types (case-insensitive); a job must have one.
     :param include_scheduled: also cancel ``SCHEDULED`` jobs unchanged for at least
         ``older_than`` (default ``False``: never).
-    :param dry_run: only report what would be cancelled (templated). The attribute shadows
-        ``BaseOperator.dry_run()`` (Airflow 3 still has it, a legacy helper that only renders
-        templates): the design's parameter name is kept so that the flag can be a template field.
+    :param dry_run: only report what would be cancelled (templated; the attribute shadows
+        the legacy ``BaseOperator.dry_run()``, so that the design's name stays templatable).
     :param fail_on_not_cancelled: fail the task when Vault refuses a cancel (default ``True``).
     :param vault_conn_id: Airflow connection of type ``veeva_vault`` (templated).
     """
@@ -174,7 +158,6 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
         self.title_pattern = title_pattern
         self.job_types = job_types
         self.include_scheduled = include_scheduled
-        # Shadows BaseOperator.dry_run(), an unused legacy helper, so the flag can be templated.
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -190,9 +173,16 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
             owner_ids = scope.owner_ids(hook.current_user_id)
             in_scope = [j for j in unfinished if scope.matches(j, owner_ids)]
             aged = [(j, since) for j in in_scope if (since := age_since(j)) and since[1] <= cutoff]
-            stale = [
-                _stale_entry(j, *since)
-                for j, since in aged
+            stale: list[dict[str, Any]] = [
+                {
+                    "job_id": j.job_id,
+                    "status": j.status_text,
+                    "since": since.isoformat(),
+                    "age_from": field,
+                    "created_by": None if j.created_by is None else str(j.created_by),
+                    "title": j.title or j.job_name,
+                }
+                for j, (field, since) in aged
                 if j.status_text in VAULT_JOB_CANCELLABLE_STATUSES
                 and (include_scheduled or j.status_text != "SCHEDULED")
             ]
@@ -223,14 +213,3 @@ class VaultCancelStaleJobsOperator(_VaultJobsOperator):
                 )
                 return report
             return self._cancel(context, [s["job_id"] for s in stale], report)
-
-
-def _stale_entry(job: VaultJob, field: str, since: datetime) -> dict[str, Any]:
-    return {
-        "job_id": job.job_id,
-        "status": job.status_text,
-        "since": since.isoformat(),
-        "age_from": field,
-        "created_by": None if job.created_by is None else str(job.created_by),
-        "title": job.title or job.job_name,
-    }

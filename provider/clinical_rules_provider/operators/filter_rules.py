@@ -31,10 +31,7 @@ FILTER_PARAMS = (
 
 
 class ClinicalOneFilterRulesOperator(ClinicalOneHookMixin, BaseOperator):
-    """Return the ids of the rules matching every given filter (XCom ``return_value``).
-
-    Pages are fetched transparently. With ``push_summaries=True`` the full rule summaries
-    (plain JSON) are pushed under the XCom key ``rule_summaries`` as well.
+    """Return the ids of the rules matching every given filter (every page, as XCom ``return_value``).
 
     :param study_id: study; default: the connection extra ``study_id``.
     :param study_mode: study mode; default: the connection extra ``study_mode``.

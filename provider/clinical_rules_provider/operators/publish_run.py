@@ -32,6 +32,7 @@ from clinical_rules_provider.task_helpers import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from clinical_rules_provider.models.clinical_one import PublishRunResult
     from clinical_rules_provider.triggers.rule_job import ClinicalOneRuleJobTrigger
 
 
@@ -41,27 +42,21 @@ __all__ = ["ClinicalOneUpdatePublishRunOperator"]
 class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     """Update the publish run of rules chosen by id or by filter, reporting each rule's outcome.
 
-    Before anything waits, it pushes to XCom ``rule_ids`` (the rules updated), ``started_after``
-    (ISO time just before the update: the threshold a downstream
-    :class:`ClinicalOneRuleJobSensor` uses by default), ``results`` (one dict per rule),
-    ``warnings`` (validation warnings of updated rules), ``failed`` (rule and reason: not
-    applied, safe to send again) and ``unconfirmed`` (rules whose update could not be
-    confirmed either way). The return value holds the same data. ``Success``,
-    ``InProgress`` (an active update) and ``Queued`` (not started yet) all count as updated:
-    those rules are in ``rule_ids`` and the wait covers them. A rule the service did not
-    update (``Failed``, ``Error``, or no result) fails the task, naming each rule and reason,
-    unless ``fail_on_partial_failure=False``. An updated rule reported with
-    ``ruleValidationStatus: false`` is a warning: logged and listed under ``warnings``,
-    failing the task only with ``fail_on_validation_warnings=True``.
+    Before anything waits, it pushes the XComs ``rule_ids`` (the rules updated, ``Queued`` and
+    ``InProgress`` ones included), ``started_after`` (the default threshold of a downstream
+    :class:`ClinicalOneRuleJobSensor`), ``results``, ``warnings``, ``failed`` and
+    ``unconfirmed``; the return value holds the same data. A rule not updated fails the task
+    unless ``fail_on_partial_failure=False``; a validation warning fails it only with
+    ``fail_on_validation_warnings=True``. The guide "Republish rules" describes each value.
 
     **Retries never apply a rule twice (Airflow 3.3+).** An ``AllData`` update starts a rule
-    job each time it is applied. The rules' job ids are read before the first send and kept,
-    with every rule confirmed since, in the task state store; a retried try (after a worker
-    died mid-publish, or a failure) reconciles from there: applied rules are not sent again,
-    rules it may have sent count as applied only when a new job id appeared. On Airflow
-    3.0-3.2 (no task state store) a failure after rules were applied is raised as
-    ``AirflowFailException``, so Airflow does not retry it blindly. ``FutureData`` starts no
-    job: it is resent freely, and ``wait_for_completion`` has nothing to wait for.
+    job each time it is applied, so the publish keeps a ledger in the task state store and a
+    retried try reconciles from it instead of sending applied rules again. On Airflow 3.0-3.2
+    (no task state store) a failure after rules were applied is an ``AirflowFailException``.
+
+    **Asset events.** A :func:`~clinical_rules_provider.assets.clinical_one_rules_asset` outlet
+    gets an event whose extra says what was republished (see the event-driven guide); one
+    naming another host, study or mode is refused before any request.
 
     :param publish_run: ``AllData`` or ``FutureData`` (case-insensitive).
     :param rule_ids: rules to update (either UUID form; an XComArg works).
@@ -72,7 +67,8 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     :param fail_on_partial_failure: fail when any rule was not updated (default ``True``).
     :param fail_on_validation_warnings: also fail when an updated rule came back with
         ``ruleValidationStatus: false`` (default ``False``: such warnings are only reported).
-    :param wait_for_completion: also wait until the started rule jobs are terminal.
+    :param wait_for_completion: also wait until the started rule jobs are terminal
+        (``FutureData`` starts no job: nothing to wait for).
     :param deferrable: wait in the triggerer (same semantics as the sensor); default: the
         ``[operators] default_deferrable`` option.
     :param poll_interval: seconds between polls while waiting.
@@ -81,17 +77,9 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
     :param failure_statuses: terminal job statuses that fail the wait (default: all failures;
         checked when the DAG is parsed).
     :param poll_endpoint: ``rerun_history`` or ``job_status``: how jobs are read while waiting.
-        (Before an ``AllData`` update, the rules' job ids are read with the bulk job status,
-        or rerun history where the tenant refuses it: the evidence for lost replies.)
     :param cancel_on_kill: cancel the rules' jobs if the task is killed while waiting.
     :param max_concurrency: cap on concurrent requests (default: the connection's).
     :param clinical_one_conn_id: Airflow connection of type ``clinical_one`` (templated).
-
-    **Asset events.** Put :func:`~clinical_rules_provider.assets.clinical_one_rules_asset`
-    (``clinical-one://<host>/<study>/<mode>/rules``) in ``outlets``: on success its event
-    carries the extra ``publish_run``, ``rule_ids`` (updated), ``started_after``,
-    ``study_id``, ``study_mode`` and ``job_ids`` (rule id -> job id, known after a wait).
-    Such an outlet naming another host, study or mode is refused before anything is sent.
     """
 
     template_fields: Sequence[str] = (
@@ -168,14 +156,12 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             selected = select_rules(hook, study, mode, self.rule_ids, self.rule_filter)
             rule_ids = resumed_targets(ledger, study, mode, publish_run, selected)
             started_after = utc_now()
-            if not rule_ids:
-                self.log.warning("No rules selected; nothing to update")
+            results: list[PublishRunResult] = []
             try:
-                results = (
-                    hook.update_publish_run(study, mode, publish_run, rule_ids, ledger=ledger)
-                    if rule_ids
-                    else []
-                )
+                if rule_ids:
+                    results = hook.update_publish_run(study, mode, publish_run, rule_ids, ledger=ledger)
+                else:
+                    self.log.warning("No rules selected; nothing to update")
             except PublishRunUnconfirmedError as exc:
                 unconfirmed, results = exc, exc.results
         updated = [r.rule_id for r in results if r.succeeded and r.rule_id]
@@ -188,8 +174,8 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
                 {"rule_id": r, "reason": why} for r, why in unconfirmed.failed.items() if r not in named
             ]
         report: dict[str, Any] = {
-            "study_id": study,
-            "study_mode": mode,
+            "study_id": str(study),
+            "study_mode": str(mode),
             "publish_run": publish_run if rule_ids else None,  # None: no rule was selected
             "rule_ids": updated,
             "failed": failed,
@@ -209,7 +195,14 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
         self._started = (study, mode, updated)
         for key in ("rule_ids", "started_after", "results", "warnings", "failed", "unconfirmed"):
             context["ti"].xcom_push(key=key, value=report[key])
-        self._log_outcome(results, updated, warnings)
+        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
+        pending = [
+            f"{r.rule_id} ({r.job_status})" for r in results if r.succeeded and r.job_status != "Success"
+        ]
+        if pending:
+            self.log.info("Accepted, not yet applied (the wait covers them): %s", ", ".join(pending))
+        for w in warnings:
+            self.log.warning("Rule %s was updated with a validation warning: %s", w["rule_id"], w["warning"])
         # Without a task state store a retry would send the applied (or maybe applied) rules
         # again: no automatic retry then.
         once = not durable and publish_run == PublishRun.ALL_DATA.value
@@ -248,19 +241,6 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             )
         return AirflowException(message)
 
-    def _log_outcome(self, results: list[Any], updated: list[str], warnings: list[dict[str, Any]]) -> None:
-        """Log the count, the accepted-but-unfinished updates and each validation warning."""
-        self.log.info("Updated %d of %d rule(s) to %s", len(updated), len(results), self.publish_run)
-        pending = [
-            f"{r.rule_id} ({r.job_status})" for r in results if r.succeeded and r.job_status != "Success"
-        ]
-        if pending:
-            self.log.info("Accepted, not yet applied (the wait covers them): %s", ", ".join(pending))
-        for item in warnings:
-            self.log.warning(
-                "Rule %s was updated with a validation warning: %s", item["rule_id"], item["warning"]
-            )
-
     def _announce(self, context: Context, report: dict[str, Any], jobs: dict[str, Any] | None = None) -> None:
         """Attach what was republished to the event of each ``clinical-one://`` outlet."""
         extra = {
@@ -294,9 +274,7 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             clinical_one_conn_id=self.clinical_one_conn_id,
             max_concurrency=self.max_concurrency,
             cancel_on_kill=self.cancel_on_kill,
-            # Deferred, the first poll waits an interval (at least 10 s): the jobs were started a
-            # moment ago, and a trigger firing within seconds of defer() can make the scheduler
-            # fail the resumed task (apache/airflow #66374). In the worker there is no such race.
+            # Deferred, the first poll waits (see first_poll_delay); the worker has no scheduler race.
             first_poll_delay=first_poll_delay(self.poll_interval) if self.deferrable else 0.0,
         )
 
@@ -316,7 +294,7 @@ class ClinicalOneUpdatePublishRunOperator(ClinicalOneHookMixin, BaseOperator):
             k: context["ti"].xcom_pull(task_ids=self.task_id, key=k) for k in ("rule_ids", "started_after")
         }
         publish_run = parse_choice(self.publish_run, PublishRun, "publish_run").value
-        return {"study_id": study, "study_mode": mode, "publish_run": publish_run, **pushed}
+        return {"study_id": str(study), "study_mode": str(mode), "publish_run": publish_run, **pushed}
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (the ``openlineage`` extra): see :mod:`clinical_rules_provider.lineage`."""
