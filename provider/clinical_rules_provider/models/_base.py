@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import pendulum
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 from clinical_rules_provider._show import shown
@@ -26,10 +26,8 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_name=True,
-        validate_by_alias=True,
         serialize_by_alias=True,
         extra="allow",
-        use_enum_values=False,
     )
 
 
@@ -105,12 +103,13 @@ ServiceTime = Annotated[datetime | None, BeforeValidator(_service_time)]
 """A timestamp in the service timezone, taken from the validation context (default UTC)."""
 
 
-def _utc_time(value: Any) -> Any:
-    return parse_service_time(value, "UTC")
-
-
-UtcTime = Annotated[datetime | None, BeforeValidator(_utc_time)]
+UtcTime = Annotated[datetime | None, BeforeValidator(lambda value: parse_service_time(value, "UTC"))]
 """An ISO-8601 timestamp; naive values are read as UTC."""
+
+
+def aka(*names: str) -> Any:
+    """A field (default ``None``) read under any of ``names``: the wire spelling first."""
+    return Field(default=None, validation_alias=AliasChoices(*names))
 
 
 E = TypeVar("E", bound=Enum)

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
     AliasGenerator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from clinical_rules_provider.models._base import OpenEnum, parse_service_time
+from clinical_rules_provider.models._base import OpenEnum, aka, parse_service_time
 from clinical_rules_provider.models.enums import VaultJobStatus, status_value, vault_job_phase
 
 
@@ -48,14 +48,15 @@ def as_error_list(value: Any) -> Any:
     return value
 
 
+VaultErrors = Annotated[list[VaultError], BeforeValidator(as_error_list), Field(default_factory=list)]
+
+
 class VaultEnvelope(SnakeModel):
     """The ``responseStatus``/``errors`` envelope every Vault response carries."""
 
     response_status: str
     response_message: str | None = None
-    errors: list[VaultError] = Field(default_factory=list)
-
-    _errors = field_validator("errors", mode="before")(as_error_list)
+    errors: VaultErrors
 
 
 class VaultAuthResponse(VaultEnvelope):
@@ -102,9 +103,9 @@ class VaultJob(SnakeModel):
 
     job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
     status: OpenEnum[VaultJobStatus] = None
-    title: str | None = Field(default=None, validation_alias=AliasChoices("title", "job_title"))
-    job_name: str | None = Field(default=None, validation_alias=AliasChoices("job_name", "name"))
-    job_type: str | None = Field(default=None, validation_alias=AliasChoices("job_type", "type"))
+    title: str | None = aka("title", "job_title")
+    job_name: str | None = aka("job_name", "name")
+    job_type: str | None = aka("job_type", "type")
     method: str | None = None
     created_by: int | str | None = None
     created_date: datetime | None = None
@@ -149,9 +150,7 @@ class VaultJobCancelResult(SnakeModel):
 
     job_id: int
     response_status: str
-    errors: list[VaultError] = Field(default_factory=list)
-
-    _errors = field_validator("errors", mode="before")(as_error_list)
+    errors: VaultErrors
 
     @property
     def cancelled(self) -> bool:
