@@ -1,13 +1,10 @@
-"""The ``clinical-one://`` asset URI scheme: one asset per study, mode and tenant host.
+"""The ``clinical-one://<host>/<study_id>/<study_mode>/rules`` asset scheme: the rules of one
+study in one mode on one tenant.
 
-``clinical-one://<host>/<study_id>/<study_mode>/rules`` names the rules of one study in one
-mode. Airflow calls :func:`normalize_uri` (registered under ``asset-uris`` in the provider
-info) for every such URI, so ``Asset("clinical-one://Tenant.example.com/8e22...-.../TEST/rules")``
-and the canonical spelling are the same asset: the host lowercased, the study id uppercase
-compact 32-hex and the mode lowercase, validated exactly as the hooks validate them.
-
-This module is imported while DAG files are parsed (by Airflow's normaliser lookup): it
-loads only the id and enum helpers, and Airflow's ``Asset`` class when an asset is built.
+Airflow calls :func:`normalize_uri` (``asset-uris`` in the provider info) for every such URI,
+so any spelling of a study's URI is one asset: host lowercased, study id uppercase compact,
+mode lowercase, validated as the hooks validate them. Imported while DAG files are parsed:
+it loads only the id and enum helpers, and Airflow's ``Asset`` when an asset is built.
 """
 
 from __future__ import annotations
@@ -44,12 +41,9 @@ _HOST_FORM = "a host name or IP address, optionally with :port (1-65535)"
 
 
 def _canonical_host(host: str, field: str) -> str:
-    """``host[:port]`` lowercased, the port without leading zeros; anything else is refused.
-
-    Refused: user info, a path, whitespace, control characters (NUL, DEL), backslashes,
-    percent-escapes, an empty, non-numeric, out-of-range or repeated port (``:80:80``).
-    A non-ASCII name is written in its IDNA (``xn--``) form, so both spellings are one asset.
-    """
+    """``host[:port]`` lowercased, the port without leading zeros, a non-ASCII name in its IDNA
+    (``xn--``) form; user info, a path, whitespace, control characters, backslashes,
+    percent-escapes and a bad or repeated port (``:80:80``) are refused."""
     text = host.strip() if isinstance(host, str) else ""
     if "://" in text:  # a base URL (the connection's host field) is accepted too
         try:
@@ -102,8 +96,8 @@ def _host_name(name: str) -> str | None:
 def normalize_uri(parts: SplitResult) -> SplitResult:
     """Validate and canonicalise a ``clinical-one://`` URI (Airflow's ``asset-uris`` handler).
 
-    Raises ``ValueError`` naming the part that is wrong and the accepted form, so a DAG file
-    with a misspelt asset fails to import instead of announcing events nobody listens to.
+    A ``ValueError`` names the wrong part and the accepted form, so a DAG file with a misspelt
+    asset fails to import instead of announcing events nobody listens to.
     """
     if parts.scheme.lower() != SCHEME:
         raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {shown(parts.scheme)}")
@@ -171,11 +165,8 @@ def _ours(outlets: Iterable[Any]) -> list[tuple[Any, RulesAssetKey]]:
 
 
 def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: str) -> None:
-    """Refuse (before any request) a ``clinical-one://`` outlet naming another host, study or mode.
-
-    An asset event announces "these rules were republished": on the wrong asset it would
-    start DAGs that wait for a different study.
-    """
+    """Refuse (before any request) a ``clinical-one://`` outlet naming another host, study or
+    mode: its event would start DAGs that wait for a different study."""
     uri = rules_asset_uri(host, study_id, study_mode)
     expected = parse_rules_asset_uri(uri)
     for outlet, key in _ours(outlets):

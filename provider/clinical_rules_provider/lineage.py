@@ -1,20 +1,11 @@
-"""OpenLineage for the provider, with the optional ``openlineage`` extra
-(``apache-airflow-providers-openlineage``); without it nothing here is called.
+"""OpenLineage for the provider, with the optional ``openlineage`` extra; without it nothing
+here is called. What is reported: ``docs/guides/event-driven.md`` ("OpenLineage").
 
-- :func:`convert_asset_to_openlineage`: the ``to_openlineage_converter`` of the
-  ``clinical-one://`` asset scheme (provider info ``asset-uris``), so the OpenLineage
-  provider reports a rules asset as a dataset, as it does for ``s3://`` or ``file://``.
-- :func:`publish_task_lineage`: what ``ClinicalOneUpdatePublishRunOperator``'s
-  ``get_openlineage_facets_on_complete`` returns: the study and mode as the input dataset,
-  the study's rules asset as the output dataset, and a run facet naming the publish run,
-  the rule count and the outcome.
-
-Dataset naming (an inference: neither OpenLineage nor the references name Clinical One
-datasets): namespace ``clinical-one://<host>`` (the asset URI's scheme and host), name
-``<study_id>/<study_mode>`` for the study and mode, ``<study_id>/<study_mode>/rules`` for the
-rules asset (the asset URI's path). Importing this module needs no OpenLineage package
-(Airflow imports the converter's module when it reads the provider info); the OpenLineage
-classes load inside the functions.
+Dataset naming is an inference (neither OpenLineage nor the references name Clinical One
+datasets): namespace ``clinical-one://<host>``, name ``<study_id>/<study_mode>`` for a study
+and ``<study_id>/<study_mode>/rules`` for its rules asset (the asset URI's path). Importing
+this module needs no OpenLineage package (Airflow imports the converter's module when it
+reads the provider info); the OpenLineage classes load inside the functions.
 """
 
 from __future__ import annotations
@@ -36,26 +27,22 @@ __all__ = [
 ]
 
 
-def _namespace(host: str) -> str:
-    return f"{SCHEME}://{host}"
-
-
-def rules_dataset(host: str, study_id: str, study_mode: str) -> Any:
-    """The OpenLineage dataset of a study's rules (the ``clinical-one://`` asset)."""
+def _dataset(host: str, study_id: str, study_mode: str, suffix: str) -> Any:
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
     key = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
     assert key is not None  # a clinical-one:// URI, built just above
-    return Dataset(namespace=_namespace(key.host), name=f"{key.study_id}/{key.study_mode}/rules")
+    return Dataset(namespace=f"{SCHEME}://{key.host}", name=f"{key.study_id}/{key.study_mode}{suffix}")
+
+
+def rules_dataset(host: str, study_id: str, study_mode: str) -> Any:
+    """The OpenLineage dataset of a study's rules (the ``clinical-one://`` asset)."""
+    return _dataset(host, study_id, study_mode, "/rules")
 
 
 def study_dataset(host: str, study_id: str, study_mode: str) -> Any:
     """The OpenLineage dataset of a study in one mode (what a publish run reads)."""
-    from airflow.providers.common.compat.openlineage.facet import Dataset
-
-    key = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
-    assert key is not None
-    return Dataset(namespace=_namespace(key.host), name=f"{key.study_id}/{key.study_mode}")
+    return _dataset(host, study_id, study_mode, "")
 
 
 def convert_asset_to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:

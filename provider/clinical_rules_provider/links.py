@@ -1,22 +1,11 @@
 """Extra links: a button on the task page that opens the study's rules or the Vault job.
 
-The URLs come from templates in the connection extra (``rules_url_template`` on
-``clinical_one``, ``job_url_template`` on ``veeva_vault``). Neither the Clinical One nor the
-Vault API reference documents a UI path, so there is no default: without a template the
-task shows no link. A template is either absolute or starts with ``/`` (joined to the
-connection's base URL) and may use only these placeholders:
-
-- ``clinical_one``: ``{base_url}``, ``{host}``, ``{study_id}``, ``{study_mode}``
-- ``veeva_vault``: ``{base_url}``, ``{host}``, ``{job_id}``
-
-Tasks render the URL and push it to XCom **before** they wait (Airflow's UI reads a link
-from the XCom named by the link's ``xcom_key``), so the link works while the task is
-still waiting or deferred. Without a template they push an empty link (``""``, which the
-UI does not show): when a task ends, Airflow's task runner reads every extra link's XCom,
-and reading one that was never pushed logs ``XCom not found`` at error level in a run
-that went right. A task with several Vault jobs links to the first; the XCom
-``vault_job_urls`` lists one URL per job. On Airflow 3.3 the links are under the task
-instance's *Details* tab.
+The URL comes from a template in the connection extra (``rules_url_template`` on
+``clinical_one``, ``job_url_template`` on ``veeva_vault``): neither API reference documents
+a UI path, so there is no default. Tasks push the URL to XCom **before** they wait, so the
+link works while they are deferred, and push ``""`` without a template, because Airflow
+reads every link's XCom when a task ends and logs a missing one at error level. Templates,
+placeholders and where the UI shows links: ``docs/guides/event-driven.md`` ("Extra links").
 """
 
 from __future__ import annotations
@@ -48,8 +37,7 @@ VAULT_JOB_URLS_KEY = "vault_job_urls"
 
 # Longer templates are no UI links (and would make every XCom push as long).
 MAX_TEMPLATE_LENGTH = 2048
-# What a relative template is checked against before the connection's base URL is known.
-_SAMPLE_BASE = "https://example.invalid"
+_SAMPLE_BASE = "https://example.invalid"  # a relative template is checked against it
 
 
 def check_template(template: str, allowed: frozenset[str], field: str) -> str:
@@ -58,7 +46,6 @@ def check_template(template: str, allowed: frozenset[str], field: str) -> str:
     conversions (``!r``, ``!a``), no format specs (``{job_id:>100000000}``) or nested fields
     (``{host:{job_id}}``), no whitespace or control characters; at most
     :data:`MAX_TEMPLATE_LENGTH` characters. Every error names the extra."""
-    _parts(template, allowed, field)
     _checked_url(_fill(template, allowed, field, _SAMPLE_BASE, {}), field)
     return template
 
@@ -123,31 +110,28 @@ def render_url(
     return _checked_url(_fill(template, allowed, field, base, values), field)
 
 
-def _template(conn: ConnectionLike, conn_type: str, field: str) -> tuple[str, str] | None:
-    """The connection's URL template ``field`` and its base URL, or ``None`` without a template."""
+def _render(
+    conn: ConnectionLike, conn_type: str, field: str, allowed: frozenset[str], values: list[dict[str, Any]]
+) -> list[str]:
+    """One URL per ``values`` from the connection's template ``field``; none without a template."""
     from clinical_rules_provider.hooks.connection import base_url, extra_value
 
-    value = extra_value(conn, conn_type, field)
-    return None if value is None else (str(value), base_url(conn))
+    template = extra_value(conn, conn_type, field)
+    if template is None:
+        return []
+    base = base_url(conn)
+    return [render_url(str(template), allowed, field, base, each) for each in values]
 
 
 def rules_url(conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
     """The study's rules page, from the ``clinical_one`` connection's ``rules_url_template``."""
-    found = _template(conn, "clinical_one", RULES_URL_TEMPLATE)
-    if found is None:
-        return None
-    template, base = found
     values = {"study_id": study_id, "study_mode": study_mode}
-    return render_url(template, RULES_FIELDS, RULES_URL_TEMPLATE, base, values)
+    return next(iter(_render(conn, "clinical_one", RULES_URL_TEMPLATE, RULES_FIELDS, [values])), None)
 
 
 def vault_job_urls(conn: ConnectionLike, job_ids: list[int]) -> list[str]:
     """One URL per job, from the ``veeva_vault`` connection's ``job_url_template`` (none without one)."""
-    found = _template(conn, "veeva_vault", JOB_URL_TEMPLATE)
-    if found is None:
-        return []
-    template, base = found
-    return [render_url(template, JOB_FIELDS, JOB_URL_TEMPLATE, base, {"job_id": j}) for j in job_ids]
+    return _render(conn, "veeva_vault", JOB_URL_TEMPLATE, JOB_FIELDS, [{"job_id": j} for j in job_ids])
 
 
 class _XComLink(BaseOperatorLink):
