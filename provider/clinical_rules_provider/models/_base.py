@@ -24,10 +24,7 @@ class CamelModel(BaseModel):
     """
 
     model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        serialize_by_alias=True,
-        extra="allow",
+        alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True, extra="allow"
     )
 
 

@@ -1,7 +1,7 @@
 """Times the provider compares with ``jobStartDate``: aware, UTC-based, millisecond precision.
 
-Importable without Airflow (and cheap: pendulum only), so operators, sensors and triggers
-share one reading of ``started_after`` and one clock.
+Cheap to import (pendulum only), so operators, sensors and triggers share one reading of
+``started_after`` and one clock.
 """
 
 from __future__ import annotations

@@ -79,25 +79,17 @@ def vault_time(value: Any) -> datetime | None:
     Numbers and numeric strings (``0``, ``"0"``, ``-1``), text that is no timestamp, and
     dates before 2000 (placeholders such as the epoch) are not dates.
     """
-    if isinstance(value, datetime):
-        when: Any = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, str):
-        when = parse_service_time(value, "UTC")
-    else:
-        return None
-    if not isinstance(when, datetime) or when.tzinfo is None:
-        return None
-    return when if when >= _EARLIEST_DATE else None
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    when = parse_service_time(value, "UTC") if isinstance(value, (str, datetime)) else None
+    return when if isinstance(when, datetime) and when >= _EARLIEST_DATE else None
 
 
 class VaultJob(SnakeModel):
     """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row).
 
-    Vault documents ``id``/``job_id``, ``status``, ``title``, ``created_by``,
-    ``created_date``, ``modified_date``, ``run_start_date`` and ``run_end_date``; the
-    other fields (``job_name``, ``job_type``) are inferences read under both likely
-    spellings (see ``docs/inferences.md``). A date field the row has but that is no date
-    (``0``, ``"0"``, ``-1``, unparsable text) reads as ``None`` and is named in
+    ``job_name`` and ``job_type`` are inferences (``docs/inferences.md``). A date field present
+    but no date (``0``, ``"0"``, ``-1``, unparsable text) reads as ``None`` and is named in
     ``unreadable_dates``, so nothing decides on a made-up 1970 date.
     """
 
