@@ -88,6 +88,15 @@ VAULT_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {"host": "myvault.veevavault.com"},
 }
 
+
+def _by_integration(clinical_one: list[str], vault: list[str]) -> list[dict[str, Any]]:
+    """A provider-info module list: the Clinical One modules, then the Vault ones."""
+    return [
+        {"integration-name": "Oracle Clinical One", "python-modules": clinical_one},
+        {"integration-name": "Veeva Vault", "python-modules": vault},
+    ]
+
+
 PROVIDER_INFO: dict[str, Any] = {
     "package-name": "airflow-provider-clinical-rules",
     "name": "Clinical Rules (Oracle Clinical One and Veeva Vault)",
@@ -100,37 +109,21 @@ PROVIDER_INFO: dict[str, Any] = {
         },
         {"integration-name": "Veeva Vault", "external-doc-url": "https://developer.veevavault.com/api/"},
     ],
-    "operators": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": [
-                "clinical_rules_provider.operators.publish_run",
-                "clinical_rules_provider.operators.filter_rules",
-                "clinical_rules_provider.operators.cancel_rule_jobs",
-            ],
-        },
-        {
-            "integration-name": "Veeva Vault",
-            "python-modules": ["clinical_rules_provider.operators.cancel_vault_jobs"],
-        },
-    ],
-    "sensors": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": ["clinical_rules_provider.sensors.rule_job"],
-        },
-        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.sensors.vault_job"]},
-    ],
-    "triggers": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": [
-                "clinical_rules_provider.triggers.rule_job",
-                "clinical_rules_provider.triggers.rule_job_event",
-            ],
-        },
-        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.triggers.vault_job"]},
-    ],
+    "operators": _by_integration(
+        [
+            "clinical_rules_provider.operators.publish_run",
+            "clinical_rules_provider.operators.filter_rules",
+            "clinical_rules_provider.operators.cancel_rule_jobs",
+        ],
+        ["clinical_rules_provider.operators.cancel_vault_jobs"],
+    ),
+    "sensors": _by_integration(
+        ["clinical_rules_provider.sensors.rule_job"], ["clinical_rules_provider.sensors.vault_job"]
+    ),
+    "triggers": _by_integration(
+        ["clinical_rules_provider.triggers.rule_job", "clinical_rules_provider.triggers.rule_job_event"],
+        ["clinical_rules_provider.triggers.vault_job"],
+    ),
     # `clinical-one://<host>/<study_id>/<study_mode>/rules`: announced by the publish operator.
     "asset-uris": [
         {
@@ -145,13 +138,9 @@ PROVIDER_INFO: dict[str, Any] = {
         "clinical_rules_provider.links.ClinicalOneRulesLink",
         "clinical_rules_provider.links.VaultJobLink",
     ],
-    "hooks": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": ["clinical_rules_provider.hooks.clinical_one"],
-        },
-        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.hooks.vault"]},
-    ],
+    "hooks": _by_integration(
+        ["clinical_rules_provider.hooks.clinical_one"], ["clinical_rules_provider.hooks.vault"]
+    ),
     "connection-types": [
         {
             "connection-type": "clinical_one",
