@@ -72,13 +72,9 @@ def _host_and_port(text: str) -> str | None:
         name, colon, port_text = text.partition(":")
         port = port_text if colon else None
         name = _host_name(name)
-    if name is None:
+    if name is None or (port is not None and not (_PORT.fullmatch(port) and 1 <= int(port) <= 65535)):
         return None
-    if port is None:
-        return name
-    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
-        return None
-    return f"{name}:{int(port)}"
+    return name if port is None else f"{name}:{int(port)}"
 
 
 def _host_name(name: str) -> str | None:
@@ -88,9 +84,7 @@ def _host_name(name: str) -> str | None:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
             return None
-    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
-        return None
-    return name
+    return name if len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split(".")) else None
 
 
 def normalize_uri(parts: SplitResult) -> SplitResult:
