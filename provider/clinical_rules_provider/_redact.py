@@ -1,10 +1,8 @@
 """Known secrets, kept so text a server echoes back can be scrubbed of them, and cache keys
 that stand for credentials without holding them. No Airflow here: exceptions use it.
 
-:func:`clinical_rules_provider.transport.secrets.register_secret` feeds the registry
-(:data:`clinical_rules_provider._state.SECRETS`, which keeps the newest 1024) and Airflow's
-masker; :class:`~clinical_rules_provider.exceptions.ClinicalRulesError` runs every message
-through :func:`redact`.
+``transport.secrets.register_secret`` feeds the registry (``_state.SECRETS``, the newest 1024);
+:class:`~clinical_rules_provider.exceptions.ClinicalRulesError` runs every message through it.
 """
 
 from __future__ import annotations

@@ -169,16 +169,15 @@ class VaultJobLink(_XComLink):
 
 
 def push_rules_link(context: Context, conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
-    """Render and push the rules link now (before any wait); returns it. Without a template
-    the link is pushed empty, so Airflow's end-of-task link read finds it (no error line)."""
+    """Render and push the rules link now (before any wait), empty without a template; returns it."""
     url = rules_url(conn, study_id, study_mode)
     context["ti"].xcom_push(key=ClinicalOneRulesLink.key, value=url or "")
     return url
 
 
 def push_vault_job_links(context: Context, conn: ConnectionLike, job_ids: list[int]) -> list[str]:
-    """Render and push the first job's link and every job's URL (``vault_job_urls``) now;
-    without a template or a job, the link is pushed empty (see :func:`push_rules_link`)."""
+    """Render and push the first job's link (empty without a template or a job) and every
+    job's URL (``vault_job_urls``) now."""
     urls = vault_job_urls(conn, job_ids)
     context["ti"].xcom_push(key=VaultJobLink.key, value=urls[0] if urls else "")
     if urls:

@@ -18,10 +18,8 @@ _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class CamelModel(BaseModel):
-    """A response/request model with snake_case attributes and the API's camelCase on the wire.
-
-    Unknown fields are kept (``extra="allow"``) so nothing the service sends is lost.
-    """
+    """A model with snake_case attributes and the API's camelCase on the wire; unknown fields
+    are kept (``extra="allow"``) so nothing the service sends is lost."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True, extra="allow"
@@ -57,12 +55,9 @@ _ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})
 
 
 def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
-    """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` (the service's local time) into an aware datetime.
-
-    The zone comes from pendulum's tz database (``timezone`` is the connection's
-    ``service_timezone``). ISO-8601 timestamps (a date and a time, with or without an offset)
-    are accepted too; anything else (``"now"``, an impossible date) is returned unchanged
-    so pydantic reports it against the field.
+    """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` in ``timezone`` (the connection's ``service_timezone``),
+    or an ISO-8601 timestamp with a date and a time, into an aware datetime. Anything else
+    (``"now"``, an impossible date) is returned unchanged so pydantic reports it against the field.
     """
     if value is None or value == "":
         return None

@@ -155,10 +155,8 @@ class RuleListPage(CamelModel):
 
 
 class RuleJob(CamelModel):
-    """A rule job as reported by rerun history, cancel and job-status (``JobStatusEntry``/``RuleHistoryEntry``).
-
-    ``job_start_date`` is aware: it is parsed in the connection's ``service_timezone``.
-    """
+    """A rule job from rerun history, cancel or job-status (``JobStatusEntry``/``RuleHistoryEntry``);
+    ``job_start_date`` is aware, read in the connection's ``service_timezone``."""
 
     rule_id: str | None = None
     job_id: str | None = None

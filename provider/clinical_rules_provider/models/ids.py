@@ -61,10 +61,8 @@ def page_size_value(value: object, maximum: int) -> int:
 
 
 def normalize_list(values: Any, field: str, normalize: Callable[[object, str], T]) -> list[T]:
-    """Validate every item of a non-empty iterable, then drop duplicates keeping first-seen order.
-
-    A bare string is refused: iterating it would silently turn one id into 32 bad ones.
-    """
+    """Validate every item of a non-empty iterable, then drop duplicates keeping first-seen order
+    (a bare string is refused: iterating it would turn one id into 32 bad ones)."""
     if values is None or isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ValueError(f"{field}: expected a non-empty list, got {type(values).__name__}")
     values = list(values)
