@@ -1,11 +1,8 @@
-"""OpenLineage for the provider, with the optional ``openlineage`` extra; without it nothing
-here is called. What is reported: ``docs/guides/event-driven.md`` ("OpenLineage").
+"""OpenLineage with the optional ``openlineage`` extra: what is reported is in
+``docs/guides/event-driven.md`` ("OpenLineage"), the dataset names in ``docs/inferences.md``.
 
-Dataset naming is an inference (neither OpenLineage nor the references name Clinical One
-datasets): namespace ``clinical-one://<host>``, name ``<study_id>/<study_mode>`` for a study
-and ``<study_id>/<study_mode>/rules`` for its rules asset (the asset URI's path). Importing
-this module needs no OpenLineage package (Airflow imports the converter's module when it
-reads the provider info); the OpenLineage classes load inside the functions.
+Importing this module needs no OpenLineage package (Airflow imports the converter's module
+when it reads the provider info); the OpenLineage classes load inside the functions.
 """
 
 from __future__ import annotations

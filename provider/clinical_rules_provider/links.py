@@ -1,11 +1,9 @@
-"""Extra links: a button on the task page that opens the study's rules or the Vault job.
+"""Extra links that open the study's rules or the Vault job, from a URL template in the
+connection extra (no API reference documents a UI path, so there is no default).
 
-The URL comes from a template in the connection extra (``rules_url_template`` on
-``clinical_one``, ``job_url_template`` on ``veeva_vault``): neither API reference documents
-a UI path, so there is no default. Tasks push the URL to XCom **before** they wait, so the
-link works while they are deferred, and push ``""`` without a template, because Airflow
-reads every link's XCom when a task ends and logs a missing one at error level. Templates,
-placeholders and where the UI shows links: ``docs/guides/event-driven.md`` ("Extra links").
+Tasks push the URL to XCom **before** they wait, so the link works while they are deferred,
+and push ``""`` without a template: Airflow reads every link's XCom when a task ends and logs
+a missing one at error level. Templates and placeholders: ``docs/guides/event-driven.md``.
 """
 
 from __future__ import annotations

@@ -64,9 +64,7 @@ class RuleIds(tuple[str, ...]):
     @classmethod
     def of(cls, values: object, field: str = "rule_ids") -> RuleIds:
         """``values`` itself when it is one already; else every id checked (a bare string refused)."""
-        if type(values) is cls:
-            return values
-        return cls(normalize_list(values, field, compact_id))
+        return values if type(values) is cls else cls(normalize_list(values, field, compact_id))
 
 
 class VaultJobIds(tuple[int, ...]):
@@ -77,9 +75,7 @@ class VaultJobIds(tuple[int, ...]):
     @classmethod
     def of(cls, values: object, field: str = "job_ids") -> VaultJobIds:
         """``values`` itself when it is one already; else every id checked."""
-        if type(values) is cls:
-            return values
-        return cls(normalize_list(values, field, vault_job_id))
+        return values if type(values) is cls else cls(normalize_list(values, field, vault_job_id))
 
 
 __all__ = ["CompactId", "PollEndpoint", "RuleIds", "StudyRef", "VaultJobIds"]
