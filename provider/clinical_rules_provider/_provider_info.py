@@ -166,11 +166,8 @@ def python_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
 
 
 def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``get_connection_form_widgets()`` for Airflow 3.0/3.1, built from the same field table.
-
-    Airflow 3.2+ reads ``conn-fields`` instead and never calls this; without the FAB/wtforms
-    packages (not installed with plain Airflow 3) there is nothing to build, so it returns ``{}``.
-    """
+    """``get_connection_form_widgets()`` for Airflow 3.0/3.1 (3.2+ reads ``conn-fields``), from
+    the same field table; ``{}`` without the FAB/wtforms packages (not in plain Airflow 3)."""
     try:
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext

@@ -39,11 +39,8 @@ def redact(text: str) -> str:
 
 
 def fingerprint(*parts: object) -> str:
-    """A keyed hash of everything that authenticates: equal credentials, equal fingerprint.
-
-    Caches key tokens and sessions by it, so a connection with another (or a wrong)
-    password or client secret never matches, and no secret is kept as a key.
-    """
+    """A keyed hash of everything that authenticates: token and session caches key by it, so
+    other (or wrong) credentials never match, and no secret is kept as a key."""
     digest = hashlib.blake2b(key=_PROCESS_KEY, digest_size=32)
     for part in parts:
         data = repr(part).encode("utf-8", "surrogatepass")

@@ -88,11 +88,8 @@ def _host_name(name: str) -> str | None:
 
 
 def normalize_uri(parts: SplitResult) -> SplitResult:
-    """Validate and canonicalise a ``clinical-one://`` URI (Airflow's ``asset-uris`` handler).
-
-    A ``ValueError`` names the wrong part and the accepted form, so a DAG file with a misspelt
-    asset fails to import instead of announcing events nobody listens to.
-    """
+    """Validate and canonicalise a ``clinical-one://`` URI (Airflow's ``asset-uris`` handler):
+    a misspelt asset fails the DAG file's import instead of announcing events nobody hears."""
     if parts.scheme.lower() != SCHEME:
         raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {shown(parts.scheme)}")
     if parts.query or parts.fragment:
@@ -135,9 +132,8 @@ def clinical_one_rules_asset(
 ) -> Asset:
     """The asset a :class:`ClinicalOneUpdatePublishRunOperator` announces for ``study_id``/``study_mode``.
 
-    Put it in the operator's ``outlets`` (the publisher) and in a DAG's ``schedule`` (the
-    consumers). ``host`` is the tenant host (``tenant.clinicalone.oraclecloud.com``) or the
-    connection's base URL; ``kwargs`` (``watchers``, ``group``, ``extra``) go to ``Asset``.
+    Put it in the operator's ``outlets`` and in the consumers' ``schedule``; ``kwargs``
+    (``watchers``, ``group``, ``extra``) go to ``Asset``.
 
     :param host: tenant host or base URL of the ``clinical_one`` connection.
     :param study_id: study id, either UUID form.

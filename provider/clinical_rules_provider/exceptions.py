@@ -105,13 +105,9 @@ class ClinicalOneServerError(ClinicalOneAPIError):
 
 class PublishRunUnconfirmedError(ClinicalRulesError):
     """A publish could not settle every rule (a reply lost and no new job id seen, or the
-    reconciling read failed): some may or may not have been applied.
-
-    A publish-run PUT starts rule jobs, so it is never resent blindly; the error names every
-    group so nothing applied is applied again: ``rule_ids`` (alias ``unconfirmed``),
-    ``applied``, ``failed`` (rule id -> reason; safe to send again) and the known ``results``.
-    See ``docs/guides/republish-rules.md`` ("Lost replies") for what to do next.
-    """
+    reconciling read failed). A publish-run PUT starts rule jobs, so it is never resent blindly:
+    the error names ``rule_ids`` (alias ``unconfirmed``), ``applied``, ``failed`` (rule id ->
+    reason; safe to send again) and the known ``results`` (``docs/guides/republish-rules.md``)."""
 
     def __init__(
         self,

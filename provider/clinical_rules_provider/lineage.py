@@ -43,11 +43,8 @@ def study_dataset(host: str, study_id: str, study_mode: str) -> Any:
 
 
 def convert_asset_to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:
-    """``asset-uris`` converter: ``clinical-one://<host>/<study>/<mode>/rules`` as a dataset.
-
-    A URI of another scheme or form raises ``ValueError`` naming the accepted form (the
-    OpenLineage provider then leaves the asset out, logging why at debug level).
-    """
+    """``asset-uris`` converter: ``clinical-one://<host>/<study>/<mode>/rules`` as a dataset; any
+    other URI raises ``ValueError`` (the OpenLineage provider leaves it out, logging why)."""
     key = parse_rules_asset_uri(asset.uri)
     if key is None:
         raise ValueError(f"asset uri: {asset.uri!r} is not a {SCHEME}:// URI")

@@ -56,21 +56,15 @@ class PublishRunResult(CamelModel):
 
     @property
     def succeeded(self) -> bool:
-        """True when the service accepted the update for this rule.
-
-        ``Success``, ``InProgress`` and ``Queued`` count (the rule's job follows, so a wait
-        covers it); no other status does, nor an item carrying an ``error`` object.
-        ``ruleValidationStatus: false`` alone is a :attr:`warning`, not a failure.
-        """
+        """True when the service accepted the update: ``Success``, ``InProgress`` or ``Queued`` (the
+        rule's job follows, so a wait covers it) and no ``error`` object. ``ruleValidationStatus:
+        false`` alone is a :attr:`warning`, not a failure."""
         return status_value(self.job_status) in PUBLISH_ACCEPTED_STATUSES and self.error is None
 
     @property
     def warning(self) -> str | None:
-        """The validation warning of an accepted update (``ruleValidationStatus: false``), else ``None``.
-
-        The reference says ``false`` "records warnings or errors"; next to an accepted status
-        the update went through, so it is reported rather than failed.
-        """
+        """The validation warning of an accepted update (``ruleValidationStatus: false``, which
+        "records warnings or errors": the update went through, so it is reported, not failed)."""
         if not self.succeeded or self.rule_validation_status is not False:
             return None
         return self.rule_validation_message or "ruleValidationStatus is false"
@@ -90,11 +84,9 @@ class PublishRunResult(CamelModel):
 
 
 class RuleFilter(CamelModel):
-    """Body of the ``filteredlist`` endpoint (field names partly inferred: ``docs/inferences.md``).
-
-    Build it through :func:`clinical_rules_provider.clients.filtered_list.build_rule_filter`,
-    which validates and normalises every value before a request exists.
-    """
+    """Body of the ``filteredlist`` endpoint (field names partly inferred: ``docs/inferences.md``);
+    build it through :func:`~clinical_rules_provider.clients.filtered_list.build_rule_filter`,
+    which validates and normalises every value before a request exists."""
 
     form_id: str | None = None
     item_id: list[str] | None = None
@@ -109,12 +101,9 @@ class RuleFilter(CamelModel):
 
 
 class RuleSummary(CamelModel):
-    """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``.
-
-    The reference names only the first four fields; the rest are read leniently under
-    Oracle's published names and older inferred ones (the table in ``docs/reference/models.md``).
-    Unknown fields are kept as extras.
-    """
+    """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``. The reference names only the
+    first four fields; the rest are read under Oracle's published names and older inferred ones
+    (``docs/reference/models.md``). Unknown fields are kept as extras."""
 
     rule_id: str
     rule_name: str | None = None
@@ -180,12 +169,10 @@ class RuleJob(CamelModel):
 
 
 class CancelRuleJobsResult(CamelModel):
-    """``JobStatusResponse`` of ``cancelRuleJob``, merged across 500-id chunks.
-
-    ``status`` is the overall outcome (Oracle's ``errorMessage``): ``"Success"`` when every
-    chunk said so; any other outcome text is kept once in ``messages``, reported but not an
-    error by itself, because the per-rule entries decide. ``missing_rule_ids`` lists requested
-    rules with no entry (no job), so nothing is silently dropped.
+    """``JobStatusResponse`` of ``cancelRuleJob``, merged across 500-id chunks: ``status`` is
+    ``"Success"`` when every chunk said so (Oracle's ``errorMessage``); other outcome text is kept
+    once in ``messages``, reported but no error, because the per-rule entries decide.
+    ``missing_rule_ids`` lists requested rules with no entry (no job): nothing is silently dropped.
     """
 
     status: str | None = None

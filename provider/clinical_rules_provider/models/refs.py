@@ -54,10 +54,8 @@ class PollEndpoint(str):
 
 class RuleIds(tuple[str, ...]):
     """Rule ids: a non-empty list, each compact and uppercase, duplicates dropped (first kept).
-
-    The tuple type is the proof of the check; its items are plain strings (a trigger serializes
-    them). Built directly only from ids already compact (a checked value's, a listing's).
-    """
+    The type is the proof of the check; its items are plain strings (a trigger serializes them).
+    Built directly only from ids already compact."""
 
     __slots__ = ()
 

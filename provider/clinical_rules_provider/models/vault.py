@@ -74,11 +74,8 @@ _EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def vault_time(value: Any) -> datetime | None:
-    """A Vault timestamp (ISO 8601 with a date and a time) as an aware datetime, else ``None``.
-
-    Numbers and numeric strings (``0``, ``"0"``, ``-1``), text that is no timestamp, and
-    dates before 2000 (placeholders such as the epoch) are not dates.
-    """
+    """A Vault timestamp (ISO 8601 with a date and a time) as an aware datetime, else ``None``:
+    numbers, numeric strings, other text and dates before 2000 (placeholders) are no dates."""
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     when = parse_service_time(value, "UTC") if isinstance(value, (str, datetime)) else None
@@ -86,12 +83,10 @@ def vault_time(value: Any) -> datetime | None:
 
 
 class VaultJob(SnakeModel):
-    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row).
-
+    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row);
     ``job_name`` and ``job_type`` are inferences (``docs/inferences.md``). A date field present
-    but no date (``0``, ``"0"``, ``-1``, unparsable text) reads as ``None`` and is named in
-    ``unreadable_dates``, so nothing decides on a made-up 1970 date.
-    """
+    but no date (``0``, ``"-1"``, unparsable text) reads as ``None`` and is named in
+    ``unreadable_dates``, so nothing decides on a made-up 1970 date."""
 
     job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
     status: OpenEnum[VaultJobStatus] = None
