@@ -1,7 +1,5 @@
 """The ``clinical-one://<host>/<study_id>/<study_mode>/rules`` asset scheme: the rules of one
-study in one mode on one tenant.
-
-Airflow calls :func:`normalize_uri` (``asset-uris`` in the provider info) for every such URI,
+study in one mode on one tenant. Airflow calls :func:`normalize_uri` (``asset-uris`` in the provider info) for every such URI,
 so any spelling of a study's URI is one asset: host lowercased, study id uppercase compact,
 mode lowercase, validated as the hooks validate them. Imported while DAG files are parsed:
 it loads only the id and enum helpers, and Airflow's ``Asset`` when an asset is built.

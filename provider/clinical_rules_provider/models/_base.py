@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
-from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import pendulum
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 from clinical_rules_provider._show import shown
+from clinical_rules_provider.models.enums import E
 
 _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -103,8 +103,6 @@ def aka(*names: str) -> Any:
     """A field (default ``None``) read under any of ``names``: the wire spelling first."""
     return Field(default=None, validation_alias=AliasChoices(*names))
 
-
-E = TypeVar("E", bound=Enum)
 
 OpenEnum = Annotated[E | str | None, Field(union_mode="left_to_right")]
 """An enum field that keeps unknown values as plain strings instead of failing validation."""

@@ -1,7 +1,6 @@
 """Enumerations of the services' vocabularies and the status semantics built on them.
-
-Response fields typed with these enums also accept unknown strings (``Enum | str``),
-because a vendor adding a status must never crash a DAG that only reads a rule list.
+Response fields typed with them also accept unknown strings (``Enum | str``): a vendor adding
+a status must never crash a DAG that only reads a rule list.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""Identifier validation and normalisation, applied before any request is built.
-
-Some endpoints demand one of the two id spellings (``ruleIds`` uppercase compact, ``formId``
-hyphenated), so every id is accepted in either form and rewritten into the one its field needs.
+"""Identifier validation and normalisation, applied before any request is built. Some endpoints
+demand one id spelling (``ruleIds`` uppercase compact, ``formId`` hyphenated), so every id is
+accepted in either form and rewritten into the one its field needs.
 """
 
 from __future__ import annotations

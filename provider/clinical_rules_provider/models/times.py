@@ -1,6 +1,5 @@
 """Times the provider compares with ``jobStartDate``: aware, UTC-based, millisecond precision.
-
-Cheap to import (pendulum only), so operators, sensors and triggers share one reading of
+Cheap to import (pendulum only), so every task and trigger shares one reading of
 ``started_after`` and one clock.
 """
 
