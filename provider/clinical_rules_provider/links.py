@@ -13,12 +13,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from clinical_rules_provider._show import shown
+from airflow.sdk import BaseOperatorLink
 
-try:  # the task SDK's public name (Airflow 3.0+)
-    from airflow.sdk import BaseOperatorLink
-except ImportError:  # pragma: no cover - a 3.0.x task SDK without the top-level export
-    from airflow.sdk.definitions.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef,import-not-found,unused-ignore]
+from clinical_rules_provider._show import shown
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -144,10 +141,8 @@ class _XComLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """The URL the task pushed, or ``""`` (no link) when no template is configured."""
-        try:  # Airflow 3.0+ task SDK
-            from airflow.sdk.execution_time.xcom import XCom
-        except ImportError:  # pragma: no cover - older layouts
-            from airflow.models.xcom import XCom  # type: ignore[no-redef,attr-defined,unused-ignore]
+        from airflow.sdk.execution_time.xcom import XCom
+
         value = XCom.get_value(key=self.key, ti_key=ti_key)
         return value if isinstance(value, str) else ""
 
