@@ -12,61 +12,53 @@ VAULT_DEFAULT_CONN_ID = "veeva_vault_default"
 
 _STRING = {"type": ["string", "null"]}
 _SECRET = {"type": ["string", "null"], "format": "password"}
+_NUMBER_60 = {"type": ["number", "null"], "default": 60}
+_BOOLEAN_TRUE = {"type": ["boolean", "null"], "default": True}
+
+
+def _field(label: str, schema: dict[str, Any] = _STRING, description: str | None = None) -> dict[str, Any]:
+    """One ``conn-fields`` entry: a label, a JSON schema and, when given, a description."""
+    return {"label": label, "schema": schema} | ({} if description is None else {"description": description})
+
 
 CLINICAL_ONE_FIELDS: dict[str, dict[str, Any]] = {
-    "token_url": {
-        "label": "OAuth2 token URL",
-        "schema": _STRING,
-        "description": "IAMS token endpoint; leave empty for Basic or static bearer auth",
-    },
-    "client_id": {"label": "OAuth2 client ID", "schema": _STRING},
-    "client_secret": {"label": "OAuth2 client secret", "schema": _SECRET},
-    "scope": {"label": "OAuth2 scope", "schema": _STRING, "description": "e.g. <tenant>.ec-designer-svc.all"},
-    "token": {
-        "label": "Static bearer token",
-        "schema": _SECRET,
-        "description": "Used instead of OAuth2/Basic when set",
-    },
-    "study_id": {"label": "Default study ID", "schema": _STRING},
-    "study_mode": {
-        "label": "Default study mode",
-        "schema": {
+    "token_url": _field(
+        "OAuth2 token URL", description="IAMS token endpoint; leave empty for Basic or static bearer auth"
+    ),
+    "client_id": _field("OAuth2 client ID"),
+    "client_secret": _field("OAuth2 client secret", _SECRET),
+    "scope": _field("OAuth2 scope", description="e.g. <tenant>.ec-designer-svc.all"),
+    "token": _field("Static bearer token", _SECRET, "Used instead of OAuth2/Basic when set"),
+    "study_id": _field("Default study ID"),
+    "study_mode": _field(
+        "Default study mode",
+        {
             "type": ["string", "null"],
             "enum": [None, "design", "test", "training", "production", "active"],
             "values_display": {"null": "(set on each task)"},
         },
-    },
-    "service_timezone": {
-        "label": "Service timezone",
-        "schema": {"type": ["string", "null"], "default": "UTC"},
-        "description": "Zone of jobStartDate values",
-    },
-    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
-    "verify_ssl": {
-        "label": "Verify TLS certificates",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "rules_url_template": {
-        "label": "Rules page URL template (task link)",
-        "schema": _STRING,
-        "description": "e.g. {base_url}/<your UI path>/{study_id}/{study_mode}; empty: no link",
-    },
+    ),
+    "service_timezone": _field(
+        "Service timezone", {"type": ["string", "null"], "default": "UTC"}, "Zone of jobStartDate values"
+    ),
+    "timeout": _field("Request timeout (s)", _NUMBER_60),
+    "verify_ssl": _field("Verify TLS certificates", _BOOLEAN_TRUE),
+    "rules_url_template": _field(
+        "Rules page URL template (task link)",
+        description="e.g. {base_url}/<your UI path>/{study_id}/{study_mode}; empty: no link",
+    ),
 }
 
 VAULT_FIELDS: dict[str, dict[str, Any]] = {
-    "api_version": {"label": "API version", "schema": {"type": ["string", "null"], "default": "v26.1"}},
-    "client_id": {"label": "Client ID (X-VaultAPI-ClientID)", "schema": _STRING},
-    "session_id": {"label": "Session ID (skips login)", "schema": _SECRET},
-    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
-    "verify_ssl": {
-        "label": "Verify TLS certificates",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "job_url_template": {
-        "label": "Job page URL template (task link)",
-        "schema": _STRING,
-        "description": "e.g. {base_url}/<your UI path>/{job_id}; empty: no link",
-    },
+    "api_version": _field("API version", {"type": ["string", "null"], "default": "v26.1"}),
+    "client_id": _field("Client ID (X-VaultAPI-ClientID)"),
+    "session_id": _field("Session ID (skips login)", _SECRET),
+    "timeout": _field("Request timeout (s)", _NUMBER_60),
+    "verify_ssl": _field("Verify TLS certificates", _BOOLEAN_TRUE),
+    "job_url_template": _field(
+        "Job page URL template (task link)",
+        description="e.g. {base_url}/<your UI path>/{job_id}; empty: no link",
+    ),
 }
 
 CLINICAL_ONE_BEHAVIOUR: dict[str, Any] = {
