@@ -134,9 +134,7 @@ VAULT_JOB_FAILURE_STATUSES = _values(*VaultJobStatus) - VAULT_JOB_SUCCESS_STATUS
 
 def status_value(status: str | enum.Enum | None) -> str | None:
     """Return the wire string of a status whether it parsed into an enum or stayed a string."""
-    if isinstance(status, enum.Enum):
-        return str(status.value)
-    return status
+    return str(status.value) if isinstance(status, enum.Enum) else status
 
 
 def _phase(
