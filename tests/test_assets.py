@@ -64,6 +64,9 @@ def test_a_malformed_uri_is_refused_naming_the_part(uri: str, part: str) -> None
         f"{HOST}:abc",
         f"{HOST}:",
         f"{HOST}:99999",
+        f"{HOST}:65536",
+        f"{HOST}:0",
+        f"{HOST}:\u00b2",
         f"{HOST}:-1",
         f"{HOST}:80:80",
         "tenant\x00.example.com",
@@ -71,6 +74,7 @@ def test_a_malformed_uri_is_refused_naming_the_part(uri: str, part: str) -> None
         "tenant\\evil.example.com",
         "tenant%2eexample.com",
         "tenant..example.com",
+        ".".join(["a" * 63] * 4),
         "[::1",
         "[not-ipv6]:80",
     ],
@@ -78,6 +82,9 @@ def test_a_malformed_uri_is_refused_naming_the_part(uri: str, part: str) -> None
         "port abc",
         "empty port",
         "port 99999",
+        "port 65536",
+        "port 0",
+        "superscript digit port",
         "port -1",
         "two ports",
         "NUL",
@@ -85,6 +92,7 @@ def test_a_malformed_uri_is_refused_naming_the_part(uri: str, part: str) -> None
         "backslash",
         "percent-escape",
         "empty label",
+        "name of 255 characters",
         "open bracket",
         "bad IPv6",
     ],
@@ -106,6 +114,7 @@ def test_a_host_is_canonical_lowercase_with_a_plain_port() -> None:
     assert rules_asset_uri("Tenant.Example.com:0443", STUDY, "test").startswith(
         "clinical-one://tenant.example.com:443/"
     )
+    assert rules_asset_uri(f"{HOST}:65535", STUDY, "test").startswith(f"clinical-one://{HOST}:65535/")
     assert rules_asset_uri("http://[0:0::1]:8080", STUDY, "test").startswith("clinical-one://[::1]:8080/")
     assert rules_asset_uri("tënant.example.com", STUDY, "test").startswith(
         "clinical-one://xn--tnant-nsa.example.com/"

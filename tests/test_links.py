@@ -63,6 +63,13 @@ def test_a_format_trick_in_the_connection_extra_fails_naming_the_extra_before_re
     assert len(str(caught.value)) < 400
 
 
+def test_a_template_saved_under_the_older_ui_prefixed_name_is_used() -> None:
+    c1 = conn("c1.example.com", extra__clinical_one__rules_url_template=RULES_TEMPLATE)
+    assert rules_url(c1, STUDY, "test") == f"https://c1.example.com/ui/studies/{STUDY}/test/rules"
+    vault = conn("https://myvault.veevavault.com", extra__veeva_vault__job_url_template=JOB_TEMPLATE)
+    assert vault_job_urls(vault, [7]) == ["https://myvault.veevavault.com/ui/#jobs/7"]
+
+
 def test_without_a_template_there_is_no_link() -> None:
     assert rules_url(conn("c1.example.com"), STUDY, "test") is None
     assert vault_job_urls(conn("myvault.veevavault.com"), [7]) == []

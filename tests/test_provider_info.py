@@ -44,6 +44,19 @@ def test_every_listed_module_and_class_imports() -> None:
         assert hook.conn_type == conn["connection-type"]
 
 
+def test_every_module_list_names_clinical_one_then_vault() -> None:
+    info = clinical_rules_provider.get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        assert [e["integration-name"] for e in info[kind]] == ["Oracle Clinical One", "Veeva Vault"], kind
+        assert all(e["python-modules"] for e in info[kind]), kind
+
+
+def test_the_link_template_fields_describe_their_placeholders() -> None:
+    assert "{study_id}" in CLINICAL_ONE_FIELDS["rules_url_template"]["description"]
+    assert "{job_id}" in VAULT_FIELDS["job_url_template"]["description"]
+    assert "description" not in VAULT_FIELDS["session_id"]
+
+
 @pytest.mark.parametrize(
     ("fields", "secrets"), [(CLINICAL_ONE_FIELDS, {"client_secret", "token"}), (VAULT_FIELDS, {"session_id"})]
 )

@@ -6,18 +6,18 @@ cheap there; ``BaseHook`` is resolved in :mod:`clinical_rules_provider.hooks.bas
 
 from __future__ import annotations
 
-try:  # Airflow 3.1+: the task SDK owns the exceptions
+try:  # Airflow 3.2+ (task SDK 1.2): the task SDK owns the exceptions
     from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
-except ImportError:  # pragma: no cover - Airflow 3.0
+except ImportError:  # pragma: no cover - Airflow 3.0 and 3.1
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
         AirflowException,
         AirflowSensorTimeout,
         TaskDeferred,
     )
 
-try:  # Airflow 3.1+; the sensor base class catches this very class for soft_fail
+try:  # Airflow 3.2+; the sensor base class catches this very class for soft_fail
     from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # pragma: no cover - Airflow 3.0
+except ImportError:  # pragma: no cover - Airflow 3.0 and 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 __all__ = ["AirflowException", "AirflowFailException", "AirflowSensorTimeout", "TaskDeferred"]

@@ -9,14 +9,8 @@ from openlineage.client.facet_v2 import RunFacet  # type: ignore[import-not-foun
 
 @define
 class ClinicalOnePublishRunFacet(RunFacet):  # type: ignore[misc,unused-ignore]
-    """What a ``ClinicalOneUpdatePublishRunOperator`` run did (fields in camelCase, as OpenLineage names them).
-
-    :param publishRun: ``AllData`` or ``FutureData`` (``None`` when no rule was selected).
-    :param ruleCount: rules updated.
-    :param failedRuleCount: rules the service refused to update.
-    :param outcome: ``updated``, ``partially_updated`` or ``nothing_selected``.
-    :param jobsSucceeded: rules whose job succeeded, when the task waited for them.
-    """
+    """What a ``ClinicalOneUpdatePublishRunOperator`` run did, in OpenLineage's camelCase; the
+    fields are described in ``docs/guides/event-driven.md`` ("OpenLineage")."""
 
     publishRun: str | None
     studyId: str

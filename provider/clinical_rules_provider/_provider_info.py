@@ -12,61 +12,53 @@ VAULT_DEFAULT_CONN_ID = "veeva_vault_default"
 
 _STRING = {"type": ["string", "null"]}
 _SECRET = {"type": ["string", "null"], "format": "password"}
+_NUMBER_60 = {"type": ["number", "null"], "default": 60}
+_BOOLEAN_TRUE = {"type": ["boolean", "null"], "default": True}
+
+
+def _field(label: str, schema: dict[str, Any] = _STRING, description: str | None = None) -> dict[str, Any]:
+    """One ``conn-fields`` entry: a label, a JSON schema and, when given, a description."""
+    return {"label": label, "schema": schema} | ({} if description is None else {"description": description})
+
 
 CLINICAL_ONE_FIELDS: dict[str, dict[str, Any]] = {
-    "token_url": {
-        "label": "OAuth2 token URL",
-        "schema": _STRING,
-        "description": "IAMS token endpoint; leave empty for Basic or static bearer auth",
-    },
-    "client_id": {"label": "OAuth2 client ID", "schema": _STRING},
-    "client_secret": {"label": "OAuth2 client secret", "schema": _SECRET},
-    "scope": {"label": "OAuth2 scope", "schema": _STRING, "description": "e.g. <tenant>.ec-designer-svc.all"},
-    "token": {
-        "label": "Static bearer token",
-        "schema": _SECRET,
-        "description": "Used instead of OAuth2/Basic when set",
-    },
-    "study_id": {"label": "Default study ID", "schema": _STRING},
-    "study_mode": {
-        "label": "Default study mode",
-        "schema": {
+    "token_url": _field(
+        "OAuth2 token URL", description="IAMS token endpoint; leave empty for Basic or static bearer auth"
+    ),
+    "client_id": _field("OAuth2 client ID"),
+    "client_secret": _field("OAuth2 client secret", _SECRET),
+    "scope": _field("OAuth2 scope", description="e.g. <tenant>.ec-designer-svc.all"),
+    "token": _field("Static bearer token", _SECRET, "Used instead of OAuth2/Basic when set"),
+    "study_id": _field("Default study ID"),
+    "study_mode": _field(
+        "Default study mode",
+        {
             "type": ["string", "null"],
             "enum": [None, "design", "test", "training", "production", "active"],
             "values_display": {"null": "(set on each task)"},
         },
-    },
-    "service_timezone": {
-        "label": "Service timezone",
-        "schema": {"type": ["string", "null"], "default": "UTC"},
-        "description": "Zone of jobStartDate values",
-    },
-    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
-    "verify_ssl": {
-        "label": "Verify TLS certificates",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "rules_url_template": {
-        "label": "Rules page URL template (task link)",
-        "schema": _STRING,
-        "description": "e.g. {base_url}/<your UI path>/{study_id}/{study_mode}; empty: no link",
-    },
+    ),
+    "service_timezone": _field(
+        "Service timezone", {"type": ["string", "null"], "default": "UTC"}, "Zone of jobStartDate values"
+    ),
+    "timeout": _field("Request timeout (s)", _NUMBER_60),
+    "verify_ssl": _field("Verify TLS certificates", _BOOLEAN_TRUE),
+    "rules_url_template": _field(
+        "Rules page URL template (task link)",
+        description="e.g. {base_url}/<your UI path>/{study_id}/{study_mode}; empty: no link",
+    ),
 }
 
 VAULT_FIELDS: dict[str, dict[str, Any]] = {
-    "api_version": {"label": "API version", "schema": {"type": ["string", "null"], "default": "v26.1"}},
-    "client_id": {"label": "Client ID (X-VaultAPI-ClientID)", "schema": _STRING},
-    "session_id": {"label": "Session ID (skips login)", "schema": _SECRET},
-    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"], "default": 60}},
-    "verify_ssl": {
-        "label": "Verify TLS certificates",
-        "schema": {"type": ["boolean", "null"], "default": True},
-    },
-    "job_url_template": {
-        "label": "Job page URL template (task link)",
-        "schema": _STRING,
-        "description": "e.g. {base_url}/<your UI path>/{job_id}; empty: no link",
-    },
+    "api_version": _field("API version", {"type": ["string", "null"], "default": "v26.1"}),
+    "client_id": _field("Client ID (X-VaultAPI-ClientID)"),
+    "session_id": _field("Session ID (skips login)", _SECRET),
+    "timeout": _field("Request timeout (s)", _NUMBER_60),
+    "verify_ssl": _field("Verify TLS certificates", _BOOLEAN_TRUE),
+    "job_url_template": _field(
+        "Job page URL template (task link)",
+        description="e.g. {base_url}/<your UI path>/{job_id}; empty: no link",
+    ),
 }
 
 CLINICAL_ONE_BEHAVIOUR: dict[str, Any] = {
@@ -88,6 +80,15 @@ VAULT_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {"host": "myvault.veevavault.com"},
 }
 
+
+def _by_integration(clinical_one: list[str], vault: list[str]) -> list[dict[str, Any]]:
+    """A provider-info module list: the Clinical One modules, then the Vault ones."""
+    return [
+        {"integration-name": "Oracle Clinical One", "python-modules": clinical_one},
+        {"integration-name": "Veeva Vault", "python-modules": vault},
+    ]
+
+
 PROVIDER_INFO: dict[str, Any] = {
     "package-name": "airflow-provider-clinical-rules",
     "name": "Clinical Rules (Oracle Clinical One and Veeva Vault)",
@@ -100,37 +101,21 @@ PROVIDER_INFO: dict[str, Any] = {
         },
         {"integration-name": "Veeva Vault", "external-doc-url": "https://developer.veevavault.com/api/"},
     ],
-    "operators": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": [
-                "clinical_rules_provider.operators.publish_run",
-                "clinical_rules_provider.operators.filter_rules",
-                "clinical_rules_provider.operators.cancel_rule_jobs",
-            ],
-        },
-        {
-            "integration-name": "Veeva Vault",
-            "python-modules": ["clinical_rules_provider.operators.cancel_vault_jobs"],
-        },
-    ],
-    "sensors": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": ["clinical_rules_provider.sensors.rule_job"],
-        },
-        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.sensors.vault_job"]},
-    ],
-    "triggers": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": [
-                "clinical_rules_provider.triggers.rule_job",
-                "clinical_rules_provider.triggers.rule_job_event",
-            ],
-        },
-        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.triggers.vault_job"]},
-    ],
+    "operators": _by_integration(
+        [
+            "clinical_rules_provider.operators.publish_run",
+            "clinical_rules_provider.operators.filter_rules",
+            "clinical_rules_provider.operators.cancel_rule_jobs",
+        ],
+        ["clinical_rules_provider.operators.cancel_vault_jobs"],
+    ),
+    "sensors": _by_integration(
+        ["clinical_rules_provider.sensors.rule_job"], ["clinical_rules_provider.sensors.vault_job"]
+    ),
+    "triggers": _by_integration(
+        ["clinical_rules_provider.triggers.rule_job", "clinical_rules_provider.triggers.rule_job_event"],
+        ["clinical_rules_provider.triggers.vault_job"],
+    ),
     # `clinical-one://<host>/<study_id>/<study_mode>/rules`: announced by the publish operator.
     "asset-uris": [
         {
@@ -145,13 +130,9 @@ PROVIDER_INFO: dict[str, Any] = {
         "clinical_rules_provider.links.ClinicalOneRulesLink",
         "clinical_rules_provider.links.VaultJobLink",
     ],
-    "hooks": [
-        {
-            "integration-name": "Oracle Clinical One",
-            "python-modules": ["clinical_rules_provider.hooks.clinical_one"],
-        },
-        {"integration-name": "Veeva Vault", "python-modules": ["clinical_rules_provider.hooks.vault"]},
-    ],
+    "hooks": _by_integration(
+        ["clinical_rules_provider.hooks.clinical_one"], ["clinical_rules_provider.hooks.vault"]
+    ),
     "connection-types": [
         {
             "connection-type": "clinical_one",
@@ -177,11 +158,8 @@ def python_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
 
 
 def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``get_connection_form_widgets()`` for Airflow 3.0/3.1, built from the same field table.
-
-    Airflow 3.2+ reads ``conn-fields`` instead and never calls this; without the FAB/wtforms
-    packages (not installed with plain Airflow 3) there is nothing to build, so it returns ``{}``.
-    """
+    """``get_connection_form_widgets()`` for Airflow 3.0/3.1 (3.2+ reads ``conn-fields``), from
+    the same field table; ``{}`` without the FAB/wtforms packages (not in plain Airflow 3)."""
     try:
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext

@@ -1,10 +1,8 @@
 """Known secrets, kept so text a server echoes back can be scrubbed of them, and cache keys
 that stand for credentials without holding them. No Airflow here: exceptions use it.
 
-:func:`clinical_rules_provider.transport.secrets.register_secret` feeds the registry
-(:data:`clinical_rules_provider._state.SECRETS`, which keeps the newest 1024) and Airflow's
-masker; :class:`~clinical_rules_provider.exceptions.ClinicalRulesError` runs every message
-through :func:`redact`.
+``transport.secrets.register_secret`` feeds the registry (``_state.SECRETS``, the newest 1024);
+:class:`~clinical_rules_provider.exceptions.ClinicalRulesError` runs every message through it.
 """
 
 from __future__ import annotations
@@ -41,11 +39,8 @@ def redact(text: str) -> str:
 
 
 def fingerprint(*parts: object) -> str:
-    """A keyed hash of everything that authenticates: equal credentials, equal fingerprint.
-
-    Caches key tokens and sessions by it, so a connection with another (or a wrong)
-    password or client secret never matches, and no secret is kept as a key.
-    """
+    """A keyed hash of everything that authenticates: token and session caches key by it, so
+    other (or wrong) credentials never match, and no secret is kept as a key."""
     digest = hashlib.blake2b(key=_PROCESS_KEY, digest_size=32)
     for part in parts:
         data = repr(part).encode("utf-8", "surrogatepass")

@@ -1,10 +1,8 @@
 """How a validation message quotes the bad value: at most :data:`MAX_SHOWN` characters.
 
-Every ``ValueError`` the provider raises for bad input names the field and quotes what it
-got through :func:`shown`, so a 10 MB filter string, a list nested thousands of levels deep
-or an object whose ``repr`` fails makes a short message, built in time bounded by the cap
-(``reprlib`` reads only the first items, characters and levels of a value). No Airflow
-here: models, clients and DAG-parse-time code all use it.
+A 10 MB string, a list nested thousands of levels deep or an object whose ``repr`` fails
+makes a short message, built in bounded time (``reprlib`` reads only the first items,
+characters and levels). No Airflow here: models, clients and DAG-parse-time code use it.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
-"""The ``clinical-one://`` asset URI scheme: one asset per study, mode and tenant host.
-
-``clinical-one://<host>/<study_id>/<study_mode>/rules`` names the rules of one study in one
-mode. Airflow calls :func:`normalize_uri` (registered under ``asset-uris`` in the provider
-info) for every such URI, so ``Asset("clinical-one://Tenant.example.com/8e22...-.../TEST/rules")``
-and the canonical spelling are the same asset: the host lowercased, the study id uppercase
-compact 32-hex and the mode lowercase, validated exactly as the hooks validate them.
-
-This module is imported while DAG files are parsed (by Airflow's normaliser lookup): it
-loads only the id and enum helpers, and Airflow's ``Asset`` class when an asset is built.
+"""The ``clinical-one://<host>/<study_id>/<study_mode>/rules`` asset scheme: the rules of one
+study in one mode on one tenant. Airflow calls :func:`normalize_uri` (``asset-uris`` in the provider info) for every such URI,
+so any spelling of a study's URI is one asset: host lowercased, study id uppercase compact,
+mode lowercase, validated as the hooks validate them. Imported while DAG files are parsed:
+it loads only the id and enum helpers, and Airflow's ``Asset`` when an asset is built.
 """
 
 from __future__ import annotations
@@ -44,12 +39,9 @@ _HOST_FORM = "a host name or IP address, optionally with :port (1-65535)"
 
 
 def _canonical_host(host: str, field: str) -> str:
-    """``host[:port]`` lowercased, the port without leading zeros; anything else is refused.
-
-    Refused: user info, a path, whitespace, control characters (NUL, DEL), backslashes,
-    percent-escapes, an empty, non-numeric, out-of-range or repeated port (``:80:80``).
-    A non-ASCII name is written in its IDNA (``xn--``) form, so both spellings are one asset.
-    """
+    """``host[:port]`` lowercased, the port without leading zeros, a non-ASCII name in its IDNA
+    (``xn--``) form; user info, a path, whitespace, control characters, backslashes,
+    percent-escapes and a bad or repeated port (``:80:80``) are refused."""
     text = host.strip() if isinstance(host, str) else ""
     if "://" in text:  # a base URL (the connection's host field) is accepted too
         try:
@@ -78,13 +70,9 @@ def _host_and_port(text: str) -> str | None:
         name, colon, port_text = text.partition(":")
         port = port_text if colon else None
         name = _host_name(name)
-    if name is None:
+    if name is None or (port is not None and not (_PORT.fullmatch(port) and 1 <= int(port) <= 65535)):
         return None
-    if port is None:
-        return name
-    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
-        return None
-    return f"{name}:{int(port)}"
+    return name if port is None else f"{name}:{int(port)}"
 
 
 def _host_name(name: str) -> str | None:
@@ -94,17 +82,12 @@ def _host_name(name: str) -> str | None:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
             return None
-    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
-        return None
-    return name
+    return name if len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split(".")) else None
 
 
 def normalize_uri(parts: SplitResult) -> SplitResult:
-    """Validate and canonicalise a ``clinical-one://`` URI (Airflow's ``asset-uris`` handler).
-
-    Raises ``ValueError`` naming the part that is wrong and the accepted form, so a DAG file
-    with a misspelt asset fails to import instead of announcing events nobody listens to.
-    """
+    """Validate and canonicalise a ``clinical-one://`` URI (Airflow's ``asset-uris`` handler):
+    a misspelt asset fails the DAG file's import instead of announcing events nobody hears."""
     if parts.scheme.lower() != SCHEME:
         raise ValueError(f"asset uri: scheme must be {SCHEME!r}, got {shown(parts.scheme)}")
     if parts.query or parts.fragment:
@@ -147,9 +130,8 @@ def clinical_one_rules_asset(
 ) -> Asset:
     """The asset a :class:`ClinicalOneUpdatePublishRunOperator` announces for ``study_id``/``study_mode``.
 
-    Put it in the operator's ``outlets`` (the publisher) and in a DAG's ``schedule`` (the
-    consumers). ``host`` is the tenant host (``tenant.clinicalone.oraclecloud.com``) or the
-    connection's base URL; ``kwargs`` (``watchers``, ``group``, ``extra``) go to ``Asset``.
+    Put it in the operator's ``outlets`` and in the consumers' ``schedule``; ``kwargs``
+    (``watchers``, ``group``, ``extra``) go to ``Asset``.
 
     :param host: tenant host or base URL of the ``clinical_one`` connection.
     :param study_id: study id, either UUID form.
@@ -171,11 +153,8 @@ def _ours(outlets: Iterable[Any]) -> list[tuple[Any, RulesAssetKey]]:
 
 
 def check_outlets(outlets: Iterable[Any], host: str, study_id: str, study_mode: str) -> None:
-    """Refuse (before any request) a ``clinical-one://`` outlet naming another host, study or mode.
-
-    An asset event announces "these rules were republished": on the wrong asset it would
-    start DAGs that wait for a different study.
-    """
+    """Refuse (before any request) a ``clinical-one://`` outlet naming another host, study or
+    mode: its event would start DAGs that wait for a different study."""
     uri = rules_asset_uri(host, study_id, study_mode)
     expected = parse_rules_asset_uri(uri)
     for outlet, key in _ours(outlets):

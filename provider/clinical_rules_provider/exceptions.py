@@ -1,9 +1,8 @@
 """Exceptions raised by the provider.
 
-Every error that comes from a service (or from talking to it) derives from
-:class:`ClinicalRulesError`. ``ValueError`` is reserved for input rejected
-*before* anything was sent, so callers can tell "my DAG is wrong" from "the
-service said no" without parsing messages.
+Every error from a service (or from talking to it) derives from :class:`ClinicalRulesError`;
+``ValueError`` is reserved for input rejected *before* anything was sent, so callers tell "my
+DAG is wrong" from "the service said no" without parsing messages.
 """
 
 from __future__ import annotations
@@ -62,19 +61,13 @@ class AuthenticationError(ClinicalRulesError):
 
 
 class RenewedCredentialsRejectedError(AuthenticationError):
-    """A token or session was refused right after it was renewed.
-
-    Each request renews credentials once; a refusal of the fresh ones means the credentials
-    (or the service's view of them) are wrong, so it is not retried: hooks, sensors and
-    triggers fail at once instead of logging in again until their timeout.
-    """
+    """A token or session was refused right after it was renewed: the credentials are wrong, so
+    hooks, sensors and triggers fail at once instead of logging in again until their timeout."""
 
 
 class DeadlineExceededError(TransientServiceError):
-    """A hook call (retries and server-directed waits included) ran past its total deadline.
-
-    Transient: a sensor or trigger polls again while its own deadline allows.
-    """
+    """A hook call (retries and server-directed waits included) ran past its total deadline;
+    transient, so a sensor or trigger polls again while its own deadline allows."""
 
 
 class WaitTooLongError(TransientServiceError):
@@ -106,25 +99,15 @@ class ClinicalOneNotFoundError(ClinicalOneAPIError):
 
 
 class ClinicalOneServerError(ClinicalOneAPIError):
-    """Clinical One failed on its side (``SERVER_ERROR``, or an unexpected 5xx).
-
-    HTTP 500/502/503/504 are retried first; only what persists or is not retryable ends here
-    (or as :class:`TransientServiceError` when the retries run out).
-    """
+    """Clinical One failed on its side (``SERVER_ERROR``, or a 5xx that is not retried or
+    outlasted its retries, which end as :class:`TransientServiceError`)."""
 
 
 class PublishRunUnconfirmedError(ClinicalRulesError):
-    """A publish could not settle every rule: some may or may not have been applied.
-
-    A publish-run PUT starts new rule jobs, so it is never resent blindly. When a reply was
-    lost and no new job id appeared within the settle time after the last allowed send, or the
-    reconciling read itself failed, the rules are unconfirmed. The error names every group so
-    nothing applied is applied again: ``rule_ids`` (alias ``unconfirmed``) the unconfirmed
-    rules, ``applied`` those applied (by reply or by a new job), ``failed`` those the service
-    refused (rule id -> reason; safe to send again), ``results`` the per-rule results known.
-    Check the unconfirmed rules' rerun history before publishing them again; on Airflow 3.3+
-    a retry of the task does that itself.
-    """
+    """A publish could not settle every rule (a reply lost and no new job id seen, or the
+    reconciling read failed). A publish-run PUT starts rule jobs, so it is never resent blindly:
+    the error names ``rule_ids`` (alias ``unconfirmed``), ``applied``, ``failed`` (rule id ->
+    reason; safe to send again) and the known ``results`` (``docs/guides/republish-rules.md``)."""
 
     def __init__(
         self,

@@ -1,20 +1,8 @@
-"""OpenLineage for the provider, with the optional ``openlineage`` extra
-(``apache-airflow-providers-openlineage``); without it nothing here is called.
+"""OpenLineage with the optional ``openlineage`` extra: what is reported is in
+``docs/guides/event-driven.md`` ("OpenLineage"), the dataset names in ``docs/inferences.md``.
 
-- :func:`convert_asset_to_openlineage`: the ``to_openlineage_converter`` of the
-  ``clinical-one://`` asset scheme (provider info ``asset-uris``), so the OpenLineage
-  provider reports a rules asset as a dataset, as it does for ``s3://`` or ``file://``.
-- :func:`publish_task_lineage`: what ``ClinicalOneUpdatePublishRunOperator``'s
-  ``get_openlineage_facets_on_complete`` returns: the study and mode as the input dataset,
-  the study's rules asset as the output dataset, and a run facet naming the publish run,
-  the rule count and the outcome.
-
-Dataset naming (an inference: neither OpenLineage nor the references name Clinical One
-datasets): namespace ``clinical-one://<host>`` (the asset URI's scheme and host), name
-``<study_id>/<study_mode>`` for the study and mode, ``<study_id>/<study_mode>/rules`` for the
-rules asset (the asset URI's path). Importing this module needs no OpenLineage package
-(Airflow imports the converter's module when it reads the provider info); the OpenLineage
-classes load inside the functions.
+Importing this module needs no OpenLineage package (Airflow imports the converter's module
+when it reads the provider info); the OpenLineage classes load inside the functions.
 """
 
 from __future__ import annotations
@@ -36,34 +24,27 @@ __all__ = [
 ]
 
 
-def _namespace(host: str) -> str:
-    return f"{SCHEME}://{host}"
-
-
-def rules_dataset(host: str, study_id: str, study_mode: str) -> Any:
-    """The OpenLineage dataset of a study's rules (the ``clinical-one://`` asset)."""
+def _dataset(host: str, study_id: str, study_mode: str, suffix: str) -> Any:
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
     key = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
     assert key is not None  # a clinical-one:// URI, built just above
-    return Dataset(namespace=_namespace(key.host), name=f"{key.study_id}/{key.study_mode}/rules")
+    return Dataset(namespace=f"{SCHEME}://{key.host}", name=f"{key.study_id}/{key.study_mode}{suffix}")
+
+
+def rules_dataset(host: str, study_id: str, study_mode: str) -> Any:
+    """The OpenLineage dataset of a study's rules (the ``clinical-one://`` asset)."""
+    return _dataset(host, study_id, study_mode, "/rules")
 
 
 def study_dataset(host: str, study_id: str, study_mode: str) -> Any:
     """The OpenLineage dataset of a study in one mode (what a publish run reads)."""
-    from airflow.providers.common.compat.openlineage.facet import Dataset
-
-    key = parse_rules_asset_uri(rules_asset_uri(host, study_id, study_mode))
-    assert key is not None
-    return Dataset(namespace=_namespace(key.host), name=f"{key.study_id}/{key.study_mode}")
+    return _dataset(host, study_id, study_mode, "")
 
 
 def convert_asset_to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:
-    """``asset-uris`` converter: ``clinical-one://<host>/<study>/<mode>/rules`` as a dataset.
-
-    A URI of another scheme or form raises ``ValueError`` naming the accepted form (the
-    OpenLineage provider then leaves the asset out, logging why at debug level).
-    """
+    """``asset-uris`` converter: ``clinical-one://<host>/<study>/<mode>/rules`` as a dataset; any
+    other URI raises ``ValueError`` (the OpenLineage provider leaves it out, logging why)."""
     key = parse_rules_asset_uri(asset.uri)
     if key is None:
         raise ValueError(f"asset uri: {asset.uri!r} is not a {SCHEME}:// URI")

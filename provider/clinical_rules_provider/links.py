@@ -1,22 +1,9 @@
-"""Extra links: a button on the task page that opens the study's rules or the Vault job.
+"""Extra links that open the study's rules or the Vault job, from a URL template in the
+connection extra (no API reference documents a UI path, so there is no default).
 
-The URLs come from templates in the connection extra (``rules_url_template`` on
-``clinical_one``, ``job_url_template`` on ``veeva_vault``). Neither the Clinical One nor the
-Vault API reference documents a UI path, so there is no default: without a template the
-task shows no link. A template is either absolute or starts with ``/`` (joined to the
-connection's base URL) and may use only these placeholders:
-
-- ``clinical_one``: ``{base_url}``, ``{host}``, ``{study_id}``, ``{study_mode}``
-- ``veeva_vault``: ``{base_url}``, ``{host}``, ``{job_id}``
-
-Tasks render the URL and push it to XCom **before** they wait (Airflow's UI reads a link
-from the XCom named by the link's ``xcom_key``), so the link works while the task is
-still waiting or deferred. Without a template they push an empty link (``""``, which the
-UI does not show): when a task ends, Airflow's task runner reads every extra link's XCom,
-and reading one that was never pushed logs ``XCom not found`` at error level in a run
-that went right. A task with several Vault jobs links to the first; the XCom
-``vault_job_urls`` lists one URL per job. On Airflow 3.3 the links are under the task
-instance's *Details* tab.
+Tasks push the URL to XCom **before** they wait, so the link works while they are deferred,
+and push ``""`` without a template: Airflow reads every link's XCom when a task ends and logs
+a missing one at error level. Templates and placeholders: ``docs/guides/event-driven.md``.
 """
 
 from __future__ import annotations
@@ -26,12 +13,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from clinical_rules_provider._show import shown
+from airflow.sdk import BaseOperatorLink
 
-try:  # the task SDK's public name (Airflow 3.0+)
-    from airflow.sdk import BaseOperatorLink
-except ImportError:  # pragma: no cover - a 3.0.x task SDK without the top-level export
-    from airflow.sdk.definitions.baseoperatorlink import BaseOperatorLink  # type: ignore[no-redef,import-not-found,unused-ignore]
+from clinical_rules_provider._show import shown
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -48,8 +32,7 @@ VAULT_JOB_URLS_KEY = "vault_job_urls"
 
 # Longer templates are no UI links (and would make every XCom push as long).
 MAX_TEMPLATE_LENGTH = 2048
-# What a relative template is checked against before the connection's base URL is known.
-_SAMPLE_BASE = "https://example.invalid"
+_SAMPLE_BASE = "https://example.invalid"  # a relative template is checked against it
 
 
 def check_template(template: str, allowed: frozenset[str], field: str) -> str:
@@ -58,7 +41,6 @@ def check_template(template: str, allowed: frozenset[str], field: str) -> str:
     conversions (``!r``, ``!a``), no format specs (``{job_id:>100000000}``) or nested fields
     (``{host:{job_id}}``), no whitespace or control characters; at most
     :data:`MAX_TEMPLATE_LENGTH` characters. Every error names the extra."""
-    _parts(template, allowed, field)
     _checked_url(_fill(template, allowed, field, _SAMPLE_BASE, {}), field)
     return template
 
@@ -123,31 +105,28 @@ def render_url(
     return _checked_url(_fill(template, allowed, field, base, values), field)
 
 
-def _template(conn: ConnectionLike, conn_type: str, field: str) -> tuple[str, str] | None:
-    """The connection's URL template ``field`` and its base URL, or ``None`` without a template."""
+def _render(
+    conn: ConnectionLike, conn_type: str, field: str, allowed: frozenset[str], values: list[dict[str, Any]]
+) -> list[str]:
+    """One URL per ``values`` from the connection's template ``field``; none without a template."""
     from clinical_rules_provider.hooks.connection import base_url, extra_value
 
-    value = extra_value(conn, conn_type, field)
-    return None if value is None else (str(value), base_url(conn))
+    template = extra_value(conn, conn_type, field)
+    if template is None:
+        return []
+    base = base_url(conn)
+    return [render_url(str(template), allowed, field, base, each) for each in values]
 
 
 def rules_url(conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
     """The study's rules page, from the ``clinical_one`` connection's ``rules_url_template``."""
-    found = _template(conn, "clinical_one", RULES_URL_TEMPLATE)
-    if found is None:
-        return None
-    template, base = found
     values = {"study_id": study_id, "study_mode": study_mode}
-    return render_url(template, RULES_FIELDS, RULES_URL_TEMPLATE, base, values)
+    return next(iter(_render(conn, "clinical_one", RULES_URL_TEMPLATE, RULES_FIELDS, [values])), None)
 
 
 def vault_job_urls(conn: ConnectionLike, job_ids: list[int]) -> list[str]:
     """One URL per job, from the ``veeva_vault`` connection's ``job_url_template`` (none without one)."""
-    found = _template(conn, "veeva_vault", JOB_URL_TEMPLATE)
-    if found is None:
-        return []
-    template, base = found
-    return [render_url(template, JOB_FIELDS, JOB_URL_TEMPLATE, base, {"job_id": j}) for j in job_ids]
+    return _render(conn, "veeva_vault", JOB_URL_TEMPLATE, JOB_FIELDS, [{"job_id": j} for j in job_ids])
 
 
 class _XComLink(BaseOperatorLink):
@@ -162,10 +141,8 @@ class _XComLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """The URL the task pushed, or ``""`` (no link) when no template is configured."""
-        try:  # Airflow 3.0+ task SDK
-            from airflow.sdk.execution_time.xcom import XCom
-        except ImportError:  # pragma: no cover - older layouts
-            from airflow.models.xcom import XCom  # type: ignore[no-redef,attr-defined,unused-ignore]
+        from airflow.sdk.execution_time.xcom import XCom
+
         value = XCom.get_value(key=self.key, ti_key=ti_key)
         return value if isinstance(value, str) else ""
 
@@ -185,16 +162,15 @@ class VaultJobLink(_XComLink):
 
 
 def push_rules_link(context: Context, conn: ConnectionLike, study_id: str, study_mode: str) -> str | None:
-    """Render and push the rules link now (before any wait); returns it. Without a template
-    the link is pushed empty, so Airflow's end-of-task link read finds it (no error line)."""
+    """Render and push the rules link now (before any wait), empty without a template; returns it."""
     url = rules_url(conn, study_id, study_mode)
     context["ti"].xcom_push(key=ClinicalOneRulesLink.key, value=url or "")
     return url
 
 
 def push_vault_job_links(context: Context, conn: ConnectionLike, job_ids: list[int]) -> list[str]:
-    """Render and push the first job's link and every job's URL (``vault_job_urls``) now;
-    without a template or a job, the link is pushed empty (see :func:`push_rules_link`)."""
+    """Render and push the first job's link (empty without a template or a job) and every
+    job's URL (``vault_job_urls``) now."""
     urls = vault_job_urls(conn, job_ids)
     context["ti"].xcom_push(key=VaultJobLink.key, value=urls[0] if urls else "")
     if urls:

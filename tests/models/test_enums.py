@@ -38,6 +38,14 @@ def test_parse_choice_accepts_study_modes_in_any_case(value: object, expected: S
     assert parse_choice(value, StudyMode, "mode") is expected
 
 
+def test_str_and_format_of_a_member_give_its_wire_value() -> None:
+    assert (str(RuleJobStatus.SUCCESS), f"{StudyMode.TEST}", f"[{PublishRun.ALL_DATA:>9}]") == (
+        "Success",
+        "test",
+        "[  AllData]",
+    )
+
+
 def test_study_modes_are_sent_lowercase() -> None:
     assert {m.value for m in StudyMode} == {"design", "test", "training", "production", "active"}
 

@@ -5,31 +5,24 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
-from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import pendulum
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.alias_generators import to_camel
 
 from clinical_rules_provider._show import shown
+from clinical_rules_provider.models.enums import E
 
 _JOB_START_STRPTIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class CamelModel(BaseModel):
-    """A response/request model with snake_case attributes and the API's camelCase on the wire.
-
-    Unknown fields are kept (``extra="allow"``) so nothing the service sends is lost.
-    """
+    """A model with snake_case attributes and the API's camelCase on the wire; unknown fields
+    are kept (``extra="allow"``) so nothing the service sends is lost."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="allow",
-        use_enum_values=False,
+        alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True, extra="allow"
     )
 
 
@@ -62,12 +55,9 @@ _ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})
 
 
 def parse_service_time(value: Any, timezone: str = "UTC") -> datetime | None:
-    """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` (the service's local time) into an aware datetime.
-
-    The zone comes from pendulum's tz database (``timezone`` is the connection's
-    ``service_timezone``). ISO-8601 timestamps (a date and a time, with or without an offset)
-    are accepted too; anything else (``"now"``, an impossible date) is returned unchanged
-    so pydantic reports it against the field.
+    """Parse ``yyyy-MM-dd HH:mm:ss.SSS`` in ``timezone`` (the connection's ``service_timezone``),
+    or an ISO-8601 timestamp with a date and a time, into an aware datetime. Anything else
+    (``"now"``, an impossible date) is returned unchanged so pydantic reports it against the field.
     """
     if value is None or value == "":
         return None
@@ -105,15 +95,14 @@ ServiceTime = Annotated[datetime | None, BeforeValidator(_service_time)]
 """A timestamp in the service timezone, taken from the validation context (default UTC)."""
 
 
-def _utc_time(value: Any) -> Any:
-    return parse_service_time(value, "UTC")
-
-
-UtcTime = Annotated[datetime | None, BeforeValidator(_utc_time)]
+UtcTime = Annotated[datetime | None, BeforeValidator(lambda value: parse_service_time(value, "UTC"))]
 """An ISO-8601 timestamp; naive values are read as UTC."""
 
 
-E = TypeVar("E", bound=Enum)
+def aka(*names: str) -> Any:
+    """A field (default ``None``) read under any of ``names``: the wire spelling first."""
+    return Field(default=None, validation_alias=AliasChoices(*names))
+
 
 OpenEnum = Annotated[E | str | None, Field(union_mode="left_to_right")]
 """An enum field that keeps unknown values as plain strings instead of failing validation."""

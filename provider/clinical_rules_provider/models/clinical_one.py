@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 
-from clinical_rules_provider.models._base import CamelModel, LenientBool, OpenEnum, ServiceTime, UtcTime
+from clinical_rules_provider.models._base import CamelModel, LenientBool, OpenEnum, ServiceTime, UtcTime, aka
 from clinical_rules_provider.models.enums import (
     PUBLISH_ACCEPTED_STATUSES,
     PublishJobStatus,
@@ -56,23 +56,15 @@ class PublishRunResult(CamelModel):
 
     @property
     def succeeded(self) -> bool:
-        """True when the service accepted the update for this rule.
-
-        ``Success`` (updated), ``InProgress`` (an active update) and ``Queued`` (not started
-        yet) all count: the rule's job follows, so a wait covers it. ``Failed``, ``Error``,
-        the provider's synthetic ``Missing`` and any status outside the reference's enum do
-        not, nor does an item carrying an ``error`` object. ``ruleValidationStatus: false``
-        alone is a :attr:`warning`, not a failure.
-        """
+        """True when the service accepted the update: ``Success``, ``InProgress`` or ``Queued`` (the
+        rule's job follows, so a wait covers it) and no ``error`` object. ``ruleValidationStatus:
+        false`` alone is a :attr:`warning`, not a failure."""
         return status_value(self.job_status) in PUBLISH_ACCEPTED_STATUSES and self.error is None
 
     @property
     def warning(self) -> str | None:
-        """The validation warning of an accepted update (``ruleValidationStatus: false``), else ``None``.
-
-        The reference says ``false`` "records warnings or errors"; next to a non-failure
-        status the update went through, so the provider reports it rather than failing.
-        """
+        """The validation warning of an accepted update (``ruleValidationStatus: false``, which
+        "records warnings or errors": the update went through, so it is reported, not failed)."""
         if not self.succeeded or self.rule_validation_status is not False:
             return None
         return self.rule_validation_message or "ruleValidationStatus is false"
@@ -92,12 +84,9 @@ class PublishRunResult(CamelModel):
 
 
 class RuleFilter(CamelModel):
-    """Body of the ``filteredlist`` endpoint (the reference hides several field names; see
-    the docs page "Inferences and overrides").
-
-    Build it through :func:`clinical_rules_provider.clients.filtered_list.build_rule_filter`,
-    which validates and normalises every value before a request exists.
-    """
+    """Body of the ``filteredlist`` endpoint (field names partly inferred: ``docs/inferences.md``);
+    build it through :func:`~clinical_rules_provider.clients.filtered_list.build_rule_filter`,
+    which validates and normalises every value before a request exists."""
 
     form_id: str | None = None
     item_id: list[str] | None = None
@@ -112,15 +101,9 @@ class RuleFilter(CamelModel):
 
 
 class RuleSummary(CamelModel):
-    """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``.
-
-    Only ``ruleId``, ``ruleName``, ``ruleState`` and ``ruleValidationStatus`` are named by the
-    reference; the rest are read leniently under Oracle's published names (``RulesSimpleDTOV2``:
-    ``lastModifiedDate``, ``ruleOrder``, ``ruleOriginType``, ``ruleDeleted``,
-    ``ruleEverInProduction``, ...) and the names the simulator used to infer (``lastModified``,
-    ``displayOrder``, ``ruleSource``, ``isDeleted``, ``executedInProduction``). Unknown fields
-    are kept as extras.
-    """
+    """``BulkRuleMgmtRuleSummaryDoc``: one rule from ``list_rules``. The reference names only the
+    first four fields; the rest are read under Oracle's published names and older inferred ones
+    (``docs/reference/models.md``). Unknown fields are kept as extras."""
 
     rule_id: str
     rule_name: str | None = None
@@ -128,9 +111,7 @@ class RuleSummary(CamelModel):
     rule_validation_status: LenientBool = None
     rule_validation_message: str | None = None
     rule_enabled: LenientBool = None
-    training: LenientBool = Field(
-        default=None, validation_alias=AliasChoices("ruleTrainingEnabled", "training", "training_enabled")
-    )
+    training: LenientBool = aka("ruleTrainingEnabled", "training", "training_enabled")
     publish_run: OpenEnum[PublishRun] = None
     rule_ref_name: str | None = None
     rule_description: str | None = None
@@ -142,24 +123,12 @@ class RuleSummary(CamelModel):
     question_ref_name: str | None = None
     user_id: str | None = None
     user_name: str | None = None
-    last_modified: UtcTime = Field(
-        default=None, validation_alias=AliasChoices("lastModifiedDate", "lastModified", "last_modified")
-    )
-    rule_order: int | None = Field(
-        default=None, validation_alias=AliasChoices("ruleOrder", "displayOrder", "rule_order")
-    )
-    rule_origin_type: str | None = Field(
-        default=None, validation_alias=AliasChoices("ruleOriginType", "ruleSource", "rule_origin_type")
-    )
-    rule_deleted: LenientBool = Field(
-        default=None, validation_alias=AliasChoices("ruleDeleted", "isDeleted", "rule_deleted")
-    )
-    rule_ever_in_production: LenientBool = Field(
-        default=None,
-        validation_alias=AliasChoices(
-            "ruleEverInProduction", "executedInProduction", "rule_ever_in_production"
-        ),
-    )
+    # The attribute name itself is accepted too (``validate_by_name``).
+    last_modified: UtcTime = aka("lastModifiedDate", "lastModified")
+    rule_order: int | None = aka("ruleOrder", "displayOrder")
+    rule_origin_type: str | None = aka("ruleOriginType", "ruleSource")
+    rule_deleted: LenientBool = aka("ruleDeleted", "isDeleted")
+    rule_ever_in_production: LenientBool = aka("ruleEverInProduction", "executedInProduction")
     rule_action_target: str | None = None
     rule_action_type_name: str | None = None
     version_start: UtcTime = None
@@ -170,15 +139,13 @@ class RuleListPage(CamelModel):
     """``BulkRuleMgmtFilterResponseDoc``: one page of ``filteredlist``."""
 
     result_data: list[RuleSummary] = Field(default_factory=list)
-    total_count: int | None = Field(default=None, validation_alias=AliasChoices("totalCount", "total"))
+    total_count: int | None = aka("totalCount", "total")
     has_more: LenientBool = None
 
 
 class RuleJob(CamelModel):
-    """A rule job as reported by rerun history, cancel and job-status (``JobStatusEntry``/``RuleHistoryEntry``).
-
-    ``job_start_date`` is aware: it is parsed in the connection's ``service_timezone``.
-    """
+    """A rule job from rerun history, cancel or job-status (``JobStatusEntry``/``RuleHistoryEntry``);
+    ``job_start_date`` is aware, read in the connection's ``service_timezone``."""
 
     rule_id: str | None = None
     job_id: str | None = None
@@ -202,14 +169,10 @@ class RuleJob(CamelModel):
 
 
 class CancelRuleJobsResult(CamelModel):
-    """``JobStatusResponse`` of ``cancelRuleJob``, merged across 500-id chunks.
-
-    ``status`` is the overall outcome the service gave (Oracle names the field
-    ``errorMessage``; ``status`` is accepted too): ``"Success"`` when every chunk said so.
-    Any other outcome text is kept, once each, in ``messages``: the service's explanation,
-    reported but not an error by itself, because the per-rule entries decide.
-    ``missing_rule_ids`` lists requested rules the service returned no entry (no job) for,
-    so nothing is silently dropped.
+    """``JobStatusResponse`` of ``cancelRuleJob``, merged across 500-id chunks: ``status`` is
+    ``"Success"`` when every chunk said so (Oracle's ``errorMessage``); other outcome text is kept
+    once in ``messages``, reported but no error, because the per-rule entries decide.
+    ``missing_rule_ids`` lists requested rules with no entry (no job): nothing is silently dropped.
     """
 
     status: str | None = None

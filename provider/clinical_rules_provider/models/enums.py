@@ -1,7 +1,6 @@
 """Enumerations of the services' vocabularies and the status semantics built on them.
-
-Response fields typed with these enums also accept unknown strings (``Enum | str``),
-because a vendor adding a status must never crash a DAG that only reads a rule list.
+Response fields typed with them also accept unknown strings (``Enum | str``): a vendor adding
+a status must never crash a DAG that only reads a rule list.
 """
 
 from __future__ import annotations
@@ -16,13 +15,11 @@ E = TypeVar("E", bound=enum.Enum)
 
 
 class WireEnum(str, enum.Enum):
-    """A ``str`` enum whose ``str()`` and f-string form is the wire value."""
+    """A ``str`` enum whose ``str()`` and f-string form is the wire value (``Enum.__format__``
+    follows an overridden ``__str__``)."""
 
     def __str__(self) -> str:
         return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
 
 
 class StudyMode(WireEnum):
@@ -137,14 +134,13 @@ VAULT_JOB_FAILURE_STATUSES = _values(*VaultJobStatus) - VAULT_JOB_SUCCESS_STATUS
 
 def status_value(status: str | enum.Enum | None) -> str | None:
     """Return the wire string of a status whether it parsed into an enum or stayed a string."""
-    if isinstance(status, enum.Enum):
-        return str(status.value)
-    return status
+    return str(status.value) if isinstance(status, enum.Enum) else status
 
 
 def _phase(
-    value: str | None, success: frozenset[str], failure: frozenset[str], active: frozenset[str]
+    status: str | enum.Enum | None, success: frozenset[str], failure: frozenset[str], active: frozenset[str]
 ) -> JobPhase:
+    value = status_value(status)
     if value in success:
         return "success"
     if value in failure:
@@ -154,19 +150,12 @@ def _phase(
 
 def rule_job_phase(status: str | enum.Enum | None) -> JobPhase:
     """Classify a rule job status; unknown values are ``"unknown"`` (callers treat them as active)."""
-    return _phase(
-        status_value(status), RULE_JOB_SUCCESS_STATUSES, RULE_JOB_FAILURE_STATUSES, RULE_JOB_ACTIVE_STATUSES
-    )
+    return _phase(status, RULE_JOB_SUCCESS_STATUSES, RULE_JOB_FAILURE_STATUSES, RULE_JOB_ACTIVE_STATUSES)
 
 
 def vault_job_phase(status: str | enum.Enum | None) -> JobPhase:
     """Classify a Vault job status the same way as :func:`rule_job_phase`."""
-    return _phase(
-        status_value(status),
-        VAULT_JOB_SUCCESS_STATUSES,
-        VAULT_JOB_FAILURE_STATUSES,
-        VAULT_JOB_ACTIVE_STATUSES,
-    )
+    return _phase(status, VAULT_JOB_SUCCESS_STATUSES, VAULT_JOB_FAILURE_STATUSES, VAULT_JOB_ACTIVE_STATUSES)
 
 
 def parse_choice(value: object, enum_type: type[E], field: str, *, case_insensitive: bool = True) -> E:

@@ -1,9 +1,6 @@
-"""Identifier validation and normalisation, applied before any request is built.
-
-The services accept ids in two spellings but some endpoints demand one of them
-(``ruleIds`` in the publish-run body must be uppercase compact, ``formId`` in the
-filter body must be 36 characters). Users should not have to know which, so every
-id is accepted in either form and rewritten into the form its field needs.
+"""Identifier validation and normalisation, applied before any request is built. Some endpoints
+demand one id spelling (``ruleIds`` uppercase compact, ``formId`` hyphenated), so every id is
+accepted in either form and rewritten into the one its field needs.
 """
 
 from __future__ import annotations
@@ -42,11 +39,9 @@ def hyphenated_id(value: object, field: str) -> str:
 
 def vault_job_id(value: object, field: str) -> int:
     """Return a Vault job id as a positive int; numeric strings (templated values) are accepted."""
-    if type(value) is int:
-        number = value
-    elif isinstance(value, bool):
+    if isinstance(value, bool):
         raise ValueError(f"{field}: expected a positive integer job id, got a bool")
-    elif isinstance(value, int) or (
+    if isinstance(value, int) or (
         isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
     ):
         number = int(value)
@@ -65,10 +60,8 @@ def page_size_value(value: object, maximum: int) -> int:
 
 
 def normalize_list(values: Any, field: str, normalize: Callable[[object, str], T]) -> list[T]:
-    """Validate every item of a non-empty iterable, then drop duplicates keeping first-seen order.
-
-    A bare string is refused: iterating it would silently turn one id into 32 bad ones.
-    """
+    """Validate every item of a non-empty iterable, then drop duplicates keeping first-seen order
+    (a bare string is refused: iterating it would turn one id into 32 bad ones)."""
     if values is None or isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ValueError(f"{field}: expected a non-empty list, got {type(values).__name__}")
     values = list(values)

@@ -1,11 +1,6 @@
-"""Values validated once, at the boundary: task or trigger construction, a public hook method.
-
-Hooks and clients take these and trust them. Each ``of()`` returns a value it is given
-unchanged, so a value that crossed one boundary is not parsed again at the next one: a
-trigger validates its study, mode and rule ids when it is built, and its polls pass the same
-values down through the hook to the client without another check.
-
-Bad input raises ``ValueError`` naming the field and the accepted form, before any request.
+"""Values validated once, at the boundary (task or trigger construction, a public hook method);
+hooks and clients trust them. Each ``of()`` returns a value of its type unchanged, so a
+trigger's polls check nothing again (``docs/reference/models.md``, "Checked values").
 """
 
 from __future__ import annotations
@@ -59,20 +54,15 @@ class PollEndpoint(str):
 
 class RuleIds(tuple[str, ...]):
     """Rule ids: a non-empty list, each compact and uppercase, duplicates dropped (first kept).
-
-    The tuple type is the proof of the check; its items are plain strings (a trigger shares
-    them with its serialized ``rule_ids``). Built directly (``RuleIds(ids)``) only from ids
-    already compact (a checked value's, or a listing's read through ``id_or_none``).
-    """
+    The type is the proof of the check; its items are plain strings (a trigger serializes them).
+    Built directly only from ids already compact."""
 
     __slots__ = ()
 
     @classmethod
     def of(cls, values: object, field: str = "rule_ids") -> RuleIds:
         """``values`` itself when it is one already; else every id checked (a bare string refused)."""
-        if type(values) is cls:
-            return values
-        return cls(normalize_list(values, field, compact_id))
+        return values if type(values) is cls else cls(normalize_list(values, field, compact_id))
 
 
 class VaultJobIds(tuple[int, ...]):
@@ -83,9 +73,7 @@ class VaultJobIds(tuple[int, ...]):
     @classmethod
     def of(cls, values: object, field: str = "job_ids") -> VaultJobIds:
         """``values`` itself when it is one already; else every id checked."""
-        if type(values) is cls:
-            return values
-        return cls(normalize_list(values, field, vault_job_id))
+        return values if type(values) is cls else cls(normalize_list(values, field, vault_job_id))
 
 
 __all__ = ["CompactId", "PollEndpoint", "RuleIds", "StudyRef", "VaultJobIds"]

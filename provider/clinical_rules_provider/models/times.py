@@ -1,7 +1,6 @@
 """Times the provider compares with ``jobStartDate``: aware, UTC-based, millisecond precision.
-
-Importable without Airflow (and cheap: pendulum only), so operators, sensors and triggers
-share one reading of ``started_after`` and one clock.
+Cheap to import (pendulum only), so every task and trigger shares one reading of
+``started_after`` and one clock.
 """
 
 from __future__ import annotations

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
     AliasGenerator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from clinical_rules_provider.models._base import OpenEnum, parse_service_time
+from clinical_rules_provider.models._base import OpenEnum, aka, parse_service_time
 from clinical_rules_provider.models.enums import VaultJobStatus, status_value, vault_job_phase
 
 
@@ -48,14 +48,15 @@ def as_error_list(value: Any) -> Any:
     return value
 
 
+VaultErrors = Annotated[list[VaultError], BeforeValidator(as_error_list), Field(default_factory=list)]
+
+
 class VaultEnvelope(SnakeModel):
     """The ``responseStatus``/``errors`` envelope every Vault response carries."""
 
     response_status: str
     response_message: str | None = None
-    errors: list[VaultError] = Field(default_factory=list)
-
-    _errors = field_validator("errors", mode="before")(as_error_list)
+    errors: VaultErrors
 
 
 class VaultAuthResponse(VaultEnvelope):
@@ -73,38 +74,25 @@ _EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def vault_time(value: Any) -> datetime | None:
-    """A Vault timestamp (ISO 8601 with a date and a time) as an aware datetime, else ``None``.
-
-    Numbers and numeric strings (``0``, ``"0"``, ``-1``), text that is no timestamp, and
-    dates before 2000 (placeholders such as the epoch) are not dates.
-    """
-    if isinstance(value, datetime):
-        when: Any = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-    elif isinstance(value, str):
-        when = parse_service_time(value, "UTC")
-    else:
-        return None
-    if not isinstance(when, datetime) or when.tzinfo is None:
-        return None
-    return when if when >= _EARLIEST_DATE else None
+    """A Vault timestamp (ISO 8601 with a date and a time) as an aware datetime, else ``None``:
+    numbers, numeric strings, other text and dates before 2000 (placeholders) are no dates."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    when = parse_service_time(value, "UTC") if isinstance(value, (str, datetime)) else None
+    return when if isinstance(when, datetime) and when >= _EARLIEST_DATE else None
 
 
 class VaultJob(SnakeModel):
-    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row).
-
-    Vault documents ``id``/``job_id``, ``status``, ``title``, ``created_by``,
-    ``created_date``, ``modified_date``, ``run_start_date`` and ``run_end_date``; the
-    other fields (``job_name``, ``job_type``) are inferences read under both likely
-    spellings (see ``docs/inferences.md``). A date field the row has but that is no date
-    (``0``, ``"0"``, ``-1``, unparsable text) reads as ``None`` and is named in
-    ``unreadable_dates``, so nothing decides on a made-up 1970 date.
-    """
+    """A Vault job instance (``GET /api/{v}/services/jobs/{job_id}`` or a job monitor row);
+    ``job_name`` and ``job_type`` are inferences (``docs/inferences.md``). A date field present
+    but no date (``0``, ``"-1"``, unparsable text) reads as ``None`` and is named in
+    ``unreadable_dates``, so nothing decides on a made-up 1970 date."""
 
     job_id: int = Field(validation_alias=AliasChoices("job_id", "id", "jobId"))
     status: OpenEnum[VaultJobStatus] = None
-    title: str | None = Field(default=None, validation_alias=AliasChoices("title", "job_title"))
-    job_name: str | None = Field(default=None, validation_alias=AliasChoices("job_name", "name"))
-    job_type: str | None = Field(default=None, validation_alias=AliasChoices("job_type", "type"))
+    title: str | None = aka("title", "job_title")
+    job_name: str | None = aka("job_name", "name")
+    job_type: str | None = aka("job_type", "type")
     method: str | None = None
     created_by: int | str | None = None
     created_date: datetime | None = None
@@ -149,9 +137,7 @@ class VaultJobCancelResult(SnakeModel):
 
     job_id: int
     response_status: str
-    errors: list[VaultError] = Field(default_factory=list)
-
-    _errors = field_validator("errors", mode="before")(as_error_list)
+    errors: VaultErrors
 
     @property
     def cancelled(self) -> bool:
