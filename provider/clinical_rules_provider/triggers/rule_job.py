@@ -116,9 +116,10 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
                 self._subscription = coalesced_poll.subscribe(
                     key, self._rules, self.poll_interval, self.end_time
                 )
-            jobs = await self._subscription.next_jobs((await hook.ahttp()).settings.timeout)
-            if isinstance(jobs, Failure):
-                return jobs
+            answer = await self._subscription.next_jobs((await hook.ahttp()).settings.timeout)
+            if isinstance(answer, Failure):
+                return answer
+            jobs = answer
         # started_after is this machine's time: warn once when the service's clock is skewed
         # past the connection's clock_skew_warning (the hook that polled measured it).
         polled_by = hook if self._subscription is None else self._subscription.poll.hook
