@@ -1,18 +1,10 @@
 """What a rule-job watch remembers, and which jobs fire now (Airflow-free, no I/O).
 
-**One event per job, bounded memory.** Per rule the tracker keeps the jobs the latest reply
-holds that it saw unfinished (``active``) or fired (``fired``), and one watermark: the start
-of the newest fired job that has left the replies. A job at or before the watermark never
-fires again unless it was seen unfinished, so a job listed, dropped from one reply and listed
-again fires once, while memory stays the size of the current replies plus one date per rule.
-Rules that leave the watch keep only their watermark (at most :data:`MAX_FORGOTTEN_RULES`).
-
-**Evidence, not clocks.** The watermarks are the service's own ``jobStartDate`` values. Only
-the start of the watch (``began``) is this machine's clock, as before: jobs started before it
-that were never seen unfinished do not fire.
-
-**Bad entries.** An entry for a rule that was not asked for, or with no (or a malformed)
-rule or job id, is dropped; each kind is logged once per tracker.
+Per rule the tracker keeps the jobs of the latest reply that it saw unfinished (``active``)
+or fired (``fired``), and one watermark: the service's ``jobStartDate`` of the newest fired
+job that has left the replies. So a job fires once while memory stays the size of the current
+replies plus one date per rule (docs/guides/event-driven.md, "Which jobs fire"). Only
+``began`` is this machine's clock. Bad reply entries are dropped, each kind logged once.
 """
 
 from __future__ import annotations

@@ -1,27 +1,12 @@
 """What runs in the triggerer for :class:`ClinicalOneRuleJobEventTrigger`: the watch's state
 (tracker, rules, watermark) and the study's polls.
 
-**One loop.** A watcher polling alone and the study's shared poll both run
-:func:`~clinical_rules_provider.triggers._loop.poll_cycles` over :meth:`RuleSource.poll` (list
-the rules when due, read their jobs through a
-:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`), and each watcher reads the
-answers with :meth:`WatchState.take`. A failure follows the loop's one error policy; a watcher
-has no end, so it logs it and polls again.
-
-**The shared poll (Airflow 3.3+, ``job_status``).** :func:`study_stream` lists every rule of
-the study (again every ``rule_refresh_interval``) and reads their jobs in bulk each cycle:
-ceil(rules / 500) requests, however many watchers subscribe. It never raises (a raise would
-end every subscriber): each cycle broadcasts a :class:`PollResult` (the rules, their jobs, and
-the rules that drew an error of their own), or the :class:`~clinical_rules_provider.triggers._loop.Failure` that
-belongs to the connection. Each watcher keeps its own tracker and filters the broadcast to its
-rules, so one watcher's memory, rules or failures never touch another's.
-
-**The watermark (Airflow 3.3+).** The tracker's snapshot is kept in the asset state store
-(``asset_state_store``, through its public API only: ``aget``/``aset`` when the watcher feeds
-one asset, subscripting by the ``watermark_asset`` the user names when it feeds several), read
-back when the watch starts, written at once when none was stored (so a restart during the
-first cycle loses nothing), then one cycle after the events it covers were handed to the
-triggerer: see the module docs of the trigger.
+A watcher polling alone and the study's shared stream (Airflow 3.3+, ``job_status``) both run
+the one loop (:mod:`~clinical_rules_provider.triggers._loop`) over :meth:`RuleSource.poll`;
+each watcher reads the answers with :meth:`WatchState.take`, filtered to its own rules, with
+its own tracker. The shared stream never raises (a raise would end every subscriber): it
+broadcasts each :class:`PollResult` or :class:`Failure`. Sharing, the watermark and restarts:
+docs/guides/event-driven.md and docs/running-at-scale.md.
 """
 
 from __future__ import annotations
@@ -48,17 +33,17 @@ log = logging.getLogger(__name__)
 WATERMARK_KEY = "clinical_rules.rule_job_watch"
 MAX_WARNED_IDS = 100
 WHAT = "rule jobs"
+MEMORY_ONLY = (
+    "the watch keeps its memory in the triggerer only: a job that finishes during a restart is missed"
+)
 
 
 async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, Any, bool]:
     """The asset state accessor that keeps this watch's watermark, what it holds, and whether
-    that could be read.
+    that could be read; ``(None, None, False)`` without a usable store.
 
-    Public API of ``AssetStateStoreAccessors`` only. One asset: the accessors themselves
-    (``aget``/``aset``). Several assets (identical watchers of several assets share one
-    trigger): 3.3.2 offers no public way to list them, so the watermark lives in the asset the
-    user names (``watermark_asset``), or, with none named, in the triggerer's memory only
-    (one warning: at most once across restarts). ``(None, None, False)`` without a store.
+    Public API of ``AssetStateStoreAccessors`` only: with several assets (3.3.2 cannot list
+    them) the watermark lives in the one named by ``watermark_asset``, else in memory only.
     """
     accessors = getattr(trigger, "asset_state_store", None)
     if accessors is None:
@@ -71,10 +56,10 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
             store = accessors[Asset.ref(name=trigger.watermark_asset)]
         except (KeyError, TypeError) as exc:
             trigger.log.warning(
-                "watermark_asset %r is not an asset this watcher feeds (%s); the watch keeps its "
-                "memory in the triggerer only: a job that finishes during a restart is missed",
+                "watermark_asset %r is not an asset this watcher feeds (%s); %s",
                 trigger.watermark_asset,
                 exc,
+                MEMORY_ONLY,
             )
             return None, None, False
     try:
@@ -82,9 +67,9 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
     except ValueError as exc:  # Airflow's own word for "several assets: say which"
         trigger.log.warning(
             "This watcher feeds several assets (%s); name the one that keeps its watermark with "
-            "watermark_asset=. Until then the watch keeps its memory in the triggerer only: a job "
-            "that finishes during a restart is missed",
+            "watermark_asset=. Until then %s",
             exc,
+            MEMORY_ONLY,
         )
         return None, None, False
     except Exception as exc:  # the watch still runs; the next checkpoint writes a fresh one

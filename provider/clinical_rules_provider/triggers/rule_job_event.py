@@ -1,32 +1,11 @@
 """An event trigger for ``AssetWatcher``: one event per rule job of a study that finishes.
 
-Unlike :class:`~clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger` (which a
-task defers to, and which fires once), this trigger never ends: the triggerer runs it for
-as long as a DAG schedules on the asset that watches it, and every event becomes an asset
-event (``extra["payload"]`` holds the payload below) that can start that DAG.
-
-The module is imported when the DAG file that builds the watcher is parsed, so it loads
-only Airflow's trigger base and the id/enum helpers; hooks and clients load when it runs.
-
-**Which jobs fire.** A job fires once, when the watch sees it in a terminal status
-(success or failure, the same classification the sensor uses) and either the watch saw
-it unfinished before or the job started at/after the moment the watch began. Jobs that
-were already finished when the watch began never fire. Memory and bad entries: see
-:mod:`~clinical_rules_provider.triggers._job_events`.
-
-**One poll per study (Airflow 3.3+, ``poll_endpoint="job_status"``).** Watchers that share
-connection, study, mode, endpoint and cadence share one poll through the triggerer's shared
-streams (:mod:`~clinical_rules_provider.triggers._study_stream`); each filters the broadcast
-to its own rules. On Airflow 3.0-3.2, and with ``rerun_history``, each watcher polls alone.
-
-**Triggerer restarts.** On Airflow 3.3+ the watch keeps a watermark in the asset state store
-(stored when the watch first begins, then one cycle behind what it fired), so a job that
-finished while no triggerer ran fires after the restart: delivery is *at least once*. A job
-whose event was handed to the triggerer in the last poll cycle before a stop fires once more
-after it (at most one repeat per restart; drop repeats by ``job_id``). A watcher that feeds
-several assets keeps the watermark in ``watermark_asset``. Below 3.3 the watch begins again: a
-job that finished while no watch ran is missed (*at most once*); one still running fires when
-it finishes.
+Unlike :class:`~clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger` (a task
+defers to it; it fires once), this trigger never ends: each event becomes an asset event.
+Which jobs fire, the shared poll per study (Airflow 3.3+, ``job_status``) and delivery across
+triggerer restarts (at least once on 3.3+ through a watermark, at most once below):
+docs/guides/event-driven.md. The module loads on DAG parse, so it imports only Airflow's
+trigger base and the id/enum helpers; hooks and clients load when it runs.
 """
 
 from __future__ import annotations
@@ -90,7 +69,7 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
     or order, filters in any key order, list order or case) serialize identically, so Airflow
     runs one trigger for them. Payload of each event: ``study_id``, ``study_mode``, ``rule_id``,
     ``job_id``, ``status``, ``phase`` (``success`` or ``failure``) and ``job_start_date`` (ISO).
-    See the module docs for which jobs fire, sharing, and restarts.
+    Which jobs fire, sharing, and restarts: docs/guides/event-driven.md.
 
     :param study_id: study, either UUID form.
     :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``.
