@@ -45,15 +45,14 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
     Public API of ``AssetStateStoreAccessors`` only: with several assets (3.3.2 cannot list
     them) the watermark lives in the one named by ``watermark_asset``, else in memory only.
     """
-    accessors = getattr(trigger, "asset_state_store", None)
-    if accessors is None:
+    store = getattr(trigger, "asset_state_store", None)
+    if store is None:
         return None, None, False
-    store = accessors
     if trigger.watermark_asset is not None:
         from airflow.sdk import Asset
 
         try:
-            store = accessors[Asset.ref(name=trigger.watermark_asset)]
+            store = store[Asset.ref(name=trigger.watermark_asset)]
         except (KeyError, TypeError) as exc:
             trigger.log.warning(
                 "watermark_asset %r is not an asset this watcher feeds (%s); %s",
