@@ -76,17 +76,6 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
         return store, None, False
 
 
-def poller_for(trigger: ClinicalOneRuleJobEventTrigger) -> StudyPoller:
-    """The poller of one watch, or of the study's shared poll (jobs with history: every recent job)."""
-    return StudyPoller(
-        trigger.clinical_one_conn_id,
-        trigger.study,
-        trigger.endpoint,
-        history=True,
-        max_concurrency=trigger.max_concurrency,
-    )
-
-
 @dataclass
 class RuleSource:
     """The rules a poll reads: fixed ids, or a ``list_rules`` listing refreshed on schedule.
@@ -101,6 +90,15 @@ class RuleSource:
     rules: RuleIds | None = None
     listed_at: float = -math.inf
     warned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(
+        cls, trigger: ClinicalOneRuleJobEventTrigger, fixed: RuleIds | None = None, filters: Any = None
+    ) -> RuleSource:
+        """The source of one watch, or of the study's shared poll (jobs with history: every recent job)."""
+        conn, concurrency = trigger.clinical_one_conn_id, trigger.max_concurrency
+        poller = StudyPoller(conn, trigger.study, trigger.endpoint, history=True, max_concurrency=concurrency)
+        return cls(poller, fixed, filters or {}, trigger.rule_refresh_interval)
 
     async def now(self) -> RuleIds:
         """The rules to poll now (listed again when the listing is due or went stale)."""
@@ -143,7 +141,7 @@ def watch_cycles(trigger: ClinicalOneRuleJobEventTrigger, source: RuleSource) ->
 
 async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator[PollResult | Failure]:
     """The shared poll of one (connection, study, mode, endpoint, cadence): yields forever."""
-    source = RuleSource(poller_for(trigger), None, {}, trigger.rule_refresh_interval)
+    source = RuleSource.of(trigger)
     try:
         async for answer in watch_cycles(trigger, source):
             if isinstance(answer, Failure) and not answer.transient:
@@ -174,10 +172,7 @@ class WatchState:
         trigger.log.info(
             "%s rule jobs of study %s (%s) from %s", verb, trigger.study_id, trigger.study_mode, tracker.began
         )
-        source = RuleSource(
-            poller_for(trigger), trigger.rules, trigger.rule_filter or {}, trigger.rule_refresh_interval
-        )
-        state = cls(trigger, tracker, store, source)
+        state = cls(trigger, tracker, store, RuleSource.of(trigger, trigger.rules, trigger.rule_filter))
         if read and not found:
             state.pending = tracker.snapshot()  # nothing fired yet: safe to store before the first poll
             await state.checkpoint()

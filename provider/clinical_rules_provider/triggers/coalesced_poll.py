@@ -169,18 +169,14 @@ class SharedPoll:
             wake=self._reschedule,
         )
         try:
-            async for answer in cycles:
-                self._publish(answer)  # a Failure is the connection's: everyone waiting gets it
+            async for answer in cycles:  # a Failure is the connection's: everyone waiting gets it
+                self.answer, self.completed = answer, self.started
+                answered, self.answered = self.answered, self.loop.create_future()
+                answered.set_result(None)
                 if not self.subscribers:
                     return
         finally:
             await poller.aclose()
-
-    def _publish(self, answer: PollResult | Failure) -> None:
-        self.answer = answer
-        self.completed = self.started
-        answered, self.answered = self.answered, self.loop.create_future()
-        answered.set_result(None)
 
 
 _LOCK = threading.Lock()
