@@ -35,10 +35,13 @@ class DeferrableJobSensor(BaseSensorOperator):
     reschedule and deferrable modes return the same value and fail, or skip, alike.
     """
 
+    ui_color = "#f4e3c1"
     noun = "jobs"
     """What the sensor waits on, as its log names it."""
     min_poll_interval = 0.0
     """Shortest wait between polls; a shorter ``poll_interval``/``poke_interval`` is raised to it."""
+    refused_below = 0.0
+    """A ``poll_interval`` shorter than this is refused (a ``ValueError``)."""
 
     def __init__(
         self,
@@ -59,14 +62,11 @@ class DeferrableJobSensor(BaseSensorOperator):
         if not is_template(poll_interval):
             self.apply_poll_interval()  # checked when the DAG is parsed, unless it is a template
 
-    def check_poll_interval(self, value: Any) -> float:
-        """Seconds between polls, checked (a subclass may refuse intervals below its floor)."""
-        return as_seconds(value, "poll_interval")
-
     def apply_poll_interval(self) -> None:
         """Check the (rendered) ``poll_interval`` and make it Airflow's ``poke_interval`` too,
         unless ``poke_interval`` was given; both are at least :attr:`min_poll_interval`."""
-        self.poll_interval = max(self.check_poll_interval(self.poll_interval), self.min_poll_interval)
+        checked = as_seconds(self.poll_interval, "poll_interval", minimum=self.refused_below)
+        self.poll_interval = max(checked, self.min_poll_interval)
         if self._poke_interval_given:
             self.poke_interval = max(float(self.poke_interval), self.min_poll_interval)
         else:

@@ -47,7 +47,6 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
 
     template_fields: Sequence[str] = ("job_ids", "poll_interval", "vault_conn_id")
     min_poll_interval = MIN_POLL_INTERVAL
-    ui_color = "#f4e3c1"
     operator_extra_links = (VaultJobLink(),)
     noun = "Vault jobs"
 
