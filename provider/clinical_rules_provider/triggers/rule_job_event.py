@@ -163,9 +163,8 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         from clinical_rules_provider.triggers._study_stream import WatchState, watch_cycles
 
         state = await WatchState.begin(self)
-        own = watch_cycles(self, state.source) if answers is None else None
         try:
-            async for answer in own or answers:  # type: ignore[union-attr]
+            async for answer in answers or watch_cycles(self, state.source):
                 await state.checkpoint()
                 for rule_id, job in await state.take(answer):
                     yield TriggerEvent(self.payload(rule_id, job))
@@ -177,8 +176,6 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         """Poll alone (Airflow 3.0-3.2, ``rerun_history``) forever; errors are logged, never fatal."""
         async for event in self._watch(None):
             yield event
-
-    # --- one shared poll per study (Airflow 3.3+, job_status) ------------------------------------
 
     def shared_stream_key(self) -> Hashable | None:
         """What decides the shared poll's requests (3.3+ and ``job_status`` only; else ``None``)."""
