@@ -33,16 +33,12 @@ if TYPE_CHECKING:
 class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
     """Succeeds when every rule's relevant job succeeded; fails naming each rule whose job failed.
 
-    A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without ``job_ids``, when it
-    started at/after ``started_after``. ``started_after`` defaults to the ``started_after``
-    XCom of an upstream :class:`ClinicalOneUpdatePublishRunOperator`, else the data interval
-    start, so jobs older than this run never satisfy the sensor. A rule without a relevant
-    job yet keeps the sensor waiting until ``timeout``.
-
-    ``mode="poke"``, ``"reschedule"`` and ``deferrable=True`` give the same results; the
-    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`. A job that
-    ended in a failure status raises :class:`AirflowFailException` (no retries), so
-    ``soft_fail=True`` skips the task in every mode alike.
+    A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without them, when it started
+    at/after ``started_after`` (default: the ``started_after`` XCom of an upstream
+    :class:`ClinicalOneUpdatePublishRunOperator`, else the data interval start), so jobs older
+    than this run never count. Every mode gives the same results; a failure status raises
+    :class:`AirflowFailException` (no retries; ``soft_fail=True`` skips). See
+    docs/guides/gate-on-rule-jobs.md.
 
     :param rule_ids: rules to watch (ids in either UUID form; an XComArg works). A string
         (what a template renders) is one id, comma-separated ids, or a JSON list.

@@ -29,10 +29,8 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
     status in ``failure_statuses`` (default: every terminal status but ``SUCCESS``, so a
     cancelled job fails the sensor unless you say otherwise).
 
-    ``poll_interval`` is at least 10 s (Vault's per-job limit). ``deferrable=True`` waits in
-    the triggerer with the same semantics. A job that ended in a failure status raises
-    :class:`AirflowFailException` (no retries), so ``soft_fail=True`` skips the task in every
-    mode alike.
+    Every mode gives the same results; a failure status raises :class:`AirflowFailException`
+    (no retries; ``soft_fail=True`` skips).
 
     :param poll_interval: seconds (or a ``timedelta``) between polls, at least 10; templated.
     :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what

@@ -65,11 +65,9 @@ def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
 class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
     """Fires once per rule job of a study that reaches a terminal status after the watch began.
 
-    Use it in an ``AssetWatcher``; watchers built with the same arguments (ids in any spelling
-    or order, filters in any key order, list order or case) serialize identically, so Airflow
-    runs one trigger for them. Payload of each event: ``study_id``, ``study_mode``, ``rule_id``,
-    ``job_id``, ``status``, ``phase`` (``success`` or ``failure``) and ``job_start_date`` (ISO).
-    Which jobs fire, sharing, and restarts: docs/guides/event-driven.md.
+    Use it in an ``AssetWatcher``. Watchers whose arguments mean the same (ids, filters in any
+    spelling or order) serialize identically, so Airflow runs one trigger for them. The payload,
+    which jobs fire, sharing, and restarts: docs/guides/event-driven.md.
 
     :param study_id: study, either UUID form.
     :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``.
