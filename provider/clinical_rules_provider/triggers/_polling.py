@@ -52,7 +52,12 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         raise NotImplementedError
 
     def release(self) -> None:
-        """Give up what a run holds besides its hook (a seat in a shared poll); the run ends."""
+        """Give up what a run holds besides its hook (a seat in a shared poll); idempotent."""
+
+    async def cleanup(self) -> None:
+        """Release however the run ended (fired, timed out, cancelled)."""
+        self.release()
+        await super().cleanup()
 
     async def cancel(self, hook: H) -> None:
         """Cancel the watched jobs (on kill)."""

@@ -1,12 +1,7 @@
-"""One poll of many rules' jobs on behalf of many triggers, for both shared polls
-(:mod:`~clinical_rules_provider.triggers.coalesced_poll`, the event trigger's shared stream).
-
-* An error that belongs to one rule (400 / ``VALIDATION_ERROR``, 404 / ``NOT_FOUND``) stays
-  with that rule: the rules are split in halves until the culprits stand alone, and asked
-  alone on later polls. The same error from both halves is not one rule's: all of them get it.
-* An error of the connection (credentials, transport, an unreadable reply) reaches everyone.
-* The connection is reread before each poll through the process's 30 s cache; when it
-  changed (a rotated secret), the poll goes on with a new hook.
+"""One poll of many rules' jobs for many triggers (both shared polls use it): an error of one
+rule (400/404) is found by splitting the request and stays with that rule; an error of the
+connection reaches everyone; the connection is reread before each poll (a rotated secret
+applies at once). The rules: docs/running-at-scale.md, "Coalesced polling in the triggerer".
 """
 
 from __future__ import annotations

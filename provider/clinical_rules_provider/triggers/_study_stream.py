@@ -1,12 +1,9 @@
 """What runs in the triggerer for :class:`ClinicalOneRuleJobEventTrigger`: the watch's state
-(tracker, rules, watermark) and the study's polls.
+(tracker, rules, watermark) and the study's polls, alone or shared (Airflow 3.3+).
 
-A watcher polling alone and the study's shared stream (Airflow 3.3+, ``job_status``) both run
-the one loop (:mod:`~clinical_rules_provider.triggers._loop`) over :meth:`RuleSource.poll`;
-each watcher reads the answers with :meth:`WatchState.take`, filtered to its own rules, with
-its own tracker. The shared stream never raises (a raise would end every subscriber): it
-broadcasts each :class:`PollResult` or :class:`Failure`. Sharing, the watermark and restarts:
-docs/guides/event-driven.md and docs/running-at-scale.md.
+Both run the one loop (:mod:`~clinical_rules_provider.triggers._loop`) over
+:meth:`RuleSource.poll`; each watcher keeps its own tracker and rules. The shared stream never
+raises (that would end every subscriber). See docs/guides/event-driven.md.
 """
 
 from __future__ import annotations
@@ -168,9 +165,9 @@ class WatchState:
         store, stored, read = await open_watermark(trigger)
         tracker = RuleJobEventTracker.restore(stored, utc_now())
         found = decode_watermark(stored) is not None
-        verb = "Resuming" if found else "Watching"
+        study = f"study {trigger.study_id} ({trigger.study_mode})"
         trigger.log.info(
-            "%s rule jobs of study %s (%s) from %s", verb, trigger.study_id, trigger.study_mode, tracker.began
+            "%s rule jobs of %s from %s", "Resuming" if found else "Watching", study, tracker.began
         )
         state = cls(trigger, tracker, store, RuleSource.of(trigger, trigger.rules, trigger.rule_filter))
         if read and not found:

@@ -1,11 +1,7 @@
-"""One shared poll per (connection, study, mode) for the rule-job triggers of one event loop.
-
-1000 deferred waits on one study then cost what the union of their rules costs, not 1000
-requests per cycle; each trigger still judges its own jobs from the shared answer. The
-rules (which triggers share, intervals, first answers, errors, switching it off) and why
-deferred waits stay here on Airflow 3.3: docs/running-at-scale.md, "Coalesced polling in the
-triggerer". The poll runs the one loop (:mod:`~clinical_rules_provider.triggers._loop`) over a
-:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`.
+"""One shared poll per (connection, study, mode) for the rule-job triggers of one event loop:
+1000 deferred waits cost what the union of their rules costs, not 1000 requests per cycle,
+and each trigger judges its own jobs. The rules, and why deferred waits stay here on Airflow
+3.3: docs/running-at-scale.md, "Coalesced polling in the triggerer".
 """
 
 from __future__ import annotations
@@ -89,8 +85,8 @@ class Subscription:
                 await asyncio.wait_for(asyncio.shield(self.poll.answered), left)
         self.taken = self.poll.completed
         answer = self.poll.answer
-        if answer is None or isinstance(answer, Failure):
-            return answer or Failure("the shared poll has not answered", transient=True)
+        if isinstance(answer, Failure):
+            return answer
         for rule_id in sorted(self.rule_ids):
             if rule_id in answer.failed:  # one of this subscriber's rules drew an error of its own
                 return judge(answer.failed[rule_id], "rule job(s)", log)
@@ -112,7 +108,7 @@ class SharedPoll:
         self.subscribers: set[Subscription] = set()
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
-        self.answer: PollResult | Failure | None = None
+        self.answer: PollResult | Failure = Failure("the shared poll has not answered", transient=True)
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

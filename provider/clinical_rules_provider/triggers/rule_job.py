@@ -130,11 +130,6 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             self._skew_warned = True
         return self.watch.evaluate(jobs)
 
-    async def cleanup(self) -> None:
-        """Leave the shared poll however the run ended (fired, timed out, cancelled)."""
-        self.release()
-        await super().cleanup()
-
     def release(self) -> None:
         """Leave the shared poll (idempotent)."""
         if self._subscription is not None:
