@@ -11,6 +11,7 @@ from airflow.configuration import conf
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import VaultHookMixin, as_id_list
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.job_watch import VaultWatchOutcome
-    from clinical_rules_provider.models.refs import VaultJobIds
     from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
@@ -72,8 +72,6 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
         """The (rendered) job ids, parsed once per execution: the links, every poll and the
         trigger reuse them."""
         if self._parsed_ids is None:
-            from clinical_rules_provider.models.refs import VaultJobIds
-
             self._parsed_ids = VaultJobIds.of(as_id_list(self.job_ids, "job_ids"))
         return self._parsed_ids
 
