@@ -203,9 +203,7 @@ def decode_watermark(value: Any) -> tuple[datetime, dict[str, datetime], dict[st
         active = {str(k): [str(j) for j in v] for k, v in dict(value.get("active") or {}).items()}
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
-    if began.tzinfo is None:
-        return None
-    return began, rules, active
+    return (began, rules, active) if began.tzinfo is not None else None
 
 
 def _from_millis(value: Any) -> datetime:

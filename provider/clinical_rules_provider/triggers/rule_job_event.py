@@ -43,7 +43,7 @@ def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
     choices in their wire case, ids compact and uppercase; ``None`` values left out.
 
     Watchers whose filters mean the same then serialize (and hash) alike, so Airflow runs one
-    trigger for them. Validation (unknown keys, bad values) is the pager's, naming the field.
+    trigger for them. Validation (unknown keys, bad values) is ``build_rule_filter``'s, naming the field.
     """
     canonical: dict[str, Any] = {}
     for key in sorted(filters):
@@ -112,9 +112,9 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
                     raise ValueError(
                         f"rule_filter: expected a dict of list_rules filters, got {shown(rule_filter)}"
                     )
-                from clinical_rules_provider.clients.filtered_list import RulePager
+                from clinical_rules_provider.clients.filtered_list import build_rule_filter
 
-                RulePager.create(self.study.study_id, self.study.mode, **rule_filter)  # checks the filters
+                build_rule_filter(**rule_filter)  # checks the filters (the study is checked above)
                 rule_filter = canonical_rule_filter(rule_filter)
             self.endpoint = PollEndpoint.of(poll_endpoint)
         self.study_id, self.study_mode = str(self.study.study_id), self.study.mode.value
