@@ -59,6 +59,14 @@ def test_a_job_seen_running_still_fires_when_it_finishes_below_the_watermark() -
     assert [j.job_id for _, j in tracker.update({RULE_A: [job(1, minutes=1)]})] == [slow.job_id]
 
 
+def test_a_job_seen_running_fires_when_it_finishes_under_another_spelling_of_its_id() -> None:
+    tracker = RuleJobEventTracker(BEGAN)
+    compact = job(1, status="Running", minutes=-5)  # started before the watch: fires only if seen running
+    tracker.update({RULE_A: [compact]})
+    done = job(1, minutes=-5, job_id=hyphenated(str(compact.job_id)))
+    assert [r for r, _ in tracker.update({RULE_A: [done]})] == [RULE_A]
+
+
 def test_memory_is_bounded_by_the_current_reply_not_by_every_job_ever_seen() -> None:
     tracker = RuleJobEventTracker(BEGAN)
     fired = 0
