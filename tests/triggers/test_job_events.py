@@ -181,6 +181,19 @@ def test_spellings_of_one_rule_filter_serialize_and_hash_alike(spelling: dict[st
     assert ClinicalOneRuleJobEventTrigger(**trigger.serialize()[1]).serialize() == trigger.serialize()
 
 
+def test_choices_and_a_user_id_in_any_case_or_form_serialize_alike() -> None:
+    user = "3F3F3F3F3F3F4F3F8F3F3F3F3F3F3F3F"
+
+    def serialized(**spelling: Any) -> tuple[str, dict[str, Any]]:
+        return ClinicalOneRuleJobEventTrigger(
+            study_id=STUDY, study_mode="test", rule_filter=spelling
+        ).serialize()
+
+    canonical = serialized(publish_run="AllData", sort_order="DESC", user_id=user)
+    assert serialized(user_id=hyphenated(user), sort_order="desc", publish_run="alldata") == canonical
+    assert canonical[1]["rule_filter"] == {"publish_run": "AllData", "sort_order": "DESC", "user_id": user}
+
+
 def test_the_default_endpoint_is_the_references_rerun_history() -> None:
     trigger = ClinicalOneRuleJobEventTrigger(study_id=STUDY, study_mode="test", rule_ids=[RULE_A])
     assert trigger.poll_endpoint == "rerun_history"

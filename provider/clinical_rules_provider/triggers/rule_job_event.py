@@ -10,7 +10,7 @@ trigger base and the id/enum helpers; hooks and clients load when it runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -38,6 +38,17 @@ SHARED_STREAMS = hasattr(BaseEventTrigger, "shared_stream_key")
 STREAM_KEY_PREFIX = "clinical_rules.rule_jobs"
 
 
+# How each ``list_rules`` filter is written canonically (the others as given).
+_CANONICAL: dict[str, Callable[[Any, str], Any]] = {
+    "form_id": compact_id,
+    "user_id": compact_id,
+    "item_ids": lambda value, key: sorted(normalize_list(value, key, compact_id)),
+    "rule_states": lambda value, key: sorted({state.value for state in parse_choices(value, RuleState, key)}),
+    "publish_run": lambda value, key: parse_choice(value, PublishRun, key).value,
+    "sort_order": lambda value, key: parse_choice(value, SortOrder, key).value,
+}
+
+
 def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
     """``list_rules`` filters written one way: keys sorted, lists sorted and without repeats,
     choices in their wire case, ids compact and uppercase; ``None`` values left out.
@@ -45,21 +56,11 @@ def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
     Watchers whose filters mean the same then serialize (and hash) alike, so Airflow runs one
     trigger for them. Validation (unknown keys, bad values) is ``build_rule_filter``'s, naming the field.
     """
-    canonical: dict[str, Any] = {}
-    for key in sorted(filters):
-        value = filters[key]
-        if value is None:
-            continue
-        if key in ("form_id", "user_id"):
-            value = compact_id(value, key)
-        elif key == "item_ids":
-            value = sorted(normalize_list(value, key, compact_id))
-        elif key == "rule_states":
-            value = sorted({state.value for state in parse_choices(value, RuleState, key)})
-        elif key in ("publish_run", "sort_order"):
-            value = parse_choice(value, PublishRun if key == "publish_run" else SortOrder, key).value
-        canonical[key] = value
-    return canonical
+    return {
+        key: _CANONICAL[key](value, key) if key in _CANONICAL else value
+        for key, value in sorted(filters.items())
+        if value is not None
+    }
 
 
 class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
