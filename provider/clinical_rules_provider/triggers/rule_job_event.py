@@ -38,7 +38,6 @@ SHARED_STREAMS = hasattr(BaseEventTrigger, "shared_stream_key")
 STREAM_KEY_PREFIX = "clinical_rules.rule_jobs"
 
 
-# How each ``list_rules`` filter is written canonically (the others as given).
 _CANONICAL: dict[str, Callable[[Any, str], Any]] = {
     "form_id": compact_id,
     "user_id": compact_id,
@@ -51,10 +50,9 @@ _CANONICAL: dict[str, Callable[[Any, str], Any]] = {
 
 def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
     """``list_rules`` filters written one way: keys sorted, lists sorted and without repeats,
-    choices in their wire case, ids compact and uppercase; ``None`` values left out.
-
-    Watchers whose filters mean the same then serialize (and hash) alike, so Airflow runs one
-    trigger for them. Validation (unknown keys, bad values) is ``build_rule_filter``'s, naming the field.
+    choices in their wire case, ids compact and uppercase (:data:`_CANONICAL`; other values as
+    given); ``None`` values left out. Watchers whose filters mean the same then serialize (and
+    hash) alike, so Airflow runs one trigger for them. ``build_rule_filter`` validates them.
     """
     return {
         key: _CANONICAL[key](value, key) if key in _CANONICAL else value
