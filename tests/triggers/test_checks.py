@@ -94,6 +94,18 @@ def test_deadlines_and_delays_must_be_finite(kind: str, field: str, value: float
         BUILDERS[kind](**{field: value})
 
 
+@pytest.mark.parametrize(
+    ("field", "form"),
+    [
+        ("end_time", "expected finite epoch seconds"),
+        ("first_poll_delay", "expected a finite number of seconds"),
+    ],
+)
+def test_a_deadline_or_delay_error_names_the_accepted_form(field: str, form: str) -> None:
+    with pytest.raises(ValueError, match=f"{field}: {form}, got 'nan'"):
+        rule_trigger(**{field: math.nan})
+
+
 def test_a_negative_first_poll_delay_means_none() -> None:
     assert rule_trigger(first_poll_delay=-5).first_poll_delay == 0.0
 

@@ -161,7 +161,7 @@ async def test_a_trigger_that_fired_leaves_the_poll(sim_c1: str) -> None:
         [event] = await run_all([fired])
         assert event["status"] == "success"
         [shared] = coalesced_poll.active_polls().values()
-        assert [s.rule_ids for s in shared.subscribers.values()] == [frozenset({RULE_A})]
+        assert [s.rule_ids for s in shared.subscribers] == [frozenset({RULE_A})]
     finally:
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)

@@ -59,6 +59,14 @@ def test_a_job_seen_running_still_fires_when_it_finishes_below_the_watermark() -
     assert [j.job_id for _, j in tracker.update({RULE_A: [job(1, minutes=1)]})] == [slow.job_id]
 
 
+def test_a_job_seen_running_fires_when_it_finishes_under_another_spelling_of_its_id() -> None:
+    tracker = RuleJobEventTracker(BEGAN)
+    compact = job(1, status="Running", minutes=-5)  # started before the watch: fires only if seen running
+    tracker.update({RULE_A: [compact]})
+    done = job(1, minutes=-5, job_id=hyphenated(str(compact.job_id)))
+    assert [r for r, _ in tracker.update({RULE_A: [done]})] == [RULE_A]
+
+
 def test_memory_is_bounded_by_the_current_reply_not_by_every_job_ever_seen() -> None:
     tracker = RuleJobEventTracker(BEGAN)
     fired = 0
@@ -171,6 +179,19 @@ def test_spellings_of_one_rule_filter_serialize_and_hash_alike(spelling: dict[st
     assert trigger.serialize() == reference.serialize()
     assert BaseEventTrigger.hash(*trigger.serialize()) == BaseEventTrigger.hash(*reference.serialize())
     assert ClinicalOneRuleJobEventTrigger(**trigger.serialize()[1]).serialize() == trigger.serialize()
+
+
+def test_choices_and_a_user_id_in_any_case_or_form_serialize_alike() -> None:
+    user = "3F3F3F3F3F3F4F3F8F3F3F3F3F3F3F3F"
+
+    def serialized(**spelling: Any) -> tuple[str, dict[str, Any]]:
+        return ClinicalOneRuleJobEventTrigger(
+            study_id=STUDY, study_mode="test", rule_filter=spelling
+        ).serialize()
+
+    canonical = serialized(publish_run="AllData", sort_order="DESC", user_id=user)
+    assert serialized(user_id=hyphenated(user), sort_order="desc", publish_run="alldata") == canonical
+    assert canonical[1]["rule_filter"] == {"publish_run": "AllData", "sort_order": "DESC", "user_id": user}
 
 
 def test_the_default_endpoint_is_the_references_rerun_history() -> None:

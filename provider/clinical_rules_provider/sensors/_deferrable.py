@@ -28,23 +28,20 @@ DEFAULT_DEFERRED_TIMEOUT = 7 * 24 * 3600.0
 
 class DeferrableJobSensor(BaseSensorOperator):
     """A sensor whose first poke runs in Airflow's own poke loop and, if ``deferrable`` and not
-    done, defers to :meth:`trigger`.
+    done, defers to :meth:`trigger` from inside it.
 
-    Deferring from inside the loop (``TaskDeferred`` passes through it) keeps one place, Airflow's
-    :meth:`BaseSensorOperator.execute`, deciding what ``soft_fail``, ``never_fail`` and
-    ``silent_fail`` do with a failed first poke; after the deferral,
-    :meth:`BaseSensorOperator.resume_execution` applies the same rules to what
-    :meth:`execute_complete` raises. So poke, reschedule and deferrable modes return the same
-    value (the outcome of the last poll) and fail, or skip, alike.
-
-    Having just poked, the sensor tells the trigger to wait max(``poll_interval``, 10 s) before
-    its first poll (see :func:`clinical_rules_provider.job_options.first_poll_delay`).
+    So Airflow alone (``execute``, then ``resume_execution`` for what :meth:`execute_complete`
+    raises) decides what ``soft_fail``, ``never_fail`` and ``silent_fail`` do: poke,
+    reschedule and deferrable modes return the same value and fail, or skip, alike.
     """
 
+    ui_color = "#f4e3c1"
     noun = "jobs"
     """What the sensor waits on, as its log names it."""
     min_poll_interval = 0.0
     """Shortest wait between polls; a shorter ``poll_interval``/``poke_interval`` is raised to it."""
+    refused_below = 0.0
+    """A ``poll_interval`` shorter than this is refused (a ``ValueError``)."""
 
     def __init__(
         self,
@@ -65,14 +62,11 @@ class DeferrableJobSensor(BaseSensorOperator):
         if not is_template(poll_interval):
             self.apply_poll_interval()  # checked when the DAG is parsed, unless it is a template
 
-    def check_poll_interval(self, value: Any) -> float:
-        """Seconds between polls, checked (a subclass may refuse intervals below its floor)."""
-        return as_seconds(value, "poll_interval")
-
     def apply_poll_interval(self) -> None:
         """Check the (rendered) ``poll_interval`` and make it Airflow's ``poke_interval`` too,
         unless ``poke_interval`` was given; both are at least :attr:`min_poll_interval`."""
-        self.poll_interval = max(self.check_poll_interval(self.poll_interval), self.min_poll_interval)
+        checked = as_seconds(self.poll_interval, "poll_interval", minimum=self.refused_below)
+        self.poll_interval = max(checked, self.min_poll_interval)
         if self._poke_interval_given:
             self.poke_interval = max(float(self.poke_interval), self.min_poll_interval)
         else:
@@ -84,7 +78,7 @@ class DeferrableJobSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> ServiceHook[Any]:
-        """The task's hook (created on first use, after templates are rendered; closed after each poll)."""
+        """The task's hook (the mixin's; closed after each poll)."""
         raise NotImplementedError
 
     def poll(self, context: Context) -> Outcome[Any, Any]:
@@ -94,10 +88,7 @@ class DeferrableJobSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One poll: done (the outcome is the XCom value) or not; within a deferrable
         :meth:`execute`, a wait that is not over defers. A transient error only means "not yet".
-
-        A failure status is final, so it raises :class:`AirflowFailException` naming the failed
-        jobs: no retry, and ``soft_fail=True`` skips the task (Airflow's sensor loop and its
-        deferral resume both treat this exception so).
+        A failure status is final: :class:`AirflowFailException` (no retry; ``soft_fail`` skips).
         """
         outcome = None
         try:
@@ -113,10 +104,8 @@ class DeferrableJobSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=True, xcom_value=outcome.to_json())
         if self._defer_when_waiting:
             timeout = float(self.timeout) if self.timeout is not None else DEFAULT_DEFERRED_TIMEOUT
-            # Having just polled, the trigger waits max(poll_interval, 10 s) before its first poll:
-            # a trigger firing within seconds of defer() can make Airflow's scheduler fail the
-            # resumed task (apache/airflow #66374). The trigger keeps the absolute end_time;
-            # Airflow's own timeout is the same remaining time.
+            # Having just polled, the trigger waits max(poll_interval, 10 s) before its first poll
+            # (docs/running-at-scale.md#scheduler-race); it keeps the absolute end_time.
             delay = first_poll_delay(self.poll_interval)
             self.defer(
                 trigger=self.trigger(context, time.time() + timeout, first_poll_delay=delay),

@@ -16,11 +16,11 @@ from clinical_rules_provider.models.refs import CompactId, StudyRef
 from clinical_rules_provider.models.times import as_aware_datetime
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import (
+    MIN_RULE_POLL_INTERVAL,
     ClinicalOneHookMixin,
     as_id_list,
     cancel_rule_jobs_on_kill,
     resolve_study,
-    rule_poll_interval,
 )
 
 if TYPE_CHECKING:
@@ -33,16 +33,12 @@ if TYPE_CHECKING:
 class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
     """Succeeds when every rule's relevant job succeeded; fails naming each rule whose job failed.
 
-    A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without ``job_ids``, when it
-    started at/after ``started_after``. ``started_after`` defaults to the ``started_after``
-    XCom of an upstream :class:`ClinicalOneUpdatePublishRunOperator`, else the data interval
-    start, so jobs older than this run never satisfy the sensor. A rule without a relevant
-    job yet keeps the sensor waiting until ``timeout``.
-
-    ``mode="poke"``, ``"reschedule"`` and ``deferrable=True`` give the same results; the
-    deferrable path hands every parameter to :class:`ClinicalOneRuleJobTrigger`. A job that
-    ended in a failure status raises :class:`AirflowFailException` (no retries), so
-    ``soft_fail=True`` skips the task in every mode alike.
+    A job is *relevant* when its ``jobId`` is in ``job_ids`` or, without them, when it started
+    at/after ``started_after`` (default: the ``started_after`` XCom of an upstream
+    :class:`ClinicalOneUpdatePublishRunOperator`, else the data interval start), so jobs older
+    than this run never count. Every mode gives the same results; a failure status raises
+    :class:`AirflowFailException` (no retries; ``soft_fail=True`` skips). See
+    docs/guides/gate-on-rule-jobs.md.
 
     :param rule_ids: rules to watch (ids in either UUID form; an XComArg works). A string
         (what a template renders) is one id, comma-separated ids, or a JSON list.
@@ -76,9 +72,9 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         "poll_interval",
         "clinical_one_conn_id",
     )
-    ui_color = "#f4e3c1"
     operator_extra_links = (ClinicalOneRulesLink(),)
     noun = "rule jobs"
+    refused_below = MIN_RULE_POLL_INTERVAL
 
     def __init__(
         self,
@@ -113,8 +109,6 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         self._skew_warned = False
 
         failure_status_set(self.failure_statuses)  # reject bad statuses when the DAG is parsed
-
-    # --- shared by every mode -------------------------------------------------------------
 
     def _threshold(self, context: Context) -> datetime | None:
         explicit = as_aware_datetime(self.started_after, "started_after")
@@ -159,8 +153,6 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         push_rules_link(context, self.hook.get_connection(self.clinical_one_conn_id), study, str(mode))
         return super().execute(context)
 
-    # --- one poll, in every mode ----------------------------------------------------------
-
     def poll(self, context: Context) -> WatchOutcome:
         """The rules' latest jobs, judged by the watch; every mode returns the same value (the
         outcome dict of :meth:`WatchOutcome.to_json`)."""
@@ -173,24 +165,15 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
             history=watch.job_ids is not None,
         )
         # started_after is this worker's time, jobStartDate the service's: show a skew (once).
-        warning = (
-            None
-            if self._skew_warned or watch.job_ids is not None
-            else self.hook.check_clock_skew("started_after")
-        )
-        if warning:
+        if not (self._skew_warned or watch.job_ids is not None) and (
+            warning := self.hook.check_clock_skew("started_after")
+        ):
             self.log.warning(warning)
             self._skew_warned = True
         outcome = watch.evaluate(jobs)
         for rule, why in sorted(outcome.waiting.items()):
             self.log.info("Rule %s: %s", rule, why)
         return outcome
-
-    # --- deferrable -----------------------------------------------------------------------
-
-    def check_poll_interval(self, value: Any) -> float:
-        """Clinical One polls are at least ``MIN_RULE_POLL_INTERVAL`` (1 s) apart: shorter is refused."""
-        return rule_poll_interval(value)
 
     def trigger(
         self, context: Context, end_time: float, first_poll_delay: float = 0.0
@@ -216,10 +199,8 @@ class ClinicalOneRuleJobSensor(ClinicalOneHookMixin, DeferrableJobSensor):
         )
 
     def on_kill(self) -> None:
-        """In poke/reschedule mode, cancel the watched rules' jobs when ``cancel_on_kill`` is set.
-
-        (Deferred, the trigger's ``on_kill`` does this on Airflow 3.3+.)
-        """
+        """In poke/reschedule mode, cancel the watched rules' jobs when ``cancel_on_kill`` is set
+        (deferred, the trigger's ``on_kill`` does this on Airflow 3.3+)."""
         if self.cancel_on_kill and self._resolved is not None:
             study, mode, watch = self._resolved
             cancel_rule_jobs_on_kill(self.hook, self.log, study, mode, list(watch.rule_ids))

@@ -11,6 +11,7 @@ from airflow.configuration import conf
 from clinical_rules_provider._provider_info import VAULT_DEFAULT_CONN_ID
 from clinical_rules_provider.job_options import vault_failure_status_set
 from clinical_rules_provider.links import VaultJobLink, push_vault_job_links
+from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.sensors._deferrable import DeferrableJobSensor
 from clinical_rules_provider.task_helpers import VaultHookMixin, as_id_list
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from clinical_rules_provider.job_watch import VaultWatchOutcome
-    from clinical_rules_provider.models.refs import VaultJobIds
     from clinical_rules_provider.triggers.vault_job import VaultJobTrigger
 
 MIN_POLL_INTERVAL = 10.0  # Vault: one status read per job per 10 s
@@ -29,10 +29,8 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
     status in ``failure_statuses`` (default: every terminal status but ``SUCCESS``, so a
     cancelled job fails the sensor unless you say otherwise).
 
-    ``poll_interval`` is at least 10 s (Vault's per-job limit). ``deferrable=True`` waits in
-    the triggerer with the same semantics. A job that ended in a failure status raises
-    :class:`AirflowFailException` (no retries), so ``soft_fail=True`` skips the task in every
-    mode alike.
+    Every mode gives the same results; a failure status raises :class:`AirflowFailException`
+    (no retries; ``soft_fail=True`` skips).
 
     :param poll_interval: seconds (or a ``timedelta``) between polls, at least 10; templated.
     :param job_ids: Vault job ids (ints or numeric strings; an XComArg works). A string (what
@@ -47,7 +45,6 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
 
     template_fields: Sequence[str] = ("job_ids", "poll_interval", "vault_conn_id")
     min_poll_interval = MIN_POLL_INTERVAL
-    ui_color = "#f4e3c1"
     operator_extra_links = (VaultJobLink(),)
     noun = "Vault jobs"
 
@@ -75,8 +72,6 @@ class VaultJobSensor(VaultHookMixin, DeferrableJobSensor):
         """The (rendered) job ids, parsed once per execution: the links, every poll and the
         trigger reuse them."""
         if self._parsed_ids is None:
-            from clinical_rules_provider.models.refs import VaultJobIds
-
             self._parsed_ids = VaultJobIds.of(as_id_list(self.job_ids, "job_ids"))
         return self._parsed_ids
 

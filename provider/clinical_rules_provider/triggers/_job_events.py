@@ -1,18 +1,10 @@
 """What a rule-job watch remembers, and which jobs fire now (Airflow-free, no I/O).
 
-**One event per job, bounded memory.** Per rule the tracker keeps the jobs the latest reply
-holds that it saw unfinished (``active``) or fired (``fired``), and one watermark: the start
-of the newest fired job that has left the replies. A job at or before the watermark never
-fires again unless it was seen unfinished, so a job listed, dropped from one reply and listed
-again fires once, while memory stays the size of the current replies plus one date per rule.
-Rules that leave the watch keep only their watermark (at most :data:`MAX_FORGOTTEN_RULES`).
-
-**Evidence, not clocks.** The watermarks are the service's own ``jobStartDate`` values. Only
-the start of the watch (``began``) is this machine's clock, as before: jobs started before it
-that were never seen unfinished do not fire.
-
-**Bad entries.** An entry for a rule that was not asked for, or with no (or a malformed)
-rule or job id, is dropped; each kind is logged once per tracker.
+Per rule the tracker keeps the jobs of the latest reply that it saw unfinished (``active``)
+or fired (``fired``), and one watermark: the service's ``jobStartDate`` of the newest fired
+job that has left the replies. So a job fires once while memory stays the size of the current
+replies plus one date per rule (docs/guides/event-driven.md, "Which jobs fire"). Only
+``began`` is this machine's clock. Bad reply entries are dropped, each kind logged once.
 """
 
 from __future__ import annotations
@@ -75,16 +67,20 @@ class RuleJobEventTracker:
         """A tracker that goes on from :meth:`snapshot` (or begins at ``began`` when ``stored``
         is not one: missing, another version, unreadable)."""
         state = decode_watermark(stored)
-        if state is None:
-            return cls(began)
-        return cls(state[0], state[1], state[2])
+        return cls(began) if state is None else cls(*state)
 
     def snapshot(self) -> dict[str, Any]:
-        """JSON to resume from after a restart: :func:`encode_watermark`."""
-        active = {rule_id: sorted(m.active) for rule_id, m in self._rules.items() if m.active}
-        return encode_watermark(self.began, self.watermarks(), active)
-
-    # --- bookkeeping ---------------------------------------------------------------------------
+        """JSON for the asset state store, to resume from after a restart: when the watch began,
+        each rule's watermark, and the jobs seen unfinished (they fire when they finish)."""
+        return {
+            "version": WATERMARK_VERSION,
+            "began": self.began.isoformat(),
+            # epoch milliseconds: about 50 bytes a rule (Airflow warns above 64 KiB a value)
+            "rules": {
+                rule: math.floor(mark.timestamp() * 1000) for rule, mark in sorted(self.watermarks().items())
+            },
+            "active": {rule: sorted(m.active) for rule, m in sorted(self._rules.items()) if m.active},
+        }
 
     def remembered_jobs(self) -> int:
         """Jobs held in memory (for tests and diagnostics)."""
@@ -92,12 +88,8 @@ class RuleJobEventTracker:
 
     def watermarks(self) -> dict[str, datetime]:
         """Per rule, the start of the newest job that fired (what a restart must not repeat)."""
-        marks = dict(self._forgotten)
-        for rule_id, memory in self._rules.items():
-            mark = _newest(memory)
-            if mark is not None:
-                marks[rule_id] = mark
-        return marks
+        marks = {rule_id: _newest(memory) for rule_id, memory in self._rules.items()}
+        return {**self._forgotten, **{rule_id: mark for rule_id, mark in marks.items() if mark is not None}}
 
     def _warn_once(self, kind: str, message: str, *args: Any) -> None:
         if kind not in self._logged:
@@ -119,14 +111,13 @@ class RuleJobEventTracker:
             while len(self._forgotten) > MAX_FORGOTTEN_RULES:
                 self._forgotten.popitem(last=False)
 
-    # --- one reply -----------------------------------------------------------------------------
-
     def clean(
         self, jobs_by_rule: Mapping[str, Iterable[RuleJob]], requested: Iterable[str] | None
-    ) -> dict[str, list[RuleJob]]:
-        """The reply with every bad entry dropped (logged once per kind), keyed by compact id."""
+    ) -> dict[str, dict[str, RuleJob]]:
+        """The reply with every bad entry dropped (logged once per kind): per rule, its jobs,
+        each keyed by compact id."""
         wanted = set(requested) if requested is not None else None
-        cleaned: dict[str, list[RuleJob]] = {}
+        cleaned: dict[str, dict[str, RuleJob]] = {}
         for raw_rule, jobs in jobs_by_rule.items():
             jobs = list(jobs)
             rule_id = id_or_none(raw_rule, "ruleId")
@@ -141,14 +132,14 @@ class RuleJobEventTracker:
                     "unasked", "Dropped rule job entries for rule %s, which was not asked for", rule_id
                 )
                 continue
-            kept = cleaned.setdefault(rule_id, [])
+            kept = cleaned.setdefault(rule_id, {})
             for job in jobs:
-                if id_or_none(job.job_id, "jobId") is None:
+                if (job_id := id_or_none(job.job_id, "jobId")) is not None:
+                    kept[job_id] = job
+                else:
                     self._warn_once(
                         "no-job", "Dropped a job of rule %s with no valid jobId (%r)", rule_id, job.job_id
                     )
-                else:
-                    kept.append(job)
         return cleaned
 
     def update(
@@ -166,11 +157,10 @@ class RuleJobEventTracker:
             for rule_id in set(self._rules) - set(requested):
                 self._forget(rule_id)
         fired: list[tuple[str, RuleJob]] = []
-        for rule_id, jobs in cleaned.items():
-            if not jobs:
+        for rule_id, present in cleaned.items():
+            if not present:
                 continue  # a rule with no reply keeps its memory
             memory = self._memory(rule_id)
-            present = {str(id_or_none(job.job_id, "jobId")): job for job in jobs}
             for key in [k for k in memory.fired if k not in present]:
                 started = memory.fired.pop(key)
                 if started is not None and (memory.watermark is None or started > memory.watermark):
@@ -202,25 +192,9 @@ def _newest(memory: _RuleMemory) -> datetime | None:
     return max((d for d in (memory.watermark, *memory.fired.values()) if d is not None), default=None)
 
 
-# --- the watermark kept in Airflow's asset state store (3.3+) -----------------------------------
-
-
-def encode_watermark(
-    began: datetime, marks: Mapping[str, datetime], active: Mapping[str, list[str]]
-) -> dict[str, Any]:
-    """JSON for the asset state store: when the watch began, each rule's watermark, and the
-    jobs seen unfinished (which fire when they finish, however early they started)."""
-    return {
-        "version": WATERMARK_VERSION,
-        "began": began.isoformat(),
-        # epoch milliseconds: about 50 bytes a rule (Airflow warns above 64 KiB a value)
-        "rules": {rule_id: math.floor(mark.timestamp() * 1000) for rule_id, mark in sorted(marks.items())},
-        "active": dict(sorted(active.items())),
-    }
-
-
 def decode_watermark(value: Any) -> tuple[datetime, dict[str, datetime], dict[str, list[str]]] | None:
-    """:func:`encode_watermark` read back; ``None`` for anything else (then the watch starts fresh)."""
+    """:meth:`RuleJobEventTracker.snapshot` read back; ``None`` for anything else (then the watch
+    starts fresh)."""
     if not isinstance(value, dict) or value.get("version") != WATERMARK_VERSION:
         return None
     try:
@@ -229,9 +203,7 @@ def decode_watermark(value: Any) -> tuple[datetime, dict[str, datetime], dict[st
         active = {str(k): [str(j) for j in v] for k, v in dict(value.get("active") or {}).items()}
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
-    if began.tzinfo is None:
-        return None
-    return began, rules, active
+    return (began, rules, active) if began.tzinfo is not None else None
 
 
 def _from_millis(value: Any) -> datetime:

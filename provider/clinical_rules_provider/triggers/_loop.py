@@ -1,18 +1,10 @@
 """The one poll loop every trigger runs, and its one error policy.
 
-Deferred rule-job and Vault-job waits, the coalesced poll their rule-job waits share, a
-watcher polling alone and the watchers' shared stream (Airflow 3.3) all run
-:func:`poll_cycles`: one cycle, one answer, a pause until the next cycle is due.
-
-**The error policy** (:func:`judge`): a cycle never raises out of the loop; its exception
-becomes a :class:`Failure`. A transient one (:class:`TransientServiceError`, a passed deadline
-included) is polled again: a deferred wait judges it against its own ``end_time``. Any other
-provider error (refused credentials, an error envelope, a rule the service refuses) keeps its
-message: a deferred wait fires an ``error`` event with it. Anything else (a bug, bad settings)
-is logged once with its traceback. A watcher has no end: it logs a failure and polls again.
-An error that belongs to one rule is found by splitting the request
-(:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`) and reaches, as a
-:class:`Failure`, only the triggers that watch that rule.
+Deferred rule-job and Vault-job waits, their coalesced poll, a watcher polling alone and the
+watchers' shared stream all run :func:`poll_cycles`: one cycle, one answer, a pause until the
+next cycle is due. A cycle never raises out of the loop: :func:`judge` makes its exception a
+:class:`Failure` (the table in docs/running-at-scale.md#one-poll-loop-one-error-policy says
+what each kind of trigger does with one).
 """
 
 from __future__ import annotations
@@ -39,7 +31,8 @@ class Failure:
 
 
 def judge(exc: Exception, what: str, log: Any) -> Failure:
-    """The error policy (see the module docs): ``exc`` as a :class:`Failure`."""
+    """The error policy: transient (poll again), the service's word (keeps its message), or a
+    bug or bad settings (logged once with its traceback)."""
     if isinstance(exc, TransientServiceError):
         return Failure(str(exc), transient=True)
     if isinstance(exc, ClinicalRulesError):

@@ -20,20 +20,14 @@ H = TypeVar("H", bound=ServiceHook[Any])
 
 
 class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
-    """Polls until every job is terminal or ``end_time`` (epoch seconds) passes.
+    """Polls until every job is terminal or ``end_time`` (epoch seconds) passes, and fires
+    exactly one event: ``success``, ``failure`` (a job reached a failure status), ``timeout`` or
+    ``error`` (anything else: the trigger never crashes), with a ``message``, ``polls``, and
+    ``outcome`` (success, failure) or ``waiting`` (timeout). A transient error is logged and
+    the poll repeats until ``end_time``, which also bounds every request.
 
-    Fires exactly one event: ``success``, ``failure`` (a job reached a failure status),
-    ``timeout`` or ``error`` (a non-transient service error, refused credentials, or any
-    other failure: the trigger never crashes), each with a ``message``; ``outcome`` (per job)
-    on success and failure, ``waiting`` on timeout, and ``polls``. Errors follow the one
-    policy of :mod:`~clinical_rules_provider.triggers._loop`: a transient one is logged and
-    the poll repeats until ``end_time``. A poll never runs past ``end_time`` by more than one
-    request timeout: the remaining time is the deadline of the hook calls it makes.
-
-    ``first_poll_delay`` (seconds) holds the first poll back: a sensor that has just poked
-    sets it to max(poll interval, 10 s), so the trigger cannot fire within moments of
-    ``defer()`` (Airflow's scheduler can then fail the resumed task, see
-    docs/running-at-scale.md).
+    ``first_poll_delay`` (seconds) holds the first poll back, so the trigger cannot fire within
+    moments of ``defer()`` (docs/running-at-scale.md#scheduler-race).
     """
 
     noun = "job(s)"
@@ -50,16 +44,20 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         """What the run waits on before the first poll answered."""
         raise NotImplementedError
 
-    def label(self, key: str) -> str:
-        """How a waiting job is named in the timeout message."""
-        return key
+    label = "{}"
+    """How a waiting job is named in the timeout message."""
 
     async def poll(self, hook: H) -> Outcome[Any, Any] | Failure:
         """One poll of every job (a :class:`Failure` when a shared poll answered with one)."""
         raise NotImplementedError
 
     def release(self) -> None:
-        """Give up what a run holds besides its hook (a seat in a shared poll); the run ends."""
+        """Give up what a run holds besides its hook (a seat in a shared poll); idempotent."""
+
+    async def cleanup(self) -> None:
+        """Release however the run ended (fired, timed out, cancelled)."""
+        self.release()
+        await super().cleanup()
 
     async def cancel(self, hook: H) -> None:
         """Cancel the watched jobs (on kill)."""
@@ -68,9 +66,8 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the task; cancel the jobs when ``cancel_on_kill`` is set.
 
-        Airflow 3.3.2 also calls ``on_kill`` on a triggerer whose trigger was handed to another
-        triggerer (it missed heartbeats) while the task stays ``deferred``: no user acted, so
-        the jobs are left to the trigger's new home (docs/running-at-scale.md#ha-guarantees).
+        Not when the task is still ``deferred``: Airflow 3.3.2 also calls this when the trigger
+        moved to another triggerer (docs/running-at-scale.md#ha-guarantees).
         """
         if not self.cancel_on_kill:
             return
@@ -86,8 +83,8 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
             await hook.aclose()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done (:func:`~clinical_rules_provider.triggers._loop.poll_cycles`, its
-        error policy); never blocks the event loop, never raises."""
+        """Poll until done (:func:`~clinical_rules_provider.triggers._loop.poll_cycles`);
+        never blocks the event loop, never raises."""
         hook: H | None = None
         waiting = self.waiting_at_start()
         polls = 0
@@ -95,8 +92,7 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
         async def cycle() -> dict[str, Any] | Failure:
             """One poll, judged: the verdict once every job is done, else what is waited on."""
             nonlocal hook
-            if hook is None:  # inside the cycle: a hook that cannot be built is an error event
-                hook = self.open_hook()
+            hook = hook or self.open_hook()  # in the cycle: a hook that cannot be built is an error event
             await hook.aconfig()
             with hook.time_limit(self.end_time - time.time()):
                 outcome = await self.poll(hook)
@@ -105,13 +101,10 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
             report = outcome.to_json()
             if not outcome.done:
                 return {"waiting": report["waiting"]}
+            if outcome.failed:
+                return {"status": "failure", "message": outcome.failure_message(), "outcome": report}
             finished = f"all {len(report['succeeded'])} {self.noun} finished"
-            message = outcome.failure_message() if outcome.failed else finished
-            return {
-                "status": "failure" if outcome.failed else "success",
-                "message": message,
-                "outcome": report,
-            }
+            return {"status": "success", "message": finished, "outcome": report}
 
         cycles = poll_cycles(
             cycle,
@@ -126,31 +119,28 @@ class JobPollingTrigger(SerializesArguments, BaseTrigger, Generic[H]):
                 polls += 1
                 if isinstance(answer, Failure) and answer.transient:
                     self.log.warning(
-                        "Transient error while polling %s (will poll again): %s",
-                        self.noun,
-                        answer.message,
+                        "Transient error while polling %s (will poll again): %s", self.noun, answer.message
                     )
+                    answer = {}
                 elif isinstance(answer, Failure):
-                    yield TriggerEvent({"status": "error", "message": answer.message, "polls": polls})
-                    return
-                elif "status" in answer:
-                    yield TriggerEvent({**answer, "polls": polls})
-                    return
-                else:
+                    answer = {"status": "error", "message": answer.message}
+                elif "waiting" in answer:
                     waiting = answer["waiting"]
                     self.log.info("Waiting on %d %s", len(waiting), self.noun)
-                if time.time() >= self.end_time:
-                    yield TriggerEvent(self._timed_out(waiting, polls))
+                if "status" not in answer and time.time() >= self.end_time:
+                    answer = self._timed_out(waiting)
+                if "status" in answer:
+                    yield TriggerEvent({**answer, "polls": polls})
                     return
         finally:
             self.release()
             if hook is not None:
                 await hook.aclose()
 
-    def _timed_out(self, waiting: dict[str, str], polls: int) -> dict[str, Any]:
-        pending = "; ".join(f"{self.label(key)}: {why}" for key, why in sorted(waiting.items()))
+    def _timed_out(self, waiting: dict[str, str]) -> dict[str, Any]:
+        pending = "; ".join(f"{self.label.format(key)}: {why}" for key, why in sorted(waiting.items()))
         message = f"timed out waiting on {len(waiting)} {self.noun}: {pending}"
-        return {"status": "timeout", "message": message, "waiting": waiting, "polls": polls}
+        return {"status": "timeout", "message": message, "waiting": waiting}
 
 
 async def task_still_deferred(trigger: BaseTrigger) -> bool:

@@ -1,19 +1,7 @@
-"""One poll of many rules' jobs on behalf of many triggers: what a shared poll owes each of them.
-
-Both shared polls (:mod:`~clinical_rules_provider.triggers.coalesced_poll` for deferred
-waits, the Airflow 3.3 shared stream of the event trigger) poll through :class:`StudyPoller`:
-
-* **An error that belongs to one rule stays with that rule.** When a request fails with a
-  rule-level error (HTTP 400 / ``VALIDATION_ERROR``, 404 / ``NOT_FOUND``), the rules are split
-  in halves and each half is asked again, until the culprits are found; the other rules get
-  their jobs. When both halves fail with the same message, the error does not depend on the
-  rules (a bad study, say) and belongs to all of them. Culprits are asked alone on later
-  polls, so a persistent bad rule costs one extra request per poll, not a search.
-* **An error that belongs to the connection reaches everyone**: refused credentials, a
-  transport or transient fault, a reply that cannot be read.
-* **The connection is reread as often as a lone hook's would be**: before each poll, through
-  the process's 30 s connection cache (:data:`~clinical_rules_provider._state.CONNECTIONS`);
-  when it changed (a rotated secret), the poll continues on a new hook.
+"""One poll of many rules' jobs for many triggers (both shared polls use it): an error of one
+rule (400/404) is found by splitting the request and stays with that rule; an error of the
+connection reaches everyone; the connection is reread before each poll (a rotated secret
+applies at once). The rules: docs/running-at-scale.md, "Coalesced polling in the triggerer".
 """
 
 from __future__ import annotations

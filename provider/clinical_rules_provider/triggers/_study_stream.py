@@ -1,27 +1,9 @@
 """What runs in the triggerer for :class:`ClinicalOneRuleJobEventTrigger`: the watch's state
-(tracker, rules, watermark) and the study's polls.
+(tracker, rules, watermark) and the study's polls, alone or shared (Airflow 3.3+).
 
-**One loop.** A watcher polling alone and the study's shared poll both run
-:func:`~clinical_rules_provider.triggers._loop.poll_cycles` over :meth:`RuleSource.poll` (list
-the rules when due, read their jobs through a
-:class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`), and each watcher reads the
-answers with :meth:`WatchState.take`. A failure follows the loop's one error policy; a watcher
-has no end, so it logs it and polls again.
-
-**The shared poll (Airflow 3.3+, ``job_status``).** :func:`study_stream` lists every rule of
-the study (again every ``rule_refresh_interval``) and reads their jobs in bulk each cycle:
-ceil(rules / 500) requests, however many watchers subscribe. It never raises (a raise would
-end every subscriber): each cycle broadcasts a :class:`PollResult` (the rules, their jobs, and
-the rules that drew an error of their own), or the :class:`~clinical_rules_provider.triggers._loop.Failure` that
-belongs to the connection. Each watcher keeps its own tracker and filters the broadcast to its
-rules, so one watcher's memory, rules or failures never touch another's.
-
-**The watermark (Airflow 3.3+).** The tracker's snapshot is kept in the asset state store
-(``asset_state_store``, through its public API only: ``aget``/``aset`` when the watcher feeds
-one asset, subscripting by the ``watermark_asset`` the user names when it feeds several), read
-back when the watch starts, written at once when none was stored (so a restart during the
-first cycle loses nothing), then one cycle after the events it covers were handed to the
-triggerer: see the module docs of the trigger.
+Both run the one loop (:mod:`~clinical_rules_provider.triggers._loop`) over
+:meth:`RuleSource.poll`; each watcher keeps its own tracker and rules. The shared stream never
+raises (that would end every subscriber). See docs/guides/event-driven.md.
 """
 
 from __future__ import annotations
@@ -48,33 +30,32 @@ log = logging.getLogger(__name__)
 WATERMARK_KEY = "clinical_rules.rule_job_watch"
 MAX_WARNED_IDS = 100
 WHAT = "rule jobs"
+MEMORY_ONLY = (
+    "the watch keeps its memory in the triggerer only: a job that finishes during a restart is missed"
+)
 
 
 async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, Any, bool]:
     """The asset state accessor that keeps this watch's watermark, what it holds, and whether
-    that could be read.
+    that could be read; ``(None, None, False)`` without a usable store.
 
-    Public API of ``AssetStateStoreAccessors`` only. One asset: the accessors themselves
-    (``aget``/``aset``). Several assets (identical watchers of several assets share one
-    trigger): 3.3.2 offers no public way to list them, so the watermark lives in the asset the
-    user names (``watermark_asset``), or, with none named, in the triggerer's memory only
-    (one warning: at most once across restarts). ``(None, None, False)`` without a store.
+    Public API of ``AssetStateStoreAccessors`` only: with several assets (3.3.2 cannot list
+    them) the watermark lives in the one named by ``watermark_asset``, else in memory only.
     """
-    accessors = getattr(trigger, "asset_state_store", None)
-    if accessors is None:
+    store = getattr(trigger, "asset_state_store", None)
+    if store is None:
         return None, None, False
-    store = accessors
     if trigger.watermark_asset is not None:
         from airflow.sdk import Asset
 
         try:
-            store = accessors[Asset.ref(name=trigger.watermark_asset)]
+            store = store[Asset.ref(name=trigger.watermark_asset)]
         except (KeyError, TypeError) as exc:
             trigger.log.warning(
-                "watermark_asset %r is not an asset this watcher feeds (%s); the watch keeps its "
-                "memory in the triggerer only: a job that finishes during a restart is missed",
+                "watermark_asset %r is not an asset this watcher feeds (%s); %s",
                 trigger.watermark_asset,
                 exc,
+                MEMORY_ONLY,
             )
             return None, None, False
     try:
@@ -82,25 +63,14 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
     except ValueError as exc:  # Airflow's own word for "several assets: say which"
         trigger.log.warning(
             "This watcher feeds several assets (%s); name the one that keeps its watermark with "
-            "watermark_asset=. Until then the watch keeps its memory in the triggerer only: a job "
-            "that finishes during a restart is missed",
+            "watermark_asset=. Until then %s",
             exc,
+            MEMORY_ONLY,
         )
         return None, None, False
     except Exception as exc:  # the watch still runs; the next checkpoint writes a fresh one
         trigger.log.warning("Could not read the watch's watermark: %s", exc)
         return store, None, False
-
-
-def poller_for(trigger: ClinicalOneRuleJobEventTrigger) -> StudyPoller:
-    """The poller of one watch, or of the study's shared poll (jobs with history: every recent job)."""
-    return StudyPoller(
-        trigger.clinical_one_conn_id,
-        trigger.study,
-        trigger.endpoint,
-        history=True,
-        max_concurrency=trigger.max_concurrency,
-    )
 
 
 @dataclass
@@ -117,6 +87,15 @@ class RuleSource:
     rules: RuleIds | None = None
     listed_at: float = -math.inf
     warned: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(
+        cls, trigger: ClinicalOneRuleJobEventTrigger, fixed: RuleIds | None = None, filters: Any = None
+    ) -> RuleSource:
+        """The source of one watch, or of the study's shared poll (jobs with history: every recent job)."""
+        conn, concurrency = trigger.clinical_one_conn_id, trigger.max_concurrency
+        poller = StudyPoller(conn, trigger.study, trigger.endpoint, history=True, max_concurrency=concurrency)
+        return cls(poller, fixed, filters or {}, trigger.rule_refresh_interval)
 
     async def now(self) -> RuleIds:
         """The rules to poll now (listed again when the listing is due or went stale)."""
@@ -159,7 +138,7 @@ def watch_cycles(trigger: ClinicalOneRuleJobEventTrigger, source: RuleSource) ->
 
 async def study_stream(trigger: ClinicalOneRuleJobEventTrigger) -> AsyncIterator[PollResult | Failure]:
     """The shared poll of one (connection, study, mode, endpoint, cadence): yields forever."""
-    source = RuleSource(poller_for(trigger), None, {}, trigger.rule_refresh_interval)
+    source = RuleSource.of(trigger)
     try:
         async for answer in watch_cycles(trigger, source):
             if isinstance(answer, Failure) and not answer.transient:
@@ -186,14 +165,11 @@ class WatchState:
         store, stored, read = await open_watermark(trigger)
         tracker = RuleJobEventTracker.restore(stored, utc_now())
         found = decode_watermark(stored) is not None
-        verb = "Resuming" if found else "Watching"
+        study = f"study {trigger.study_id} ({trigger.study_mode})"
         trigger.log.info(
-            "%s rule jobs of study %s (%s) from %s", verb, trigger.study_id, trigger.study_mode, tracker.began
+            "%s rule jobs of %s from %s", "Resuming" if found else "Watching", study, tracker.began
         )
-        source = RuleSource(
-            poller_for(trigger), trigger.rules, trigger.rule_filter or {}, trigger.rule_refresh_interval
-        )
-        state = cls(trigger, tracker, store, source)
+        state = cls(trigger, tracker, store, RuleSource.of(trigger, trigger.rules, trigger.rule_filter))
         if read and not found:
             state.pending = tracker.snapshot()  # nothing fired yet: safe to store before the first poll
             await state.checkpoint()

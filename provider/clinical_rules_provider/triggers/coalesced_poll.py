@@ -1,24 +1,7 @@
-"""One shared poll per (connection, study, mode) for the rule-job triggers of one event loop.
-
-A triggerer runs every trigger of its process in one event loop. Without sharing, 1000
-deferred waits on one study cost 1000 requests per cycle; with it they cost what the union
-of their rules costs: ceil(distinct rules / 500) ``jobStatus`` requests, or one rerun-history
-request per distinct rule. Each trigger still judges its own jobs from the shared answer.
-The rules (docs/running-at-scale.md, "Coalesced polling in the triggerer", says why deferred
-waits stay here on Airflow 3.3 rather than on the triggerer's shared streams):
-
-* Triggers share when connection id, study, mode, ``poll_endpoint``, job history (asked for
-  when ``job_ids`` are given) and ``max_concurrency`` are equal: those decide the requests.
-* Subscribers are isolated: the poll runs ``poll_cycles`` (:mod:`~clinical_rules_provider.triggers._loop`)
-  over a :class:`~clinical_rules_provider.triggers._study_poll.StudyPoller`: a rule's error
-  reaches only its watchers; the connection's reach everyone waiting, each judging a transient
-  one against its own ``end_time``; the connection is reread as often as a lone hook's.
-* The poll runs at the smallest ``poll_interval`` among its subscribers, start to start. A
-  subscriber's first answer comes from a poll that started after it joined; later ones from
-  any poll newer than the last it took.
-* The last subscriber out stops the poll. State lives per running event loop; a loop closed
-  while it still had subscribers is dropped from the registry at the next subscription.
-* ``[clinical_rules] coalesce_trigger_polls = False`` turns sharing off.
+"""One shared poll per (connection, study, mode) for the rule-job triggers of one event loop:
+1000 deferred waits cost what the union of their rules costs, not 1000 requests per cycle,
+and each trigger judges its own jobs. The rules, and why deferred waits stay here on Airflow
+3.3: docs/running-at-scale.md, "Coalesced polling in the triggerer".
 """
 
 from __future__ import annotations
@@ -26,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from clinical_rules_provider._state import POLLS
@@ -71,7 +53,7 @@ class PollKey(NamedTuple):
     max_concurrency: int | None
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: a seat in its poll's set of subscribers
 class Subscription:
     """One trigger's seat in a shared poll: its rules, interval, deadline and the answers it took."""
 
@@ -82,7 +64,6 @@ class Subscription:
     first_generation: int
     taken: int = 0
     active: bool = True
-    token: int = field(default_factory=itertools.count().__next__)
 
     async def next_jobs(self, grace: float) -> JobsByRule | Failure:
         """Jobs of (at least) this subscriber's rules from a poll newer than the last one taken,
@@ -104,8 +85,8 @@ class Subscription:
                 await asyncio.wait_for(asyncio.shield(self.poll.answered), left)
         self.taken = self.poll.completed
         answer = self.poll.answer
-        if answer is None or isinstance(answer, Failure):
-            return answer or Failure("the shared poll has not answered", transient=True)
+        if isinstance(answer, Failure):
+            return answer
         for rule_id in sorted(self.rule_ids):
             if rule_id in answer.failed:  # one of this subscriber's rules drew an error of its own
                 return judge(answer.failed[rule_id], "rule job(s)", log)
@@ -124,37 +105,35 @@ class SharedPoll:
     def __init__(self, key: PollKey, loop: asyncio.AbstractEventLoop) -> None:
         self.key = key
         self.loop = loop
-        self.subscribers: dict[int, Subscription] = {}
+        self.subscribers: set[Subscription] = set()
         self.started = 0  # polls started
         self.completed = 0  # polls answered (or failed)
-        self.answer: PollResult | Failure | None = None
+        self.answer: PollResult | Failure = Failure("the shared poll has not answered", transient=True)
         self.answered: asyncio.Future[None] = loop.create_future()  # resolved by the next answer
         self._reschedule = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.hook: ClinicalOneHook | None = None  # the poll's own hook (its clock skew reading)
 
-    # --- subscribers ---------------------------------------------------------------------------
-
     def add(self, rule_ids: Iterable[str], interval: float, end_time: float) -> Subscription:
         sub = Subscription(self, frozenset(rule_ids), interval, end_time, first_generation=self.started + 1)
         if self.subscribers and interval < self.interval():
             self._reschedule.set()  # a faster subscriber: the sleeping poll recomputes its wake-up
-        self.subscribers[sub.token] = sub
+        self.subscribers.add(sub)
         self.ensure_running()
         return sub
 
     def remove(self, sub: Subscription) -> None:
-        self.subscribers.pop(sub.token, None)
+        self.subscribers.discard(sub)
         if self.subscribers:
             return
-        _forget(self)
+        POLLS.pop((self.loop, self.key), self)
         if self._task is not None and not self._task.done():
             with contextlib.suppress(RuntimeError):  # the loop is already closed: the task died with it
                 self._task.cancel()
         self._task = None
 
     def interval(self) -> float:
-        return min((s.interval for s in self.subscribers.values()), default=1.0)
+        return min((s.interval for s in self.subscribers), default=1.0)
 
     def ensure_running(self) -> None:
         """(Re)start the poll task if it is not running (e.g. it was cancelled from outside)."""
@@ -163,8 +142,6 @@ class SharedPoll:
             # it serves every subscriber alike.
             self._task = contextvars.Context().run(self.loop.create_task, self._run())
 
-    # --- the poll loop -------------------------------------------------------------------------
-
     async def _run(self) -> None:
         key = self.key
         study = StudyRef(key.study_id, StudyMode(key.mode))  # checked by the subscribers
@@ -172,10 +149,10 @@ class SharedPoll:
 
         async def cycle() -> PollResult:
             self.started += 1
-            rules = sorted(set().union(*(s.rule_ids for s in self.subscribers.values())))
+            rules = sorted(set().union(*(s.rule_ids for s in self.subscribers)))
             hook = self.hook = await poller.current_hook()  # (its clock skew reading)
             # The latest deadline bounds the requests; each subscriber waits only until its own.
-            latest_end = max((s.end_time for s in self.subscribers.values()), default=time.time())
+            latest_end = max((s.end_time for s in self.subscribers), default=time.time())
             with hook.time_limit(latest_end - time.time()):
                 return await poller.poll(rules)
 
@@ -188,21 +165,15 @@ class SharedPoll:
             wake=self._reschedule,
         )
         try:
-            async for answer in cycles:
-                self._publish(answer)  # a Failure is the connection's: everyone waiting gets it
+            async for answer in cycles:  # a Failure is the connection's: everyone waiting gets it
+                self.answer, self.completed = answer, self.started
+                answered, self.answered = self.answered, self.loop.create_future()
+                answered.set_result(None)
                 if not self.subscribers:
                     return
         finally:
             await poller.aclose()
 
-    def _publish(self, answer: PollResult | Failure) -> None:
-        self.answer = answer
-        self.completed = self.started
-        answered, self.answered = self.answered, self.loop.create_future()
-        answered.set_result(None)
-
-
-# --- the per-loop registry ---------------------------------------------------------------------
 
 _LOCK = threading.Lock()
 
@@ -225,15 +196,4 @@ def active_polls(loop: asyncio.AbstractEventLoop | None = None) -> dict[PollKey,
     return {key: poll for (owner, key), poll in POLLS.snapshot().items() if owner is loop}
 
 
-def _forget(poll: SharedPoll) -> None:
-    POLLS.pop((poll.loop, poll.key), poll)
-
-
-__all__ = [
-    "PollKey",
-    "SharedPoll",
-    "Subscription",
-    "active_polls",
-    "coalescing_enabled",
-    "subscribe",
-]
+__all__ = ["PollKey", "SharedPoll", "Subscription", "active_polls", "coalescing_enabled", "subscribe"]

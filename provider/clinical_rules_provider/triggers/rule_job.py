@@ -19,17 +19,10 @@ __all__ = ["ClinicalOneRuleJobTrigger"]
 class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
     """Polls the rules' latest jobs until every relevant job is terminal or ``end_time`` passes.
 
-    Events as described in :class:`JobPollingTrigger`. ``end_time`` is an absolute epoch
-    timestamp, so a triggerer restart does not extend the deadline. Triggers of one
-    triggerer that watch the same connection, study and mode share one poll per cycle
-    (:mod:`~clinical_rules_provider.triggers.coalesced_poll`); each still judges its own jobs.
-
-    **Validated once.** The constructor is the boundary: study, mode, rule ids, job ids,
-    failure statuses and ``started_after`` are parsed here, into checked values
-    (:mod:`~clinical_rules_provider.models.refs`, the :class:`RuleJobWatch`) that every poll
-    passes down through the hook to the client without another check. Bad input (and
-    neither ``started_after`` nor ``job_ids``) is a ``ValueError`` naming the field at
-    ``defer()`` time, never inside the triggerer.
+    Events as described in :class:`JobPollingTrigger`. Triggers of one triggerer that watch
+    the same connection, study and mode share one poll per cycle
+    (:mod:`~clinical_rules_provider.triggers.coalesced_poll`); each judges its own jobs.
+    Every argument is parsed here, once, into checked values that the polls trust.
 
     :param study_id: the study (either UUID form).
     :param study_mode: the study mode (case-insensitive).
@@ -72,6 +65,9 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             self._rules = RuleIds.of(rule_ids)
             moment = as_aware_datetime(started_after, "started_after")
             self._endpoint = PollEndpoint.of(poll_endpoint)
+            self.watch = RuleJobWatch.create(
+                self._rules, started_after=moment, job_ids=job_ids, failure_statuses=failure_statuses
+            )
         self.study_id, self.study_mode = str(self._study.study_id), self._study.mode.value
         self.rule_ids = list(self._rules)
         self.poll_endpoint = str(self._endpoint)
@@ -86,10 +82,6 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         self.first_poll_delay = _checks.delay(first_poll_delay, "first_poll_delay")
         self._subscription: coalesced_poll.Subscription | None = None
         self._skew_warned = False
-        with _checks.arguments():
-            self.watch = RuleJobWatch.create(
-                self._rules, started_after=moment, job_ids=job_ids, failure_statuses=failure_statuses
-            )
 
     def open_hook(self) -> ClinicalOneHook:
         """A hook on this trigger's connection."""
@@ -100,13 +92,8 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
         return dict.fromkeys(self.rule_ids, "not polled yet")
 
     async def poll(self, hook: ClinicalOneHook) -> WatchOutcome | Failure:
-        """Latest jobs of every rule, judged by the watch.
-
-        The jobs come from the poll this trigger shares with the other triggers of its event
-        loop that watch the same connection, study and mode (see
-        :mod:`~clinical_rules_provider.triggers.coalesced_poll`), unless sharing is off.
-        """
-        watch = self.watch
+        """Latest jobs of every rule, judged by the watch: from the poll this trigger shares
+        (:mod:`~clinical_rules_provider.triggers.coalesced_poll`), unless sharing is off."""
         history = self.job_ids is not None
         if not coalesced_poll.coalescing_enabled():
             jobs = await hook.alatest_jobs(
@@ -133,22 +120,15 @@ class ClinicalOneRuleJobTrigger(JobPollingTrigger[ClinicalOneHook]):
             if isinstance(answer, Failure):
                 return answer
             jobs = answer
-        self._warn_clock_skew(hook if self._subscription is None else self._subscription.poll.hook)
-        return watch.evaluate(jobs)
-
-    def _warn_clock_skew(self, hook: ClinicalOneHook | None) -> None:
-        """Warn once per run when the hook that polled saw the service clock skewed past the
-        connection's ``clock_skew_warning``: ``started_after`` is then shifted by it."""
-        if self._skew_warned or self.job_ids is not None or hook is None:
-            return
-        if warning := hook.check_clock_skew("started_after"):
+        # started_after is this machine's time: warn once when the service's clock is skewed
+        # past the connection's clock_skew_warning (the hook that polled measured it).
+        polled_by = hook if self._subscription is None else self._subscription.poll.hook
+        if not (self._skew_warned or history or polled_by is None) and (
+            warning := polled_by.check_clock_skew("started_after")
+        ):
             self.log.warning(warning)
             self._skew_warned = True
-
-    async def cleanup(self) -> None:
-        """Leave the shared poll however the run ended (fired, timed out, cancelled)."""
-        self.release()
-        await super().cleanup()
+        return self.watch.evaluate(jobs)
 
     def release(self) -> None:
         """Leave the shared poll (idempotent)."""

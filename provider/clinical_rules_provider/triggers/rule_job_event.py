@@ -1,37 +1,16 @@
 """An event trigger for ``AssetWatcher``: one event per rule job of a study that finishes.
 
-Unlike :class:`~clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger` (which a
-task defers to, and which fires once), this trigger never ends: the triggerer runs it for
-as long as a DAG schedules on the asset that watches it, and every event becomes an asset
-event (``extra["payload"]`` holds the payload below) that can start that DAG.
-
-The module is imported when the DAG file that builds the watcher is parsed, so it loads
-only Airflow's trigger base and the id/enum helpers; hooks and clients load when it runs.
-
-**Which jobs fire.** A job fires once, when the watch sees it in a terminal status
-(success or failure, the same classification the sensor uses) and either the watch saw
-it unfinished before or the job started at/after the moment the watch began. Jobs that
-were already finished when the watch began never fire. Memory and bad entries: see
-:mod:`~clinical_rules_provider.triggers._job_events`.
-
-**One poll per study (Airflow 3.3+, ``poll_endpoint="job_status"``).** Watchers that share
-connection, study, mode, endpoint and cadence share one poll through the triggerer's shared
-streams (:mod:`~clinical_rules_provider.triggers._study_stream`); each filters the broadcast
-to its own rules. On Airflow 3.0-3.2, and with ``rerun_history``, each watcher polls alone.
-
-**Triggerer restarts.** On Airflow 3.3+ the watch keeps a watermark in the asset state store
-(stored when the watch first begins, then one cycle behind what it fired), so a job that
-finished while no triggerer ran fires after the restart: delivery is *at least once*. A job
-whose event was handed to the triggerer in the last poll cycle before a stop fires once more
-after it (at most one repeat per restart; drop repeats by ``job_id``). A watcher that feeds
-several assets keeps the watermark in ``watermark_asset``. Below 3.3 the watch begins again: a
-job that finished while no watch ran is missed (*at most once*); one still running fires when
-it finishes.
+Unlike :class:`~clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger` (a task
+defers to it; it fires once), this trigger never ends: each event becomes an asset event.
+Which jobs fire, the shared poll per study (Airflow 3.3+, ``job_status``) and delivery across
+triggerer restarts (at least once on 3.3+ through a watermark, at most once below):
+docs/guides/event-driven.md. The module loads on DAG parse, so it imports only Airflow's
+trigger base and the id/enum helpers; hooks and clients load when it runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -59,38 +38,35 @@ SHARED_STREAMS = hasattr(BaseEventTrigger, "shared_stream_key")
 STREAM_KEY_PREFIX = "clinical_rules.rule_jobs"
 
 
+_CANONICAL: dict[str, Callable[[Any, str], Any]] = {
+    "form_id": compact_id,
+    "user_id": compact_id,
+    "item_ids": lambda value, key: sorted(normalize_list(value, key, compact_id)),
+    "rule_states": lambda value, key: sorted({state.value for state in parse_choices(value, RuleState, key)}),
+    "publish_run": lambda value, key: parse_choice(value, PublishRun, key).value,
+    "sort_order": lambda value, key: parse_choice(value, SortOrder, key).value,
+}
+
+
 def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
     """``list_rules`` filters written one way: keys sorted, lists sorted and without repeats,
-    choices in their wire case, ids compact and uppercase; ``None`` values left out.
-
-    Watchers whose filters mean the same then serialize (and hash) alike, so Airflow runs one
-    trigger for them. Validation (unknown keys, bad values) is the pager's, naming the field.
+    choices in their wire case, ids compact and uppercase (:data:`_CANONICAL`; other values as
+    given); ``None`` values left out. Watchers whose filters mean the same then serialize (and
+    hash) alike, so Airflow runs one trigger for them. ``build_rule_filter`` validates them.
     """
-    canonical: dict[str, Any] = {}
-    for key in sorted(filters):
-        value = filters[key]
-        if value is None:
-            continue
-        if key in ("form_id", "user_id"):
-            value = compact_id(value, key)
-        elif key == "item_ids":
-            value = sorted(normalize_list(value, key, compact_id))
-        elif key == "rule_states":
-            value = sorted({state.value for state in parse_choices(value, RuleState, key)})
-        elif key in ("publish_run", "sort_order"):
-            value = parse_choice(value, PublishRun if key == "publish_run" else SortOrder, key).value
-        canonical[key] = value
-    return canonical
+    return {
+        key: _CANONICAL[key](value, key) if key in _CANONICAL else value
+        for key, value in sorted(filters.items())
+        if value is not None
+    }
 
 
 class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
     """Fires once per rule job of a study that reaches a terminal status after the watch began.
 
-    Use it in an ``AssetWatcher``; watchers built with the same arguments (ids in any spelling
-    or order, filters in any key order, list order or case) serialize identically, so Airflow
-    runs one trigger for them. Payload of each event: ``study_id``, ``study_mode``, ``rule_id``,
-    ``job_id``, ``status``, ``phase`` (``success`` or ``failure``) and ``job_start_date`` (ISO).
-    See the module docs for which jobs fire, sharing, and restarts.
+    Use it in an ``AssetWatcher``. Watchers whose arguments mean the same (ids, filters in any
+    spelling or order) serialize identically, so Airflow runs one trigger for them. The payload,
+    which jobs fire, sharing, and restarts: docs/guides/event-driven.md.
 
     :param study_id: study, either UUID form.
     :param study_mode: ``design``, ``test``, ``training``, ``production`` or ``active``.
@@ -135,9 +111,9 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
                     raise ValueError(
                         f"rule_filter: expected a dict of list_rules filters, got {shown(rule_filter)}"
                     )
-                from clinical_rules_provider.clients.filtered_list import RulePager
+                from clinical_rules_provider.clients.filtered_list import build_rule_filter
 
-                RulePager.create(self.study.study_id, self.study.mode, **rule_filter)  # checks the filters
+                build_rule_filter(**rule_filter)  # checks the filters (the study is checked above)
                 rule_filter = canonical_rule_filter(rule_filter)
             self.endpoint = PollEndpoint.of(poll_endpoint)
         self.study_id, self.study_mode = str(self.study.study_id), self.study.mode.value
@@ -184,9 +160,8 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         from clinical_rules_provider.triggers._study_stream import WatchState, watch_cycles
 
         state = await WatchState.begin(self)
-        own = watch_cycles(self, state.source) if answers is None else None
         try:
-            async for answer in own or answers:  # type: ignore[union-attr]
+            async for answer in answers or watch_cycles(self, state.source):
                 await state.checkpoint()
                 for rule_id, job in await state.take(answer):
                     yield TriggerEvent(self.payload(rule_id, job))
@@ -198,8 +173,6 @@ class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
         """Poll alone (Airflow 3.0-3.2, ``rerun_history``) forever; errors are logged, never fatal."""
         async for event in self._watch(None):
             yield event
-
-    # --- one shared poll per study (Airflow 3.3+, job_status) ------------------------------------
 
     def shared_stream_key(self) -> Hashable | None:
         """What decides the shared poll's requests (3.3+ and ``job_status`` only; else ``None``)."""

@@ -30,6 +30,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
     """
 
     noun = "Vault job(s)"
+    label = "job {}"
 
     def __init__(
         self,
@@ -49,7 +50,7 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
         self.end_time = _checks.epoch(end_time, "end_time")
         self.failure_statuses = list(failure_statuses) if failure_statuses is not None else None
         self.failure_status_set = vault_failure_status_set(self.failure_statuses)
-        self.poll_interval = _checks.vault_poll_interval(poll_interval)
+        self.poll_interval = _checks.seconds(poll_interval, "poll_interval", minimum=_checks.VAULT_POLL_FLOOR)
         self.vault_conn_id = vault_conn_id
         self.cancel_on_kill = cancel_on_kill
         self.first_poll_delay = _checks.delay(first_poll_delay, "first_poll_delay")
@@ -61,10 +62,6 @@ class VaultJobTrigger(JobPollingTrigger[VaultHook]):
     def waiting_at_start(self) -> dict[str, str]:
         """Every job, before the first poll."""
         return {str(j): "not polled yet" for j in self.job_ids}
-
-    def label(self, key: str) -> str:
-        """``job <id>``."""
-        return f"job {key}"
 
     async def poll(self, hook: VaultHook) -> VaultWatchOutcome:
         """The status of every job (each read at most once per 10 s)."""
