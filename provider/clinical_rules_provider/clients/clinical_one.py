@@ -53,12 +53,12 @@ def rule_id_list(rule_ids: object) -> list[str]:
     return list(RuleIds.of(rule_ids))
 
 
-def normal_rule_id(rule_id: str | None) -> str | None:
-    """A reply's rule id in the compact uppercase form requests use (kept as is if malformed)."""
+def normal_id(value: str | None) -> str | None:
+    """A reply's rule or job id in the compact uppercase form requests use (kept as is if malformed)."""
     try:
-        return compact_id(rule_id, "ruleId")
+        return compact_id(value, "id")
     except ValueError:
-        return rule_id
+        return value
 
 
 # --- latest jobs of many rules ------------------------------------------------------------
@@ -78,28 +78,25 @@ def latest_jobs(
     ``NOT_FOUND`` maps to ``[]``); ``job_status``: the bulk endpoint, 500 rules per request,
     the latest job per rule unless ``history``. ``poll_endpoint`` was checked by the caller.
     """
-    args = study.path_args()
     ids = list(rule_ids)
     if poll_endpoint == "job_status":
-        path = JOB_STATUS_PATH.format(**args)
-        result = yield from _job_statuses(
-            JobStatusResult, "get_job_status", path, ids, service_timezone, history
+        result = yield from get_job_status(
+            study, rule_ids, history=history, service_timezone=service_timezone
         )
         grouped: dict[str, list[RuleJob]] = {rule_id: [] for rule_id in ids}
         for job in result.job_status:
             grouped.setdefault(job.rule_id or "", []).append(job)
         return grouped
-    parse = functools.partial(_history_jobs, service_timezone=service_timezone)
-    pages = yield from send_all([_history_request(args, rule_id, parse) for rule_id in ids])
+    parse = functools.partial(history_jobs, service_timezone=service_timezone)
+    pages = yield from send_all([history_request(study.path_args(), rule_id, parse) for rule_id in ids])
     return dict(zip(ids, pages, strict=True))
 
 
-def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJob]:
+def history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJob]:
     """A rule's jobs from its rerun history; only a body saying ``NOT_FOUND`` means it has none.
 
-    A bare 404 (an HTML page, a gateway, a wrong path) or a 404 envelope without that status
-    is an error: read as "no jobs", it would make reconciliation publish again, sensors wait
-    silently and stale detection find nothing.
+    A bare 404 or a 404 envelope without that status is an error: read as "no jobs", it would
+    make reconciliation publish again, sensors wait silently and stale detection find nothing.
     """
     try:
         return parse_rerun_history(response, service_timezone).rule_history
@@ -115,7 +112,10 @@ def _history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJ
 def cancel_rule_jobs(
     study: StudyRef, rule_ids: RuleIds, *, service_timezone: str = "UTC"
 ) -> Exchange[CancelRuleJobsResult]:
-    """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order."""
+    """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order.
+
+    A 500 carrying per-rule entries is parsed (each rule reported), not retried blindly.
+    """
     path = CANCEL_RULE_JOB_PATH.format(**study.path_args())
     ids = list(rule_ids)
     return _job_statuses(
@@ -128,8 +128,7 @@ def get_job_status(
 ) -> Exchange[JobStatusResult]:
     """``PUT .../v2.0/studies/{studyId}/{mode}/jobStatus``: latest jobs of many rules, 500 per call."""
     path = JOB_STATUS_PATH.format(**study.path_args())
-    ids = list(rule_ids)
-    return _job_statuses(JobStatusResult, "get_job_status", path, ids, service_timezone, history)
+    return _job_statuses(JobStatusResult, "get_job_status", path, list(rule_ids), service_timezone, history)
 
 
 def _job_statuses(
@@ -142,63 +141,32 @@ def _job_statuses(
     *,
     data_on_500: Callable[[Any], bool] | None = None,
 ) -> Exchange[R]:
-    """``PUT {"ruleIds": chunk}`` per 500 ids (both endpoints answer a ``JobStatusResponse``).
-
-    ``data_on_500``: cancel passes :func:`has_job_entries`, so a 500 carrying per-rule entries
-    is parsed (each rule reported) instead of retried blindly with its entries discarded.
-    """
+    """``PUT {"ruleIds": chunk}`` per 500 ids (both endpoints answer a ``JobStatusResponse``)."""
     params = {"history": "true"} if history else None
     parse = functools.partial(parse_job_status_page, endpoint=endpoint, service_timezone=service_timezone)
     requests = [
         ApiRequest(
-            endpoint,
-            "PUT",
-            path,
-            params=params,
-            json={"ruleIds": chunk},
-            parse=parse,
-            data_on_500=data_on_500,
+            endpoint, "PUT", path, params=params, json={"ruleIds": c}, parse=parse, data_on_500=data_on_500
         )
-        for chunk in chunked(ids)
+        for c in chunked(ids)
     ]
     pages = yield from send_all(requests)
     return merge_job_status(model, ids, pages)
 
 
-def parse_job_status_page(
-    response: httpx.Response, *, endpoint: str, service_timezone: str
-) -> tuple[str, list[RuleJob]]:
-    """One ``JobStatusResponse``: its overall outcome text and its entries (aware start dates).
+def job_status_body(response: httpx.Response, endpoint: str) -> dict[str, Any]:
+    """A ``JobStatusResponse`` whose entries can be read, or the error the reply stands for.
 
     Oracle names the outcome ``errorMessage`` and fills it with ``"Success"`` on success, so
-    a 2xx reply carrying ``jobStatus`` is never an error envelope, whatever the text says:
-    the per-rule entries decide. ``jobStatus`` may be a list (the seeds) or one object
-    (Oracle's original pages): one object is one entry. A non-2xx reply carrying entries
-    (a cancel's HTTP 500 with per-rule results) is parsed too, its text kept as a message;
-    a non-2xx reply without entries is an error carrying that text. A 2xx reply without the
-    ``jobStatus`` member is an :class:`UnexpectedResponseError`: ids were sent, and reading
-    it as "no jobs" would report every rule as having none.
+    a 2xx reply carrying ``jobStatus`` is never an error envelope, whatever the text says. A
+    non-2xx reply is read only when it carries entries (a cancel's HTTP 500 with per-rule
+    results). A 2xx reply without ``jobStatus`` is an :class:`UnexpectedResponseError`: ids
+    were sent, and reading it as "no jobs" would report every rule as having none.
     """
     body = decode_json(response, endpoint)
-    if not (_is_job_status_reply(body) and (response.is_success or has_job_entries(body))):
-        _raise_for_job_status_reply(response, body, endpoint)
-    context = {"service_timezone": service_timezone}
-    entries = [
-        parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
-        for e in job_entries(body)
-        if e is not None
-    ]
-    return job_status_outcome(body), entries
-
-
-def _raise_for_job_status_reply(response: httpx.Response, body: Any, endpoint: str) -> None:
-    """Raise for a reply that is not a readable ``JobStatusResponse``.
-
-    An error envelope raises its typed error. A 2xx reply saying ``Success`` is no error
-    envelope, so it is checked only for its missing ``jobStatus`` list.
-    """
-    success = response.is_success and isinstance(body, dict) and job_status_outcome(body).lower() == "success"
-    if not success:
+    if _is_job_status_reply(body) and (response.is_success or has_job_entries(body)):
+        return body  # type: ignore[no-any-return]
+    if not (response.is_success and isinstance(body, dict) and job_status_outcome(body).lower() == "success"):
         raise_for_error(response, body, endpoint)
     if isinstance(body, dict) and body.get("jobStatus") is None:
         keys = ", ".join(sorted(str(k)[:40] for k in body)[:10]) or "none"
@@ -208,6 +176,20 @@ def _raise_for_job_status_reply(response: httpx.Response, body: Any, endpoint: s
             status_code=response.status_code,
         )
     raise ClinicalOneAPIError(f"{endpoint}: unexpected response shape", status_code=response.status_code)
+
+
+def parse_job_status_page(
+    response: httpx.Response, *, endpoint: str, service_timezone: str
+) -> tuple[str, list[RuleJob]]:
+    """One ``JobStatusResponse``: its overall outcome text and its entries (aware start dates)."""
+    body = job_status_body(response, endpoint)
+    context = {"service_timezone": service_timezone}
+    entries = [
+        parse_model(RuleJob, e, endpoint, error=ClinicalOneAPIError, context=context)
+        for e in job_entries(body)
+        if e is not None
+    ]
+    return job_status_outcome(body), entries
 
 
 def job_entries(body: Mapping[str, Any]) -> list[Any]:
@@ -244,7 +226,7 @@ def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple
         entries.extend(e for e in page if e.job_id is not None or e.job_status is not None)
     order = {rule_id: i for i, rule_id in enumerate(requested)}
     for entry in entries:
-        entry.rule_id = normal_rule_id(entry.rule_id)
+        entry.rule_id = normal_id(entry.rule_id)
     entries.sort(key=lambda e: order.get(e.rule_id or "", len(order)))
     reported = {e.rule_id for e in entries}
     return model(
@@ -263,23 +245,27 @@ def get_rerun_history(
 ) -> Exchange[RerunHistory]:
     """``GET .../studies/{studyId}/{mode}/rerunhistory/{ruleId}`` (``rule_id`` checked by the caller)."""
     parse = functools.partial(parse_rerun_history, service_timezone=service_timezone)
-    return send_one(_history_request(study.path_args(), rule_id, parse))
+    return send_one(history_request(study.path_args(), rule_id, parse))
 
 
-def _history_request(
-    args: Mapping[str, str], rule_id: str, parse: Callable[[httpx.Response], Any]
+def history_request(
+    args: Mapping[str, str],
+    rule_id: str,
+    parse: Callable[[httpx.Response], Any],
+    *,
+    report_errors: bool = False,
 ) -> ApiRequest:
-    return ApiRequest(
-        "get_rerun_history", "GET", RERUN_HISTORY_PATH.format(rule_id=rule_id, **args), parse=parse
-    )
+    """The rerun-history request of one rule, its reply read by ``parse``."""
+    path = RERUN_HISTORY_PATH.format(rule_id=rule_id, **args)
+    return ApiRequest("get_rerun_history", "GET", path, parse=parse, report_errors=report_errors)
 
 
 def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC") -> RerunHistory:
     """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors.
 
-    ``ruleHistory`` may be a list (the seed) or one object (Oracle's original page): one
-    object is one entry. A successful reply without it is an :class:`UnexpectedResponseError`
-    (only ``NOT_FOUND`` says a rule has no history).
+    ``ruleHistory`` may be a list (the seed) or one object (Oracle's original page). A
+    successful reply without it is an :class:`UnexpectedResponseError` (only ``NOT_FOUND``
+    says a rule has no history).
     """
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")

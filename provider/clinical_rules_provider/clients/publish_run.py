@@ -29,7 +29,7 @@ from clinical_rules_provider.clients.base import (
     parse_model,
     send_all,
 )
-from clinical_rules_provider.clients.clinical_one import normal_rule_id, rule_id_list, study_path_args
+from clinical_rules_provider.clients.clinical_one import normal_id, rule_id_list, study_path_args
 from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
 from clinical_rules_provider.clients.publish_evidence import new_jobs, read_job_ids, read_snapshot
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
@@ -105,35 +105,17 @@ def update_publish_run(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts: expected a positive integer, got {shown(attempts)}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    if run == PublishRun.FUTURE_DATA.value:
-        return _publish_future_data(path, ids)
+    if run == PublishRun.FUTURE_DATA.value:  # no ledger: nothing to reconcile
+        return _Publish(path, ids, args, poll_endpoint, service_timezone, Settle(), PublishLedger()).future()
     book = ledger if ledger is not None else PublishLedger()
     book.begin(args["study_id"], args["mode"], run)
     state = _Publish(path, ids, args, poll_endpoint, service_timezone, settle or Settle(), book)
     return state.run(attempts)
 
 
-def _publish_future_data(path: str, ids: list[str]) -> Exchange[list[PublishRunResult]]:
-    """``FutureData`` starts no job and is harmless to repeat: retried like a read, never reconciled."""
-    chunks = list(chunked(ids))
-    replies = yield from send_all([_publish_request(path, c, idempotent=True) for c in chunks])
-    results: dict[str, PublishRunResult] = {}
-    extras: list[PublishRunResult] = []
-    refusals: list[Refused | Ambiguous] = []
-    for chunk, reply in zip(chunks, replies, strict=True):
-        if isinstance(reply, (Refused, Ambiguous)):
-            refusals.append(reply)
-            results.update((r, _refused(r, reply)) for r in chunk)
-        else:
-            _take(reply, chunk, results, extras)
-    if len(refusals) == len(chunks):
-        raise refusals[0].error  # nothing changed anywhere: the error itself is the answer
-    return [results[r] for r in ids] + extras
-
-
 @dataclass
 class _Publish:
-    """One ``AllData`` publish: snapshot, independent chunks, settle, resend, report."""
+    """One publish: snapshot, independent chunks, settle, resend, report (``FutureData``: send, report)."""
 
     path: str
     ids: list[str]
@@ -145,14 +127,16 @@ class _Publish:
     results: dict[str, PublishRunResult] = field(default_factory=dict)
     extras: list[PublishRunResult] = field(default_factory=list)
     unconfirmed: dict[str, str] = field(default_factory=dict)
-    refusals: list[Refused] = field(default_factory=list)
+    refusals: list[Refused | Ambiguous] = field(default_factory=list)
     refused_rules: set[str] = field(default_factory=set)
 
     def run(self, attempts: int) -> Exchange[list[PublishRunResult]]:
         book = self.ledger
         for rule_id in self.ids:
             if rule_id in book.applied:
-                self.results[rule_id] = _earlier(rule_id, book.applied[rule_id])
+                self.results[rule_id] = _reconciled(
+                    rule_id, f"Applied by an earlier try ({book.applied[rule_id]})."
+                )
         todo = [r for r in self.ids if r not in book.applied]
         missing = [r for r in todo if r not in book.snapshot]
         if missing:
@@ -185,16 +169,21 @@ class _Publish:
             self.unconfirmed[rule_id] = f"sent {sends} time(s), every reply lost, and no new job appeared"
         return self._finish()
 
-    def _send(self, rule_ids: list[str]) -> Exchange[list[str]]:
+    def future(self) -> Exchange[list[PublishRunResult]]:
+        """``FutureData`` starts no job and is harmless to repeat: retried like a read, never reconciled."""
+        yield from self._send(self.ids, idempotent=True)
+        return self._finish()
+
+    def _send(self, rule_ids: list[str], idempotent: bool = False) -> Exchange[list[str]]:
         """Send the chunks side by side; returns the rules whose reply was lost."""
         chunks = list(chunked(rule_ids))
-        replies = yield from send_all([_publish_request(self.path, c) for c in chunks])
+        replies = yield from send_all([_publish_request(self.path, c, idempotent=idempotent) for c in chunks])
         lost: list[str] = []
         for chunk, reply in zip(chunks, replies, strict=True):
-            if isinstance(reply, Ambiguous):
+            if isinstance(reply, Ambiguous) and not idempotent:
                 lost.extend(chunk)
                 continue
-            if isinstance(reply, Refused):
+            if isinstance(reply, (Refused, Ambiguous)):
                 self.refusals.append(reply)
                 self.refused_rules.update(chunk)
                 self.results.update((r, _refused(r, reply)) for r in chunk)
@@ -222,7 +211,9 @@ class _Publish:
                 return []
             for rule_id, job_id in new_jobs(self.ledger.snapshot, current).items():
                 self.ledger.applied[rule_id] = f"job {job_id}"
-                self.results[rule_id] = _reconciled(rule_id, job_id)
+                self.results[rule_id] = _reconciled(
+                    rule_id, f"Reply lost; job {job_id}, not there before the first send, shows the update."
+                )
             doubt = [r for r in doubt if r not in self.ledger.applied]
             if not doubt:
                 break
@@ -301,26 +292,11 @@ def _refused(rule_id: str, reply: Refused | Ambiguous) -> PublishRunResult:
     )
 
 
-def _reconciled(rule_id: str, job_id: str) -> PublishRunResult:
-    """The result of a rule whose reply was lost but whose new job shows the update happened."""
+def _reconciled(rule_id: str, evidence: str) -> PublishRunResult:
+    """A rule applied without a reply of this try: a new job shows it, or an earlier try did it."""
+    outcome = PublishRunOutcome(status="reconciled", result=evidence)
     return PublishRunResult(
-        rule_id=rule_id,
-        job_status=PublishJobStatus.SUCCESS,
-        reconciled=True,
-        result=PublishRunOutcome(
-            status="reconciled",
-            result=f"Reply lost; job {job_id}, not there before the first send, shows the update.",
-        ),
-    )
-
-
-def _earlier(rule_id: str, evidence: str) -> PublishRunResult:
-    """A rule an earlier try of the same task already applied: not sent again."""
-    return PublishRunResult(
-        rule_id=rule_id,
-        job_status=PublishJobStatus.SUCCESS,
-        reconciled=True,
-        result=PublishRunOutcome(status="reconciled", result=f"Applied by an earlier try ({evidence})."),
+        rule_id=rule_id, job_status=PublishJobStatus.SUCCESS, reconciled=True, result=outcome
     )
 
 
@@ -340,7 +316,7 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     extras: list[PublishRunResult] = []
     for raw in body:
         item = parse_model(PublishRunResult, raw, "update_publish_run", error=ClinicalOneAPIError)
-        key = normal_rule_id(item.rule_id)
+        key = normal_id(item.rule_id)
         if key in requested and key not in by_id:
             item.rule_id = key
             by_id[key] = item
