@@ -1,4 +1,7 @@
-"""What makes both pagers (Clinical One ``filteredlist``, Vault job monitors) always end."""
+"""What makes both pagers (Clinical One ``filteredlist``, Vault job monitors) always end.
+
+See docs/inferences.md ("paging termination", "job-monitor paging termination").
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,16 @@ from clinical_rules_provider.exceptions import ClinicalRulesError
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
-# A pager fed more distinct items than this is talking to a broken or hostile service
-# (no study has that many rules, no Vault that many unfinished jobs).
+# No study has that many rules, no Vault that many unfinished jobs: a broken or hostile service.
 MAX_DISTINCT_ITEMS = 250_000
 
 
 class SeenIds(Generic[K]):
     """The ids a pager has yielded, over every page.
 
-    A page bringing nothing new ends paging, in whatever order the service repeats its
-    pages (alternating, rotating, shuffled, or an endless ``next`` link), and a service
-    inventing ids without end is stopped at :data:`MAX_DISTINCT_ITEMS`, which also bounds
-    the memory the set takes.
+    A page bringing nothing new ends paging, in whatever order the service repeats its pages;
+    a service inventing ids without end is stopped at :data:`MAX_DISTINCT_ITEMS`, which also
+    bounds the memory the set takes.
     """
 
     def __init__(self, endpoint: str, error: type[ClinicalRulesError]) -> None:
@@ -51,9 +52,8 @@ class SeenIds(Generic[K]):
 def paging_done(offset: int, count: int, page_size: int, total: int | None, has_more: bool | None) -> bool:
     """Whether a pager has read everything after a page of ``count`` items ending at ``offset``.
 
-    A total the reply gives decides first, then ``hasMore``: a server may cap its pages
-    below the requested size, so a short page ends paging only when neither is given. (A
-    page bringing nothing new ends paging whatever they say: see :class:`SeenIds`.)
+    A given total decides first, then ``hasMore``: a server may cap its pages below the
+    requested size, so a short page ends paging only when neither is given.
     """
     if total is not None:
         return offset >= total

@@ -37,21 +37,17 @@ class ApiRequest:
     json: Any = None
     data: Mapping[str, str] | None = field(default=None, repr=False)
     headers: Mapping[str, str] | None = None
-    # Turns the response into what the exchange receives; drivers call it as soon as the
-    # response arrives (concurrently with the rest of a batch in the async driver).
+    # Turns the response into what the exchange receives, as soon as the response arrives.
     parse: Callable[[httpx.Response], Any] | None = field(default=None, compare=False, repr=False)
     # False when sending it twice does something twice (a publish-run PUT starts new jobs each
     # time). Drivers retry such a request only when it provably never reached the service and
     # answer any other failure with an :class:`Ambiguous` reply, for the exchange to reconcile.
     idempotent: bool = True
-    # Whether a 500 reply is data for ``parse`` rather than a fault to retry: set by endpoints
-    # whose 500 may carry per-item results (Clinical One's publish run), called with the
-    # decoded body. The transport knows no endpoint's shapes; it only asks this.
+    # Whether a 500 reply (its decoded body) is data for ``parse`` rather than a fault to retry:
+    # for endpoints whose 500 may carry per-item results. The transport knows no reply shapes.
     data_on_500: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
-    # Hand a failure (after the transport's retries) to the exchange as a reply instead of
-    # raising it: one failed request of a batch then neither cancels its siblings in flight nor
-    # hides their replies. The reply is :class:`Ambiguous` when the service may have acted on a
-    # non-idempotent request, else :class:`Refused`.
+    # Hand a failure (after the transport's retries) to the exchange as an :class:`Ambiguous`
+    # or :class:`Refused` reply instead of raising it, so it never cancels or hides its siblings'.
     report_errors: bool = False
 
 
@@ -59,9 +55,8 @@ class ApiRequest:
 class Ambiguous:
     """The reply to a non-idempotent request that failed after it may have reached the service.
 
-    A read timeout, a dropped connection, a 5xx or a malformed 2xx after sending says nothing
-    about whether the service acted; the exchange that sent the request decides what to do
-    (e.g. read the state it would have changed) instead of the driver resending it blindly.
+    Whether the service acted is unknown: the exchange decides what to do (e.g. read the state
+    it would have changed) instead of the driver resending it blindly.
     """
 
     error: ClinicalRulesError
@@ -71,9 +66,8 @@ class Ambiguous:
 class Refused:
     """The reply to a ``report_errors`` request that failed and provably changed nothing.
 
-    The service refused it (a 4xx error, credentials refused), throttled it past the retries,
-    or it never left (a connect error); for an idempotent request, any failure. Its siblings in
-    the same batch still get their own replies.
+    Refused (4xx, credentials), throttled past the retries, or never sent; for an idempotent
+    request, any failure.
     """
 
     error: ClinicalRulesError
@@ -118,17 +112,9 @@ class Pager(Protocol[T]):
 _JSON_KEY = "clinical_rules.json"
 
 
-# What parsing service data can raise when the data is not what the reference shows
-# (pydantic's ValidationError is a ValueError; a huge number an OverflowError, ...).
-_DATA_ERRORS = (
-    TypeError,
-    ValueError,
-    AttributeError,
-    KeyError,
-    IndexError,
-    ArithmeticError,
-    RecursionError,
-)
+# What reading service data of an unexpected shape can raise (pydantic's ValidationError is a
+# ValueError; a huge number an OverflowError, ...).
+_DATA_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, ArithmeticError, RecursionError)
 
 
 @contextlib.contextmanager
@@ -202,11 +188,8 @@ def parse_model(
     error: type[ClinicalRulesError] = ClinicalRulesError,
     context: dict[str, Any] | None = None,
 ) -> M:
-    """Validate a response body; a shape the model rejects is a service error, not a ``ValueError``.
-
-    (pydantic's ``ValidationError`` subclasses ``ValueError``, which this provider reserves
-    for input rejected before sending.)
-    """
+    """Validate a response body; a shape the model rejects is a service error, not a ``ValueError``
+    (which this provider reserves for input rejected before sending)."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:

@@ -1,15 +1,11 @@
 """Turn Clinical One error envelopes into typed exceptions.
 
-The endpoints use three envelope shapes (see the API references): the rule-designer
-``BulkRuleMgmtErrorDoc`` (``errorMessage``/``errorCode``, sometimes wrapped in a list of
-per-rule items), the rerun-history ``status`` (``VALIDATION_ERROR``/``NOT_FOUND``/
-``SERVER_ERROR``) with ``statusDetail`` (``NOT_FOUND`` arrives with HTTP 200 as well as
-404), and the job-status outcome sentence (``errorMessage``, or ``status``), which is an
-error only on a non-2xx reply: the job-status parser handles 2xx replies itself.
-
-A 404 without any of these envelopes (an HTML page, a gateway, a wrong path) is not the
-service saying "not found": it is a :class:`ClinicalOneAPIError`, never the
-:class:`ClinicalOneNotFoundError` that callers may read as "no history".
+Three envelope shapes (see the API references): the rule-designer ``BulkRuleMgmtErrorDoc``
+(``errorMessage``/``errorCode``, maybe wrapped in a list of items), the rerun-history
+``status`` with ``statusDetail`` (``NOT_FOUND`` with HTTP 200 or 404), and the job-status
+outcome sentence, an error only on a non-2xx reply. A 404 without an envelope is a
+:class:`ClinicalOneAPIError`, never the :class:`ClinicalOneNotFoundError` callers may read as
+"no history" (docs/inferences.md).
 """
 
 from __future__ import annotations
@@ -93,6 +89,3 @@ def raise_for_error(response: httpx.Response, body: Any, endpoint: str) -> None:
             status_code=response.status_code,
             details=text if len(text) <= 200 else text[:197] + "...",
         )
-
-
-__all__ = ["envelope_error", "error_class_for", "raise_for_error"]

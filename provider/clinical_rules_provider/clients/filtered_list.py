@@ -96,15 +96,11 @@ def build_rule_filter(**filters: Any) -> RuleFilter:
 
 @dataclass
 class RulePager:
-    """Walks ``filteredlist`` pages and can never loop forever.
+    """Walks ``filteredlist`` pages, each rule yielded once, and can never loop forever.
 
-    When the reply gives ``totalCount`` (or ``total``) or ``hasMore``, it pages until they
-    say it is done, so a server capping pages below the requested size loses no rule; without
-    them it stops on a short or empty page. Either way it stops when a page brings no rule it
-    has not seen on *any* earlier page: a server that ignores
-    paging, or serves alternating, rotating or shuffled pages, cannot cause an endless
-    loop. Each rule is yielded exactly once; memory grows with the distinct rule ids only,
-    and more than :data:`~clinical_rules_provider.clients._paging.MAX_DISTINCT_ITEMS` of them is a service error.
+    It pages until ``totalCount`` (or ``total``) or ``hasMore`` say it is done, else until a
+    short page, and stops at a page bringing no rule it has not seen (docs/inferences.md,
+    "paging termination").
     """
 
     study_id: str

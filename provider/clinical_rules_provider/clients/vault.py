@@ -92,10 +92,7 @@ def _data(response: httpx.Response, endpoint: str, kind: type, what: str) -> Any
 def cancel_jobs(
     job_ids: VaultJobIds, *, api_version: str = DEFAULT_API_VERSION
 ) -> Exchange[list[VaultJobCancelResult]]:
-    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job.
-
-    ``job_ids`` were checked at the boundary (:meth:`VaultJobIds.of`); trusted here.
-    """
+    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job."""
     path = api_path(api_version, "services/jobs/actions/cancel")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     requests = [
@@ -109,24 +106,15 @@ def cancel_jobs(
         )
         for chunk in chunked(list(job_ids))
     ]
-    return _cancel_exchange(requests)
-
-
-def _cancel_exchange(requests: list[ApiRequest]) -> Exchange[list[VaultJobCancelResult]]:
     pages: list[list[VaultJobCancelResult]] = yield from send_all(requests)
     return [result for page in pages for result in page]
 
 
 def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
-    """Map per-item results to job ids, cross-checked with the ids Vault names.
+    """Map per-item results to job ids, cross-checked with the ids Vault names (``data.id``).
 
-    Vault returns the items in request order; a ``SUCCESS`` item names its job
-    (``data.id``), a ``FAILURE`` item does not. When the named ids are requested ids, each
-    named item goes to its job and the unnamed ones fill the other jobs in order (a
-    reordered reply is read right). A named id that was not requested (or named twice)
-    cannot be matched: the job at that position is reported not cancelled with a reason
-    naming both ids, never counted as cancelled. Fewer items than jobs: the rest are
-    reported as failures.
+    A named id that was not requested (or named twice) is never counted as cancelled; see
+    docs/inferences.md ("cancel results and job ids").
     """
     items = _data(response, "cancel_jobs", list, "per-job data list")[: len(requested)]
     named = [_named_id(item) for item in items]
@@ -200,13 +188,9 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
 class JobMonitorPager:
     """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
 
-    Vault's reference documents one value for the ``status`` filter, so several statuses
-    are walked one after the other, one request (and its pages) per status. Each walk pages
-    until ``responseDetails.total`` when the reply gives it (a server may cap its pages
-    below ``limit``), otherwise until a short or empty page; a page that brings no job it
-    has not seen on any earlier page ends it too (``responseDetails.next_page`` is not
-    followed, so an endless ``next`` link cannot keep it going). Each job is yielded once,
-    even when it changes status between two walks.
+    One walk per ``status`` filter value (the reference documents one value per request);
+    each job is yielded once, and every walk ends (docs/inferences.md, "job-monitor paging
+    termination").
     """
 
     api_version: str
@@ -320,18 +304,3 @@ def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
         data={"username": username, "password": password},
         headers={"Accept": "application/json"},
     )
-
-
-__all__ = [
-    "DEFAULT_API_VERSION",
-    "JobMonitorPager",
-    "auth_request",
-    "cancel_jobs",
-    "current_user",
-    "error_types",
-    "get_job_status",
-    "parse_cancel",
-    "parse_current_user",
-    "parse_job_status",
-    "raise_for_vault_error",
-]
