@@ -1,11 +1,9 @@
 """The Clinical One publish-run endpoint: requests, parser, and the reconciling exchange.
 
 Publishing ``AllData`` is the one non-idempotent call: each accepted PUT starts new rule jobs.
-So before the first send each rule's known job ids are read (:mod:`.publish_evidence`), and a
-chunk whose reply is lost counts as applied only for the rules that since got a job id not in
-that snapshot; no worker or service clock takes part. ``FutureData`` starts no job (see the
-docs page "Inferences and overrides") and is harmless to resend: it is retried like a read.
-Chunks are independent: one refused chunk never cancels or hides another.
+So a chunk whose reply is lost counts as applied only for the rules that got a job id not in
+the snapshot read before the first send (:mod:`.publish_evidence`); see the guide "Republish
+rules" ("Lost replies"). Chunks are independent: one refused chunk never hides another.
 """
 
 from __future__ import annotations
@@ -89,14 +87,10 @@ def update_publish_run(
 ) -> Exchange[list[PublishRunResult]]:
     """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order.
 
-    ``AllData``: the rules' job ids are read first (``poll_endpoint``: the bulk job status,
-    falling back to rerun history, or rerun history only) and recorded in ``ledger`` before
-    the first send. After an ambiguous failure a rule is applied when a new job id appears
-    within ``settle``; without one it is sent again, at most ``attempts`` sends in all. A
-    ``ledger`` from an earlier try resumes it: applied rules are not sent again, and rules
-    that try may have sent are reconciled first. Raises
-    :class:`~clinical_rules_provider.exceptions.PublishRunUnconfirmedError` naming the
-    applied, failed and unconfirmed rules when some cannot be settled.
+    ``AllData``: the job ids read first (``poll_endpoint``) are recorded in ``ledger`` before
+    the first send; a rule whose reply is lost is applied when a new job id appears within
+    ``settle``, else sent again (``attempts`` sends at most). A ``ledger`` from an earlier try
+    resumes it. Rules that cannot be settled raise :class:`PublishRunUnconfirmedError`.
     """
     args = study_path_args(study_id, mode)
     run = parse_choice(publish_run, PublishRun, "publish_run").value
@@ -187,8 +181,9 @@ class _Publish:
                 self.refusals.append(reply)
                 self.refused_rules.update(chunk)
                 self.results.update((r, _refused(r, reply)) for r in chunk)
-            else:
-                _take(reply, chunk, self.results, self.extras)
+            else:  # parse_publish_run: the chunk's rules in order, then anything unasked
+                self.results.update(zip(chunk, reply, strict=False))
+                self.extras.extend(reply[len(chunk) :])
             for rule_id in chunk:
                 result = self.results[rule_id]
                 if result.succeeded:
@@ -224,9 +219,7 @@ class _Publish:
         if self.unconfirmed:
             raise unconfirmed_error(self.ledger, self.ids, self.unconfirmed, results)
         if self.refusals and self.refused_rules == set(self.ids):
-            # Every rule refused as a whole (credentials, study, payload): nothing was applied,
-            # and the error says it all. (Each chunk still got its own reply.)
-            raise self.refusals[0].error
+            raise self.refusals[0].error  # every chunk refused as a whole: nothing applied
         return results
 
 
@@ -264,21 +257,6 @@ def _publish_request(path: str, chunk: list[str], *, idempotent: bool = False) -
         data_on_500=is_item_list,
         report_errors=True,
     )
-
-
-def _take(
-    reply: list[PublishRunResult],
-    chunk: list[str],
-    results: dict[str, PublishRunResult],
-    extras: list[PublishRunResult],
-) -> None:
-    """File a chunk's parsed items: its rules by id, anything unasked among the extras."""
-    wanted = set(chunk)
-    for item in reply:
-        if item.rule_id in wanted and item.rule_id not in results:
-            results[item.rule_id] = item
-        else:
-            extras.append(item)
 
 
 def _refused(rule_id: str, reply: Refused | Ambiguous) -> PublishRunResult:
