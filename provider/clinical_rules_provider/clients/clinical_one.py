@@ -61,9 +61,6 @@ def normal_id(value: str | None) -> str | None:
         return value
 
 
-# --- latest jobs of many rules ------------------------------------------------------------
-
-
 def latest_jobs(
     study: StudyRef,
     rule_ids: RuleIds,
@@ -104,9 +101,6 @@ def history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJo
         if exc.code != "NOT_FOUND":
             raise
         return []
-
-
-# --- cancel rule jobs and bulk job status -------------------------------------------------
 
 
 def cancel_rule_jobs(
@@ -235,9 +229,6 @@ def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple
         job_status=entries,
         missing_rule_ids=[r for r in requested if r not in reported],
     )
-
-
-# --- rerun history ------------------------------------------------------------------------
 
 
 def get_rerun_history(

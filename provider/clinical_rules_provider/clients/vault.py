@@ -39,6 +39,8 @@ MONITOR_PAGE_LIMIT = 200
 MONITOR_STATUS_FILTERS = (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.RUNNING)
 SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
 RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
+_MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
+_CANCEL_RESULTS = TypeAdapter(list[VaultJobCancelResult])
 
 
 def api_path(api_version: str, suffix: str) -> str:
@@ -86,9 +88,6 @@ def _data(response: httpx.Response, endpoint: str, kind: type, what: str) -> Any
     return data
 
 
-# --- cancel -------------------------------------------------------------------------------
-
-
 def cancel_jobs(
     job_ids: VaultJobIds, *, api_version: str = DEFAULT_API_VERSION
 ) -> Exchange[list[VaultJobCancelResult]]:
@@ -133,14 +132,16 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
         if not isinstance(item, dict):
             rows.append({"job_id": job_id, "response_status": "MISSING", "errors": [_MISSING_RESULT]})
         elif not by_id and (other := _named_id(item)) is not None and other != job_id:
-            rows.append(
-                {"job_id": job_id, "response_status": "MISMATCH", "errors": [_mismatch(job_id, other)]}
+            message = (
+                f"Vault's reply names job {other} where job {job_id} was expected: the cancel of job "
+                f"{job_id} is unconfirmed (check job {other} too)"
             )
+            error = {"type": "MISMATCHED_RESULT", "message": message}
+            rows.append({"job_id": job_id, "response_status": "MISMATCH", "errors": [error]})
         else:
             status = str(item.get("responseStatus") or "UNKNOWN")
             rows.append({"job_id": job_id, "response_status": status, "errors": item.get("errors")})
-    # One validation call for the whole chunk: ~2x faster than a model per item.
-    return _cancel_results_adapter().validate_python(rows)
+    return _CANCEL_RESULTS.validate_python(rows)  # one call for the chunk: ~2x faster than a model each
 
 
 def _named_id(item: Any) -> int | None:
@@ -151,25 +152,6 @@ def _named_id(item: Any) -> int | None:
         return None
     text = str(raw).strip()
     return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
-
-
-def _mismatch(job_id: int, other: int) -> dict[str, str]:
-    message = (
-        f"Vault's reply names job {other} where job {job_id} was expected: the cancel of job "
-        f"{job_id} is unconfirmed (check job {other} too)"
-    )
-    return {"type": "MISMATCHED_RESULT", "message": message}
-
-
-_MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
-
-
-@functools.cache
-def _cancel_results_adapter() -> TypeAdapter[list[VaultJobCancelResult]]:
-    return TypeAdapter(list[VaultJobCancelResult])
-
-
-# --- job status and monitors --------------------------------------------------------------
 
 
 def get_job_status(job_id: int, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
@@ -266,9 +248,6 @@ class JobMonitorPager:
             self.offset = 0
         else:
             self.done = True
-
-
-# --- the session's user ---------------------------------------------------------------------
 
 
 def current_user(*, api_version: str = DEFAULT_API_VERSION) -> Exchange[str]:
