@@ -12,8 +12,7 @@ import httpx
 from clinical_rules_provider._show import shown
 from clinical_rules_provider.clients._paging import SeenIds, paging_done
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
-from clinical_rules_provider.clients.clinical_one import study_path_args
-from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
+from clinical_rules_provider.clients.clinical_one import raise_for_error, study_path_args
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
 from clinical_rules_provider.models.clinical_one import RuleFilter, RuleListPage, RuleSummary
 from clinical_rules_provider.models.enums import PublishRun, RuleState, SortOrder, parse_choice, parse_choices

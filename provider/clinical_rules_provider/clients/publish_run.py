@@ -27,8 +27,12 @@ from clinical_rules_provider.clients.base import (
     parse_model,
     send_all,
 )
-from clinical_rules_provider.clients.clinical_one import normal_id, rule_id_list, study_path_args
-from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
+from clinical_rules_provider.clients.clinical_one import (
+    normal_id,
+    raise_for_error,
+    rule_id_list,
+    study_path_args,
+)
 from clinical_rules_provider.clients.publish_evidence import new_jobs, read_job_ids, read_snapshot
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import ClinicalOneAPIError, PublishRunUnconfirmedError
