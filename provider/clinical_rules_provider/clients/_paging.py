@@ -6,7 +6,7 @@ See docs/inferences.md ("paging termination", "job-monitor paging termination").
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from clinical_rules_provider.exceptions import ClinicalRulesError
 
@@ -17,36 +17,28 @@ K = TypeVar("K", bound=Hashable)
 MAX_DISTINCT_ITEMS = 250_000
 
 
-class SeenIds(Generic[K]):
-    """The ids a pager has yielded, over every page.
+def fresh_items(
+    seen: set[K], items: Iterable[T], key: Callable[[T], K], endpoint: str, error: type[ClinicalRulesError]
+) -> list[T]:
+    """The items whose id is not in ``seen`` (a pager's ids over every page), in page order, each
+    once; adds them to ``seen``.
 
     A page bringing nothing new ends paging, in whatever order the service repeats its pages;
     a service inventing ids without end is stopped at :data:`MAX_DISTINCT_ITEMS`, which also
-    bounds the memory the set takes.
+    bounds the memory ``seen`` takes.
     """
-
-    def __init__(self, endpoint: str, error: type[ClinicalRulesError]) -> None:
-        self._ids: set[K] = set()
-        self._endpoint = endpoint
-        self._error = error
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def fresh(self, items: Iterable[T], key: Callable[[T], K]) -> list[T]:
-        """The items whose id was never seen before, in page order, each once; remembers them."""
-        new = []
-        for item in items:
-            ident = key(item)
-            if ident not in self._ids:
-                self._ids.add(ident)
-                new.append(item)
-        if len(self._ids) > MAX_DISTINCT_ITEMS:
-            raise self._error(
-                f"{self._endpoint}: the service paged out more than {MAX_DISTINCT_ITEMS} distinct "
-                "items; stopping (it looks like it never ends)"
-            )
-        return new
+    new = []
+    for item in items:
+        ident = key(item)
+        if ident not in seen:
+            seen.add(ident)
+            new.append(item)
+    if len(seen) > MAX_DISTINCT_ITEMS:
+        raise error(
+            f"{endpoint}: the service paged out more than {MAX_DISTINCT_ITEMS} distinct items; stopping "
+            "(it looks like it never ends)"
+        )
+    return new
 
 
 def paging_done(offset: int, count: int, page_size: int, total: int | None, has_more: bool | None) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import SeenIds, paging_done
+from clinical_rules_provider.clients._paging import fresh_items, paging_done
 from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
 from clinical_rules_provider.clients.clinical_one import raise_for_error, study_path_args
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
@@ -110,9 +110,7 @@ class RulePager:
     offset: int = 0
     pages: int = 0
     done: bool = False
-    _seen: SeenIds[int | str | None] = field(
-        default_factory=lambda: SeenIds("list_rules", ClinicalOneAPIError)
-    )
+    _seen: set[int | str | None] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -150,7 +148,7 @@ class RulePager:
         page = parse_model(RuleListPage, body, "list_rules", error=ClinicalOneAPIError)
         rules = page.result_data
         self.pages += 1
-        fresh = self._seen.fresh(rules, _seen_key)
+        fresh = fresh_items(self._seen, rules, _seen_key, "list_rules", ClinicalOneAPIError)
         if not fresh:
             self.done = True
             return []

@@ -6,11 +6,10 @@ Vault reports most errors with HTTP 200 and ``responseStatus`` ``FAILURE``/``EXC
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +17,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import SeenIds, paging_done
+from clinical_rules_provider.clients._paging import fresh_items, paging_done
 from clinical_rules_provider.clients.base import (
     ApiRequest,
     Exchange,
@@ -182,9 +181,7 @@ class JobMonitorPager:
     offset: int = 0
     done: bool = False
     _status_index: int = 0
-    _seen: SeenIds[int] = dataclasses.field(
-        default_factory=lambda: SeenIds("list_job_monitors", VaultAPIError)
-    )
+    _seen: set[int] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -232,7 +229,7 @@ class JobMonitorPager:
         # Vault's "Retrieve Job Monitors" lists rows under ``jobs``; ``data`` is accepted too.
         rows = (body.get("jobs") or body.get("data")) if isinstance(body, dict) else None
         jobs = [parse_model(VaultJob, r, "list_job_monitors", error=VaultAPIError) for r in rows or []]
-        fresh = self._seen.fresh(jobs, lambda job: job.job_id)
+        fresh = fresh_items(self._seen, jobs, lambda job: job.job_id, "list_job_monitors", VaultAPIError)
         self.offset += len(jobs)
         details = body.get("responseDetails") or {}
         total = details.get("total") if isinstance(details, dict) else None
