@@ -1,8 +1,6 @@
 """Which rule jobs a wait is about, and whether they are done: shared by the rule-job sensor,
 its trigger and the publish operator's wait, so poke, reschedule and deferral decide alike.
-
-No Airflow and no I/O here: callers fetch the jobs (see
-:meth:`ClinicalOneHook.alatest_jobs`) and hand them to :meth:`RuleJobWatch.evaluate`.
+No Airflow and no I/O here: callers fetch the jobs and hand them to :meth:`RuleJobWatch.evaluate`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Transport-agnostic request descriptions and the exchange protocol shared by sync and async hooks.
 
-An *exchange* is a generator that yields what it needs sent (a batch of
-:class:`ApiRequest`, or a :class:`Delay`) and receives the matching responses. The
-sync hook drives it with ``httpx.Client``, the async hook with ``httpx.AsyncClient``;
-request building, chunking and parsing therefore exist exactly once.
+An *exchange* is a generator that yields what it needs sent (a batch of :class:`ApiRequest`,
+or a :class:`Delay`) and receives the replies; both transports drive it, so request building,
+chunking and parsing exist exactly once.
 """
 
 from __future__ import annotations
@@ -90,10 +89,8 @@ def send_one(request: ApiRequest) -> Generator[Step, list[Any] | None, Any]:
 
 
 def send_all(requests: list[ApiRequest]) -> Generator[Step, list[Any] | None, list[Any]]:
-    """Yield a batch of independent requests (sent concurrently by the async driver).
-
-    Each reply is the request's ``parse(response)``, or the response when it has no parser.
-    """
+    """Yield a batch of independent requests (sent concurrently by the async driver); each reply
+    is the request's ``parse(response)``, or the response when it has no parser."""
     responses = yield requests
     if responses is None or len(responses) != len(requests):
         raise RuntimeError("exchange driver answered a batch with the wrong number of responses")
@@ -119,11 +116,8 @@ _DATA_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, Ari
 
 @contextlib.contextmanager
 def reading_reply(endpoint: str) -> Iterator[None]:
-    """Turn any error raised while reading service data into :class:`UnexpectedResponseError`.
-
-    ``ValueError`` and the other built-in errors mean "bad input before sending" or a bug
-    to this provider's callers; a reply of the wrong shape is neither.
-    """
+    """Turn any error raised while reading service data into :class:`UnexpectedResponseError`
+    (a built-in error would mean "bad input before sending" or a bug to this provider's callers)."""
     try:
         yield
     except ClinicalRulesError:
@@ -144,11 +138,10 @@ def reply_for(request: ApiRequest, response: httpx.Response) -> Any:
 
 
 def decode_json(response: httpx.Response, endpoint: str) -> Any:
-    """Return the JSON body (``None`` for an empty or non-JSON error response).
+    """Return the JSON body (``None`` for an empty or non-JSON error response), memoised on the
+    response so the transport's check and the parser decode each body once.
 
-    An unparsable *2xx* body is a transient fault (a truncated answer or a proxy page)
-    and raises :class:`TransientServiceError`. The result is memoised on the response,
-    so the transport's check and the parser decode each body once.
+    An unparsable *2xx* body is a transient fault (a truncated answer or a proxy page).
     """
     if _JSON_KEY in response.extensions:
         return response.extensions[_JSON_KEY]
@@ -161,14 +154,13 @@ def decode_json(response: httpx.Response, endpoint: str) -> Any:
             status_code=response.status_code,
         ) from None
     except ValueError as exc:
-        if not response.is_success:
-            data = None
-        else:
+        if response.is_success:
             raise TransientServiceError(
                 f"{endpoint}: the service returned a body that is not valid JSON "
                 f"(HTTP {response.status_code}, {len(response.content)} bytes)",
                 status_code=response.status_code,
             ) from exc
+        data = None
     response.extensions[_JSON_KEY] = data
     return data
 

@@ -81,9 +81,8 @@ def latest_jobs(
 ) -> Exchange[dict[str, list[RuleJob]]]:
     """Recent jobs of each rule, keyed by uppercase compact rule id (every requested rule a key).
 
-    ``rerun_history``: one request per rule, sent as one batch (a rule whose history is
-    ``NOT_FOUND`` maps to ``[]``); ``job_status``: the bulk endpoint, 500 rules per request,
-    the latest job per rule unless ``history``. ``poll_endpoint`` was checked by the caller.
+    ``rerun_history``: one request per rule, in one batch (``NOT_FOUND``: ``[]``); ``job_status``:
+    the bulk endpoint, 500 rules per request, the latest job per rule unless ``history``.
     """
     ids = list(rule_ids)
     if poll_endpoint == "job_status":
@@ -161,11 +160,9 @@ def _job_statuses(
 def job_status_body(response: httpx.Response, endpoint: str) -> dict[str, Any]:
     """A ``JobStatusResponse`` whose entries can be read, or the error the reply stands for.
 
-    Oracle names the outcome ``errorMessage`` and fills it with ``"Success"`` on success, so
-    a 2xx reply carrying ``jobStatus`` is never an error envelope, whatever the text says. A
-    non-2xx reply is read only when it carries entries (a cancel's HTTP 500 with per-rule
-    results). A 2xx reply without ``jobStatus`` is an :class:`UnexpectedResponseError`: ids
-    were sent, and reading it as "no jobs" would report every rule as having none.
+    A 2xx reply carrying ``jobStatus`` is never an error envelope, whatever its ``errorMessage``
+    (Oracle's name for the outcome); a non-2xx one is read only when it carries entries (a
+    cancel's HTTP 500). A 2xx reply without ``jobStatus`` is no "no jobs" answer: ids were sent.
     """
     body = decode_json(response, endpoint)
     if _is_job_status_reply(body) and (response.is_success or has_job_entries(body)):
@@ -264,9 +261,8 @@ def history_request(
 def parse_rerun_history(response: httpx.Response, service_timezone: str = "UTC") -> RerunHistory:
     """Parse ``RuleHistoryResponse``; ``NOT_FOUND`` and other error statuses raise typed errors.
 
-    ``ruleHistory`` may be a list (the seed) or one object (Oracle's original page). A
-    successful reply without it is an :class:`UnexpectedResponseError` (only ``NOT_FOUND``
-    says a rule has no history).
+    A successful reply without ``ruleHistory`` is an :class:`UnexpectedResponseError` (only
+    ``NOT_FOUND`` says a rule has no history).
     """
     body = decode_json(response, "get_rerun_history")
     raise_for_error(response, body, "get_rerun_history")

@@ -53,11 +53,8 @@ DEFAULT_SETTLE_POLL_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Settle:
-    """How long to keep looking for a job after an ambiguous failure, and how often.
-
-    An update can be accepted (``Queued``) and start its job later: a rule is decided "not
-    applied" only after ``seconds`` without a new job, read every ``poll`` seconds.
-    """
+    """How long to keep looking for a job after an ambiguous failure (an update can be accepted,
+    ``Queued``, and start its job later), and how often."""
 
     seconds: float = DEFAULT_SETTLE_SECONDS
     poll: float = DEFAULT_SETTLE_POLL_SECONDS
