@@ -147,9 +147,7 @@ def _named_id(item: Any) -> int | None:
     """The job id a cancel item names (``data.id``), when it names a positive integer."""
     data = item.get("data") if isinstance(item, dict) else None
     raw = data.get("id") if isinstance(data, dict) else None
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        return None
-    text = str(raw).strip()
+    text = "" if isinstance(raw, bool) or not isinstance(raw, (int, str)) else str(raw).strip()
     return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
 
 
@@ -235,16 +233,12 @@ class JobMonitorPager:
         total = details.get("total") if isinstance(details, dict) else None
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         if not fresh or paging_done(self.offset, len(jobs), self.limit, total, None):
-            self._next_status()
+            if self._status_index + 1 < len(self.statuses):  # this walk is over: walk the next status
+                self._status_index += 1
+                self.offset = 0
+            else:
+                self.done = True
         return fresh
-
-    def _next_status(self) -> None:
-        """End this status's walk: start the next status at offset 0, or finish."""
-        if self._status_index + 1 < len(self.statuses):
-            self._status_index += 1
-            self.offset = 0
-        else:
-            self.done = True
 
 
 def current_user(*, api_version: str = DEFAULT_API_VERSION) -> Exchange[str]:
