@@ -1,11 +1,11 @@
-"""What makes the pagers end (``clients/_paging.py``): ids seen over every page, and a bound."""
+"""What makes the pagers end (``clients/base.py``): ids seen over every page, and a bound."""
 
 from __future__ import annotations
 
 import pytest
 
-from clinical_rules_provider.clients import _paging
-from clinical_rules_provider.clients._paging import fresh_items
+from clinical_rules_provider.clients import base
+from clinical_rules_provider.clients.base import fresh_items
 from clinical_rules_provider.exceptions import ClinicalOneAPIError, VaultAPIError
 
 
@@ -17,14 +17,14 @@ def test_fresh_items_keeps_new_items_in_page_order_once_each() -> None:
 
 
 def test_exactly_the_maximum_of_distinct_items_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_paging, "MAX_DISTINCT_ITEMS", 3)
+    monkeypatch.setattr(base, "MAX_DISTINCT_ITEMS", 3)
     assert fresh_items(set(), [1, 2, 3], lambda i: i, "list_rules", ClinicalOneAPIError) == [1, 2, 3]
 
 
 def test_one_more_distinct_item_than_the_maximum_is_the_given_error_naming_the_endpoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_paging, "MAX_DISTINCT_ITEMS", 3)
+    monkeypatch.setattr(base, "MAX_DISTINCT_ITEMS", 3)
     with pytest.raises(VaultAPIError) as info:
         fresh_items(set(), [1, 2, 3, 4], lambda i: i, "list_job_monitors", VaultAPIError)
     assert info.value.message == (

@@ -2,13 +2,13 @@
 
 An *exchange* is a generator that yields what it needs sent (a batch of :class:`ApiRequest`,
 or a :class:`Delay`) and receives the replies; both transports drive it, so request building,
-chunking and parsing exist exactly once.
+chunking and parsing exist exactly once. Pagers (:class:`Pager`) always end: :func:`fresh_items`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +22,7 @@ from clinical_rules_provider.exceptions import (
 )
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -104,6 +105,44 @@ class Pager(Protocol[T]):
     def next_request(self) -> ApiRequest | None: ...
 
     def feed(self, response: httpx.Response) -> list[T]: ...
+
+
+# No study has that many rules, no Vault that many unfinished jobs: a broken or hostile service.
+MAX_DISTINCT_ITEMS = 250_000
+
+
+def fresh_items(
+    seen: set[K], items: Iterable[T], key: Callable[[T], K], endpoint: str, error: type[ClinicalRulesError]
+) -> list[T]:
+    """The items whose id is not in ``seen`` (a pager's ids over every page), in page order, each
+    once; adds them to ``seen``. A page bringing nothing new ends paging, and more than
+    :data:`MAX_DISTINCT_ITEMS` ids is the service's ``error`` (docs/inferences.md, "paging
+    termination"), which also bounds the memory ``seen`` takes."""
+    new = []
+    for item in items:
+        ident = key(item)
+        if ident not in seen:
+            seen.add(ident)
+            new.append(item)
+    if len(seen) > MAX_DISTINCT_ITEMS:
+        raise error(
+            f"{endpoint}: the service paged out more than {MAX_DISTINCT_ITEMS} distinct items; stopping "
+            "(it looks like it never ends)"
+        )
+    return new
+
+
+def paging_done(offset: int, count: int, page_size: int, total: int | None, has_more: bool | None) -> bool:
+    """Whether a pager has read everything after a page of ``count`` items ending at ``offset``.
+
+    A given total decides first, then ``hasMore``: a server may cap its pages below the
+    requested size, so a short page ends paging only when neither is given.
+    """
+    if total is not None:
+        return offset >= total
+    if has_more is not None:
+        return not has_more
+    return count < page_size
 
 
 _JSON_KEY = "clinical_rules.json"

@@ -10,8 +10,13 @@ from typing import Any
 import httpx
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import fresh_items, paging_done
-from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
+from clinical_rules_provider.clients.base import (
+    ApiRequest,
+    decode_json,
+    fresh_items,
+    paging_done,
+    parse_model,
+)
 from clinical_rules_provider.clients.clinical_one import raise_for_error, study_path_args
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
 from clinical_rules_provider.models.clinical_one import RuleFilter, RuleListPage, RuleSummary

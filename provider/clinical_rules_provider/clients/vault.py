@@ -17,11 +17,12 @@ import httpx
 from pydantic import TypeAdapter
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import fresh_items, paging_done
 from clinical_rules_provider.clients.base import (
     ApiRequest,
     Exchange,
     decode_json,
+    fresh_items,
+    paging_done,
     parse_model,
     send_all,
     send_one,
