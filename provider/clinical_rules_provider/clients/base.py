@@ -53,22 +53,16 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class Ambiguous:
-    """The reply to a non-idempotent request that failed after it may have reached the service.
-
-    Whether the service acted is unknown: the exchange decides what to do (e.g. read the state
-    it would have changed) instead of the driver resending it blindly.
-    """
+    """The reply to a non-idempotent request that failed after it may have reached the service:
+    the exchange decides what to do (e.g. read the state it would have changed), not the driver."""
 
     error: ClinicalRulesError
 
 
 @dataclass(frozen=True)
 class Refused:
-    """The reply to a ``report_errors`` request that failed and provably changed nothing.
-
-    Refused (4xx, credentials), throttled past the retries, or never sent; for an idempotent
-    request, any failure.
-    """
+    """The reply to a ``report_errors`` request that failed and provably changed nothing (refused,
+    throttled past the retries, or never sent; for an idempotent request, any failure)."""
 
     error: ClinicalRulesError
 

@@ -115,10 +115,8 @@ def history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJo
 def cancel_rule_jobs(
     study: StudyRef, rule_ids: RuleIds, *, service_timezone: str = "UTC"
 ) -> Exchange[CancelRuleJobsResult]:
-    """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order.
-
-    A 500 carrying per-rule entries is parsed (each rule reported), not retried blindly.
-    """
+    """``PUT .../studies/{studyId}/{mode}/cancelRuleJob``, chunked by 500, merged in input order
+    (a 500 carrying per-rule entries is parsed, each rule reported, not retried blindly)."""
     path = CANCEL_RULE_JOB_PATH.format(**study.path_args())
     ids = list(rule_ids)
     return _job_statuses(
@@ -214,11 +212,8 @@ def _is_job_status_reply(body: Any) -> bool:
 
 
 def merge_job_status(model: type[R], requested: list[str], pages: Iterable[tuple[str, list[RuleJob]]]) -> R:
-    """Merge ``JobStatusResponse`` pages; entries follow input order, unknown extras go last.
-
-    An entry with neither a job id nor a status describes no job: the rule is reported in
-    ``missing_rule_ids`` like a rule the service left out.
-    """
+    """Merge ``JobStatusResponse`` pages; entries follow input order, unknown extras go last. An
+    entry with neither a job id nor a status describes no job: its rule is in ``missing_rule_ids``."""
     messages: list[str] = []
     entries: list[RuleJob] = []
     for outcome, page in pages:

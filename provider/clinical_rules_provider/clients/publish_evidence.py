@@ -1,10 +1,6 @@
-"""Clock-free evidence for publish runs: which jobs each rule had before the first send, and
-whether a new one has appeared since.
-
-A rule counts as applied only when a job id it did not have before the first send shows up;
-no worker time is compared with a service ``jobStartDate``. Read with the bulk ``jobStatus``
-endpoint (one request per 500 rules), or rerun history when the tenant refuses the bulk one
-(``4xx``: it is not in the references) or the caller asks for it.
+"""Clock-free evidence for publish runs: which job ids each rule had before the first send, and
+whether a new one has appeared since (no clock is compared). Read with the bulk ``jobStatus``
+endpoint, or rerun history when the tenant refuses the bulk one or the caller asks for it.
 """
 
 from __future__ import annotations
@@ -38,11 +34,8 @@ IdPairs = list[tuple[str | None, str | None]]
 def read_job_ids(
     args: Mapping[str, str], ids: list[str], endpoint: str, service_timezone: str
 ) -> Exchange[JobIds | Refused]:
-    """Each rule's known job ids (``[]``: none), or the :class:`Refused` reply of a failed read.
-
-    Failures come back as a value (``report_errors``), so a caller holding updates in doubt
-    can name them instead of losing them in a transport error.
-    """
+    """Each rule's known job ids (``[]``: none), or the :class:`Refused` reply of a failed read (a
+    value, so a caller holding updates in doubt can name them instead of losing them in an error)."""
     if endpoint == "job_status":
         path = JOB_STATUS_PATH.format(**args)
         requests = [
@@ -68,12 +61,9 @@ def read_job_ids(
 def read_snapshot(
     args: Mapping[str, str], ids: list[str], endpoint: str, service_timezone: str
 ) -> Exchange[tuple[str, JobIds]]:
-    """The job ids before the first send, and the endpoint that read them.
-
-    The bulk endpoint is tried first; a refusal that says it is unavailable (4xx, or a reply
-    not in its shape) falls back to rerun history. Any other failure is raised: nothing has
-    been sent yet, so the task can simply be retried.
-    """
+    """The job ids before the first send, and the endpoint that read them: rerun history when the
+    bulk endpoint is unavailable (4xx, or a reply not in its shape). Any other failure is raised:
+    nothing has been sent yet, so the task can simply be retried."""
     reply = yield from read_job_ids(args, ids, endpoint, service_timezone)
     if isinstance(reply, Refused) and endpoint == "job_status" and _endpoint_unavailable(reply.error):
         endpoint = "rerun_history"
@@ -106,12 +96,8 @@ def _history_job_ids(response: httpx.Response, service_timezone: str) -> IdPairs
 
 
 def _job_ids_page(response: httpx.Response) -> IdPairs:
-    """(rule id, job id) of each entry of a ``JobStatusResponse``, and nothing else.
-
-    Only ids are evidence, so no entry becomes a model (about 40 times cheaper on 500
-    entries). Entries of a failed reply prove nothing either way: an
-    :class:`UnexpectedResponseError`, so the snapshot falls back to rerun history.
-    """
+    """(rule id, job id) of each entry of a ``JobStatusResponse``; no entry becomes a model (40 times
+    cheaper on 500 entries). A failed reply's entries prove nothing: the snapshot falls back."""
     body = job_status_body(response, "get_job_status")
     if not response.is_success:
         raise UnexpectedResponseError(

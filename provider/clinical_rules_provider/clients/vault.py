@@ -33,7 +33,7 @@ from clinical_rules_provider.models.ids import chunked, page_size_value
 from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.vault import VaultEnvelope, VaultJob, VaultJobCancelResult
 
-DEFAULT_API_VERSION = "v26.1"
+DEFAULT_API_VERSION = "v26.1"  # a connection's own version is checked when it is read
 MONITOR_PAGE_LIMIT = 200
 # The job-monitor ``status`` filter takes only these, one per request (sent lowercase).
 MONITOR_STATUS_FILTERS = (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.RUNNING)
@@ -41,11 +41,6 @@ SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
 RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
 _MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
 _CANCEL_RESULTS = TypeAdapter(list[VaultJobCancelResult])
-
-
-def api_path(api_version: str, suffix: str) -> str:
-    """``/api/{version}/...``; the version is validated when the connection is read."""
-    return f"/api/{api_version}/{suffix}"
 
 
 def error_types(body: Any) -> set[str]:
@@ -92,7 +87,7 @@ def cancel_jobs(
     job_ids: VaultJobIds, *, api_version: str = DEFAULT_API_VERSION
 ) -> Exchange[list[VaultJobCancelResult]]:
     """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job."""
-    path = api_path(api_version, "services/jobs/actions/cancel")
+    path = f"/api/{api_version}/services/jobs/actions/cancel"
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     requests = [
         ApiRequest(
@@ -154,7 +149,7 @@ def _named_id(item: Any) -> int | None:
 
 def get_job_status(job_id: int, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
     """``GET /api/{v}/services/jobs/{job_id}``: one job instance (the id checked by the caller)."""
-    path = api_path(api_version, f"services/jobs/{job_id}")
+    path = f"/api/{api_version}/services/jobs/{job_id}"
     return send_one(ApiRequest("get_job_status", "GET", path, parse=parse_job_status))
 
 
@@ -218,9 +213,8 @@ class JobMonitorPager:
         params: dict[str, str | int] = {**self.params, "limit": self.limit, "offset": self.offset}
         if self.statuses:
             params["status"] = self.statuses[self._status_index]
-        return ApiRequest(
-            "list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params
-        )
+        path = f"/api/{self.api_version}/services/jobs/monitors"
+        return ApiRequest("list_job_monitors", "GET", path, params=params)
 
     def feed(self, response: httpx.Response) -> list[VaultJob]:
         """Parse one page, advance, and return the jobs not seen on any earlier page."""
@@ -243,12 +237,9 @@ class JobMonitorPager:
 
 
 def current_user(*, api_version: str = DEFAULT_API_VERSION) -> Exchange[str]:
-    """``GET /api/{v}/objects/users/me`` (Vault's "Validate Session User"): the user's id.
-
-    Used when the session did not come from a login this hook made (the ``session_id``
-    extra, or a session another hook cached), so the auth reply's ``userId`` is unknown.
-    """
-    path = api_path(api_version, "objects/users/me")
+    """``GET /api/{v}/objects/users/me`` (Vault's "Validate Session User"): the user's id, for a
+    session this hook did not log in itself (the ``session_id`` extra, or another hook's)."""
+    path = f"/api/{api_version}/objects/users/me"
     return send_one(ApiRequest("current_user", "GET", path, parse=parse_current_user))
 
 
@@ -271,7 +262,7 @@ def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
     return ApiRequest(
         "auth",
         "POST",
-        api_path(api_version, "auth"),
+        f"/api/{api_version}/auth",
         data={"username": username, "password": password},
         headers={"Accept": "application/json"},
     )
