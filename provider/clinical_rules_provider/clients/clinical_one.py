@@ -99,11 +99,8 @@ def latest_jobs(
 
 
 def history_jobs(response: httpx.Response, service_timezone: str) -> list[RuleJob]:
-    """A rule's jobs from its rerun history; only a body saying ``NOT_FOUND`` means it has none.
-
-    A bare 404 or a 404 envelope without that status is an error: read as "no jobs", it would
-    make reconciliation publish again, sensors wait silently and stale detection find nothing.
-    """
+    """A rule's jobs from its rerun history; only a body saying ``NOT_FOUND`` means it has none
+    (any other 404 read as "no jobs" would make reconciliation publish again)."""
     try:
         return parse_rerun_history(response, service_timezone).rule_history
     except ClinicalOneNotFoundError as exc:

@@ -100,12 +100,8 @@ def build_rule_filter(**filters: Any) -> RuleFilter:
 
 @dataclass
 class RulePager:
-    """Walks ``filteredlist`` pages, each rule yielded once, and can never loop forever.
-
-    It pages until ``totalCount`` (or ``total``) or ``hasMore`` say it is done, else until a
-    short page, and stops at a page bringing no rule it has not seen (docs/inferences.md,
-    "paging termination").
-    """
+    """Walks ``filteredlist`` pages, each rule yielded once, and can never loop forever
+    (docs/inferences.md, "paging termination")."""
 
     study_id: str
     mode: str

@@ -21,13 +21,12 @@ def job_key(job_id: object) -> str:
 
 @dataclass
 class PublishLedger:
-    """The state of one publish: snapshot, applied, failed; JSON-ready (see :meth:`to_json`).
+    """The state of one publish, JSON-ready (see :meth:`to_json`).
 
-    ``snapshot`` maps each rule to the job ids seen before the first send (``[]``: none);
-    ``endpoint`` is how they were read (later reads must use the same one, or ids would not
-    compare). ``applied`` maps a rule to the evidence (the reply, or the new job id);
-    ``failed`` to the reason the service gave. A rule in neither, once ``sent`` is true, may
-    have been sent and is unsettled. ``save`` (not serialized) is called on every change.
+    ``snapshot``: each rule's job ids before the first send, read through ``endpoint`` (later
+    reads must use the same one, or ids would not compare). ``applied``: the evidence (the reply,
+    or the new job id); ``failed``: the service's reason. A rule in neither, once ``sent``, is
+    unsettled. ``save`` (not serialized) is called on every change.
     """
 
     study_id: str = ""

@@ -105,11 +105,8 @@ def cancel_jobs(
 
 
 def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
-    """Map per-item results to job ids, cross-checked with the ids Vault names (``data.id``).
-
-    A named id that was not requested (or named twice) is never counted as cancelled; see
-    docs/inferences.md ("cancel results and job ids").
-    """
+    """Map per-item results to job ids, cross-checked with the ids Vault names (``data.id``): a named
+    id not requested (or named twice) is never counted as cancelled (docs/inferences.md)."""
     items = _data(response, "cancel_jobs", list, "per-job data list")[: len(requested)]
     named = [_named_id(item) for item in items]
     ids = [n for n in named if n is not None]
@@ -161,12 +158,9 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
 
 @dataclass
 class JobMonitorPager:
-    """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
-
-    One walk per ``status`` filter value (the reference documents one value per request);
-    each job is yielded once, and every walk ends (docs/inferences.md, "job-monitor paging
-    termination").
-    """
+    """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``,
+    one walk per ``status`` filter value, each job yielded once (docs/inferences.md, "job
+    monitors" and "job-monitor paging termination")."""
 
     api_version: str
     params: Mapping[str, str]
