@@ -127,7 +127,7 @@ class RuleJobWatch:
     def relevant(self, jobs: Iterable[RuleJob]) -> RuleJob | None:
         """The newest job of a rule that this watch counts."""
         if self.job_ids is not None:
-            return latest_job(j for j in jobs if normal_id(j.job_id) in self.job_ids)
+            return latest_job(j for j in jobs if normal_id(j.job_id, "jobId") in self.job_ids)
         assert self.started_after is not None
         return latest_job(
             j for j in jobs if j.job_start_date is not None and j.job_start_date >= self.started_after

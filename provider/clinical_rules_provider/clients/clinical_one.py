@@ -63,10 +63,11 @@ def rule_id_list(rule_ids: object) -> list[str]:
     return list(RuleIds.of(rule_ids))
 
 
-def normal_id(value: str | None) -> str | None:
-    """A reply's rule or job id in the compact uppercase form requests use (kept as is if malformed)."""
+def normal_id(value: str | None, field: str = "ruleId") -> str | None:
+    """A reply's ``ruleId`` or ``jobId`` in the compact uppercase form requests use (kept as is if
+    malformed)."""
     try:
-        return compact_id(value, "id")
+        return compact_id(value, field)
     except ValueError:
         return value
 
