@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
 
-from clinical_rules_provider.clients import base
+from clinical_rules_provider.clients import base, filtered_list, vault
 from clinical_rules_provider.clients.base import fresh_items
 from clinical_rules_provider.exceptions import ClinicalOneAPIError, VaultAPIError
+from tests.conftest import STUDY
+from tests.hostile._pages import monitor_row, rule_row
 
 
 def test_fresh_items_keeps_new_items_in_page_order_once_each() -> None:
@@ -31,3 +36,27 @@ def test_one_more_distinct_item_than_the_maximum_is_the_given_error_naming_the_e
         "list_job_monitors: the service paged out more than 3 distinct items; stopping "
         "(it looks like it never ends)"
     )
+
+
+def rows_page(body: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json=body, request=httpx.Request("GET", "https://service.test/x"))
+
+
+def test_the_rule_pager_stops_a_service_inventing_rules_with_its_endpoints_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(base, "MAX_DISTINCT_ITEMS", 2)
+    pager = filtered_list.RulePager.create(STUDY, "test")
+    with pytest.raises(ClinicalOneAPIError) as info:
+        pager.feed(rows_page({"resultData": [rule_row(n) for n in (1, 2, 3)]}))
+    assert info.value.message.startswith("list_rules: the service paged out more than 2 distinct items")
+
+
+def test_the_job_monitor_pager_stops_a_service_inventing_jobs_with_its_endpoints_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(base, "MAX_DISTINCT_ITEMS", 2)
+    pager = vault.JobMonitorPager.create()
+    with pytest.raises(VaultAPIError) as info:
+        pager.feed(rows_page({"responseStatus": "SUCCESS", "jobs": [monitor_row(n) for n in (1, 2, 3)]}))
+    assert info.value.message.startswith("list_job_monitors: the service paged out more than 2 distinct")

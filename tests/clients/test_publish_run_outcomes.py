@@ -64,6 +64,15 @@ def test_future_data_refused_in_every_chunk_raises_the_first_chunks_error() -> N
     assert info.value is REFUSED.error
 
 
+def test_future_data_leaves_the_callers_ledger_untouched() -> None:
+    # FutureData reconciles nothing: the publish state a task keeps (its ledger) is not its to write.
+    ledger = PublishLedger(study_id=STUDY, mode="test", publish_run="AllData", applied={RULE_B: "job 0B"})
+    before = ledger.to_json()
+    service = Service([lambda request: REFUSED, echo_publish], {})
+    service.run(pr.update_publish_run(STUDY, "test", "FutureData", IDS, ledger=ledger))
+    assert ledger.to_json() == before
+
+
 def test_future_data_reports_an_ambiguous_chunk_rule_by_rule_never_as_lost() -> None:
     # FutureData is idempotent, so a driver never answers it ambiguously; if one did, its rules
     # are reported failed like a refused chunk's, not dropped or reconciled.

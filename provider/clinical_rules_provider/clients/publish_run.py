@@ -100,12 +100,11 @@ def update_publish_run(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts: expected a positive integer, got {shown(attempts)}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    if run == PublishRun.FUTURE_DATA.value:  # no ledger: nothing to reconcile
-        return _Publish(path, ids, args, poll_endpoint, service_timezone, Settle(), PublishLedger()).future()
-    book = ledger if ledger is not None else PublishLedger()
+    future = run == PublishRun.FUTURE_DATA.value  # starts no job: nothing to reconcile, no ledger
+    book = PublishLedger() if future or ledger is None else ledger
     book.begin(args["study_id"], args["mode"], run)
     state = _Publish(path, ids, args, poll_endpoint, service_timezone, settle or Settle(), book)
-    return state.run(attempts)
+    return state.future() if future else state.run(attempts)
 
 
 @dataclass
@@ -246,7 +245,7 @@ def unconfirmed_error(
     )
 
 
-def _publish_request(path: str, chunk: list[str], *, idempotent: bool = False) -> ApiRequest:
+def _publish_request(path: str, chunk: list[str], *, idempotent: bool) -> ApiRequest:
     parse = functools.partial(parse_publish_run, requested=chunk)
     return ApiRequest(
         "update_publish_run",

@@ -140,7 +140,9 @@ def _named_id(item: Any) -> int | None:
     """The job id a cancel item names (``data.id``), when it names a positive integer."""
     data = item.get("data") if isinstance(item, dict) else None
     raw = data.get("id") if isinstance(data, dict) else None
-    text = "" if isinstance(raw, bool) or not isinstance(raw, (int, str)) else str(raw).strip()
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        return None
+    text = str(raw).strip()
     return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
 
 
