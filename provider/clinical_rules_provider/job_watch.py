@@ -1,8 +1,6 @@
 """Which rule jobs a wait is about, and whether they are done: shared by the rule-job sensor,
 its trigger and the publish operator's wait, so poke, reschedule and deferral decide alike.
-
-No Airflow and no I/O here: callers fetch the jobs (see
-:meth:`ClinicalOneHook.alatest_jobs`) and hand them to :meth:`RuleJobWatch.evaluate`.
+No Airflow and no I/O here: callers fetch the jobs and hand them to :meth:`RuleJobWatch.evaluate`.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from clinical_rules_provider._state import WARNED_STATUSES
+from clinical_rules_provider.clients.clinical_one import normal_id
 from clinical_rules_provider.job_options import failure_status_set
 from clinical_rules_provider.models.clinical_one import RuleJob, latest_job
 from clinical_rules_provider.models.enums import RULE_JOB_FAILURE_STATUSES, rule_job_phase, vault_job_phase
@@ -128,7 +127,7 @@ class RuleJobWatch:
     def relevant(self, jobs: Iterable[RuleJob]) -> RuleJob | None:
         """The newest job of a rule that this watch counts."""
         if self.job_ids is not None:
-            return latest_job(j for j in jobs if _compact(j.job_id) in self.job_ids)
+            return latest_job(j for j in jobs if normal_id(j.job_id, "jobId") in self.job_ids)
         assert self.started_after is not None
         return latest_job(
             j for j in jobs if j.job_start_date is not None and j.job_start_date >= self.started_after
@@ -155,13 +154,6 @@ class RuleJobWatch:
         return outcome
 
 
-def _compact(job_id: str | None) -> str | None:
-    try:
-        return compact_id(job_id, "jobId")
-    except ValueError:
-        return job_id
-
-
 @dataclass(frozen=True)
 class VaultWatchOutcome(Outcome[int, str]):
     """The verdict of one poll over Vault jobs: each job id with its status."""
@@ -173,7 +165,6 @@ def evaluate_vault_jobs(
     statuses: Mapping[int, str | None], failure_statuses: frozenset[str]
 ) -> VaultWatchOutcome:
     """Classify each job's status; unknown statuses keep waiting."""
-
     outcome = VaultWatchOutcome()
     for job_id, status in statuses.items():
         text = status or ""

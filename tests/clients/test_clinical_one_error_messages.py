@@ -1,4 +1,4 @@
-"""What Clinical One error envelopes and bare HTTP errors say (``clients/clinical_one_errors.py``):
+"""What Clinical One error envelopes and bare HTTP errors say (``clients/clinical_one.py``):
 the exact message, code and details a caller sees."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clinical_rules_provider.clients.clinical_one_errors import envelope_error, raise_for_error
+from clinical_rules_provider.clients.clinical_one import envelope_error, raise_for_error
 from clinical_rules_provider.exceptions import (
     AuthenticationError,
     ClinicalOneAPIError,

@@ -1,4 +1,4 @@
-"""Clinical One error envelopes -> typed exceptions (``clients.clinical_one_errors``)."""
+"""Clinical One error envelopes -> typed exceptions (``clients/clinical_one.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clinical_rules_provider.clients.clinical_one_errors import (
+from clinical_rules_provider.clients.clinical_one import (
     envelope_error,
     error_class_for,
     raise_for_error,

@@ -93,7 +93,7 @@ def test_an_unreadable_job_status_body_names_the_endpoint() -> None:
 
 
 def publish_reply(status: int, body: Any = None, *, content: bytes | None = None) -> Any:
-    request = pr._publish_request("/x", [RULE_A, RULE_B])
+    request = pr._publish_request("/x", [RULE_A, RULE_B], idempotent=False)
     return pr.parse_publish_run(make_response(request, status, body, content=content), [RULE_A, RULE_B])
 
 

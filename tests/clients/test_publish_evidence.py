@@ -13,6 +13,7 @@ from clinical_rules_provider.clients.base import ApiRequest, Refused, reply_for
 from clinical_rules_provider.clients.clinical_one import study_path_args
 from clinical_rules_provider.exceptions import (
     ClinicalOneAPIError,
+    ClinicalOneNotFoundError,
     ClinicalOneServerError,
     ClinicalOneValidationError,
     ClinicalRulesError,
@@ -141,6 +142,15 @@ def test_history_job_ids_are_read_per_rule_and_not_found_means_none() -> None:
     jobs, requests = run(pe.read_job_ids(ARGS, [RULE_A, RULE_B], "rerun_history", "UTC"), answer)
     assert jobs == {RULE_A: [JOB_1, JOB_2], RULE_B: []}
     assert requests[0].path == f"/ec-rule-svc/rest/v1.0/studies/{STUDY}/test/rerunhistory/{RULE_A}"
+
+
+def test_a_history_404_without_a_not_found_status_is_refused_not_read_as_no_jobs() -> None:
+    # docs/inferences.md: only a body saying NOT_FOUND means a rule has no jobs; read as "none",
+    # an errorMessage envelope would let reconciliation publish again.
+    body = {"errorMessage": "gone", "errorCode": "C1-404"}
+    reply, _ = run(pe.read_job_ids(ARGS, [RULE_A], "rerun_history", "UTC"), lambda r: (404, body))
+    assert isinstance(reply, Refused)
+    assert (type(reply.error), reply.error.code) == (ClinicalOneNotFoundError, "C1-404")
 
 
 def test_a_refused_history_read_is_the_reply() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from clinical_rules_provider.clients import publish_run as pr
-from clinical_rules_provider.clients.base import ApiRequest, Refused
+from clinical_rules_provider.clients.base import Ambiguous, ApiRequest, Refused
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import (
     ClinicalOneServerError,
@@ -62,6 +62,28 @@ def test_future_data_refused_in_every_chunk_raises_the_first_chunks_error() -> N
     with pytest.raises(ClinicalOneValidationError) as info:
         future_data(service, IDS)
     assert info.value is REFUSED.error
+
+
+def test_future_data_leaves_the_callers_ledger_untouched() -> None:
+    # FutureData reconciles nothing: the publish state a task keeps (its ledger) is not its to write.
+    ledger = PublishLedger(study_id=STUDY, mode="test", publish_run="AllData", applied={RULE_B: "job 0B"})
+    before = ledger.to_json()
+    service = Service([lambda request: REFUSED, echo_publish], {})
+    service.run(pr.update_publish_run(STUDY, "test", "FutureData", IDS, ledger=ledger))
+    assert ledger.to_json() == before
+
+
+def test_future_data_reports_an_ambiguous_chunk_rule_by_rule_never_as_lost() -> None:
+    # FutureData is idempotent, so a driver never answers it ambiguously; if one did, its rules
+    # are reported failed like a refused chunk's, not dropped or reconciled.
+    ambiguous = Ambiguous(ClinicalOneServerError("update_publish_run: down", status_code=502))
+    results = future_data(Service([lambda request: ambiguous, echo_publish], {}), IDS)
+    assert [r.rule_id for r in results] == IDS
+    assert results[0].job_status is PublishJobStatus.FAILED and not results[0].reconciled
+    assert results[0].error is not None and results[0].error.error_message == (
+        "chunk refused: update_publish_run: down | http=502"
+    )
+    assert results[500].succeeded
 
 
 def test_a_rule_an_earlier_try_applied_is_reported_reconciled_with_that_evidence() -> None:

@@ -51,7 +51,7 @@ def test_the_unconfirmed_error_carries_the_results_known() -> None:
 
 
 def test_publish_requests_read_a_500_listing_items_as_data() -> None:
-    (request,) = [r for r in pr._publish_future_data("/x", [RULE_A]).send(None)]
+    (request,) = [r for r in pr.update_publish_run(STUDY, "test", "FutureData", [RULE_A]).send(None)]
     assert request.data_on_500 is not None
     assert request.data_on_500([{"ruleId": RULE_A}]) is True
 

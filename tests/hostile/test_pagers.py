@@ -128,10 +128,10 @@ def test_rule_pager_yields_a_rule_repeated_within_one_page_once() -> None:
 
 
 def test_pagers_refuse_a_service_that_invents_ids_without_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    from clinical_rules_provider.clients import _paging
+    from clinical_rules_provider.clients import base
     from clinical_rules_provider.exceptions import VaultAPIError
 
-    monkeypatch.setattr(_paging, "MAX_DISTINCT_ITEMS", 5)
+    monkeypatch.setattr(base, "MAX_DISTINCT_ITEMS", 5)
     pager = vault.JobMonitorPager.create(page_size=PAGE)
 
     def page(number: int) -> httpx.Response:

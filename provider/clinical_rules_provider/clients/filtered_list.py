@@ -10,10 +10,14 @@ from typing import Any
 import httpx
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import SeenIds, paging_done
-from clinical_rules_provider.clients.base import ApiRequest, decode_json, parse_model
-from clinical_rules_provider.clients.clinical_one import study_path_args
-from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
+from clinical_rules_provider.clients.base import (
+    ApiRequest,
+    decode_json,
+    fresh_items,
+    paging_done,
+    parse_model,
+)
+from clinical_rules_provider.clients.clinical_one import raise_for_error, study_path_args
 from clinical_rules_provider.exceptions import ClinicalOneAPIError
 from clinical_rules_provider.models.clinical_one import RuleFilter, RuleListPage, RuleSummary
 from clinical_rules_provider.models.enums import PublishRun, RuleState, SortOrder, parse_choice, parse_choices
@@ -96,16 +100,8 @@ def build_rule_filter(**filters: Any) -> RuleFilter:
 
 @dataclass
 class RulePager:
-    """Walks ``filteredlist`` pages and can never loop forever.
-
-    When the reply gives ``totalCount`` (or ``total``) or ``hasMore``, it pages until they
-    say it is done, so a server capping pages below the requested size loses no rule; without
-    them it stops on a short or empty page. Either way it stops when a page brings no rule it
-    has not seen on *any* earlier page: a server that ignores
-    paging, or serves alternating, rotating or shuffled pages, cannot cause an endless
-    loop. Each rule is yielded exactly once; memory grows with the distinct rule ids only,
-    and more than :data:`~clinical_rules_provider.clients._paging.MAX_DISTINCT_ITEMS` of them is a service error.
-    """
+    """Walks ``filteredlist`` pages, each rule yielded once, and can never loop forever
+    (docs/inferences.md, "paging termination")."""
 
     study_id: str
     mode: str
@@ -115,9 +111,7 @@ class RulePager:
     offset: int = 0
     pages: int = 0
     done: bool = False
-    _seen: SeenIds[int | str | None] = field(
-        default_factory=lambda: SeenIds("list_rules", ClinicalOneAPIError)
-    )
+    _seen: set[int | str | None] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -155,7 +149,7 @@ class RulePager:
         page = parse_model(RuleListPage, body, "list_rules", error=ClinicalOneAPIError)
         rules = page.result_data
         self.pages += 1
-        fresh = self._seen.fresh(rules, _seen_key)
+        fresh = fresh_items(self._seen, rules, _seen_key, "list_rules", ClinicalOneAPIError)
         if not fresh:
             self.done = True
             return []

@@ -1,17 +1,14 @@
 """What one publish has established so far, in a form that can outlive the try that wrote it.
 
-A publish-run PUT is not idempotent, and the only evidence that one was applied without a
-reply is a rule job the service started for it. :class:`PublishLedger` holds the job ids each
-rule had *before* the first send (the snapshot), and the rules already settled as applied or
-failed. The operator saves it to Airflow's task state store (3.3+) each time it changes, the
-first time before anything is sent, so a retried try reconciles instead of publishing again.
-Kept free of Airflow imports, like the rest of ``clients/``.
+The operator saves it to Airflow's task state store (3.3+) each time it changes, the first
+time before anything is sent, so a retried try reconciles instead of publishing again (the
+guide "Republish rules"). Kept free of Airflow imports, like the rest of ``clients/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 LEDGER_VERSION = 1
@@ -24,13 +21,12 @@ def job_key(job_id: object) -> str:
 
 @dataclass
 class PublishLedger:
-    """The state of one publish: snapshot, applied, failed; JSON-ready (see :meth:`to_json`).
+    """The state of one publish, JSON-ready (see :meth:`to_json`).
 
-    ``snapshot`` maps each rule to the job ids seen before the first send (``[]``: none);
-    ``endpoint`` is how they were read (later reads must use the same one, or ids would not
-    compare). ``applied`` maps a rule to the evidence (the reply, or the new job id);
-    ``failed`` to the reason the service gave. A rule in neither, once ``sent`` is true, may
-    have been sent and is unsettled. ``save`` (not serialized) is called on every change.
+    ``snapshot``: each rule's job ids before the first send, read through ``endpoint`` (later
+    reads must use the same one, or ids would not compare). ``applied``: the evidence (the reply,
+    or the new job id); ``failed``: the service's reason. A rule in neither, once ``sent``, is
+    unsettled. ``save`` (not serialized) is called on every change.
     """
 
     study_id: str = ""
@@ -64,17 +60,9 @@ class PublishLedger:
             self.save(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": LEDGER_VERSION,
-            "study_id": self.study_id,
-            "mode": self.mode,
-            "publish_run": self.publish_run,
-            "endpoint": self.endpoint,
-            "snapshot": self.snapshot,
-            "applied": self.applied,
-            "failed": self.failed,
-            "sent": self.sent,
-        }
+        """Every field but ``save``, with the format's version."""
+        state = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "save"}
+        return {"version": LEDGER_VERSION, **state}
 
     @classmethod
     def from_json(
@@ -97,6 +85,3 @@ class PublishLedger:
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
-
-
-__all__ = ["PublishLedger", "job_key"]

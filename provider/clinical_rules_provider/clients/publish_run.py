@@ -1,11 +1,9 @@
 """The Clinical One publish-run endpoint: requests, parser, and the reconciling exchange.
 
 Publishing ``AllData`` is the one non-idempotent call: each accepted PUT starts new rule jobs.
-So before the first send each rule's known job ids are read (:mod:`.publish_evidence`), and a
-chunk whose reply is lost counts as applied only for the rules that since got a job id not in
-that snapshot; no worker or service clock takes part. ``FutureData`` starts no job (see the
-docs page "Inferences and overrides") and is harmless to resend: it is retried like a read.
-Chunks are independent: one refused chunk never cancels or hides another.
+So a chunk whose reply is lost counts as applied only for the rules that got a job id not in
+the snapshot read before the first send (:mod:`.publish_evidence`); see the guide "Republish
+rules" ("Lost replies"). Chunks are independent: one refused chunk never hides another.
 """
 
 from __future__ import annotations
@@ -29,8 +27,12 @@ from clinical_rules_provider.clients.base import (
     parse_model,
     send_all,
 )
-from clinical_rules_provider.clients.clinical_one import normal_rule_id, rule_id_list, study_path_args
-from clinical_rules_provider.clients.clinical_one_errors import raise_for_error
+from clinical_rules_provider.clients.clinical_one import (
+    normal_id,
+    raise_for_error,
+    rule_id_list,
+    study_path_args,
+)
 from clinical_rules_provider.clients.publish_evidence import new_jobs, read_job_ids, read_snapshot
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import ClinicalOneAPIError, PublishRunUnconfirmedError
@@ -51,11 +53,8 @@ DEFAULT_SETTLE_POLL_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Settle:
-    """How long to keep looking for a job after an ambiguous failure, and how often.
-
-    An update can be accepted (``Queued``) and start its job later: a rule is decided "not
-    applied" only after ``seconds`` without a new job, read every ``poll`` seconds.
-    """
+    """How long to keep looking for a job after an ambiguous failure (an update can be accepted,
+    ``Queued``, and start its job later), and how often."""
 
     seconds: float = DEFAULT_SETTLE_SECONDS
     poll: float = DEFAULT_SETTLE_POLL_SECONDS
@@ -89,14 +88,10 @@ def update_publish_run(
 ) -> Exchange[list[PublishRunResult]]:
     """``PUT .../rulemgt/studies/{studyId}/{mode}/{publishRun}``, chunked by 500, results in input order.
 
-    ``AllData``: the rules' job ids are read first (``poll_endpoint``: the bulk job status,
-    falling back to rerun history, or rerun history only) and recorded in ``ledger`` before
-    the first send. After an ambiguous failure a rule is applied when a new job id appears
-    within ``settle``; without one it is sent again, at most ``attempts`` sends in all. A
-    ``ledger`` from an earlier try resumes it: applied rules are not sent again, and rules
-    that try may have sent are reconciled first. Raises
-    :class:`~clinical_rules_provider.exceptions.PublishRunUnconfirmedError` naming the
-    applied, failed and unconfirmed rules when some cannot be settled.
+    ``AllData``: the job ids read first (``poll_endpoint``) are recorded in ``ledger`` before
+    the first send; a rule whose reply is lost is applied when a new job id appears within
+    ``settle``, else sent again (``attempts`` sends at most). A ``ledger`` from an earlier try
+    resumes it. Rules that cannot be settled raise :class:`PublishRunUnconfirmedError`.
     """
     args = study_path_args(study_id, mode)
     run = parse_choice(publish_run, PublishRun, "publish_run").value
@@ -105,35 +100,16 @@ def update_publish_run(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts: expected a positive integer, got {shown(attempts)}")
     path = PUBLISH_RUN_PATH.format(publish_run=run, **args)
-    if run == PublishRun.FUTURE_DATA.value:
-        return _publish_future_data(path, ids)
-    book = ledger if ledger is not None else PublishLedger()
+    future = run == PublishRun.FUTURE_DATA.value  # starts no job: nothing to reconcile, no ledger
+    book = PublishLedger() if future or ledger is None else ledger
     book.begin(args["study_id"], args["mode"], run)
     state = _Publish(path, ids, args, poll_endpoint, service_timezone, settle or Settle(), book)
-    return state.run(attempts)
-
-
-def _publish_future_data(path: str, ids: list[str]) -> Exchange[list[PublishRunResult]]:
-    """``FutureData`` starts no job and is harmless to repeat: retried like a read, never reconciled."""
-    chunks = list(chunked(ids))
-    replies = yield from send_all([_publish_request(path, c, idempotent=True) for c in chunks])
-    results: dict[str, PublishRunResult] = {}
-    extras: list[PublishRunResult] = []
-    refusals: list[Refused | Ambiguous] = []
-    for chunk, reply in zip(chunks, replies, strict=True):
-        if isinstance(reply, (Refused, Ambiguous)):
-            refusals.append(reply)
-            results.update((r, _refused(r, reply)) for r in chunk)
-        else:
-            _take(reply, chunk, results, extras)
-    if len(refusals) == len(chunks):
-        raise refusals[0].error  # nothing changed anywhere: the error itself is the answer
-    return [results[r] for r in ids] + extras
+    return state.future() if future else state.run(attempts)
 
 
 @dataclass
 class _Publish:
-    """One ``AllData`` publish: snapshot, independent chunks, settle, resend, report."""
+    """One publish: snapshot, independent chunks, settle, resend, report (``FutureData``: send, report)."""
 
     path: str
     ids: list[str]
@@ -145,14 +121,16 @@ class _Publish:
     results: dict[str, PublishRunResult] = field(default_factory=dict)
     extras: list[PublishRunResult] = field(default_factory=list)
     unconfirmed: dict[str, str] = field(default_factory=dict)
-    refusals: list[Refused] = field(default_factory=list)
+    refusals: list[Refused | Ambiguous] = field(default_factory=list)
     refused_rules: set[str] = field(default_factory=set)
 
     def run(self, attempts: int) -> Exchange[list[PublishRunResult]]:
         book = self.ledger
         for rule_id in self.ids:
             if rule_id in book.applied:
-                self.results[rule_id] = _earlier(rule_id, book.applied[rule_id])
+                self.results[rule_id] = _reconciled(
+                    rule_id, f"Applied by an earlier try ({book.applied[rule_id]})."
+                )
         todo = [r for r in self.ids if r not in book.applied]
         missing = [r for r in todo if r not in book.snapshot]
         if missing:
@@ -185,21 +163,27 @@ class _Publish:
             self.unconfirmed[rule_id] = f"sent {sends} time(s), every reply lost, and no new job appeared"
         return self._finish()
 
-    def _send(self, rule_ids: list[str]) -> Exchange[list[str]]:
+    def future(self) -> Exchange[list[PublishRunResult]]:
+        """``FutureData`` starts no job and is harmless to repeat: retried like a read, never reconciled."""
+        yield from self._send(self.ids, idempotent=True)
+        return self._finish()
+
+    def _send(self, rule_ids: list[str], idempotent: bool = False) -> Exchange[list[str]]:
         """Send the chunks side by side; returns the rules whose reply was lost."""
         chunks = list(chunked(rule_ids))
-        replies = yield from send_all([_publish_request(self.path, c) for c in chunks])
+        replies = yield from send_all([_publish_request(self.path, c, idempotent=idempotent) for c in chunks])
         lost: list[str] = []
         for chunk, reply in zip(chunks, replies, strict=True):
-            if isinstance(reply, Ambiguous):
+            if isinstance(reply, Ambiguous) and not idempotent:
                 lost.extend(chunk)
                 continue
-            if isinstance(reply, Refused):
+            if isinstance(reply, (Refused, Ambiguous)):
                 self.refusals.append(reply)
                 self.refused_rules.update(chunk)
                 self.results.update((r, _refused(r, reply)) for r in chunk)
-            else:
-                _take(reply, chunk, self.results, self.extras)
+            else:  # parse_publish_run: the chunk's rules in order, then anything unasked
+                self.results.update(zip(chunk, reply, strict=False))
+                self.extras.extend(reply[len(chunk) :])
             for rule_id in chunk:
                 result = self.results[rule_id]
                 if result.succeeded:
@@ -222,7 +206,9 @@ class _Publish:
                 return []
             for rule_id, job_id in new_jobs(self.ledger.snapshot, current).items():
                 self.ledger.applied[rule_id] = f"job {job_id}"
-                self.results[rule_id] = _reconciled(rule_id, job_id)
+                self.results[rule_id] = _reconciled(
+                    rule_id, f"Reply lost; job {job_id}, not there before the first send, shows the update."
+                )
             doubt = [r for r in doubt if r not in self.ledger.applied]
             if not doubt:
                 break
@@ -233,9 +219,7 @@ class _Publish:
         if self.unconfirmed:
             raise unconfirmed_error(self.ledger, self.ids, self.unconfirmed, results)
         if self.refusals and self.refused_rules == set(self.ids):
-            # Every rule refused as a whole (credentials, study, payload): nothing was applied,
-            # and the error says it all. (Each chunk still got its own reply.)
-            raise self.refusals[0].error
+            raise self.refusals[0].error  # every chunk refused as a whole: nothing applied
         return results
 
 
@@ -261,7 +245,7 @@ def unconfirmed_error(
     )
 
 
-def _publish_request(path: str, chunk: list[str], *, idempotent: bool = False) -> ApiRequest:
+def _publish_request(path: str, chunk: list[str], *, idempotent: bool) -> ApiRequest:
     parse = functools.partial(parse_publish_run, requested=chunk)
     return ApiRequest(
         "update_publish_run",
@@ -275,21 +259,6 @@ def _publish_request(path: str, chunk: list[str], *, idempotent: bool = False) -
     )
 
 
-def _take(
-    reply: list[PublishRunResult],
-    chunk: list[str],
-    results: dict[str, PublishRunResult],
-    extras: list[PublishRunResult],
-) -> None:
-    """File a chunk's parsed items: its rules by id, anything unasked among the extras."""
-    wanted = set(chunk)
-    for item in reply:
-        if item.rule_id in wanted and item.rule_id not in results:
-            results[item.rule_id] = item
-        else:
-            extras.append(item)
-
-
 def _refused(rule_id: str, reply: Refused | Ambiguous) -> PublishRunResult:
     """A rule of a chunk the service refused as a whole (nothing was applied)."""
     error = reply.error
@@ -301,26 +270,11 @@ def _refused(rule_id: str, reply: Refused | Ambiguous) -> PublishRunResult:
     )
 
 
-def _reconciled(rule_id: str, job_id: str) -> PublishRunResult:
-    """The result of a rule whose reply was lost but whose new job shows the update happened."""
+def _reconciled(rule_id: str, evidence: str) -> PublishRunResult:
+    """A rule applied without a reply of this try: a new job shows it, or an earlier try did it."""
+    outcome = PublishRunOutcome(status="reconciled", result=evidence)
     return PublishRunResult(
-        rule_id=rule_id,
-        job_status=PublishJobStatus.SUCCESS,
-        reconciled=True,
-        result=PublishRunOutcome(
-            status="reconciled",
-            result=f"Reply lost; job {job_id}, not there before the first send, shows the update.",
-        ),
-    )
-
-
-def _earlier(rule_id: str, evidence: str) -> PublishRunResult:
-    """A rule an earlier try of the same task already applied: not sent again."""
-    return PublishRunResult(
-        rule_id=rule_id,
-        job_status=PublishJobStatus.SUCCESS,
-        reconciled=True,
-        result=PublishRunOutcome(status="reconciled", result=f"Applied by an earlier try ({evidence})."),
+        rule_id=rule_id, job_status=PublishJobStatus.SUCCESS, reconciled=True, result=outcome
     )
 
 
@@ -340,7 +294,7 @@ def parse_publish_run(response: httpx.Response, requested: list[str]) -> list[Pu
     extras: list[PublishRunResult] = []
     for raw in body:
         item = parse_model(PublishRunResult, raw, "update_publish_run", error=ClinicalOneAPIError)
-        key = normal_rule_id(item.rule_id)
+        key = normal_id(item.rule_id)
         if key in requested and key not in by_id:
             item.rule_id = key
             by_id[key] = item

@@ -6,11 +6,10 @@ Vault reports most errors with HTTP 200 and ``responseStatus`` ``FAILURE``/``EXC
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,11 +17,12 @@ import httpx
 from pydantic import TypeAdapter
 
 from clinical_rules_provider._show import shown
-from clinical_rules_provider.clients._paging import SeenIds, paging_done
 from clinical_rules_provider.clients.base import (
     ApiRequest,
     Exchange,
     decode_json,
+    fresh_items,
+    paging_done,
     parse_model,
     send_all,
     send_one,
@@ -33,17 +33,14 @@ from clinical_rules_provider.models.ids import chunked, page_size_value
 from clinical_rules_provider.models.refs import VaultJobIds
 from clinical_rules_provider.models.vault import VaultEnvelope, VaultJob, VaultJobCancelResult
 
-DEFAULT_API_VERSION = "v26.1"
+DEFAULT_API_VERSION = "v26.1"  # a connection's own version is checked when it is read
 MONITOR_PAGE_LIMIT = 200
 # The job-monitor ``status`` filter takes only these, one per request (sent lowercase).
 MONITOR_STATUS_FILTERS = (VaultJobStatus.SCHEDULED, VaultJobStatus.QUEUED, VaultJobStatus.RUNNING)
 SESSION_ERRORS = frozenset({"INVALID_SESSION_ID"})
 RATE_LIMIT_ERRORS = frozenset({"API_LIMIT_EXCEEDED"})
-
-
-def api_path(api_version: str, suffix: str) -> str:
-    """``/api/{version}/...``; the version is validated when the connection is read."""
-    return f"/api/{api_version}/{suffix}"
+_MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
+_CANCEL_RESULTS = TypeAdapter(list[VaultJobCancelResult])
 
 
 def error_types(body: Any) -> set[str]:
@@ -86,17 +83,11 @@ def _data(response: httpx.Response, endpoint: str, kind: type, what: str) -> Any
     return data
 
 
-# --- cancel -------------------------------------------------------------------------------
-
-
 def cancel_jobs(
     job_ids: VaultJobIds, *, api_version: str = DEFAULT_API_VERSION
 ) -> Exchange[list[VaultJobCancelResult]]:
-    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job.
-
-    ``job_ids`` were checked at the boundary (:meth:`VaultJobIds.of`); trusted here.
-    """
-    path = api_path(api_version, "services/jobs/actions/cancel")
+    """``POST /api/{v}/services/jobs/actions/cancel``, 500 per request, one result per job."""
+    path = f"/api/{api_version}/services/jobs/actions/cancel"
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     requests = [
         ApiRequest(
@@ -109,25 +100,13 @@ def cancel_jobs(
         )
         for chunk in chunked(list(job_ids))
     ]
-    return _cancel_exchange(requests)
-
-
-def _cancel_exchange(requests: list[ApiRequest]) -> Exchange[list[VaultJobCancelResult]]:
     pages: list[list[VaultJobCancelResult]] = yield from send_all(requests)
     return [result for page in pages for result in page]
 
 
 def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJobCancelResult]:
-    """Map per-item results to job ids, cross-checked with the ids Vault names.
-
-    Vault returns the items in request order; a ``SUCCESS`` item names its job
-    (``data.id``), a ``FAILURE`` item does not. When the named ids are requested ids, each
-    named item goes to its job and the unnamed ones fill the other jobs in order (a
-    reordered reply is read right). A named id that was not requested (or named twice)
-    cannot be matched: the job at that position is reported not cancelled with a reason
-    naming both ids, never counted as cancelled. Fewer items than jobs: the rest are
-    reported as failures.
-    """
+    """Map per-item results to job ids, cross-checked with the ids Vault names (``data.id``): a named
+    id not requested (or named twice) is never counted as cancelled (docs/inferences.md)."""
     items = _data(response, "cancel_jobs", list, "per-job data list")[: len(requested)]
     named = [_named_id(item) for item in items]
     ids = [n for n in named if n is not None]
@@ -145,14 +124,16 @@ def parse_cancel(response: httpx.Response, requested: list[int]) -> list[VaultJo
         if not isinstance(item, dict):
             rows.append({"job_id": job_id, "response_status": "MISSING", "errors": [_MISSING_RESULT]})
         elif not by_id and (other := _named_id(item)) is not None and other != job_id:
-            rows.append(
-                {"job_id": job_id, "response_status": "MISMATCH", "errors": [_mismatch(job_id, other)]}
+            message = (
+                f"Vault's reply names job {other} where job {job_id} was expected: the cancel of job "
+                f"{job_id} is unconfirmed (check job {other} too)"
             )
+            error = {"type": "MISMATCHED_RESULT", "message": message}
+            rows.append({"job_id": job_id, "response_status": "MISMATCH", "errors": [error]})
         else:
             status = str(item.get("responseStatus") or "UNKNOWN")
             rows.append({"job_id": job_id, "response_status": status, "errors": item.get("errors")})
-    # One validation call for the whole chunk: ~2x faster than a model per item.
-    return _cancel_results_adapter().validate_python(rows)
+    return _CANCEL_RESULTS.validate_python(rows)  # one call for the chunk: ~2x faster than a model each
 
 
 def _named_id(item: Any) -> int | None:
@@ -165,28 +146,9 @@ def _named_id(item: Any) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 and int(text) > 0 else None
 
 
-def _mismatch(job_id: int, other: int) -> dict[str, str]:
-    message = (
-        f"Vault's reply names job {other} where job {job_id} was expected: the cancel of job "
-        f"{job_id} is unconfirmed (check job {other} too)"
-    )
-    return {"type": "MISMATCHED_RESULT", "message": message}
-
-
-_MISSING_RESULT = {"type": "MISSING_RESULT", "message": "Vault returned no result for this job"}
-
-
-@functools.cache
-def _cancel_results_adapter() -> TypeAdapter[list[VaultJobCancelResult]]:
-    return TypeAdapter(list[VaultJobCancelResult])
-
-
-# --- job status and monitors --------------------------------------------------------------
-
-
 def get_job_status(job_id: int, *, api_version: str = DEFAULT_API_VERSION) -> Exchange[VaultJob]:
     """``GET /api/{v}/services/jobs/{job_id}``: one job instance (the id checked by the caller)."""
-    path = api_path(api_version, f"services/jobs/{job_id}")
+    path = f"/api/{api_version}/services/jobs/{job_id}"
     return send_one(ApiRequest("get_job_status", "GET", path, parse=parse_job_status))
 
 
@@ -198,16 +160,9 @@ def parse_job_status(response: httpx.Response) -> VaultJob:
 
 @dataclass
 class JobMonitorPager:
-    """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``.
-
-    Vault's reference documents one value for the ``status`` filter, so several statuses
-    are walked one after the other, one request (and its pages) per status. Each walk pages
-    until ``responseDetails.total`` when the reply gives it (a server may cap its pages
-    below ``limit``), otherwise until a short or empty page; a page that brings no job it
-    has not seen on any earlier page ends it too (``responseDetails.next_page`` is not
-    followed, so an endless ``next`` link cannot keep it going). Each job is yielded once,
-    even when it changes status between two walks.
-    """
+    """Walks ``GET /api/{v}/services/jobs/monitors`` (unfinished jobs) with ``limit``/``offset``,
+    one walk per ``status`` filter value, each job yielded once (docs/inferences.md, "job
+    monitors" and "job-monitor paging termination")."""
 
     api_version: str
     params: Mapping[str, str]
@@ -216,9 +171,7 @@ class JobMonitorPager:
     offset: int = 0
     done: bool = False
     _status_index: int = 0
-    _seen: SeenIds[int] = dataclasses.field(
-        default_factory=lambda: SeenIds("list_job_monitors", VaultAPIError)
-    )
+    _seen: set[int] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -256,9 +209,8 @@ class JobMonitorPager:
         params: dict[str, str | int] = {**self.params, "limit": self.limit, "offset": self.offset}
         if self.statuses:
             params["status"] = self.statuses[self._status_index]
-        return ApiRequest(
-            "list_job_monitors", "GET", api_path(self.api_version, "services/jobs/monitors"), params=params
-        )
+        path = f"/api/{self.api_version}/services/jobs/monitors"
+        return ApiRequest("list_job_monitors", "GET", path, params=params)
 
     def feed(self, response: httpx.Response) -> list[VaultJob]:
         """Parse one page, advance, and return the jobs not seen on any earlier page."""
@@ -266,34 +218,24 @@ class JobMonitorPager:
         # Vault's "Retrieve Job Monitors" lists rows under ``jobs``; ``data`` is accepted too.
         rows = (body.get("jobs") or body.get("data")) if isinstance(body, dict) else None
         jobs = [parse_model(VaultJob, r, "list_job_monitors", error=VaultAPIError) for r in rows or []]
-        fresh = self._seen.fresh(jobs, lambda job: job.job_id)
+        fresh = fresh_items(self._seen, jobs, lambda job: job.job_id, "list_job_monitors", VaultAPIError)
         self.offset += len(jobs)
         details = body.get("responseDetails") or {}
         total = details.get("total") if isinstance(details, dict) else None
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         if not fresh or paging_done(self.offset, len(jobs), self.limit, total, None):
-            self._next_status()
+            if self._status_index + 1 < len(self.statuses):  # this walk is over: walk the next status
+                self._status_index += 1
+                self.offset = 0
+            else:
+                self.done = True
         return fresh
-
-    def _next_status(self) -> None:
-        """End this status's walk: start the next status at offset 0, or finish."""
-        if self._status_index + 1 < len(self.statuses):
-            self._status_index += 1
-            self.offset = 0
-        else:
-            self.done = True
-
-
-# --- the session's user ---------------------------------------------------------------------
 
 
 def current_user(*, api_version: str = DEFAULT_API_VERSION) -> Exchange[str]:
-    """``GET /api/{v}/objects/users/me`` (Vault's "Validate Session User"): the user's id.
-
-    Used when the session did not come from a login this hook made (the ``session_id``
-    extra, or a session another hook cached), so the auth reply's ``userId`` is unknown.
-    """
-    path = api_path(api_version, "objects/users/me")
+    """``GET /api/{v}/objects/users/me`` (Vault's "Validate Session User"): the user's id, for a
+    session this hook did not log in itself (the ``session_id`` extra, or another hook's)."""
+    path = f"/api/{api_version}/objects/users/me"
     return send_one(ApiRequest("current_user", "GET", path, parse=parse_current_user))
 
 
@@ -316,22 +258,7 @@ def auth_request(api_version: str, username: str, password: str) -> ApiRequest:
     return ApiRequest(
         "auth",
         "POST",
-        api_path(api_version, "auth"),
+        f"/api/{api_version}/auth",
         data={"username": username, "password": password},
         headers={"Accept": "application/json"},
     )
-
-
-__all__ = [
-    "DEFAULT_API_VERSION",
-    "JobMonitorPager",
-    "auth_request",
-    "cancel_jobs",
-    "current_user",
-    "error_types",
-    "get_job_status",
-    "parse_cancel",
-    "parse_current_user",
-    "parse_job_status",
-    "raise_for_vault_error",
-]
