@@ -206,7 +206,7 @@ def test_a_tracker_restored_from_its_snapshot_repeats_nothing_and_catches_up() -
     tracker = RuleJobEventTracker(BEGAN)
     tracker.update({RULE_A: [job(1, minutes=1)], RULE_B: [job(2, status="Running", minutes=-60)]})
     stored = json.loads(json.dumps(tracker.snapshot()))  # what the asset state store keeps
-    restored = RuleJobEventTracker.restore(stored, BEGAN + timedelta(days=1))
+    restored = RuleJobEventTracker.restore(stored)
     assert restored.began == BEGAN
     reply = {RULE_A: [job(3, minutes=5)], RULE_B: [job(2, minutes=-60)]}  # job 1 gone, 3 finished meanwhile
     assert sorted(j.job_id for _, j in restored.update(reply)) == [job(2).job_id, job(3).job_id]
