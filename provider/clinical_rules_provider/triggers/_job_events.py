@@ -157,8 +157,8 @@ class RuleJobEventTracker:
     ) -> list[tuple[str, RuleJob]]:
         """Record one poll; the newly finished ``(rule id, job)`` pairs, oldest start first.
 
-        The first reply that answers (a rule's jobs, or an empty list of rules) is the
-        baseline: it fires nothing (see :meth:`_baseline`).
+        The first reply in which a rule answered (even with no job), or that asked no rule, is
+        the baseline: it fires nothing (see :meth:`_baseline`).
 
         :param requested: the rules asked for (compact ids): others are dropped and logged,
             and rules no longer asked for keep only their watermark. ``None``: the reply's rules.

@@ -4,8 +4,9 @@ Unlike :class:`~clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrig
 defers to it; it fires once), this trigger never ends: each event becomes an asset event.
 Which jobs fire (decided from the service's dates: its first reply is the baseline), the
 shared poll per study (Airflow 3.3+, ``job_status``) and delivery across triggerer restarts
-(at least once on 3.3+ through a watermark, at most once below): docs/guides/event-driven.md. The module loads on DAG parse, so it imports only Airflow's
-trigger base and the id/enum helpers; hooks and clients load when it runs.
+(at least once on 3.3+ through a watermark, at most once below): docs/guides/event-driven.md.
+The module loads on DAG parse, so it imports only Airflow's trigger base and the id/enum
+helpers; hooks and clients load when it runs.
 """
 
 from __future__ import annotations
