@@ -18,7 +18,7 @@ from clinical_rules_provider.triggers.rule_job_event import (
     ClinicalOneRuleJobEventTrigger,
     RuleJobEventTracker,
 )
-from tests.conftest import RULE_A, RULE_B, STUDY
+from tests.conftest import RULE_A, RULE_B, RULE_C, STUDY
 from tests.triggers.test_rule_job_event import hyphenated, make_trigger, start_job, watch
 
 BEGAN = datetime.fromisoformat("2026-03-01T12:00:00+00:00")
@@ -206,8 +206,93 @@ def test_a_tracker_restored_from_its_snapshot_repeats_nothing_and_catches_up() -
     tracker = RuleJobEventTracker(BEGAN)
     tracker.update({RULE_A: [job(1, minutes=1)], RULE_B: [job(2, status="Running", minutes=-60)]})
     stored = json.loads(json.dumps(tracker.snapshot()))  # what the asset state store keeps
-    restored = RuleJobEventTracker.restore(stored, BEGAN + timedelta(days=1))
+    restored = RuleJobEventTracker.restore(stored)
     assert restored.began == BEGAN
     reply = {RULE_A: [job(3, minutes=5)], RULE_B: [job(2, minutes=-60)]}  # job 1 gone, 3 finished meanwhile
     assert sorted(j.job_id for _, j in restored.update(reply)) == [job(2).job_id, job(3).job_id]
     assert restored.update({RULE_A: [job(1, minutes=1), job(3, minutes=5)]}) == []
+
+
+def test_a_version_1_watermark_restores_and_goes_on_without_a_new_baseline() -> None:
+    """As the previous release stored it (``began``: its worker's clock, here 5 min ahead of
+    the service's): a rule with a watermark is judged by that service date alone."""
+    stored = {
+        "version": 1,
+        "began": BEGAN.isoformat(),
+        "rules": {RULE_A: int((BEGAN - timedelta(minutes=8)).timestamp() * 1000)},
+        "active": {RULE_B: [job(2).job_id]},
+    }
+    restored = RuleJobEventTracker.restore(stored)
+    assert restored.began == BEGAN
+    reply = {
+        RULE_A: [job(1, minutes=-8), job(3, minutes=-9), job(4, minutes=-4)],  # 4: done during the restart
+        RULE_B: [job(2, minutes=-20)],  # seen running before the restart
+        RULE_C: [job(5, minutes=-30), job(6, minutes=1)],  # no watermark: after ``began``
+    }
+    fired = restored.update(reply)
+    assert sorted(j.job_id for _, j in fired) == sorted(job(n).job_id for n in (2, 4, 6))
+    assert restored.update(reply) == []
+
+
+# --- the baseline: service dates only ------------------------------------------------------------
+
+
+def test_the_first_reply_is_the_baseline_and_fires_nothing_however_new_its_dates() -> None:
+    tracker = RuleJobEventTracker()
+    assert tracker.snapshot() is None  # nothing to store before the baseline
+    first = {RULE_A: [job(1, minutes=600), job(2, status="Running", minutes=-60)], RULE_B: [job(3)]}
+    assert tracker.update(first) == []
+    assert tracker.began == BEGAN + timedelta(minutes=600)  # the newest start in it
+    assert tracker.watermarks() == {
+        RULE_A: BEGAN + timedelta(minutes=600),
+        RULE_B: BEGAN + timedelta(minutes=1),
+    }
+    assert tracker.update(first) == []
+    fired = tracker.update({RULE_A: [job(1, minutes=600), job(2, minutes=-60)], RULE_B: [job(4, minutes=2)]})
+    assert sorted(j.job_id for _, j in fired) == [job(2).job_id, job(4).job_id]  # seen running; new
+
+
+def test_a_job_started_and_done_between_polls_fires_once_by_its_rules_service_dates() -> None:
+    tracker = RuleJobEventTracker()
+    tracker.update({RULE_A: [job(1, minutes=-600)]})
+    assert [j.job_id for _, j in tracker.update({RULE_A: [job(1, minutes=-600), job(2, minutes=-599)]})] == [
+        job(2).job_id
+    ]
+    assert tracker.update({RULE_A: [job(2, minutes=-599)]}) == []
+
+
+def test_a_rule_absent_from_the_baseline_fires_jobs_started_after_its_newest_start() -> None:
+    tracker = RuleJobEventTracker()
+    tracker.update({RULE_A: [job(1, minutes=10)], RULE_B: []}, requested=[RULE_A, RULE_B])
+    later = {
+        RULE_A: [job(1, minutes=10)],
+        RULE_B: [job(2, minutes=9), job(3, minutes=11)],  # no job at the first poll
+        RULE_C: [job(4, minutes=5), job(5, minutes=12)],  # created (or listed) later
+    }
+    fired = tracker.update(later, requested=[RULE_A, RULE_B, RULE_C])
+    assert sorted(j.job_id for _, j in fired) == [job(3).job_id, job(5).job_id]
+
+
+@pytest.mark.parametrize("first", [{RULE_A: []}, {}], ids=["no-job", "no-rule"])
+def test_a_first_reply_without_a_dated_job_makes_every_later_job_new(first: dict[str, Any]) -> None:
+    tracker = RuleJobEventTracker()
+    assert tracker.update(first, requested=list(first)) == []
+    assert tracker.began == _job_events.EPOCH
+    assert [j.job_id for _, j in tracker.update({RULE_A: [job(1, minutes=-6000)]}, requested=[RULE_A])] == [
+        job(1).job_id
+    ]
+
+
+def test_a_reply_in_which_no_rule_answered_is_not_the_baseline() -> None:
+    tracker = RuleJobEventTracker()
+    assert tracker.update({}, requested=[RULE_A]) == []  # every rule failed
+    assert tracker.began is None
+    assert tracker.update({RULE_A: [job(1)]}, requested=[RULE_A]) == []  # the baseline
+
+
+def test_a_baselined_rule_without_a_finished_job_fires_every_later_job() -> None:
+    tracker = RuleJobEventTracker()
+    tracker.update({RULE_A: [job(1, status="Running", minutes=5)], RULE_B: [job(2, minutes=60)]})
+    assert tracker.watermarks()[RULE_A] == _job_events.EPOCH  # stored: 0 ms
+    fired = tracker.update({RULE_A: [job(1, minutes=5), job(3, minutes=6)], RULE_B: [job(2, minutes=60)]})
+    assert sorted(j.job_id for _, j in fired) == [job(1).job_id, job(3).job_id]  # 3 started before ``began``

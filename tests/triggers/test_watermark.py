@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -186,3 +187,23 @@ def test_watermark_asset_is_checked_at_construction_and_left_out_of_the_hash_whe
     _, named = watcher(sim_c1, rule_ids=[RULE_A], watermark_asset="audit").serialize()
     assert named["watermark_asset"] == "audit"
     assert ClinicalOneRuleJobEventTrigger(**named).serialize()[1] == named
+
+
+async def test_a_version_1_watermark_of_the_previous_release_goes_on_by_the_services_dates(
+    simulator: LiveSimulator, sim_c1: str, values: Values
+) -> None:
+    """Stored by the previous release (``began``: its worker's clock a minute ago), with the
+    service's clock 300 s behind: a job done during the restart fires, judged by its rule's
+    watermark (a service date); the rules' old jobs do not."""
+    simulator.state.pending_seconds, simulator.state.running_seconds = 0.0, 0.0
+    simulator.state.clock_offset_seconds = -300
+    service_now, worker_now = simulator.state.now(), datetime.now(timezone.utc)
+    values[("rule_jobs", WATERMARK_KEY)] = {
+        "version": 1,
+        "began": (worker_now - timedelta(minutes=1)).isoformat(),
+        "rules": {RULE_A: int((service_now - timedelta(seconds=200)).timestamp() * 1000)},
+        "active": {},
+    }
+    job = start_job(simulator, RULE_A)  # done while no triggerer ran the watch
+    trigger = watcher(sim_c1, rule_ids=[RULE_A, RULE_B])
+    assert await lifetime(trigger, store_of("rule_jobs"), 0.5) == [job]

@@ -1,10 +1,12 @@
 """What a rule-job watch remembers, and which jobs fire now (Airflow-free, no I/O).
 
 Per rule the tracker keeps the jobs of the latest reply that it saw unfinished (``active``)
-or fired (``fired``), and one watermark: the service's ``jobStartDate`` of the newest fired
-job that has left the replies. So a job fires once while memory stays the size of the current
-replies plus one date per rule (docs/guides/event-driven.md, "Which jobs fire"). Only
-``began`` is this machine's clock. Bad reply entries are dropped, each kind logged once.
+or fired (``fired``), and one watermark: the service's ``jobStartDate`` of the newest job
+known to be done (fired, or finished in the first reply). So a job fires once while memory stays
+the size of the current replies plus one date per rule (docs/guides/event-driven.md, "Which jobs
+fire"). Every date compared is the service's: the first reply is the baseline (its finished jobs
+never fire), and ``began``, the newest ``jobStartDate`` in it, bounds rules it did not hold.
+No clock of this machine decides. Bad reply entries are dropped, each kind logged once.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_FORGOTTEN_RULES = 10_000
-WATERMARK_VERSION = 1
+WATERMARK_VERSION = 1  # unchanged: same fields; ``began`` now holds a service date (docs/inferences.md)
+# "no bound": a first reply without a dated job, or a baselined rule without a finished dated job
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def id_or_none(value: Any, field_name: str) -> str | None:
@@ -51,11 +55,13 @@ class RuleJobEventTracker:
 
     def __init__(
         self,
-        began: datetime,
+        began: datetime | None = None,
         watermarks: Mapping[str, datetime] | None = None,
         active: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        self.began = began.replace(microsecond=began.microsecond // 1000 * 1000)
+        """``began=None``: a fresh watch, whose first reply is its baseline; else the newest
+        ``jobStartDate`` of that baseline (restored), which rules without a watermark must pass."""
+        self.began = None if began is None else began.replace(microsecond=began.microsecond // 1000 * 1000)
         self._rules: dict[str, _RuleMemory] = {}
         self._forgotten: OrderedDict[str, datetime] = OrderedDict(watermarks or {})
         self._logged: set[str] = set()
@@ -63,15 +69,19 @@ class RuleJobEventTracker:
             self._memory(rule_id).active.update(jobs)
 
     @classmethod
-    def restore(cls, stored: Any, began: datetime) -> RuleJobEventTracker:
-        """A tracker that goes on from :meth:`snapshot` (or begins at ``began`` when ``stored``
-        is not one: missing, another version, unreadable)."""
+    def restore(cls, stored: Any) -> RuleJobEventTracker:
+        """A tracker that goes on from :meth:`snapshot` (no new baseline: jobs that finished
+        meanwhile fire), or a fresh one when ``stored`` is not one (missing, another version,
+        unreadable)."""
         state = decode_watermark(stored)
-        return cls(began) if state is None else cls(*state)
+        return cls() if state is None else cls(*state)
 
-    def snapshot(self) -> dict[str, Any]:
-        """JSON for the asset state store, to resume from after a restart: when the watch began,
-        each rule's watermark, and the jobs seen unfinished (they fire when they finish)."""
+    def snapshot(self) -> dict[str, Any] | None:
+        """JSON for the asset state store, to resume from after a restart (``None`` before the
+        baseline: nothing to keep yet): ``began``, each rule's watermark, and the jobs seen
+        unfinished (they fire when they finish)."""
+        if self.began is None:
+            return None
         return {
             "version": WATERMARK_VERSION,
             "began": self.began.isoformat(),
@@ -87,7 +97,7 @@ class RuleJobEventTracker:
         return sum(len(m.active) + len(m.fired) for m in self._rules.values())
 
     def watermarks(self) -> dict[str, datetime]:
-        """Per rule, the start of the newest job that fired (what a restart must not repeat)."""
+        """Per rule, the start of the newest job known done (what a restart must not repeat)."""
         marks = {rule_id: _newest(memory) for rule_id, memory in self._rules.items()}
         return {**self._forgotten, **{rule_id: mark for rule_id, mark in marks.items() if mark is not None}}
 
@@ -147,6 +157,9 @@ class RuleJobEventTracker:
     ) -> list[tuple[str, RuleJob]]:
         """Record one poll; the newly finished ``(rule id, job)`` pairs, oldest start first.
 
+        The first reply in which a rule answered (even with no job), or that asked no rule, is
+        the baseline: it fires nothing (see :meth:`_baseline`).
+
         :param requested: the rules asked for (compact ids): others are dropped and logged,
             and rules no longer asked for keep only their watermark. ``None``: the reply's rules.
         """
@@ -154,8 +167,13 @@ class RuleJobEventTracker:
 
         cleaned = self.clean(jobs_by_rule, requested)
         if requested is not None:
+            requested = list(requested)
             for rule_id in set(self._rules) - set(requested):
                 self._forget(rule_id)
+        if self.began is None:
+            if cleaned or requested == []:
+                self._baseline(cleaned)
+            return []
         fired: list[tuple[str, RuleJob]] = []
         for rule_id, present in cleaned.items():
             if not present:
@@ -178,14 +196,38 @@ class RuleJobEventTracker:
                 memory.fired[key] = job.job_start_date
                 memory.active.discard(key)
                 fired.append((rule_id, job))
-        return sorted(fired, key=lambda pair: pair[1].job_start_date or self.began)
+        return sorted(fired, key=lambda pair: pair[1].job_start_date or EPOCH)
+
+    def _baseline(self, cleaned: Mapping[str, Mapping[str, RuleJob]]) -> None:
+        """The first reply: finished jobs set their rule's watermark (they never fire), unfinished
+        ones wait in ``active``; ``began`` is the newest start in it (:data:`EPOCH` if none)."""
+        starts: list[datetime] = []
+        for rule_id, present in cleaned.items():
+            if not present:
+                continue  # no job yet: the rule is judged against ``began``, like a later rule
+            memory = self._memory(rule_id)
+            for key, job in present.items():
+                if job.job_start_date is not None:
+                    starts.append(job.job_start_date)
+                if not _finished(job):
+                    memory.active.add(key)
+            done = [j.job_start_date for j in present.values() if j.job_start_date and _finished(j)]
+            memory.watermark = max([*done, memory.watermark or EPOCH])
+        self.began = max(starts, default=EPOCH)
 
     def _fires(self, memory: _RuleMemory, key: str, started: datetime | None) -> bool:
+        """Seen unfinished, or started after the rule's watermark (service dates); a rule the
+        baseline did not hold has none: after ``began`` (a service date too)."""
         if key in memory.active:
             return True  # seen unfinished: it finished during the watch
-        if started is None or started < self.began:
+        if started is None:
             return False
-        return memory.watermark is None or started > memory.watermark
+        bound = memory.watermark if memory.watermark is not None else self.began
+        return bound is None or started > bound
+
+
+def _finished(job: RuleJob) -> bool:
+    return rule_job_phase(job.status) in ("success", "failure")
 
 
 def _newest(memory: _RuleMemory) -> datetime | None:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from clinical_rules_provider.models.refs import RuleIds
-from clinical_rules_provider.models.times import utc_now
-from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, decode_watermark, id_or_none
+from clinical_rules_provider.triggers._job_events import RuleJobEventTracker, id_or_none
 from clinical_rules_provider.triggers._loop import Failure, judge, poll_cycles
 from clinical_rules_provider.triggers._study_poll import PollResult, StudyPoller
 
@@ -35,16 +34,16 @@ MEMORY_ONLY = (
 )
 
 
-async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, Any, bool]:
-    """The asset state accessor that keeps this watch's watermark, what it holds, and whether
-    that could be read; ``(None, None, False)`` without a usable store.
+async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, Any]:
+    """The asset state accessor that keeps this watch's watermark and what it holds
+    (``None`` when unreadable); ``(None, None)`` without a usable store.
 
     Public API of ``AssetStateStoreAccessors`` only: with several assets (3.3.2 cannot list
     them) the watermark lives in the one named by ``watermark_asset``, else in memory only.
     """
     store = getattr(trigger, "asset_state_store", None)
     if store is None:
-        return None, None, False
+        return None, None
     if trigger.watermark_asset is not None:
         from airflow.sdk import Asset
 
@@ -57,9 +56,9 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
                 exc,
                 MEMORY_ONLY,
             )
-            return None, None, False
+            return None, None
     try:
-        return store, await store.aget(WATERMARK_KEY), True
+        return store, await store.aget(WATERMARK_KEY)
     except ValueError as exc:  # Airflow's own word for "several assets: say which"
         trigger.log.warning(
             "This watcher feeds several assets (%s); name the one that keeps its watermark with "
@@ -67,10 +66,10 @@ async def open_watermark(trigger: ClinicalOneRuleJobEventTrigger) -> tuple[Any, 
             exc,
             MEMORY_ONLY,
         )
-        return None, None, False
+        return None, None
     except Exception as exc:  # the watch still runs; the next checkpoint writes a fresh one
         trigger.log.warning("Could not read the watch's watermark: %s", exc)
-        return store, None, False
+        return store, None
 
 
 @dataclass
@@ -161,19 +160,16 @@ class WatchState:
 
     @classmethod
     async def begin(cls, trigger: ClinicalOneRuleJobEventTrigger) -> WatchState:
-        """Resume from the stored watermark (3.3+), or begin now (and store that at once)."""
-        store, stored, read = await open_watermark(trigger)
-        tracker = RuleJobEventTracker.restore(stored, utc_now())
-        found = decode_watermark(stored) is not None
+        """Resume from the stored watermark (3.3+), or begin fresh: the first reply is the
+        baseline, stored as soon as it is recorded (see :meth:`take`)."""
+        store, stored = await open_watermark(trigger)
+        tracker = RuleJobEventTracker.restore(stored)
         study = f"study {trigger.study_id} ({trigger.study_mode})"
-        trigger.log.info(
-            "%s rule jobs of %s from %s", "Resuming" if found else "Watching", study, tracker.began
-        )
-        state = cls(trigger, tracker, store, RuleSource.of(trigger, trigger.rules, trigger.rule_filter))
-        if read and not found:
-            state.pending = tracker.snapshot()  # nothing fired yet: safe to store before the first poll
-            await state.checkpoint()
-        return state
+        if tracker.began is None:
+            trigger.log.info("Watching rule jobs of %s: its first reply is the baseline", study)
+        else:
+            trigger.log.info("Resuming rule jobs of %s (service jobs after %s)", study, tracker.began)
+        return cls(trigger, tracker, store, RuleSource.of(trigger, trigger.rules, trigger.rule_filter))
 
     async def take(self, answer: PollResult | Failure) -> list[tuple[str, RuleJob]]:
         """One answer (this watcher's own poll, or the study's shared poll filtered to this
@@ -186,7 +182,12 @@ class WatchState:
                 self.trigger.log.error(
                     "Rule %s was not polled (will poll again): %s", rule_id, answer.failed[rule_id]
                 )
-            return self.tracker.update({r: answer.jobs[r] for r in mine if r in answer.jobs}, requested=mine)
+            fresh = self.tracker.began is None
+            fired = self.tracker.update({r: answer.jobs[r] for r in mine if r in answer.jobs}, requested=mine)
+            if fresh and self.tracker.began is not None:
+                self.fired_up_to_here()  # the baseline fires nothing: store it now, so a
+                await self.checkpoint()  # restart from here on loses no job that finishes
+            return fired
         except Exception as exc:
             return self._failed(judge(exc, WHAT, self.trigger.log))
 

@@ -2,10 +2,11 @@
 
 Unlike :class:`~clinical_rules_provider.triggers.rule_job.ClinicalOneRuleJobTrigger` (a task
 defers to it; it fires once), this trigger never ends: each event becomes an asset event.
-Which jobs fire, the shared poll per study (Airflow 3.3+, ``job_status``) and delivery across
-triggerer restarts (at least once on 3.3+ through a watermark, at most once below):
-docs/guides/event-driven.md. The module loads on DAG parse, so it imports only Airflow's
-trigger base and the id/enum helpers; hooks and clients load when it runs.
+Which jobs fire (decided from the service's dates: its first reply is the baseline), the
+shared poll per study (Airflow 3.3+, ``job_status``) and delivery across triggerer restarts
+(at least once on 3.3+ through a watermark, at most once below): docs/guides/event-driven.md.
+The module loads on DAG parse, so it imports only Airflow's trigger base and the id/enum
+helpers; hooks and clients load when it runs.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def canonical_rule_filter(filters: dict[str, Any]) -> dict[str, Any]:
 
 
 class ClinicalOneRuleJobEventTrigger(SerializesArguments, BaseEventTrigger):
-    """Fires once per rule job of a study that reaches a terminal status after the watch began.
+    """Fires once per rule job of a study that reaches a terminal status after the watch's
+    first reply, judged by the service's dates alone (no clock of this machine decides).
 
     Use it in an ``AssetWatcher``. Watchers whose arguments mean the same (ids, filters in any
     spelling or order) serialize identically, so Airflow runs one trigger for them. The payload,
