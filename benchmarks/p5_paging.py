@@ -138,7 +138,12 @@ def measure(cfg: BenchConfig) -> TargetResult:
                 op="==",
             ),
         ],
-        parameters={"N": n, "page_size": page_size, "L_ms": cfg.latency_ms, "transport": "sync httpx.Client"},
+        parameters={
+            "N": n,
+            "page_size": page_size,
+            "L_ms": cfg.latency_ms,
+            "transport": "sync list_rules over the async driver (transport/blocking.py)",
+        },
         details={
             **{name: {k: v for k, v in p.items()} for name, p in passes.items()},
             "bytes_per_materialized_rule": passes["materialize_tracemalloc"]["peak_bytes"] / max(n, 1),
