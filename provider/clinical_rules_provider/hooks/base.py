@@ -143,7 +143,7 @@ class ServiceHook(BaseHook, Generic[C]):
 
     @property
     def http(self) -> HttpSession:
-        """The HTTP session (sync use)."""
+        """The HTTP session, reading the connection with the sync ``get_connection`` if needed."""
         return self._session_for(self.config)
 
     async def ahttp(self) -> HttpSession:
@@ -181,7 +181,7 @@ class ServiceHook(BaseHook, Generic[C]):
         while (request := pager.next_request()) is not None:
             response = await http.asend(request, http.deadline(self._limit))
             with reading_reply(request.endpoint):
-                page = list(pager.feed(response))
+                page = pager.feed(response)
             del response
             yield page
             del page
@@ -261,9 +261,10 @@ class ServiceHook(BaseHook, Generic[C]):
     def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run an async method from sync code: every sync method is its async twin run this way.
 
-        The connection is read here, on the caller's thread (Airflow's task runtime serves
-        connection lookups to the task's own thread), then ``coro`` runs on the process's
-        blocking-call loop (:mod:`clinical_rules_provider.transport.blocking`).
+        The connection is read here first, with Airflow's sync ``get_connection`` on the
+        caller's thread, as sync hook calls always read it (a missing connection raises before
+        any work starts); then ``coro`` runs on the process's blocking-call loop
+        (:mod:`clinical_rules_provider.transport.blocking`) and finds it parsed.
         """
         try:
             self.config  # noqa: B018 - the read is the point
