@@ -301,7 +301,10 @@ def median(values: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    """Nearest-rank percentile (q in 0..100); NaN for an empty sequence (e.g. P3 when no
+    trigger polled twice: its max cycle is then infinite and fails its check)."""
+    if not values:
+        return math.nan
     ordered = sorted(values)
     rank = max(math.ceil(q / 100.0 * len(ordered)) - 1, 0)
     return float(ordered[min(rank, len(ordered) - 1)])
