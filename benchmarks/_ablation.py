@@ -90,12 +90,35 @@ def without_release() -> Undo:
     return _setattr(session, "release", lambda response: response)
 
 
+def without_caller_thread_parsing() -> Undo:
+    """Sync paging parses each page on the blocking-call loop's thread, as it did before."""
+    from clinical_rules_provider.hooks import base
+    from clinical_rules_provider.transport import blocking
+
+    def _iter_pages(self: Any, pager: Any, prepare: Any) -> Any:
+        self.config  # noqa: B018
+
+        async def pages() -> Any:
+            async for request, response in self._replies(pager, prepare):
+                page = base._parsed(pager, request, response)
+                del response
+                yield page
+                del page
+
+        for page in blocking.iterate(pages()):
+            yield from page
+            del page
+
+    return _setattr(base.ServiceHook, "_iter_pages", _iter_pages)
+
+
 MECHANISMS: dict[str, Callable[[], Undo]] = {
     "unsent_reordering": without_unsent_reordering,
     "pool_semaphore": without_pool_semaphore,
     "config_cache": without_config_cache,
     "json_bodies": without_json_bodies,
     "release": without_release,
+    "caller_thread_parsing": without_caller_thread_parsing,
 }
 
 
