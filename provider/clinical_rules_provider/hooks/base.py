@@ -196,8 +196,9 @@ class ServiceHook(BaseHook, Generic[C]):
     ) -> AsyncIterator[tuple[ApiRequest, httpx.Response]]:
         """Each page's request and reply; the next request is built once the caller has fed
         the pager the previous reply."""
-        http = await self.ahttp()
-        prepare(await self.aconfig())
+        config = await self.aconfig()
+        http = self._session_for(config)
+        prepare(config)
         while (request := pager.next_request()) is not None:
             yield request, await http.asend(request, http.deadline(self._limit))
 
