@@ -81,7 +81,7 @@ def chromium() -> Any:
 
 def page_text_contains(driver: Any, text: str, timeout: float = 30.0) -> bool:
     try:
-        wait(repr(text), lambda: text in driver.find_element("tag name", "body").text, timeout, 0.5)
+        wait(repr(text), lambda: text in _body(driver), timeout, 0.5)
     except TimeoutError:
         return False
     return True
