@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -461,3 +462,24 @@ def test_latest_jobs_via_bulk_job_status_keeps_rules_the_service_left_out(c1_con
 def test_latest_jobs_rejects_an_unknown_poll_endpoint(c1_conn: str) -> None:
     with pytest.raises(ValueError, match="poll_endpoint"):
         ClinicalOneHook(c1_conn).latest_jobs(STUDY, "test", [RULE_A], poll_endpoint="guess")
+
+
+# Each public method with one bad value; the connection does not exist, so a method that read
+# it before checking its input would raise Airflow's "connection not defined" instead.
+BAD_INPUT: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "update_publish_run": ("publish_run", lambda m: m(STUDY, "test", "SomeData", [RULE_A])),
+    "cancel_rule_jobs": ("rule_ids", lambda m: m(STUDY, "test", ["not-a-uuid"])),
+    "get_job_status": ("mode", lambda m: m(STUDY, "nope", [RULE_A])),
+    "get_rerun_history": ("rule_id", lambda m: m(STUDY, "test", "42")),
+    "latest_jobs": ("poll_endpoint", lambda m: m(STUDY, "test", [RULE_A], poll_endpoint="x")),
+}
+
+
+@pytest.mark.parametrize("method", sorted(BAD_INPUT))
+def test_sync_and_async_methods_refuse_bad_input_before_reading_the_connection(method: str) -> None:
+    field, call = BAD_INPUT[method]
+    hook = ClinicalOneHook("no_such_connection")
+    with pytest.raises(ValueError, match=field):
+        call(getattr(hook, method))
+    with pytest.raises(ValueError, match=field):
+        asyncio.run(call(getattr(hook, f"a{method}")))

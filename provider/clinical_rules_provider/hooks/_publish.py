@@ -6,7 +6,7 @@ Kept apart from ``hooks/clinical_one.py`` so that module stays about connections
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from clinical_rules_provider.clients import clinical_one as api
 from clinical_rules_provider.clients import publish_run as publish_api
@@ -15,6 +15,33 @@ from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import ClinicalRulesError, PublishRunUnconfirmedError
 from clinical_rules_provider.hooks.connection import as_number
 from clinical_rules_provider.models.clinical_one import PublishRunResult
+from clinical_rules_provider.models.enums import PublishRun, parse_choice
+from clinical_rules_provider.models.refs import PollEndpoint, RuleIds, StudyRef
+
+
+class PublishArgs(NamedTuple):
+    """A publish's values, checked once at the hook's boundary; the client trusts them.
+
+    The sync method checks them before it reads the connection, as every other hook method
+    refuses bad input first, and hands the checked values to its async twin.
+    """
+
+    study: StudyRef
+    publish_run: PublishRun
+    rule_ids: RuleIds
+    poll_endpoint: PollEndpoint
+
+    @classmethod
+    def of(
+        cls, study_id: object, mode: object, publish_run: object, rule_ids: object, poll_endpoint: object
+    ) -> PublishArgs:
+        """Check each value (one that is checked already passes through)."""
+        return cls(
+            StudyRef.of(study_id, mode),
+            parse_choice(publish_run, PublishRun, "publish_run"),
+            RuleIds.of(rule_ids),
+            PollEndpoint.of(poll_endpoint),
+        )
 
 
 def settle_setting(ext: Callable[[str, Any], Any]) -> publish_api.Settle:
@@ -28,16 +55,14 @@ def settle_setting(ext: Callable[[str, Any], Any]) -> publish_api.Settle:
     )
 
 
-def publisher(
-    study_id: str, mode: str, publish_run: str, rule_ids: Any, poll_endpoint: str, ledger: PublishLedger
-) -> Callable[[Any], Exchange[list[PublishRunResult]]]:
+def publisher(args: PublishArgs, ledger: PublishLedger) -> Callable[[Any], Exchange[list[PublishRunResult]]]:
     """The publish exchange, built from the parsed connection (a ``ClinicalOneConfig``)."""
     return lambda config: publish_api.update_publish_run(
-        study_id,
-        mode,
-        publish_run,
-        rule_ids,
-        poll_endpoint=poll_endpoint,
+        args.study.study_id,
+        args.study.mode,
+        args.publish_run,
+        args.rule_ids,
+        poll_endpoint=args.poll_endpoint,
         service_timezone=config.service_timezone,
         attempts=config.transport.retry.attempts,
         settle=config.settle,
@@ -61,4 +86,4 @@ def raise_in_doubt(book: PublishLedger, rule_ids: Any, exc: ClinicalRulesError) 
         raise publish_api.unconfirmed_error(book, ids, dict.fromkeys(open_rules, why)) from exc
 
 
-__all__ = ["publisher", "raise_in_doubt", "settle_setting"]
+__all__ = ["PublishArgs", "publisher", "raise_in_doubt", "settle_setting"]

@@ -22,7 +22,7 @@ from clinical_rules_provider.clients.base import Exchange
 from clinical_rules_provider.clients.filtered_list import DEFAULT_FILTER_FIELD_NAMES
 from clinical_rules_provider.clients.publish_ledger import PublishLedger
 from clinical_rules_provider.exceptions import ClinicalRulesError
-from clinical_rules_provider.hooks._publish import publisher, raise_in_doubt, settle_setting
+from clinical_rules_provider.hooks._publish import PublishArgs, publisher, raise_in_doubt, settle_setting
 from clinical_rules_provider.hooks.base import ServiceHook
 from clinical_rules_provider.hooks.connection import ConnectionLike, base_url, extra_value, transport_options
 from clinical_rules_provider.models.clinical_one import (
@@ -186,9 +186,11 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         :param ledger: the publish's state; pass the one an earlier try saved (its ``save``
             is called on every change, first before anything is sent) to resume it.
         """
+        args = PublishArgs.of(study_id, mode, publish_run, rule_ids, poll_endpoint)  # before the connection
+        study, run, ids, endpoint = args
         return self.run_async(
             self.aupdate_publish_run(
-                study_id, mode, publish_run, rule_ids, poll_endpoint=poll_endpoint, ledger=ledger
+                study.study_id, study.mode, run, ids, poll_endpoint=endpoint, ledger=ledger
             )
         )
 
@@ -203,11 +205,12 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
         ledger: PublishLedger | None = None,
     ) -> list[PublishRunResult]:
         """Async :meth:`update_publish_run`."""
+        args = PublishArgs.of(study_id, mode, publish_run, rule_ids, poll_endpoint)
         book = ledger if ledger is not None else PublishLedger()
         try:
-            return await self._acall(publisher(study_id, mode, publish_run, rule_ids, poll_endpoint, book))
+            return await self._acall(publisher(args, book))
         except ClinicalRulesError as exc:
-            raise_in_doubt(book, rule_ids, exc)
+            raise_in_doubt(book, args.rule_ids, exc)
             raise
 
     # --- filtered list --------------------------------------------------------------------
