@@ -102,6 +102,7 @@ class Registry(Generic[K, V]):
                 del self._items[key]
 
     def clear(self) -> None:
+        """Drop every entry (:func:`reset` calls it on each registry)."""
         with self._lock:
             self._items.clear()
 

@@ -27,6 +27,7 @@ _STATUS_SHOWN = 100
 
 
 def warn_unknown_status(status: str) -> None:
+    """Log a status this provider does not know, once per process (it counts as running)."""
     shown = status if len(status) <= _STATUS_SHOWN else status[: _STATUS_SHOWN - 3] + "..."
     if shown in WARNED_STATUSES:
         return

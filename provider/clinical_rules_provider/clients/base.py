@@ -96,9 +96,11 @@ class Pager(Protocol[T]):
     """What a hook drives, sync or async: the next request (``None`` when done), and a parser
     of its reply into the page's new items."""
 
-    def next_request(self) -> ApiRequest | None: ...
+    def next_request(self) -> ApiRequest | None:
+        """The next page's request, or ``None`` once the last page has been fed."""
 
-    def feed(self, response: httpx.Response) -> list[T]: ...
+    def feed(self, response: httpx.Response) -> list[T]:
+        """Read one page's reply: its items not seen on an earlier page, in reply order."""
 
 
 # No study has that many rules, no Vault that many unfinished jobs: a broken or hostile service.

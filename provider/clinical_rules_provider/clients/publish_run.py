@@ -71,6 +71,7 @@ class Settle:
 
     @property
     def polls(self) -> int:
+        """How many evidence reads fit in the settle time (0 when it is 0: decide at once)."""
         return math.ceil(self.seconds / self.poll) if self.seconds > 0 else 0
 
 

@@ -30,7 +30,8 @@ class ParsedConnection(Protocol):
     """What a hook's parsed connection has at least: its transport settings."""
 
     @property
-    def transport(self) -> TransportSettings: ...
+    def transport(self) -> TransportSettings:
+        """The settings the hook's HTTP session is built from."""
 
 
 C = TypeVar("C", bound=ParsedConnection)

@@ -33,7 +33,8 @@ class ConnectionLike(Protocol):
     password: str | None
 
     @property
-    def extra_dejson(self) -> dict[str, Any]: ...
+    def extra_dejson(self) -> dict[str, Any]:
+        """The connection's extra, parsed from JSON."""
 
 
 def extra_value(conn: ConnectionLike, conn_type: str, key: str, default: Any = None) -> Any:

@@ -33,6 +33,7 @@ def _credentials_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m clinical_rules_provider.testing`` (host, port, seeds, faults)."""
     parser = argparse.ArgumentParser(
         prog="python -m clinical_rules_provider.testing",
         description="Serve the Clinical One + Veeva Vault simulator on loopback.",
@@ -84,6 +85,7 @@ def build_state(args: argparse.Namespace) -> SimulatorState:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the simulator until interrupted (the module's entry point)."""
     args = build_parser().parse_args(argv)
     # Heavy imports only once we know we will serve.
     import uvicorn

@@ -80,10 +80,12 @@ def normalize_uuid(value: object) -> str | None:
 
 
 def field_error(name: str, detail: str) -> Invalid:
+    """Clinical One's ``JSON-002`` refusal of one field, as the service words it."""
     return Invalid(400, "JSON-002", f"Invalid value for field '{name}'.", detail)
 
 
 def error_object(err: Invalid) -> dict[str, Any]:
+    """The error document the service sends for ``err``."""
     return error_document(err.code, err.message, err.details)
 
 
@@ -135,6 +137,7 @@ def parse_rule_ids(body: Any, *, strict: bool) -> list[str]:
 
 
 def one_of(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``allowed``, else the service's refusal of field ``name``."""
     if value not in allowed:
         raise field_error(name, f"{name} must be one of {', '.join(allowed)}.")
     return str(value)

@@ -29,6 +29,7 @@ class ManualClock:
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
+        """The simulated now (UTC)."""
         with self._lock:
             return self._now
 
@@ -41,5 +42,6 @@ class ManualClock:
             return self._now
 
     def set(self, when: datetime) -> None:
+        """Move the clock to ``when`` (an aware datetime)."""
         with self._lock:
             self._now = when.astimezone(_UTC)

@@ -70,6 +70,7 @@ class RequestRecord:
     fault: str | None = None
 
     def json(self) -> Any:
+        """The request body decoded as JSON (``None`` when empty)."""
         return json.loads(self.body) if self.body else None
 
 
@@ -85,6 +86,7 @@ class InjectedFaultLogFilter(logging.Filter):
     """Hide uvicorn's 'Exception in ASGI application' records caused by injected faults."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the records of exceptions the fault injector raised on purpose."""
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, (InjectedDrop, InjectedReadTimeout))
 
@@ -153,6 +155,7 @@ class FaultMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI call: log a service request, delay it by the latency, inject its fault."""
         path = str(scope.get("path", ""))
         if scope["type"] != "http" or path.startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)

@@ -69,6 +69,7 @@ class LiveSimulator:
 
     @property
     def running(self) -> bool:
+        """True while the server thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, timeout: float = 5.0) -> LiveSimulator:

@@ -122,6 +122,7 @@ class Rule:
 
     @property
     def latest_job(self) -> RuleJob | None:
+        """The rule's newest job, started or queued (``None`` before any)."""
         return self.jobs[-1] if self.jobs else None
 
     def seen_jobs(self, now: datetime) -> list[RuleJob]:
@@ -239,13 +240,16 @@ class SimulatorState(VaultStateMixin):
         return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{millis:03d}"
 
     def new_hex_id(self) -> str:
+        """A new 32-hex-digit id (uppercase compact UUID form), from the seeded generator."""
         return f"{self._rng.getrandbits(128):032X}"
 
     # ----- Clinical One -------------------------------------------------------
     def has_study(self, study_id: str, mode: str) -> bool:
+        """True when the simulator holds rules for this study and mode."""
         return (_compact(study_id), mode) in self._rules
 
     def studies(self) -> list[tuple[str, str]]:
+        """The (compact study id, mode) pairs the simulator holds, sorted."""
         with self.lock:
             return sorted(self._rules)
 
@@ -255,6 +259,7 @@ class SimulatorState(VaultStateMixin):
             return list(self._rules.get((_compact(study_id), mode), {}).values())
 
     def rule(self, study_id: str, mode: str, rule_id: str) -> Rule | None:
+        """One rule of a study, by id in either UUID form (``None`` when unknown)."""
         with self.lock:
             return self._rules.get((_compact(study_id), mode), {}).get(_compact(rule_id))
 
@@ -312,6 +317,7 @@ class SimulatorState(VaultStateMixin):
         return seen[-1] if seen else None
 
     def job_status(self, job: RuleJob) -> str:
+        """The job's status as the service reports it now (by the simulator's clock)."""
         return job.status(self.now())
 
     def cancel_rule(self, rule: Rule) -> tuple[RuleJob | None, str | None]:
@@ -364,6 +370,7 @@ class SimulatorState(VaultStateMixin):
     def log_request(
         self, *, method: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> RequestRecord:
+        """Record one request the simulator received (for assertions in tests)."""
         record = RequestRecord(method, path, query, headers, body, self.now())
         with self.lock:
             self.request_log.append(record)
@@ -371,6 +378,7 @@ class SimulatorState(VaultStateMixin):
 
     @property
     def request_count(self) -> int:
+        """How many requests the simulator has received."""
         return len(self.request_log)
 
     def requests_to(self, fragment: str) -> list[RequestRecord]:

@@ -23,10 +23,12 @@ class InMemoryTaskStateStore:
         self.writes = 0
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The stored value of ``key`` (JSON-decoded), or ``default``."""
         raw = self._values.get(key)
         return default if raw is None else json.loads(raw)
 
     def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
+        """Store ``value`` as JSON, as Airflow's store does (``None`` refused; ``retention`` ignored)."""
         if value is None:
             raise ValueError("Cannot set value as None")
         self._values[key] = json.dumps(value)
@@ -35,9 +37,11 @@ class InMemoryTaskStateStore:
             self.on_set(key, value)
 
     def delete(self, key: str) -> None:
+        """Forget ``key`` (no error when absent)."""
         self._values.pop(key, None)
 
     def clear(self) -> None:
+        """Forget every key."""
         self._values.clear()
 
     def __repr__(self) -> str:

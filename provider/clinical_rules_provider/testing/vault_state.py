@@ -41,6 +41,7 @@ class VaultJob:
     last_status_read: datetime | None = None
 
     def current_status(self, now: datetime, cancelling_seconds: float) -> str:
+        """The job's status at ``now``: a cancel finishes ``cancelling_seconds`` after it was asked for."""
         if self.status == "CANCELLING" and self.cancel_requested is not None:
             done_at = self.cancel_requested + timedelta(seconds=cancelling_seconds)
             if now >= done_at:
@@ -60,7 +61,8 @@ class VaultStateMixin:
 
     if TYPE_CHECKING:
 
-        def now(self) -> datetime: ...
+        def now(self) -> datetime:
+            """The simulator's clock (provided by ``SimulatorState``)."""
 
     def _reset_vault(self) -> None:
         """Forget every Vault job, session, client id and the burst window (before seeding)."""
@@ -96,6 +98,7 @@ class VaultStateMixin:
             return job
 
     def vault_job(self, job_id: int) -> VaultJob | None:
+        """One Vault job by id, its status brought up to date (``None`` when unknown)."""
         with self.lock:
             job = self._vault_jobs.get(job_id)
             if job is not None:
@@ -129,6 +132,7 @@ class VaultStateMixin:
             return outcome
 
     def create_session(self) -> str:
+        """Open a Vault session and return its id."""
         with self.lock:
             session_id = secrets.token_hex(32).upper()
             self.sessions[session_id] = self.now()
@@ -145,6 +149,7 @@ class VaultStateMixin:
             return True
 
     def expire_sessions(self) -> None:
+        """End every session, as a Vault restart or timeout would (the next call gets ``INVALID_SESSION_ID``)."""
         with self.lock:
             self.sessions.clear()
 

@@ -86,6 +86,7 @@ class BearerTokenAuth(httpx.Auth):
         return "BearerTokenAuth(<secret>)"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send the token as ``Authorization: Bearer``; a refused static token is the caller's."""
         request.headers["Authorization"] = f"Bearer {self._token}"
         yield request
 

@@ -51,6 +51,7 @@ class StudyPoller:
         return fresh
 
     async def aclose(self) -> None:
+        """Close the poller's hook (a later poll opens a new one)."""
         if self.hook is not None:
             await self.hook.aclose()
             self.hook = None

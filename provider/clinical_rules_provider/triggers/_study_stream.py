@@ -216,4 +216,5 @@ class WatchState:
         self.written = self.pending
 
     async def aclose(self) -> None:
+        """Close the watch's poller and its hook."""
         await self.source.poller.aclose()

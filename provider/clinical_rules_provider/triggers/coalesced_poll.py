@@ -115,6 +115,7 @@ class SharedPoll:
         self.hook: ClinicalOneHook | None = None  # the poll's own hook (its clock skew reading)
 
     def add(self, rule_ids: Iterable[str], interval: float, end_time: float) -> Subscription:
+        """Subscribe a trigger to the next poll on; start the poll if it is not running."""
         sub = Subscription(self, frozenset(rule_ids), interval, end_time, first_generation=self.started + 1)
         if self.subscribers and interval < self.interval():
             self._reschedule.set()  # a faster subscriber: the sleeping poll recomputes its wake-up
@@ -123,6 +124,7 @@ class SharedPoll:
         return sub
 
     def remove(self, sub: Subscription) -> None:
+        """Unsubscribe a trigger; the last one out stops the poll and unregisters it."""
         self.subscribers.discard(sub)
         if self.subscribers:
             return
@@ -133,6 +135,7 @@ class SharedPoll:
         self._task = None
 
     def interval(self) -> float:
+        """Seconds between polls: the shortest interval any subscriber asked for."""
         return min((s.interval for s in self.subscribers), default=1.0)
 
     def ensure_running(self) -> None:
