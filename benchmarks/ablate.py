@@ -7,7 +7,8 @@ The mechanisms are switched off in memory by ``_ablation.py`` (never by ``make b
 P2 and P4 alternate "with" and every "without" round-robin inside one child process, on
 fresh Vault jobs for every P4 repeat; P3 and P5 run one child per variant, interleaved
 round by round. Medians, spread and the ratio to "with" go to the table and to
-``benchmarks/ablation.json`` (one entry per target, replaced on each run).
+``benchmarks/ablation.json`` under ``--key`` (default: the target's name; an existing entry
+is replaced, so give a new key to keep the samples an older README row cites).
 P1 (imports) compares source trees, not patches: see ``p1_ab.py``.
 """
 
@@ -76,6 +77,7 @@ def main() -> int:
     parser.add_argument("--mechanisms", required=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--p3-poll-interval", type=float, default=BenchConfig().p3_poll_interval)
+    parser.add_argument("--key", help="the entry in ablation.json to write (default: the target)")
     args = parser.parse_args()
     names = [n.strip() for n in args.mechanisms.split(",") if n.strip()]
     variants = ["with", *names]
@@ -127,7 +129,7 @@ def main() -> int:
         environment=environment(),
     )
     report = json.loads(OUT.read_text()) if OUT.exists() else {}
-    report[target] = result
+    report[args.key or target] = result
     OUT.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1)[:6000])
     shutil.rmtree(workdir, ignore_errors=True)
