@@ -23,7 +23,7 @@ class PublishArgs(NamedTuple):
     """A publish's values, checked once at the hook's boundary; the client trusts them.
 
     The sync method checks them before it reads the connection, as every other hook method
-    refuses bad input first, and hands the checked values to its async twin.
+    refuses bad input first; both twins then run the same publish on the checked values.
     """
 
     study: StudyRef

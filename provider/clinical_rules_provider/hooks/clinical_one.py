@@ -187,12 +187,7 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
             is called on every change, first before anything is sent) to resume it.
         """
         args = PublishArgs.of(study_id, mode, publish_run, rule_ids, poll_endpoint)  # before the connection
-        study, run, ids, endpoint = args
-        return self.run_async(
-            self.aupdate_publish_run(
-                study.study_id, study.mode, run, ids, poll_endpoint=endpoint, ledger=ledger
-            )
-        )
+        return self.run_async(self._apublish(args, ledger))
 
     async def aupdate_publish_run(
         self,
@@ -206,6 +201,10 @@ class ClinicalOneHook(ServiceHook[ClinicalOneConfig]):
     ) -> list[PublishRunResult]:
         """Async :meth:`update_publish_run`."""
         args = PublishArgs.of(study_id, mode, publish_run, rule_ids, poll_endpoint)
+        return await self._apublish(args, ledger)
+
+    async def _apublish(self, args: PublishArgs, ledger: PublishLedger | None) -> list[PublishRunResult]:
+        """The publish both twins run, on values checked by the twin that was called."""
         book = ledger if ledger is not None else PublishLedger()
         try:
             return await self._acall(publisher(args, book))
